@@ -1,0 +1,31 @@
+"""Shared test set-up: hypothesis profiles and the PyTorch oracle."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def require_torch():
+    """Import torch for use as an oracle: skip without it, unless TINYGRAD_CNN_REQUIRE_TORCH=1 (CI)."""
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("TINYGRAD_CNN_REQUIRE_TORCH") == "1":
+            pytest.fail("PyTorch is required (TINYGRAD_CNN_REQUIRE_TORCH=1) but is not installed")
+        pytest.skip("PyTorch not installed (the oracle tests need it: pip install torch)")
+    torch.set_num_threads(1)
+    return torch
+
+
+@pytest.fixture
+def torch():
+    """The PyTorch module, as an oracle."""
+    return require_torch()

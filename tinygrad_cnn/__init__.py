@@ -1,0 +1,21 @@
+"""tinygrad_cnn: a small, fast autodiff framework on NumPy, with Keras-style CNN layers."""
+from .tensor import Tensor
+from .function import Function
+from .mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .anomaly import AnomalyError, detect_anomaly, set_detect_anomaly
+from .autograd import grad, hvp
+from .creation import (arange, eye, full, full_like, manual_seed, ones, ones_like, rand, rand_like,
+                       randn, randn_like, zeros, zeros_like)
+from .ops.composed import maximum, minimum, where
+from .ops.movement import concatenate, stack
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
+    "enable_grad", "eye", "full", "full_like", "grad", "gradcheck", "gradgradcheck", "hvp",
+    "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like", "rand",
+    "rand_like", "randn", "randn_like", "set_detect_anomaly", "set_grad_enabled", "stack", "where",
+    "zeros", "zeros_like",
+]

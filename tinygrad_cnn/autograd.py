@@ -1,0 +1,58 @@
+"""Functional autodiff: `grad` (like torch.autograd.grad) and Hessian-vector products."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .engine import run_backward
+from .tensor import Tensor, _check_output_grad
+
+
+def _as_tuple(x: Any) -> tuple[Any, ...]:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated into .grad)."""
+    outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"input {i} of grad() does not require grad, so it has no gradient; "
+                               "create it with requires_grad=True")
+    for i, t in enumerate(outputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"output {i} of grad() does not require grad: it does not depend on "
+                               "any tensor that requires grad (or it was computed under no_grad)")
+    seeds = [_check_output_grad(o, g, f"grad_outputs[{i}]") for i, (o, g) in enumerate(zip(outputs, grad_outputs))]
+    retain = create_graph if retain_graph is None else retain_graph
+    results = run_backward(outputs, seeds, retain, create_graph, inputs=inputs)
+    for i, r in enumerate(results):
+        if r is None and not allow_unused:
+            raise RuntimeError(f"input {i} of grad() was not used to compute the outputs; "
+                               "pass allow_unused=True to get None for it")
+    return tuple(results)
+
+
+def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor], v: Any) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """(fn(*inputs), H v): the Hessian of a scalar function times vectors v, by double backward."""
+    inputs = tuple(t.detach().requires_grad_() for t in _as_tuple(inputs))
+    vectors = tuple(x if isinstance(x, Tensor) else Tensor(x, dtype=t.dtype) for x, t in zip(_as_tuple(v), inputs))
+    value = fn(*inputs)
+    if value.size != 1:
+        raise ValueError(f"hvp needs a function with a single output value, got shape {value.shape}")
+    first = grad(value, inputs, create_graph=True, allow_unused=True)
+    # d/dx <grad f(x), v> = H v
+    dot = sum(((g * v).sum() for g, v in zip(first, vectors) if g is not None), Tensor(0.0, dtype=value.dtype))
+    if not dot.requires_grad:
+        return value.detach(), tuple(Tensor(t.data * 0) for t in inputs)
+    second = grad(dot, inputs, allow_unused=True)
+    return value.detach(), tuple(s if s is not None else Tensor(t.data * 0) for s, t in zip(second, inputs))

@@ -1,0 +1,27 @@
+"""The `tinygrad-cnn` command (also `python -m tinygrad_cnn`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their options."""
+    parser = argparse.ArgumentParser(prog="tinygrad-cnn", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="build a graph, backpropagate, check the gradients")
+    demo.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+        return run_demo(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

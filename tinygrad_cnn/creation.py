@@ -1,0 +1,95 @@
+"""Tensor creation, and the one random generator (`manual_seed`)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor, _shape_args
+
+_GENERATOR = [np.random.default_rng()]
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator behind rand, randn, initializers, dropout and shuffling."""
+    _GENERATOR[0] = np.random.default_rng(seed)
+
+
+def generator() -> np.random.Generator:
+    """The current random generator."""
+    return _GENERATOR[0]
+
+
+def _float(dtype: Any) -> np.dtype:
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def _checked_shape(shape: tuple[Any, ...], name: str) -> tuple[int, ...]:
+    shape = _shape_args(shape)
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ValueError(f"{name}: sizes must be non-negative ints, got {shape}")
+    return tuple(int(n) for n in shape)
+
+
+def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of `shape` filled with `fill_value`."""
+    shape = _checked_shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    return Tensor(np.full(shape, fill_value, dtype=_float(dtype)), requires_grad=requires_grad)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: zeros(2, 3) or zeros((2, 3))."""
+    return Tensor(np.zeros(_checked_shape(shape, "zeros"), _float(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ones(2, 3) or ones((2, 3))."""
+    return Tensor(np.ones(_checked_shape(shape, "ones"), _float(dtype)), requires_grad=requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, stop), as np.arange (integers stay int64)."""
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    return Tensor(values, dtype=dtype, requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n x m)."""
+    return Tensor(np.eye(n, m, dtype=_float(dtype)), requires_grad=requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    data = generator().random(_checked_shape(shape, "rand")).astype(_float(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples."""
+    data = generator().standard_normal(_checked_shape(shape, "randn")).astype(_float(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _like(maker: Any, t: Tensor, dtype: Any, requires_grad: bool) -> Tensor:
+    return maker(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _like(zeros, t, dtype, requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _like(ones, t, dtype, requires_grad)
+
+
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _like(rand, t, dtype, requires_grad)
+
+
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _like(randn, t, dtype, requires_grad)
+
+
+def full_like(t: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)

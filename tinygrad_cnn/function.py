@@ -1,0 +1,118 @@
+"""`Function`: one differentiable op. Its instance is the context and the node of the graph."""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from . import tensor as _tensor
+from .anomaly import check_forward, user_site
+from .mode import MODE
+
+
+class Function:
+    """Subclass with static `forward(ctx, *args)` and `backward(ctx, grad_output)`; call `.apply(...)`.
+
+    `forward` gets Tensors (recording is off inside) and returns an ndarray or a Tensor.
+    `backward` returns one gradient (Tensor, ndarray or None) per positional input, written
+    with Tensor ops so that gradients can themselves be differentiated (`create_graph=True`).
+    """
+
+    # Structure of the graph, kept after backward (so a released graph can still be drawn):
+    parents: tuple[Any, ...]           # per input: producing Function, leaf Tensor, or None (not a Tensor)
+    needs_input_grad: tuple[bool, ...]
+    op_args: dict[str, Any]            # keyword arguments of the call (axis, strides, ...)
+    out_shape: tuple[int, ...]
+    out_dtype: np.dtype
+    output_ref: Any                    # weakref to the output Tensor
+    scope: Any                         # the layer scope the op ran in (see mode.scope)
+    site: tuple[str, int] | None       # user's file and line, when sites are recorded
+    released: bool
+
+    def __init__(self) -> None:
+        self.released = False
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a Function subclass must define a static forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Any) -> Any:
+        raise NotImplementedError("a Function subclass must define a static backward(ctx, grad_output)")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
+        """Run forward on the data and, when any input requires grad, record the node."""
+        Tensor = _tensor.Tensor
+        ctx = cls()
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx.needs_input_grad = needs
+        grad_enabled = MODE.grad_enabled
+        record = grad_enabled and True in needs
+        MODE.grad_enabled = False  # nothing inside forward is recorded
+        try:
+            out = cls.forward(ctx, *args, **kwargs)
+        finally:
+            MODE.grad_enabled = grad_enabled
+        data = out.data if isinstance(out, Tensor) else np.asarray(out)
+        result = Tensor._make(data, ctx if record else None)
+        if MODE.anomaly:
+            check_forward(ctx, args, kwargs, data)
+        if record:
+            ctx.parents = tuple(
+                (a._ctx or a) if isinstance(a, Tensor) and a.requires_grad else None for a in args
+            )
+            ctx.op_args = kwargs
+            ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
+            ctx.output_ref = weakref.ref(result)
+            ctx.scope = MODE.scope
+            ctx.site = user_site() if MODE.record_sites else None
+        return result
+
+    # --- the context side, as in torch.autograd.Function ---
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors for backward; modifying one in place afterwards is an error."""
+        self._saved = tensors
+        self._saved_versions = tuple(getattr(t, "_version", 0) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """The tensors given to `save_for_backward`, checked against in-place changes."""
+        if self.released:
+            raise RuntimeError(_released_message(self))
+        saved = self.__dict__.get("_saved", ())
+        for index, (t, version) in enumerate(zip(saved, self._saved_versions)):
+            if getattr(t, "_version", 0) != version:
+                raise RuntimeError(
+                    f"saved tensor {index} of {self.name} (shape {t.shape}) was modified in place after "
+                    f"the op ran (version {t._version}, saved at version {version}); its gradient would be "
+                    "wrong. Use an out-of-place op (y = x + 1 instead of x += 1) or clone the tensor first."
+                )
+        return saved
+
+    def release(self) -> None:
+        """Drop everything saved for backward; the graph structure stays (for drawing)."""
+        for key in [k for k in self.__dict__ if k not in _STRUCTURE]:
+            del self.__dict__[key]
+        self.released = True
+
+    @property
+    def name(self) -> str:
+        """The op's name: its class name."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in getattr(self, "op_args", {}).items())
+        return f"<{self.name}({args}) -> {getattr(self, 'out_shape', '?')}>"
+
+
+_STRUCTURE = frozenset(Function.__annotations__)
+
+
+def _released_message(node: Function) -> str:
+    return (
+        f"trying to backward through {node.name} a second time, but its saved tensors were "
+        "released after the first backward. Pass retain_graph=True to the first backward() "
+        "(or tc.grad) if you need to backpropagate through the same graph again."
+    )

@@ -1,0 +1,113 @@
+"""Recording mode: whether ops are recorded, which layer scope they run in, and debugging switches."""
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Callable, Iterator, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _RecordingMode:
+    """The one piece of global state: how ops are recorded right now."""
+
+    __slots__ = ("grad_enabled", "anomaly", "record_sites", "scope")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True   # record ops so that backward can run
+        self.anomaly = False       # check every forward output and gradient for NaN/Inf
+        self.record_sites = False  # remember the user's file and line for every op
+        self.scope: Any = None     # innermost layer scope (see `scope`), or None
+
+
+MODE = _RecordingMode()
+
+
+def is_grad_enabled() -> bool:
+    """True when ops are being recorded for backward."""
+    return MODE.grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager and decorator that turns recording on or off."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self.previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self.previous.append(MODE.grad_enabled)
+        MODE.grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        MODE.grad_enabled = self.previous.pop()
+
+
+class no_grad(set_grad_enabled):
+    """Nothing is recorded inside: `with tc.no_grad():` or `@tc.no_grad()`."""
+
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
+        super().__init__(False)
+        self._func = func
+        if func is not None:
+            functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._func is None:  # used as `@no_grad()`: decorate the function given now
+            return super().__call__(args[0])
+        with no_grad():          # used as bare `@no_grad`
+            return self._func(*args, **kwargs)
+
+
+class enable_grad(set_grad_enabled):
+    """Recording is on inside, even within `no_grad`."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class Scope:
+    """A named region of the graph (one layer call); ops recorded inside point to it."""
+
+    __slots__ = ("name", "kind", "parent", "owner", "__weakref__")
+
+    def __init__(self, name: str, kind: str, parent: Scope | None, owner: Any = None) -> None:
+        self.name, self.kind, self.parent, self.owner = name, kind, parent, owner
+
+    @property
+    def path(self) -> str:
+        """Slash-joined names from the outermost scope down to this one."""
+        names, scope = [], self
+        while scope is not None:
+            names.append(scope.name)
+            scope = scope.parent
+        return "/".join(reversed(names))
+
+    def __repr__(self) -> str:
+        return f"Scope({self.path!r}, kind={self.kind!r})"
+
+
+@contextlib.contextmanager
+def scope(name: str, kind: str = "", owner: Any = None) -> Iterator[Scope]:
+    """Open a scope: every op recorded inside remembers it (layers open one per call)."""
+    opened = Scope(name, kind, MODE.scope, owner)
+    MODE.scope = opened
+    try:
+        yield opened
+    finally:
+        MODE.scope = opened.parent
+
+
+@contextlib.contextmanager
+def _switch(attribute: str, value: bool) -> Iterator[None]:
+    previous = getattr(MODE, attribute)
+    setattr(MODE, attribute, value)
+    try:
+        yield
+    finally:
+        setattr(MODE, attribute, previous)
+
+
+def recording_sites(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+    """Remember the file and line of the user's call for every op recorded inside."""
+    return _switch("record_sites", enabled)

@@ -1,0 +1,4 @@
+"""The ops: primitives (Functions with forward and backward) and ops composed from them."""
+from . import composed, elementwise, matmul, movement, reduce
+
+__all__ = ["composed", "elementwise", "matmul", "movement", "reduce"]

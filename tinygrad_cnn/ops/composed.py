@@ -1,0 +1,93 @@
+"""Ops composed from the primitives (no backward of their own: the primitives' gradients compose)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor
+from .elementwise import Maximum, Where
+from .reduce import normalize_axis
+
+
+def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    dtype = like.dtype if like is not None and like.dtype.kind == "f" and not isinstance(x, np.ndarray) else None
+    return Tensor(x, dtype=dtype)
+
+
+def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Average over `axis`."""
+    axes = normalize_axis(axis, a.ndim)
+    count = int(np.prod([a.shape[i] for i in axes]))
+    if count == 0:
+        raise ValueError(f"mean over axis {axis} of a tensor of shape {a.shape}: no elements to average")
+    return a.sum(axes, keepdims) / count
+
+
+def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance over `axis`, dividing by N - ddof (NumPy's convention, ddof=0)."""
+    axes = normalize_axis(axis, a.ndim)
+    count = int(np.prod([a.shape[i] for i in axes]))
+    if count - ddof <= 0:
+        raise ValueError(f"var with ddof={ddof} needs more than {ddof} elements, got {count} "
+                         f"(shape {a.shape}, axis {axis})")
+    centered = a - a.mean(axes, keepdims=True)
+    return (centered * centered).sum(axes, keepdims) / (count - ddof)
+
+
+def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(a))), stable for large values: the max is taken out first."""
+    axes = normalize_axis(axis, a.ndim)
+    shift = np.max(a.data, axis=axes, keepdims=True) if a.size else np.zeros(())
+    shift = np.where(np.isfinite(shift), shift, 0)  # all -inf rows stay -inf, not NaN
+    out = (a - shift).exp().sum(axes, keepdims=True).log() + shift
+    return out if keepdims else out.squeeze(axes)
+
+
+def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """a - logsumexp(a): log-probabilities, stable for large logits."""
+    return a - logsumexp(a, axis, keepdims=True)
+
+
+def softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """exp(a) normalised along `axis`, stable for large logits."""
+    return log_softmax(a, axis).exp()
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elements of `a` where `condition` is true, else of `b` (broadcasting)."""
+    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
+    if condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be bool, got dtype {condition.dtype}; compare first (x > 0)")
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return Where.apply(_tensor(a, like), _tensor(b, like), condition=condition)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max; ties share the gradient equally."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return Maximum.apply(_tensor(a, like), _tensor(b, like))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min = -max(-a, -b); ties share the gradient equally."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return -maximum(-_tensor(a, like), -_tensor(b, like))
+
+
+def clip(a: Tensor, low: Any = None, high: Any = None) -> Tensor:
+    """Limit values to [low, high]; the gradient passes where low <= a <= high (bounds included)."""
+    if low is None and high is None:
+        raise ValueError("clip needs at least one of min and max")
+    low_data = -np.inf if low is None else (low.data if isinstance(low, Tensor) else low)
+    high_data = np.inf if high is None else (high.data if isinstance(high, Tensor) else high)
+    inside = (a.data >= low_data) & (a.data <= high_data)
+    bound = np.where(a.data < low_data, low_data, high_data).astype(a.dtype, copy=False)
+    return Where.apply(a, bound, condition=inside)
+
+
+def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """a where a > 0, else negative_slope * a (derivative at 0: negative_slope)."""
+    return Where.apply(a, a * negative_slope, condition=a.data > 0)

@@ -1,0 +1,228 @@
+"""Elementwise primitives. NumPy broadcasting in forward; the engine sums gradients back to shape."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..mode import MODE
+from ..tensor import Tensor
+
+
+def _d(x: Any) -> Any:
+    """The array behind a Tensor operand (Python numbers pass through)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _local(constant: Any, differentiable: Any) -> Any:
+    """A local derivative: a plain array for first order, a graph (lazily built) under create_graph."""
+    return differentiable() if MODE.grad_enabled else constant
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        return _d(a) + _d(b)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        return g, g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        return _d(a) - _d(b)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return _d(a) * _d(b)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return _d(a) / _d(b)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        grad_a = g / b
+        # d(a/b)/db = -a / b^2 = -(g / b) * (a / b)
+        return grad_a, (-grad_a * (a / b) if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.power(_d(a), _d(b))
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:  # d(a^b)/da = b * a^(b-1)
+            grad_a = g * _local(_d(b) * np.power(_d(a), _d(b) - 1), lambda: b * a ** (b - 1))
+        if need_b:  # d(a^b)/db = a^b * log(a)
+            grad_b = g * _local(np.power(_d(a), _d(b)) * np.log(_d(a)), lambda: a ** b * a.log())
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        return -a.data
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return -g
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a)
+        ctx.out = np.exp(a.data)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return g * _local(ctx.out, a.exp)
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a)
+        return np.log(a.data)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a)
+        ctx.out = np.tanh(a.data)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        y = ctx.out
+        return g * _local(1 - y * y, lambda: 1 - a.tanh() ** 2)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a)
+        # stable for large |a|: exp of a non-positive number only
+        e = np.exp(-np.abs(a.data))
+        ctx.out = np.where(a.data >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (a,) = ctx.saved_tensors
+        s = ctx.out
+
+        def graph() -> Tensor:
+            t = a.sigmoid()
+            return t * (1 - t)
+        return g * _local(s * (1 - s), graph)
+
+
+class Relu(Function):
+    """max(a, 0); the derivative at 0 is 0 (the documented kink rule)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.mask = a.data > 0
+        return np.maximum(a.data, 0, dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g * ctx.mask
+
+
+class Abs(Function):
+    """|a|; the derivative at 0 is 0."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.sign = np.sign(a.data)
+        return np.abs(a.data)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g * ctx.sign
+
+
+class Maximum(Function):
+    """Elementwise max; where a == b each side gets half the gradient (the tie rule)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        a, b = _d(a), _d(b)
+        # share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins
+        ctx.share_a = (a > b) + 0.5 * (a == b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        share_a = ctx.share_a.astype(g.dtype, copy=False)
+        need_a, need_b = ctx.needs_input_grad
+        return (g * share_a if need_a else None), (g * (1 - share_a) if need_b else None)
+
+
+class Where(Function):
+    """`a` where `condition` holds, else `b`; the condition is not differentiable."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any, *, condition: np.ndarray) -> np.ndarray:
+        ctx.condition = condition
+        return np.where(condition, _d(a), _d(b))
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        need_a, need_b = ctx.needs_input_grad
+        keep = ctx.condition
+        return (g * keep if need_a else None), (g * ~keep if need_b else None)
+
+
+class Cast(Function):
+    """Change of dtype; the gradient is cast back."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, dtype: np.dtype) -> np.ndarray:
+        if ctx.needs_input_grad[0] and dtype.kind not in "fc":
+            raise TypeError(f"cannot cast a tensor that requires grad to {dtype}: the result would "
+                            "not be differentiable; call .detach() first")
+        ctx.source_dtype = a.dtype
+        return a.data.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g.astype(ctx.source_dtype)

@@ -1,0 +1,57 @@
+"""Batched matrix product (NumPy's matmul semantics)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+
+
+class MatMul(Function):
+    """a @ b for a, b with at least 2 dims; leading (batch) dims broadcast."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.matmul(a.data, b.data)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        # (..., m, n) = (..., m, k) @ (..., k, n): dA = dC @ B^T, dB = A^T @ dC;
+        # batch axes that were broadcast are summed by the engine
+        grad_a = g @ b.swapaxes(-1, -2) if need_a else None
+        grad_b = a.swapaxes(-1, -2) @ g if need_b else None
+        return grad_a, grad_b
+
+
+def matmul(a: Tensor, b: Any) -> Tensor:
+    """NumPy's matmul: 1-D operands are promoted to matrices and the added axis removed."""
+    b = b if isinstance(b, Tensor) else Tensor(b, dtype=a.dtype if a.dtype.kind == "f" else None)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}; "
+                         "use * to multiply by a scalar")
+    k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    batch_ok = True
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        batch_ok = False
+    if k_a != k_b or not batch_ok:
+        raise ValueError(
+            f"matmul shapes {a.shape} @ {b.shape} do not fit: the last axis of the left operand "
+            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
+            f"({k_b}){'' if batch_ok else ', and the batch axes must broadcast'}"
+        )
+    # shapes: (k,) -> (1, k) on the left, (k,) -> (k, 1) on the right
+    left = a.reshape(1, k_a) if a.ndim == 1 else a
+    right = b.reshape(k_b, 1) if b.ndim == 1 else b
+    out = MatMul.apply(left, right)
+    if a.ndim == 1:
+        out = out.squeeze(-2)
+    if b.ndim == 1:
+        out = out.squeeze(-1)
+    return out

@@ -1,0 +1,273 @@
+"""Primitives that move data without arithmetic: reshape, transpose, broadcast, pad, index, concatenate."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from .reduce import normalize_axis
+
+
+class Copy(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        return a.data.copy()
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, shape: tuple[int, ...]) -> np.ndarray:
+        ctx.in_shape = a.shape
+        return a.data.reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g.reshape(ctx.in_shape)
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, axes: tuple[int, ...]) -> np.ndarray:
+        ctx.inverse = tuple(np.argsort(axes))
+        return a.data.transpose(axes)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g.transpose(ctx.inverse)
+
+
+class BroadcastTo(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, shape: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(a.data, shape)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g  # the engine's unbroadcast sums it back to the input's shape
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, pad_width: tuple[tuple[int, int], ...], value: float) -> np.ndarray:
+        # the slices that recover the input from the padded output
+        ctx.inside = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, a.shape))
+        return np.pad(a.data, pad_width, constant_values=value)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return g[ctx.inside]
+
+
+class Index(Function):
+    """a[index] for basic and advanced NumPy indices; repeated indices accumulate in backward."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, index: Any) -> np.ndarray:
+        ctx.in_shape = a.shape
+        return a.data[index]
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return IndexAdd.apply(g, index=ctx.op_args["index"], shape=ctx.in_shape)
+
+
+class IndexAdd(Function):
+    """zeros(shape) with `a` added at `index` (the adjoint of Index)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.zeros(shape, dtype=a.dtype)
+        if _is_basic(index):
+            out[index] = a.data          # a basic index never names an element twice
+        else:
+            np.add.at(out, index, a.data)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        return Index.apply(g, index=ctx.op_args["index"])
+
+
+class Concatenate(Function):
+    @staticmethod
+    def forward(ctx: Any, *tensors: Tensor, axis: int) -> np.ndarray:
+        ctx.bounds = np.cumsum([0] + [t.shape[axis] for t in tensors])
+        return np.concatenate([t.data for t in tensors], axis=axis)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
+        axis = ctx.op_args["axis"]
+        lead = (slice(None),) * axis
+        return tuple(
+            g[lead + (slice(start, stop),)] if need else None
+            for start, stop, need in zip(ctx.bounds[:-1], ctx.bounds[1:], ctx.needs_input_grad)
+        )
+
+
+def _is_basic(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+# --- public functions (validate arguments, then call one primitive) ---
+
+def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Same data, new shape; one entry may be -1."""
+    try:
+        target = _resolve_shape(a.shape, shape)
+    except ValueError as e:
+        raise ValueError(f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) into "
+                         f"{tuple(shape)}: {e}") from None
+    if target == a.shape:
+        return a
+    return Reshape.apply(a, shape=target)
+
+
+def _resolve_shape(shape: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
+    new = tuple(int(n) for n in new)
+    size = int(np.prod(shape))
+    if new.count(-1) > 1:
+        raise ValueError("only one dimension can be -1")
+    if any(n < -1 for n in new):
+        raise ValueError("sizes must be non-negative (or -1 for one inferred size)")
+    known = int(np.prod([n for n in new if n != -1]))
+    if -1 in new:
+        if known == 0 or size % known:
+            raise ValueError(f"{size} elements cannot be split into {new}")
+        new = tuple(size // known if n == -1 else n for n in new)
+    if int(np.prod(new)) != size:
+        raise ValueError(f"the new shape has {int(np.prod(new))} elements")
+    return new
+
+
+def transpose(a: Tensor, axes: Sequence[int] | None) -> Tensor:
+    """Permute axes; no axes reverses them (as NumPy's transpose)."""
+    if axes is None:
+        axes = tuple(reversed(range(a.ndim)))
+    axes = tuple(int(x) for x in axes)
+    if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)) or len(axes) != a.ndim:
+        raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
+    axes = tuple(x % a.ndim for x in axes)
+    if axes == tuple(range(a.ndim)):
+        return a
+    return Transpose.apply(a, axes=axes)
+
+
+def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge the axes from start_axis to end_axis (inclusive) into one."""
+    if a.ndim == 0:
+        return a.reshape(1)
+    start, end = normalize_axis(start_axis, a.ndim, "start_axis")[0], normalize_axis(end_axis, a.ndim, "end_axis")[0]
+    if start > end:
+        raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for shape {a.shape}")
+    merged = int(np.prod(a.shape[start:end + 1]))
+    return a.reshape(a.shape[:start] + (merged,) + a.shape[end + 1:])
+
+
+def squeeze(a: Tensor, axis: Any = None) -> Tensor:
+    """Drop axes of size 1 (all of them, or those named)."""
+    axes = tuple(i for i, n in enumerate(a.shape) if n == 1) if axis is None else normalize_axis(axis, a.ndim)
+    for i in axes:
+        if a.shape[i] != 1:
+            raise ValueError(f"cannot squeeze axis {i} of shape {a.shape}: its size is {a.shape[i]}, not 1")
+    return a.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
+
+
+def unsqueeze(a: Tensor, axis: int) -> Tensor:
+    """Insert an axis of size 1 at `axis` (negative counts from the end of the result)."""
+    position = normalize_axis(axis, a.ndim + 1)[0]
+    return a.reshape(a.shape[:position] + (1,) + a.shape[position:])
+
+
+def broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Stretch size-1 axes (and add leading ones) to `shape`, as NumPy broadcasting does."""
+    shape = tuple(int(n) for n in shape)
+    try:
+        ok = np.broadcast_shapes(a.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"cannot broadcast a tensor of shape {a.shape} to {shape}: each axis must "
+                         "match or be 1, and the target must have at least as many axes")
+    if shape == a.shape:
+        return a
+    return BroadcastTo.apply(a, shape=shape)
+
+
+def _pad_pairs(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
+    """NumPy's pad_width forms: n, (before, after), or one (before, after) per axis."""
+    width = np.asarray(pad_width)
+    if width.dtype.kind not in "iu" or width.ndim > 2:
+        raise TypeError(f"pad_width must be ints: n, (before, after) or one pair per axis; got {pad_width!r}")
+    if width.ndim == 2 and width.shape != (ndim, 2):
+        raise ValueError(f"pad_width has {width.shape[0]} pairs but the tensor has {ndim} axes")
+    pairs = np.broadcast_to(width.reshape(-1, 2) if width.ndim == 2 else width, (ndim, 2))
+    if (pairs < 0).any():
+        raise ValueError(f"pad_width must not be negative, got {pad_width!r}")
+    return tuple((int(b), int(e)) for b, e in pairs)
+
+
+def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
+    """Pad with a constant, NumPy's pad_width forms."""
+    return Pad.apply(a, pad_width=_pad_pairs(pad_width, a.ndim), value=value)
+
+
+def _convert_index(index: Any) -> Any:
+    """Tensors and lists inside an index become arrays (bool masks stay bool)."""
+    if isinstance(index, tuple):
+        return tuple(_convert_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(a: Tensor, index: Any) -> Tensor:
+    """NumPy indexing: ints, slices (any step), ellipsis, None, integer arrays and boolean masks."""
+    index = _convert_index(index)
+    for part in index if isinstance(index, tuple) else (index,):
+        if isinstance(part, np.ndarray) and part.dtype.kind not in "iub":
+            raise IndexError(f"index arrays must be integer or bool, got dtype {part.dtype}")
+        if isinstance(part, (float, str)):
+            raise IndexError(f"invalid index {part!r} for a tensor of shape {a.shape}: use ints, slices, "
+                             "None, ..., integer arrays or bool masks")
+    try:
+        np.empty(a.shape, dtype=np.bool_)[index]  # validate against the shape without touching data
+    except IndexError as e:
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape {a.shape}: {e}") from None
+    return Index.apply(a, index=index)
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    first = tensors[0]
+    position = normalize_axis(axis, first.ndim)[0]
+    for i, t in enumerate(tensors):
+        if t.ndim != first.ndim or t.shape[:position] + t.shape[position + 1:] != first.shape[:position] + first.shape[position + 1:]:
+            raise ValueError(f"concatenate along axis {axis}: tensor {i} has shape {t.shape}, "
+                             f"tensor 0 has {first.shape}; all axes but {axis} must match")
+    return Concatenate.apply(*tensors, axis=position)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}; "
+                             "all must have the same shape")
+    position = normalize_axis(axis, tensors[0].ndim + 1)[0]
+    return concatenate([t.unsqueeze(position) for t in tensors], axis=position)
+

@@ -1,0 +1,67 @@
+"""Reduction primitives: sum and max over axes."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+
+
+def normalize_axis(axis: Any, ndim: int, argument: str = "axis") -> tuple[int, ...]:
+    """`axis` (int, tuple or None) as a sorted tuple of non-negative axes, checked against `ndim`."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    result = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{argument} must be an int, a tuple of ints or None, got {axis!r}")
+        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise IndexError(f"{argument}={a} is out of range for a tensor with {ndim} dimensions "
+                             f"(valid: {-ndim} to {ndim - 1})")
+        result.append(int(a) % max(ndim, 1))
+    if len(set(result)) != len(result):
+        raise ValueError(f"{argument}={axis!r} repeats an axis")
+    return tuple(sorted(result)) if ndim else ()
+
+
+def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape after reducing `axes` with keepdims=True."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        ctx.in_shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        return np.sum(a.data, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        if not ctx.keepdims:
+            g = g.reshape(kept_shape(ctx.in_shape, ctx.axis))
+        return g.broadcast_to(ctx.in_shape)
+
+
+class Max(Function):
+    """Max over axes. Tie rule: tied maxima share the gradient equally (as torch.amax)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        if a.size == 0 and axis:
+            raise ValueError(f"max/min of an empty tensor of shape {a.shape} over axis {axis}: no value")
+        out = np.max(a.data, axis=axis, keepdims=True)
+        ctx.keepdims, ctx.axis, ctx.in_shape = keepdims, axis, a.shape
+        if ctx.needs_input_grad[0]:
+            winners = a.data == out
+            # each winner's share: 1 / (number of tied maxima in its reduction group)
+            ctx.share = winners / np.sum(winners, axis=axis, keepdims=True, dtype=a.dtype)
+        return out if keepdims else np.squeeze(out, axis=axis)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        if not ctx.keepdims:
+            g = g.reshape(kept_shape(ctx.in_shape, ctx.axis))
+        return g * ctx.share

@@ -1,0 +1,484 @@
+"""`Tensor`: an ndarray that remembers the op that made it, so gradients can flow back."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .mode import MODE
+
+Axis = int | tuple[int, ...] | None
+Scalar = int | float | bool
+
+
+def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept `f(2, 3)` as well as `f((2, 3))`, as NumPy and PyTorch do."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to an ndarray: floats become float32 unless float64 is given."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    array = np.array(data)
+    if array.dtype == object or array.dtype.kind in "USV":
+        raise TypeError(
+            f"Tensor data must be numbers (bool, int or float), got {type(data).__name__} "
+            f"with NumPy dtype {array.dtype}: {str(data)[:60]}"
+        )
+    if array.dtype.kind == "f" and array.dtype != np.float64 and array.dtype != np.float32:
+        return array.astype(np.float32)  # float16 and longdouble are promoted/demoted to float32
+    if array.dtype == np.float64 and not (isinstance(data, np.ndarray) or _is_float64_scalar(data)):
+        return array.astype(np.float32)  # Python floats and lists of them default to float32
+    return array
+
+
+def _is_float64_scalar(data: Any) -> bool:
+    return isinstance(data, np.floating) and data.dtype == np.float64
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autodiff (PyTorch's contract, NumPy's names)."""
+
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_version", "name", "__weakref__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 name: str | None = None) -> None:
+        self.data = to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._version = 0
+        self.name = name
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _make(cls, data: np.ndarray, ctx: Any) -> Tensor:
+        """Wrap an op's output without copying or checking (the hot path)."""
+        t = object.__new__(cls)
+        t.data, t.grad, t._ctx, t._version, t.name = data, None, ctx, 0, None
+        t._requires_grad = ctx is not None
+        return t
+
+    # --- properties ---
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating-point tensors can require grad, but this one is {self.data.dtype}; "
+                "convert it first, e.g. Tensor(x, dtype='float32', requires_grad=True)"
+            )
+        if not value and self._ctx is not None:
+            raise RuntimeError("requires_grad can only be turned off on a leaf; use .detach() instead")
+        self._requires_grad = bool(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (user data, parameters)."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The Function node that produced this tensor, or None for a leaf."""
+        return self._ctx
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._make(self.data, None)
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph."""
+        return ops.movement.Copy.apply(self)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """Convert the dtype; differentiable between floating types."""
+        if np.dtype(dtype) == self.dtype:
+            return self
+        return ops.elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def requires_grad_(self, value: bool = True) -> Tensor:
+        self.requires_grad = value
+        return self
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all()")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=64, prefix="Tensor(")
+        extra = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.name}>"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        if self.name:
+            extra += f", name={self.name!r}"
+        return f"Tensor({body}{extra})"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # --- autodiff ---
+    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad."""
+        if not self._requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the computation "
+                "had requires_grad=True (or it ran under no_grad)"
+            )
+        grad = _check_output_grad(self, grad, "backward(grad=...)")
+        from .engine import run_backward
+        run_backward([self], [grad], retain_graph or create_graph, create_graph)
+
+    def retain_version(self) -> int:
+        return self._version
+
+    def draw_graph(self, **options: Any) -> Any:
+        """Render this tensor's graph with graphviz (see `tc.draw_graph`)."""
+        from .viz import draw_graph
+        return draw_graph(self, **options)
+
+    # --- in place (only outside recording, as an optimizer step does) ---
+    def _check_inplace(self, what: str) -> None:
+        if MODE.grad_enabled and (self._requires_grad or self._ctx is not None):
+            raise RuntimeError(
+                f"{what} would change a tensor that is part of the graph (requires_grad=True) in place, "
+                "making its gradient wrong. Use an out-of-place op (y = x + 1), or wrap parameter "
+                "updates in `with tc.no_grad():`"
+            )
+
+    def _assign(self, what: str, value: np.ndarray) -> Tensor:
+        self._check_inplace(what)
+        self.data[...] = value
+        self._version += 1
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("item assignment")
+        self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
+        self._version += 1
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._assign("+=", self.data + _data(other))
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._assign("-=", self.data - _data(other))
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._assign("*=", self.data * _data(other))
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._assign("/=", self.data / _data(other))
+
+    def zero_(self) -> Tensor:
+        return self._assign("zero_()", 0)
+
+    def fill_(self, value: Scalar) -> Tensor:
+        return self._assign("fill_()", value)
+
+    def copy_(self, source: Any) -> Tensor:
+        source = _data(source)
+        if np.shape(source) != self.shape:
+            raise ValueError(f"copy_ needs a source of shape {self.shape}, got {np.shape(source)}")
+        return self._assign("copy_()", source)
+
+    # --- arithmetic (NumPy broadcasting) ---
+    def __add__(self, other: Any) -> Tensor:
+        return ops.elementwise.Add.apply(self, _operand(other, self))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.elementwise.Add.apply(_operand(other, self), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.elementwise.Sub.apply(self, _operand(other, self))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.elementwise.Sub.apply(_operand(other, self), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.elementwise.Mul.apply(self, _operand(other, self))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.elementwise.Mul.apply(_operand(other, self), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.elementwise.Div.apply(self, _operand(other, self))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.elementwise.Div.apply(_operand(other, self), self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.elementwise.Pow.apply(self, _operand(other, self))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.elementwise.Pow.apply(_operand(other, self), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul.matmul(self, _operand(other, self))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul.matmul(_as_tensor(other), self)
+
+    def __neg__(self) -> Tensor:
+        return ops.elementwise.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    # --- comparisons: not differentiable, give bool tensors ---
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data < _data(other)), None)
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data <= _data(other)), None)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data > _data(other)), None)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data >= _data(other)), None)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor._make(np.asarray(self.data == _data(other)), None)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor._make(np.asarray(self.data != _data(other)), None)
+
+    def __invert__(self) -> Tensor:
+        if self.dtype != np.bool_:
+            raise TypeError(f"~ needs a bool tensor, got {self.dtype}")
+        return Tensor._make(~self.data, None)
+
+    def __and__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data & _data(other)), None)
+
+    def __or__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data | _data(other)), None)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor._make(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)), None)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor._make(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)), None)
+
+    def any(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return Tensor._make(np.asarray(np.any(self.data, axis=axis, keepdims=keepdims)), None)
+
+    def all(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return Tensor._make(np.asarray(np.all(self.data, axis=axis, keepdims=keepdims)), None)
+
+    # --- unary math ---
+    def exp(self) -> Tensor:
+        return ops.elementwise.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.elementwise.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.elementwise.Pow.apply(self, 0.5)
+
+    def abs(self) -> Tensor:
+        return ops.elementwise.Abs.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.elementwise.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.elementwise.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.elementwise.Relu.apply(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return ops.composed.leaky_relu(self, negative_slope)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
+        return ops.composed.clip(self, min, max)
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.elementwise.Maximum.apply(self, _operand(other, self))
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.composed.minimum(self, other)
+
+    # --- reductions ---
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.reduce.Sum.apply(self, axis=ops.reduce.normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.composed.mean(self, axis, keepdims)
+
+    def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.composed.var(self, axis, keepdims, ddof)
+
+    def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.composed.var(self, axis, keepdims, ddof).sqrt()
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.reduce.Max.apply(self, axis=ops.reduce.normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return -((-self).max(axis, keepdims))
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.composed.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return ops.composed.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return ops.composed.log_softmax(self, axis)
+
+    # --- shape ---
+    def reshape(self, *shape: Any) -> Tensor:
+        return ops.movement.reshape(self, _shape_args(shape))
+
+    def view(self, *shape: Any) -> Tensor:
+        return self.reshape(*shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return ops.movement.transpose(self, _shape_args(axes) or None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return ops.movement.transpose(self, _shape_args(axes))
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return self.transpose(axes)
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        return ops.movement.flatten(self, start_axis, end_axis)
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        return ops.movement.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return ops.movement.unsqueeze(self, axis)
+
+    def expand_dims(self, axis: int) -> Tensor:
+        return ops.movement.unsqueeze(self, axis)
+
+    def broadcast_to(self, *shape: Any) -> Tensor:
+        return ops.movement.broadcast_to(self, _shape_args(shape))
+
+    def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
+        return ops.movement.pad(self, pad_width, value)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.movement.getitem(self, index)
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _index_data(index: Any) -> Any:
+    if isinstance(index, tuple):
+        return tuple(_data(i) for i in index)
+    return _data(index)
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _operand(other: Any, like: Tensor) -> Any:
+    """The other operand of a binary op: Tensors, numbers and arrays pass (as constants); lists convert."""
+    if isinstance(other, (Tensor, int, float, np.ndarray, np.number)) and not isinstance(other, bool):
+        return other
+    if isinstance(other, (bool, np.bool_)):
+        return int(other)
+    if isinstance(other, (list, tuple)):
+        return to_array(other, like.dtype if like.dtype.kind == "f" else None)
+    raise TypeError(f"unsupported operand: Tensor and {type(other).__name__} ({str(other)[:40]}); "
+                    "expected a Tensor, an array or a number")
+
+
+def _check_output_grad(output: Tensor, grad: Any, argument: str) -> Tensor:
+    """The upstream gradient for `output`: ones for a scalar, else it must match the shape."""
+    if grad is None:
+        if output.size != 1:
+            raise RuntimeError(
+                f"{argument} is needed for a non-scalar output of shape {output.shape}: backward() "
+                "without it only works on a single value (e.g. a loss); pass a gradient of that shape"
+            )
+        return Tensor._make(np.ones(output.shape, dtype=output.dtype), None)
+    grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=output.dtype)
+    if grad.shape != output.shape:
+        raise RuntimeError(f"{argument} has shape {grad.shape} but the output has shape {output.shape}")
+    return grad
+
+
+def ensure_tensors(values: Sequence[Any]) -> list[Tensor]:
+    return [_as_tensor(v) for v in values]
+
+
+from . import ops  # noqa: E402  (ops build on Tensor; imported last, after the class exists)
