@@ -20,6 +20,17 @@ def _local(constant: Any, differentiable: Any) -> Any:
     return differentiable() if MODE.grad_enabled else constant
 
 
+def _saved_output(ctx: Any) -> np.ndarray:
+    """The output array kept by forward (`ctx.out`), refused if the output was changed in place since."""
+    out = ctx.output_ref()
+    if out is not None and out._version:
+        raise RuntimeError(
+            f"the output of {ctx.name} (shape {out.shape}) was modified in place after the op ran, but its "
+            "backward needs it; the gradient would be wrong. Modify a copy instead (y = y.clone())."
+        )
+    return ctx.out
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
@@ -105,7 +116,7 @@ class Exp(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
-        return g * _local(ctx.out, a.exp)
+        return g * _local(_saved_output(ctx), a.exp)
 
 
 class Log(Function):
@@ -130,7 +141,7 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
-        y = ctx.out
+        y = _saved_output(ctx)
         return g * _local(1 - y * y, lambda: 1 - a.tanh() ** 2)
 
 
@@ -146,7 +157,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
-        s = ctx.out
+        s = _saved_output(ctx)
 
         def graph() -> Tensor:
             t = a.sigmoid()

@@ -18,9 +18,9 @@ def normalize_axis(axis: Any, ndim: int, argument: str = "axis") -> tuple[int, .
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
             raise TypeError(f"{argument} must be an int, a tuple of ints or None, got {axis!r}")
-        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        if not -max(ndim, 1) <= a < max(ndim, 1):  # a 0-d tensor accepts 0 and -1, as in PyTorch
             raise IndexError(f"{argument}={a} is out of range for a tensor with {ndim} dimensions "
-                             f"(valid: {-ndim} to {ndim - 1})")
+                             f"(valid: {-max(ndim, 1)} to {max(ndim, 1) - 1})")
         result.append(int(a) % max(ndim, 1))
     if len(set(result)) != len(result):
         raise ValueError(f"{argument}={axis!r} repeats an axis")
