@@ -1,0 +1,276 @@
+"""Losses, Keras style: `loss(y_true, y_pred)` -> a scalar Tensor (the mean over the batch).
+
+Every loss exists as a class (`SparseCategoricalCrossentropy(from_logits=True)`) and as a function
+(`sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)`); `get` turns a Keras name into
+one. With `from_logits=False` probabilities are clipped to [EPSILON, 1 - EPSILON] as Keras does, so
+that a confident wrong answer costs log(1e7) ~ 16 instead of infinity.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .function import Function
+from .mode import MODE
+from .tensor import Tensor
+
+EPSILON = 1e-7  # Keras's backend epsilon
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# --- checking the arguments -------------------------------------------------------------------
+
+def _predictions(y_pred: Any, loss: str) -> Tensor:
+    y_pred = y_pred if isinstance(y_pred, Tensor) else Tensor(y_pred)
+    if y_pred.dtype.kind != "f":
+        raise TypeError(f"{loss}: y_pred must be floating point (the model's output), got dtype {y_pred.dtype}")
+    if y_pred.ndim == 0 or y_pred.shape[0] == 0:
+        raise ValueError(f"{loss}: empty batch: y_pred has shape {y_pred.shape}; a loss needs at least one sample")
+    return y_pred
+
+
+def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, high: float | None) -> Tensor:
+    """y_true as a constant of y_pred's shape and dtype; (N,) is accepted for (N, 1) predictions."""
+    data = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{loss}: y_true must be numbers, got dtype {data.dtype}")
+    if data.shape != y_pred.shape:
+        if data.shape + (1,) == y_pred.shape:
+            data = data[..., None]  # (N,) labels for (N, 1) outputs, as Keras allows
+        else:
+            raise ValueError(f"{loss}: y_true has shape {data.shape} but y_pred has shape {y_pred.shape}; "
+                             "they must match (one target per model output)")
+    data = data.astype(y_pred.dtype, copy=False)
+    if np.isnan(data).any():
+        raise ValueError(f"{loss}: y_true contains NaN at index {tuple(np.argwhere(np.isnan(data))[0])}; "
+                         "clean the labels first")
+    if low is not None and data.size and (data.min() < low or data.max() > high):
+        raise ValueError(f"{loss}: y_true must lie in [{low}, {high}] (probabilities or 0/1 labels), got values "
+                         f"from {data.min():g} to {data.max():g}")
+    if isinstance(y_true, Tensor) and y_true.requires_grad and y_true.dtype == y_pred.dtype:
+        return y_true.reshape(y_pred.shape)  # a differentiable target stays in the graph
+    return Tensor._make(data, None)
+
+
+def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
+    """Integer class indices of shape y_pred.shape[:-1] (a trailing axis of size 1 is dropped)."""
+    labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    classes = y_pred.shape[-1] if y_pred.ndim >= 2 else 0
+    if y_pred.ndim < 2:
+        raise ValueError(f"{loss}: y_pred must have a class axis, shape (batch, classes), got {y_pred.shape}")
+    if labels.dtype.kind not in "iub":
+        hint = " (these look like one-hot rows: use categorical_crossentropy, or y.argmax(-1))" \
+            if labels.shape == y_pred.shape else " (convert them: y.astype(int))"
+        raise TypeError(f"{loss}: y_true must be integer class indices, got dtype {labels.dtype}{hint}")
+    if labels.shape == y_pred.shape[:-1] + (1,):
+        labels = labels[..., 0]
+    if labels.shape != y_pred.shape[:-1]:
+        raise ValueError(f"{loss}: y_true has shape {labels.shape} but y_pred has shape {y_pred.shape}; "
+                         f"expected one class index per sample, shape {y_pred.shape[:-1]}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise IndexError(f"{loss}: label {bad} is out of range for {classes} classes (valid: 0 to {classes - 1})")
+    return labels.astype(np.intp, copy=False)
+
+
+def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    return per_sample
+
+
+def _check_reduction(reduction: str) -> str:
+    reduction = "mean" if reduction == "sum_over_batch_size" else reduction  # Keras's name for the mean
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+# --- the fused sparse cross-entropy ----------------------------------------------------------
+
+class SparseCrossEntropyWithLogits(Function):
+    """-log_softmax(logits)[label] per sample, in one op (the training hot path)."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, *, labels: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(logits)
+        shifted = logits.data - logits.data.max(axis=-1, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(axis=-1, keepdims=True)
+        ctx.probs = exp / total  # softmax, kept for backward
+        picked = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+        return np.log(total[..., 0]) - picked  # -log softmax[label] = log sum exp - shifted[label]
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        # d/dlogits of -log softmax(logits)[label] = softmax(logits) - onehot(label)
+        (logits,) = ctx.saved_tensors
+        labels = ctx.op_args["labels"]
+        if MODE.grad_enabled:  # create_graph: build the gradient from Tensor ops, differentiable again
+            onehot = (labels[..., None] == np.arange(logits.shape[-1])).astype(logits.dtype)
+            return (logits.softmax(-1) - onehot) * g.unsqueeze(-1)
+        grad = ctx.probs * g.data[..., None]
+        rows = grad.reshape(-1, grad.shape[-1])  # (..., C) -> (samples, C), a view
+        rows[np.arange(len(rows)), labels.ravel()] -= g.data.ravel()
+        return Tensor._make(grad, None)
+
+
+# --- the losses as functions -------------------------------------------------------------------
+
+def mean_squared_error(y_true: Any, y_pred: Any, reduction: str = "mean") -> Tensor:
+    """mean((y_true - y_pred)^2): over outputs per sample, then `reduction` over the batch."""
+    y_pred = _predictions(y_pred, "mean_squared_error")
+    diff = _dense_targets(y_true, y_pred, "mean_squared_error", None, None) - y_pred
+    squared = diff * diff
+    per_sample = squared.mean(axis=tuple(range(1, y_pred.ndim))) if y_pred.ndim > 1 else squared
+    return _reduce(per_sample, _check_reduction(reduction))
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)), averaged over outputs per sample, then over the batch."""
+    y_pred = _predictions(y_pred, "binary_crossentropy")
+    y = _dense_targets(y_true, y_pred, "binary_crossentropy", 0.0, 1.0)
+    if from_logits:
+        # stable form: max(x, 0) - x y + log(1 + exp(-|x|)), never exp of a positive number
+        x = y_pred
+        elementwise = x.relu() - x * y + ((-x.abs()).exp() + 1).log()
+    else:
+        p = y_pred.clip(EPSILON, 1 - EPSILON)
+        elementwise = -(y * p.log() + (1 - y) * (1 - p).log())
+    per_sample = elementwise.mean(axis=tuple(range(1, y_pred.ndim))) if y_pred.ndim > 1 else elementwise
+    return _reduce(per_sample, _check_reduction(reduction))
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, axis: int = -1,
+                             reduction: str = "mean") -> Tensor:
+    """-sum(y_true * log softmax) over the class axis for one-hot (or soft) targets."""
+    y_pred = _predictions(y_pred, "categorical_crossentropy")
+    y = _dense_targets(y_true, y_pred, "categorical_crossentropy", 0.0, 1.0)
+    if from_logits:
+        log_probs = y_pred.log_softmax(axis)
+    else:  # probabilities: renormalise and clip as Keras does
+        log_probs = (y_pred / y_pred.sum(axis, keepdims=True)).clip(EPSILON, 1 - EPSILON).log()
+    return _reduce(-(y * log_probs).sum(axis), _check_reduction(reduction))
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                                    reduction: str = "mean") -> Tensor:
+    """-log p[label] for integer labels of shape (batch,) and predictions (batch, classes)."""
+    y_pred = _predictions(y_pred, "sparse_categorical_crossentropy")
+    labels = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
+    if from_logits:
+        per_sample = SparseCrossEntropyWithLogits.apply(y_pred, labels=labels)
+    else:
+        probs = (y_pred / y_pred.sum(-1, keepdims=True)).clip(EPSILON, 1 - EPSILON)
+        picked = probs[tuple(np.indices(labels.shape, sparse=True)) + (labels,)]  # p[..., label]
+        per_sample = -picked.log()
+    return _reduce(per_sample, _check_reduction(reduction))
+
+
+# --- the losses as classes ---------------------------------------------------------------------
+
+class Loss:
+    """A configured loss: `loss(y_true, y_pred)` -> Tensor; `get_config()` for saving."""
+
+    function: Callable[..., Tensor]
+    name = "loss"
+
+    def __init__(self, reduction: str = "mean") -> None:
+        self.reduction = _check_reduction(reduction)
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Tensor:
+        return type(self).function(y_true, y_pred, **self.get_config())
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-friendly)."""
+        return {"reduction": self.reduction}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class MeanSquaredError(Loss):
+    """Mean of the squared differences."""
+
+    function = staticmethod(mean_squared_error)
+    name = "mean_squared_error"
+
+
+class _Crossentropy(Loss):
+    """A cross-entropy: its predictions are probabilities, or logits with `from_logits=True`."""
+
+    def __init__(self, from_logits: bool = False, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.from_logits = bool(from_logits)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits, "reduction": self.reduction}
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Cross-entropy of independent yes/no outputs (sigmoid probabilities, or logits)."""
+
+    function = staticmethod(binary_crossentropy)
+    name = "binary_crossentropy"
+
+
+class CategoricalCrossentropy(_Crossentropy):
+    """Cross-entropy of one-hot (or soft) targets against class probabilities or logits."""
+
+    function = staticmethod(categorical_crossentropy)
+    name = "categorical_crossentropy"
+
+
+class SparseCategoricalCrossentropy(_Crossentropy):
+    """Cross-entropy of integer class labels against class probabilities or logits."""
+
+    function = staticmethod(sparse_categorical_crossentropy)
+    name = "sparse_categorical_crossentropy"
+
+
+mse = mean_squared_error
+
+_BY_NAME: dict[str, type[Loss]] = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError, "meansquarederror": MeanSquaredError,
+    "binary_crossentropy": BinaryCrossentropy, "binarycrossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy, "categoricalcrossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "sparsecategoricalcrossentropy": SparseCategoricalCrossentropy,
+}
+
+
+def get(identifier: Any) -> Callable[[Any, Any], Tensor]:
+    """A loss from a Keras name ("mse", "sparse_categorical_crossentropy", ...), a config, an instance
+    or any callable `f(y_true, y_pred)`."""
+    if isinstance(identifier, Loss) or (callable(identifier) and not isinstance(identifier, type)):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if isinstance(identifier, dict) and "class_name" in identifier:  # what `serialize` wrote
+        cls = _BY_NAME.get(str(identifier["class_name"]).lower())
+        if cls is None:
+            raise ValueError(f"unknown loss class {identifier['class_name']!r}; known: {_names()}")
+        return cls(**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown loss {identifier!r}; known names: {_names()}")
+        return cls()
+    raise TypeError(f"a loss must be a name such as 'sparse_categorical_crossentropy', a Loss or a callable "
+                    f"f(y_true, y_pred), got {identifier!r}")
+
+
+def serialize(loss: Any) -> dict[str, Any] | None:
+    """{"class_name", "config"} for a Loss instance; None for a plain callable (cannot be saved)."""
+    if isinstance(loss, Loss):
+        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return None
+
+
+def _names() -> str:
+    return ", ".join(sorted(name for name in _BY_NAME if "_" in name or name == "mse"))

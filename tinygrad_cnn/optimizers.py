@@ -1,0 +1,333 @@
+"""Optimizers: SGD, Adam, AdamW and RMSprop, updating parameters in place.
+
+Two ways to use one, as in Keras and PyTorch:
+    model.compile(optimizer=tc.optimizers.Adam(learning_rate=1e-3), ...)   # the model binds its params
+    opt = tc.optimizers.Adam(model.parameters(), learning_rate=1e-3)      # your own loop:
+    opt.zero_grad(); loss.backward(); opt.step()
+
+The update rules are PyTorch's (tests compare them step by step). Where Keras differs:
+- `epsilon` is added to sqrt(v_hat) in Adam (Keras adds it to sqrt(v) before bias correction) and
+  to sqrt(v) in RMSprop (Keras adds it inside the square root);
+- `weight_decay` of SGD, Adam and RMSprop is an L2 term added to the gradient (PyTorch's); AdamW's is
+  decoupled, p -= learning_rate * weight_decay * p, with Keras's default 0.004 (PyTorch's is 0.01).
+Defaults are Keras's (Adam epsilon 1e-7, RMSprop rho 0.9).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .mode import no_grad
+from .tensor import Tensor
+
+
+def _check(name: str, value: Any, low: float, high: float, closed_high: bool = False) -> float:
+    """A float hyperparameter in [low, high) (or [low, high]), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    inside = low <= value <= high if closed_high else low <= value < high
+    if not inside or not np.isfinite(value):
+        bracket = "]" if closed_high else ")"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: holds the parameters, per-parameter state (ndarrays) and the step count."""
+
+    slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
+
+    def __init__(self, params: Iterable[Tensor] | None, learning_rate: float, weight_decay: float) -> None:
+        self.learning_rate = _check("learning_rate", learning_rate, 0.0, np.inf)
+        self.weight_decay = _check("weight_decay", weight_decay, 0.0, np.inf)
+        self.params: list[Tensor] | None = None
+        self.iterations = 0
+        self.state: list[dict[str, np.ndarray]] = []
+        self._scratch: list[np.ndarray] = [np.empty(0, np.float32)] * 2  # reused work space for the updates
+        if params is not None:
+            self.bind(params)
+
+    # --- parameters ---
+    def bind(self, params: Iterable[Tensor]) -> Optimizer:
+        """Attach the parameters to update (compile calls this with the model's); returns self."""
+        params = list(params)
+        if self.params is not None:
+            if len(params) == len(self.params) and all(a is b for a, b in zip(params, self.params, strict=True)):
+                return self
+            raise ValueError(f"this {type(self).__name__} is already bound to {len(self.params)} other parameters; "
+                             "create a new optimizer for another model")
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list: the model has no trainable "
+                             "weights yet (build it with an Input or call it once on data first)")
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor; pass model.parameters()")
+            if not p.is_leaf or p.dtype.kind != "f":
+                raise ValueError(f"parameter {i} (shape {p.shape}, dtype {p.dtype}) must be a floating-point "
+                                 "leaf tensor; an optimizer cannot update the result of an op")
+            if id(p) in seen:
+                raise ValueError(f"parameter {i} (shape {p.shape}) appears twice in the parameter list")
+            seen.add(id(p))
+        self.params = params
+        self.state = [{} for _ in params]
+        return self
+
+    def _bound(self) -> list[Tensor]:
+        if self.params is None:
+            raise RuntimeError(f"{type(self).__name__} has no parameters: pass model.parameters() when creating "
+                               "it, or give it to model.compile(optimizer=...)")
+        return self.params
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (set `.grad` to None, as PyTorch does by default)."""
+        for p in self._bound():
+            p.grad = None
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient, in place."""
+        params = self._bound()
+        self.iterations += 1
+        with no_grad():
+            for p, state in zip(params, self.state, strict=True):
+                if p.grad is None:
+                    continue
+                if not state:
+                    state.update({name: np.zeros_like(p.data) for name in self.slots})
+                self._update(p.data, p.grad.data, state)
+                p._version += 1  # the data changed in place: graphs that saved p must notice
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        """Change `p` in place from its gradient `g` (never modified) and its state arrays."""
+        raise NotImplementedError
+
+    def _work(self, like: np.ndarray, which: int) -> np.ndarray:
+        """Scratch array `which` (0 or 1) with `like`'s shape and dtype: grown once, reused every step."""
+        buffer = self._scratch[which]
+        if buffer.size < like.size or buffer.dtype != like.dtype:
+            buffer = self._scratch[which] = np.empty(like.size, like.dtype)
+        return buffer[: like.size].reshape(like.shape)
+
+    def _add_scaled(self, target: np.ndarray, scale: float, x: np.ndarray) -> None:
+        """target += scale * x, through scratch array 1 (no new array)."""
+        work = self._work(target, 1)
+        np.multiply(x, scale, out=work)
+        target += work
+
+    def _decayed(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """g + weight_decay * p (PyTorch's L2 term) in scratch array 0; `g` itself without decay."""
+        if not self.weight_decay:
+            return g
+        out = self._work(p, 0)
+        np.multiply(p, self.weight_decay, out=out)
+        out += g
+        return out
+
+    # --- configuration and state (for saving) ---
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters (JSON-friendly), enough to recreate the optimizer."""
+        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Class, hyperparameters, step count and per-parameter state arrays (copies)."""
+        return {
+            "class_name": type(self).__name__,
+            "config": self.get_config(),
+            "iterations": self.iterations,
+            "state": [{name: array.copy() for name, array in s.items()} for s in self.state],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned; everything is checked before anything changes."""
+        params = self._bound()
+        name = state_dict.get("class_name", type(self).__name__)
+        if name != type(self).__name__:
+            raise ValueError(f"the optimizer state is a {name}'s; it cannot load into a {type(self).__name__}")
+        fresh = type(self)(**{**self.get_config(), **state_dict.get("config", {})})  # validates the config
+        states = state_dict["state"]
+        if len(states) != len(params):
+            raise ValueError(f"the optimizer state has {len(states)} parameters, this optimizer has {len(params)}")
+        for i, (p, s) in enumerate(zip(params, states, strict=True)):
+            if s and set(s) != set(fresh.slots):
+                raise ValueError(f"the optimizer state of parameter {i} has arrays {sorted(s)}, "
+                                 f"expected {sorted(fresh.slots)}")
+            for slot, array in s.items():
+                if np.shape(array) != p.shape:
+                    raise ValueError(f"optimizer state {slot!r} of parameter {i} has shape {np.shape(array)}, "
+                                     f"but the parameter has shape {p.shape}")
+        for key in fresh.get_config():
+            setattr(self, key, getattr(fresh, key))
+        self.slots, self.iterations = fresh.slots, int(state_dict["iterations"])
+        self.state = [{slot: np.array(a, dtype=p.dtype) for slot, a in s.items()}
+                      for p, s in zip(params, states, strict=True)]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional momentum: buf = momentum * buf + g; p -= lr * buf.
+
+    Nesterov: p -= lr * (g + momentum * buf). The buffer starts at zero, so buf = g on the first step.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.01,
+                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        self.momentum = _check("momentum", momentum, 0.0, 1.0)
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0 (got momentum=0.0)")
+        self.nesterov = bool(nesterov)
+        self.slots = ("momentum",) if self.momentum else ()
+        super().__init__(params, learning_rate, weight_decay)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        g = self._decayed(p, g)
+        if self.momentum:
+            buf = state["momentum"]
+            buf *= self.momentum
+            buf += g
+            if self.nesterov:
+                self._add_scaled(p, -self.learning_rate * self.momentum, buf)
+            else:
+                g = buf
+        self._add_scaled(p, -self.learning_rate, g)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adaptive moments: m, v are running means of g and g^2; p -= lr * m_hat / (sqrt(v_hat) + epsilon).
+
+    m_hat = m / (1 - beta_1^t) and v_hat = v / (1 - beta_2^t) undo the bias of starting at zero.
+    `amsgrad` uses the running maximum of v instead of v.
+    """
+
+    decoupled = False  # AdamW: weight decay shrinks p directly instead of adding to g
+
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.0,
+                 amsgrad: bool = False) -> None:
+        self.beta_1 = _check("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check("epsilon", epsilon, 0.0, np.inf)
+        self.amsgrad = bool(amsgrad)
+        self.slots = ("m", "v", "v_max") if amsgrad else ("m", "v")
+        super().__init__(params, learning_rate, weight_decay)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        if self.decoupled:
+            p *= 1 - self.learning_rate * self.weight_decay
+        else:
+            g = self._decayed(p, g)
+        m, v, t = state["m"], state["v"], self.iterations
+        m *= self.beta_1
+        self._add_scaled(m, 1 - self.beta_1, g)        # m = beta_1 m + (1 - beta_1) g
+        denominator = self._work(p, 1)
+        np.multiply(g, g, out=denominator)
+        denominator *= 1 - self.beta_2
+        v *= self.beta_2
+        v += denominator                               # v = beta_2 v + (1 - beta_2) g^2
+        if self.amsgrad:
+            v = np.maximum(state["v_max"], v, out=state["v_max"])
+        np.sqrt(v, out=denominator)
+        denominator /= np.sqrt(1 - self.beta_2 ** t)
+        denominator += self.epsilon                    # sqrt(v_hat) + epsilon
+        step = self._work(p, 0)                        # g is no longer needed: reuse its scratch
+        np.divide(m, denominator, out=step)
+        step *= self.learning_rate / (1 - self.beta_1 ** t)
+        p -= step
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step on g alone."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.004,
+                 amsgrad: bool = False) -> None:
+        super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+class RMSprop(Optimizer):
+    """Divide by a running root mean square: v = rho v + (1 - rho) g^2; p -= lr * g / (sqrt(v) + epsilon).
+
+    `centered` subtracts the squared running mean of g (an estimate of the variance); `momentum`
+    accumulates the scaled steps in a buffer as SGD does.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001, rho: float = 0.9,
+                 momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        self.rho = _check("rho", rho, 0.0, 1.0)
+        self.momentum = _check("momentum", momentum, 0.0, 1.0)
+        self.epsilon = _check("epsilon", epsilon, 0.0, np.inf)
+        self.centered = bool(centered)
+        self.slots = ("v",) + (("mean",) if centered else ()) + (("momentum",) if self.momentum else ())
+        super().__init__(params, learning_rate, weight_decay)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        g = self._decayed(p, g)
+        v, denominator = state["v"], self._work(p, 1)
+        np.multiply(g, g, out=denominator)
+        denominator *= 1 - self.rho
+        v *= self.rho
+        v += denominator                               # v = rho v + (1 - rho) g^2
+        if self.centered:
+            mean = state["mean"]
+            mean *= self.rho
+            self._add_scaled(mean, 1 - self.rho, g)    # mean = rho mean + (1 - rho) g
+            np.multiply(mean, mean, out=denominator)
+            np.subtract(v, denominator, out=denominator)  # v - mean^2
+            np.sqrt(denominator, out=denominator)
+        else:
+            np.sqrt(v, out=denominator)
+        denominator += self.epsilon
+        np.divide(g, denominator, out=denominator)     # the step direction g / (sqrt(.) + epsilon)
+        if self.momentum:
+            buf = state["momentum"]
+            buf *= self.momentum
+            buf += denominator
+            denominator = buf
+        self._add_scaled(p, -self.learning_rate, denominator)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+_BY_NAME: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get(identifier: Any) -> Optimizer:
+    """An optimizer from a name ("sgd", "adam", "adamw", "rmsprop"), a config dict or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, dict) and "class_name" in identifier:  # what `serialize` wrote
+        return _class(identifier["class_name"])(**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        return _class(identifier)()
+    raise TypeError(f"an optimizer must be a name ({', '.join(_BY_NAME)}) or an Optimizer, got {identifier!r}")
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """{"class_name", "config"}: enough for `get` to build the same optimizer."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def _class(name: str) -> type[Optimizer]:
+    cls = _BY_NAME.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(_BY_NAME)}")
+    return cls
