@@ -78,14 +78,16 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def clip(a: Tensor, low: Any = None, high: Any = None) -> Tensor:
-    """Limit values to [low, high]; the gradient passes where low <= a <= high (bounds included)."""
+    """min(max(a, low), high): the gradient goes to `a` where low <= a <= high (bounds included), else to
+    the bound that won (tensor bounds get gradients, as in torch.clamp)."""
     if low is None and high is None:
         raise ValueError("clip needs at least one of min and max")
-    low_data = -np.inf if low is None else (low.data if isinstance(low, Tensor) else low)
-    high_data = np.inf if high is None else (high.data if isinstance(high, Tensor) else high)
-    inside = (a.data >= low_data) & (a.data <= high_data)
-    bound = np.where(a.data < low_data, low_data, high_data).astype(a.dtype, copy=False)
-    return Where.apply(a, bound, condition=inside)
+    low = _tensor(-np.inf if low is None else low, a)
+    high = _tensor(np.inf if high is None else high, a)
+    use_high = (a.data > high.data) | (low.data > high.data)
+    use_low = (a.data < low.data) & ~use_high
+    bound = Where.apply(high, low, condition=use_high)
+    return Where.apply(a, bound, condition=~(use_high | use_low))
 
 
 def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:

@@ -91,8 +91,9 @@ class Pow(Function):
         grad_a = grad_b = None
         if need_a:  # d(a^b)/da = b * a^(b-1)
             grad_a = g * _local(_d(b) * np.power(_d(a), _d(b) - 1), lambda: b * a ** (b - 1))
-        if need_b:  # d(a^b)/db = a^b * log(a)
-            grad_b = g * _local(np.power(_d(a), _d(b)) * np.log(_d(a)), lambda: a ** b * a.log())
+        if need_b:  # d(a^b)/db = a^b * log(a); `a` may be a plain number (2 ** x)
+            grad_b = g * _local(np.power(_d(a), _d(b)) * np.log(_d(a)),
+                                lambda: a ** b * (a.log() if isinstance(a, Tensor) else np.log(a)))
         return grad_a, grad_b
 
 
