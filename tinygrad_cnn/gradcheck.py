@@ -1,16 +1,27 @@
-"""gradcheck and gradgradcheck: analytic gradients against central finite differences, in float64."""
+"""gradcheck and gradgradcheck: analytic gradients against finite differences in float64.
+
+Entries where the left and right one-sided differences disagree are kinks (ReLU at 0, tied
+maxima); they pass when the analytic value lies between the two slopes. A failing check of a
+composite function goes on to blame the first recorded op whose own gradient is wrong.
+"""
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .autograd import grad
+from .blame import Blame, find_blame
+from .function import Function
 from .mode import set_grad_enabled
 from .tensor import Tensor
 
 DEFAULT_EPS = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
+FAST_MODE_SIZE = 1024        # fast_mode=None checks a random projection first above this many entries
+KINK_MODES = ("report", "fail", "ignore")
 
 
 class GradcheckError(RuntimeError):
@@ -19,6 +30,10 @@ class GradcheckError(RuntimeError):
     def __init__(self, report: GradcheckReport) -> None:
         super().__init__(report.message())
         self.report = report
+
+
+class GradcheckWarning(UserWarning):
+    """A check passed, but some entries sit on kinks (non-differentiable points)."""
 
 
 @dataclass
@@ -30,6 +45,8 @@ class Mismatch:
     analytic: float
     numeric: float
     tolerance: float
+    left: float | None = None      # one-sided slopes, when the entry sits on a kink
+    right: float | None = None
 
     @property
     def abs_error(self) -> float:
@@ -39,21 +56,44 @@ class Mismatch:
     def rel_error(self) -> float:
         return self.abs_error / max(abs(self.numeric), 1e-300)
 
+    def line(self) -> str:
+        text = (f"element {self.element}: analytic {self.analytic:.6g}, numeric {self.numeric:.6g}, "
+                f"abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}, tolerance {self.tolerance:.3g}")
+        if self.left is not None:
+            text += f"; at a kink, but outside the one-sided slopes [{self.left:.6g}, {self.right:.6g}]"
+        return text
+
+
+@dataclass
+class Kink:
+    """An entry at a non-differentiable point whose analytic value lies between the one-sided slopes."""
+
+    input_index: int
+    element: tuple[int, ...]
+    analytic: float
+    left: float
+    right: float
+
+    def line(self) -> str:
+        return (f"element {self.element}: analytic {self.analytic:.6g}, left slope {self.left:.6g}, "
+                f"right slope {self.right:.6g}")
+
 
 @dataclass
 class InputResult:
-    """The comparison for one differentiable input."""
+    """The comparison for one differentiable input (numeric is None when only projected)."""
 
     index: int
     shape: tuple[int, ...]
     analytic: np.ndarray
-    numeric: np.ndarray
+    numeric: np.ndarray | None
     mismatches: list[Mismatch] = field(default_factory=list)
+    kinks: list[Kink] = field(default_factory=list)
 
 
 @dataclass
 class GradcheckReport:
-    """What a check compared and what disagreed."""
+    """What a check compared, what disagreed, which entries are kinks, and which op is to blame."""
 
     what: str                      # "gradient" or "second derivative"
     eps: float
@@ -61,25 +101,53 @@ class GradcheckReport:
     rtol: float
     inputs: list[InputResult]
     notes: list[str] = field(default_factory=list)
+    kinks_mode: str = "report"
+    fast_mode: bool = False        # a random projection was checked first
+    blame: Blame | None = None
     worst: int = 5                 # entries listed per input
 
     @property
+    def kinks(self) -> list[Kink]:
+        return [k for r in self.inputs for k in r.kinks]
+
+    @property
     def passed(self) -> bool:
-        return not any(r.mismatches for r in self.inputs)
+        failing_kinks = self.kinks_mode == "fail" and self.kinks
+        return not failing_kinks and not any(r.mismatches for r in self.inputs)
+
+    @property
+    def worst_rel_error(self) -> float:
+        """max |analytic - numeric| / max(|numeric|, 1) over the fully checked entries, kinks excluded."""
+        worst = 0.0
+        for r in self.inputs:
+            if r.numeric is None or r.numeric.size == 0:
+                continue
+            error = np.abs(r.analytic - r.numeric) / np.maximum(np.abs(r.numeric), 1.0)
+            for k in r.kinks:
+                error[k.element] = 0.0
+            worst = max(worst, float(np.nan_to_num(error, nan=np.inf).max()))
+        return worst
 
     def message(self) -> str:
-        lines = [f"gradcheck of the {self.what} failed (eps={self.eps:g}; an entry passes when "
+        verdict = "passed" if self.passed else "failed"
+        lines = [f"gradcheck of the {self.what} {verdict} (eps={self.eps:g}; an entry passes when "
                  f"|analytic - numeric| <= atol + rtol * |numeric| with atol={self.atol:g}, rtol={self.rtol:g})"]
         for r in self.inputs:
-            if not r.mismatches:
-                continue
-            lines.append(f"input {r.index} (shape {r.shape}): {len(r.mismatches)} of {r.analytic.size} "
-                         f"entries disagree; worst {min(self.worst, len(r.mismatches))}:")
-            for m in sorted(r.mismatches, key=lambda m: -m.abs_error)[: self.worst]:
-                lines.append(f"  element {m.element}: analytic {m.analytic:.6g}, numeric {m.numeric:.6g}, "
-                             f"abs error {m.abs_error:.3g}, rel error {m.rel_error:.3g}, tolerance {m.tolerance:.3g}")
+            if r.mismatches:
+                lines.append(f"input {r.index} (shape {r.shape}): {len(r.mismatches)} of {r.analytic.size} "
+                             f"entries disagree; worst {min(self.worst, len(r.mismatches))}:")
+                lines += ["  " + m.line() for m in sorted(r.mismatches, key=lambda m: -m.abs_error)[: self.worst]]
+            if r.kinks and self.kinks_mode != "ignore":
+                counted = "counted as failures" if self.kinks_mode == "fail" else "not failures"
+                lines.append(f"input {r.index} (shape {r.shape}): {len(r.kinks)} non-differentiable points (kinks: "
+                             f"the one-sided slopes differ, the analytic value lies between them; {counted}):")
+                lines += ["  " + k.line() for k in r.kinks[: self.worst]]
         lines += [f"note: {n}" for n in self.notes]
+        if self.blame is not None:
+            lines.append(self.blame.message())
         return "\n".join(lines)
+
+    __str__ = message
 
 
 def _prepare(inputs: Any) -> list[Any]:
@@ -92,10 +160,13 @@ def _prepare(inputs: Any) -> list[Any]:
             continue
         if x.requires_grad and x.dtype.kind != "f":
             raise TypeError(f"gradcheck: input {i} has dtype {x.dtype}; only floating inputs have gradients")
-        data = x.data.astype(np.float64) if x.dtype.kind == "f" else x.data
+        data = x.data.astype(np.float64) if x.dtype.kind == "f" else x.data.copy()
         prepared.append(Tensor(data, requires_grad=x.requires_grad))
     if not any(isinstance(x, Tensor) and x.requires_grad for x in prepared):
-        raise ValueError("gradcheck needs at least one input Tensor with requires_grad=True")
+        kinds = [f"input {i}: {x.dtype}" for i, x in enumerate(prepared) if isinstance(x, Tensor)]
+        raise ValueError("gradcheck needs at least one floating input Tensor with requires_grad=True, got "
+                         f"{', '.join(kinds) or 'no Tensors'}; integer and bool tensors have no gradient: "
+                         "pass the differentiable inputs as float tensors created with requires_grad=True")
     return prepared
 
 
@@ -112,28 +183,54 @@ def _weighted_sum(fn: Callable[..., Any], inputs: Sequence[Any], upstream: Seque
     """sum_k <upstream_k, output_k>, the scalar whose gradient is checked."""
     with set_grad_enabled(getattr(fn, "needs_graph", False)):  # a function of gradients needs the graph
         outs = _outputs(fn, inputs)
-    return float(sum(np.sum(u * o.data.astype(np.float64)) for u, o in zip(upstream, outs)))
+    return float(sum(np.sum(u * o.data.astype(np.float64)) for u, o in zip(upstream, outs, strict=True)))
 
 
-def _numeric_gradient(fn: Callable[..., Any], inputs: list[Any], index: int,
-                      upstream: Sequence[np.ndarray], eps: float) -> np.ndarray:
-    """Central differences of the weighted sum, one entry of input `index` at a time."""
+def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int,
+                           upstream: Sequence[np.ndarray], eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right differences of the weighted sum, one entry of input `index` at a time.
+
+    Their mean is the central difference; where they disagree the function has a kink.
+    """
     x = inputs[index].data
-    result = np.zeros(x.shape)
+    center = _weighted_sum(fn, inputs, upstream)
+    left, right = np.zeros(x.shape), np.zeros(x.shape)
     for element in np.ndindex(x.shape):
         original = x[element]
         x[element] = original + eps
-        plus = _weighted_sum(fn, inputs, upstream)
+        right[element] = (_weighted_sum(fn, inputs, upstream) - center) / eps
         x[element] = original - eps
-        minus = _weighted_sum(fn, inputs, upstream)
+        left[element] = (center - _weighted_sum(fn, inputs, upstream)) / eps
         x[element] = original
-        result[element] = (plus - minus) / (2 * eps)
+    return left, right
+
+
+def _compare(index: int, analytic: np.ndarray, left: np.ndarray, right: np.ndarray,
+             atol: float, rtol: float) -> InputResult:
+    """Mismatches and kinks of one input, from its analytic gradient and one-sided differences."""
+    numeric = (left + right) / 2
+    tolerance = atol + rtol * np.abs(numeric)
+    bad = ~(np.abs(analytic - numeric) <= tolerance)
+    low, high = np.minimum(left, right), np.maximum(left, right)
+    at_kink = bad & (high - low > atol + rtol * np.maximum(np.abs(left), np.abs(right)))
+    between = at_kink & (low - tolerance <= analytic) & (analytic <= high + tolerance)
+    result = InputResult(index, analytic.shape, analytic, numeric)
+    for e in map(tuple, np.argwhere(between)):
+        result.kinks.append(Kink(index, _ints(e), float(analytic[e]), float(left[e]), float(right[e])))
+    for e in map(tuple, np.argwhere(bad & ~between)):
+        sides = (float(left[e]), float(right[e])) if at_kink[e] else (None, None)
+        result.mismatches.append(Mismatch(index, _ints(e), float(analytic[e]), float(numeric[e]),
+                                          float(tolerance[e]), *sides))
     return result
 
 
-def _directional_numeric(fn: Callable[..., Any], inputs: list[Any], directions: dict[int, np.ndarray],
-                         upstream: Sequence[np.ndarray], eps: float) -> float:
-    """Central difference of the weighted sum along `directions` (one per differentiable input)."""
+def _ints(element: tuple[Any, ...]) -> tuple[int, ...]:
+    return tuple(int(k) for k in element)
+
+
+def _projection(fn: Callable[..., Any], inputs: list[Any], directions: dict[int, np.ndarray],
+                analytic: dict[int, np.ndarray], upstream: Sequence[np.ndarray], eps: float) -> tuple[float, float]:
+    """(v^T J u analytic, the same by a central difference along the directions u)."""
     originals = {i: inputs[i].data.copy() for i in directions}
     values = []
     for sign in (1, -1):
@@ -142,73 +239,128 @@ def _directional_numeric(fn: Callable[..., Any], inputs: list[Any], directions: 
         values.append(_weighted_sum(fn, inputs, upstream))
     for i in directions:
         inputs[i].data[...] = originals[i]
-    return (values[0] - values[1]) / (2 * eps)
+    expected = float(sum(np.sum(analytic[i] * u) for i, u in directions.items()))
+    return expected, (values[0] - values[1]) / (2 * eps)
+
+
+def _analytic(fn: Callable[..., Any], prepared: list[Any], differentiable: list[int],
+              upstream: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
+    """The analytic gradient of the weighted sum for every differentiable input."""
+    outputs = _outputs(fn, prepared)
+    live = [(o, u) for o, u in zip(outputs, upstream, strict=True) if o.requires_grad]
+    if not live:
+        return {i: np.zeros(prepared[i].shape) for i in differentiable}
+    grads = grad([o for o, _ in live], [prepared[i] for i in differentiable],
+                 [Tensor(u.astype(o.dtype)) for o, u in live], allow_unused=True)
+    return {i: np.zeros(prepared[i].shape) if g is None else g.data.astype(np.float64)
+            for i, g in zip(differentiable, grads, strict=True)}
 
 
 def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None,
-                    atol: float | None = None, rtol: float | None = None, fast_mode: bool = False,
-                    seed: int = 0, what: str = "gradient") -> GradcheckReport:
-    """Compare analytic and numeric gradients of `fn` at `inputs`; return the full report."""
+                    atol: float | None = None, rtol: float | None = None, fast_mode: bool | None = None,
+                    kinks: str = "report", seed: int = 0, what: str = "gradient") -> GradcheckReport:
+    """Compare analytic and numeric gradients of `fn` at `inputs`; return the full report (no blame)."""
+    if kinks not in KINK_MODES:
+        raise ValueError(f"kinks must be one of {KINK_MODES}, got {kinks!r}")
     prepared = _prepare(inputs)
     eps = DEFAULT_EPS[np.dtype(np.float64)] if eps is None else eps
     atol, rtol = 1e-5 if atol is None else atol, 1e-3 if rtol is None else rtol
     rng = np.random.default_rng(seed)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
-    outputs = [o for o in _outputs(fn, prepared)]
+    outputs = _outputs(fn, prepared)
     notes = [f"output {k} is {o.dtype}: the function computes in lower precision than float64 "
              "(create constants with the input's dtype)" for k, o in enumerate(outputs) if o.dtype != np.float64]
     upstream = [rng.standard_normal(o.shape) for o in outputs]  # random, so transposition bugs show
-    live = [(o, u) for o, u in zip(outputs, upstream) if o.requires_grad]
-    analytic: list[np.ndarray] = [np.zeros(prepared[i].shape) for i in differentiable]
-    if live:
-        grads = grad([o for o, _ in live], [prepared[i] for i in differentiable],
-                     [Tensor(u.astype(o.dtype)) for o, u in live], allow_unused=True)
-        analytic = [np.zeros(prepared[i].shape) if g is None else g.data.astype(np.float64)
-                    for i, g in zip(differentiable, grads)]
-    report = GradcheckReport(what, eps, atol, rtol, [], notes)
-    if fast_mode:
+    analytic = _analytic(fn, prepared, differentiable, upstream)
+    size = sum(prepared[i].size for i in differentiable)
+    fast = size > FAST_MODE_SIZE if fast_mode is None else bool(fast_mode)
+    report = GradcheckReport(what, eps, atol, rtol, [], notes, kinks, fast)
+    to_check = differentiable
+    if fast:
         directions = {i: rng.standard_normal(prepared[i].shape) for i in differentiable}
-        numeric = _directional_numeric(fn, prepared, directions, upstream, eps)
-        expected = float(sum(np.sum(a * directions[i]) for i, a in zip(differentiable, analytic)))
-        if abs(expected - numeric) <= atol + rtol * abs(numeric):
-            return report  # passed; a failure falls through to the full check, which localises it
-        report.notes.append(f"fast mode: v^T J u analytic {expected:.6g} vs numeric {numeric:.6g}; "
-                            "full check below")
-    for i, a in zip(differentiable, analytic):
-        n = _numeric_gradient(fn, prepared, i, upstream, eps)
-        tolerance = atol + rtol * np.abs(n)
-        bad = np.argwhere(~(np.abs(a - n) <= tolerance))
-        result = InputResult(i, prepared[i].shape, a, n)
-        result.mismatches = [Mismatch(i, tuple(int(k) for k in e), float(a[tuple(e)]), float(n[tuple(e)]),
-                                      float(tolerance[tuple(e)])) for e in bad]
-        report.inputs.append(result)
+
+        def agrees(subset: list[int]) -> bool:
+            expected, numeric = _projection(fn, prepared, {i: directions[i] for i in subset}, analytic,
+                                            upstream, eps)
+            return abs(expected - numeric) <= atol + rtol * abs(numeric)
+
+        if agrees(differentiable):
+            report.inputs = [InputResult(i, prepared[i].shape, analytic[i], None) for i in differentiable]
+            return report
+        # localise: the full check only for the inputs whose own projection disagrees
+        to_check = [i for i in differentiable if not agrees([i])] or differentiable
+        report.notes.append(f"fast mode: the random projection v^T J u disagreed; inputs {to_check} "
+                            "were checked entry by entry")
+    for i in differentiable:
+        if i in to_check:
+            left, right = _one_sided_differences(fn, prepared, i, upstream, eps)
+            report.inputs.append(_compare(i, analytic[i], left, right, atol, rtol))
+        else:
+            report.inputs.append(InputResult(i, prepared[i].shape, analytic[i], None))
     return report
 
 
-def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
-              rtol: float | None = None, raise_exception: bool = True, fast_mode: bool = False,
-              seed: int = 0) -> bool:
-    """True when `fn`'s analytic gradients match finite differences (float64, random upstream)."""
-    report = check_gradients(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, seed=seed)
+def _local_check(options: dict[str, Any]) -> Callable[[Callable[..., Any], list[Any], Function], GradcheckReport]:
+    """Blame's check of one op alone: float64 tolerances, or float32 ones for ops that compute in float32."""
+
+    def check(op_fn: Callable[..., Any], op_inputs: list[Any], node: Function) -> GradcheckReport:
+        local = dict(options)
+        if node.out_dtype != np.float64:
+            local.update(eps=DEFAULT_EPS[np.dtype(np.float32)], atol=1e-3, rtol=1e-2)
+        return check_gradients(op_fn, op_inputs, **local)
+
+    return check
+
+
+def _second_order_local_check(options: dict[str, Any]) -> Callable[..., GradcheckReport]:
+    def check(op_fn: Callable[..., Any], op_inputs: list[Any], node: Function) -> GradcheckReport:
+        return second_derivative_report(op_fn, op_inputs, None, **options)
+
+    return check
+
+
+def _verdict(report: GradcheckReport, raise_exception: bool) -> bool:
     if report.passed:
+        if report.kinks and report.kinks_mode == "report":
+            warnings.warn(report.message(), GradcheckWarning, stacklevel=3)
         return True
     if raise_exception:
         raise GradcheckError(report)
     return False
 
 
-def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None, *, eps: float | None = None,
-                  atol: float | None = None, rtol: float | None = None, raise_exception: bool = True,
-                  fast_mode: bool = False, seed: int = 0) -> bool:
-    """True when the second derivatives of `fn` (the gradients of its backward) match finite differences.
+def _add_blame(report: GradcheckReport, fn: Callable[..., Any], inputs: Any, check: Callable[..., Any]) -> None:
+    """Blame the first op whose own check fails, or say that every op passes alone."""
+    blamed, count = find_blame(fn, _prepare(inputs), check)
+    report.blame = blamed
+    if blamed is None:
+        report.notes.append(f"blame: each of the {count} recorded ops passes its own check; the error comes "
+                            "from outside the recorded graph (values taken through .data or .numpy(), "
+                            "randomness, or a precision loss)")
 
-    The checked function maps (inputs..., upstream gradients...) to the input gradients;
-    inputs beyond the original ones in the report are the upstream gradients.
+
+def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
+              rtol: float | None = None, raise_exception: bool = True, fast_mode: bool | None = None,
+              kinks: str = "report", blame: bool = True, seed: int = 0) -> bool:
+    """True when `fn`'s analytic gradients match finite differences (float64, random upstream).
+
+    fast_mode=None checks a random projection first when the inputs have more than FAST_MODE_SIZE
+    entries. On failure the report names the worst entries and (blame=True) the first wrong op.
     """
+    options = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, kinks=kinks, seed=seed)
+    report = check_gradients(fn, inputs, **options)
+    if not report.passed and blame:
+        _add_blame(report, fn, inputs, _local_check(options))
+    return _verdict(report, raise_exception)
+
+
+def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
+                             **options: Any) -> GradcheckReport:
+    """check_gradients of the map (inputs..., upstream gradients...) -> input gradients of `fn`."""
     prepared = _prepare(inputs)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
     outputs = _outputs(fn, prepared)
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(options.get("seed", 0) + 1)
     if grad_outputs is None:
         vectors = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
     else:
@@ -218,18 +370,28 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
 
     def first_derivatives(*args: Any) -> tuple[Tensor, ...]:
         xs, vs = args[:count], args[count:]
-        outs = [o for o in _outputs(fn, xs)]
-        pairs = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+        outs = _outputs(fn, xs)
+        pairs = [(o, v) for o, v in zip(outs, vs, strict=True) if o.requires_grad]
+        if not pairs:
+            return ()
         grads = grad([o for o, _ in pairs], [xs[i] for i in differentiable], [v for _, v in pairs],
                      create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None and g.requires_grad)
 
     first_derivatives.needs_graph = True  # type: ignore[attr-defined]
+    return check_gradients(first_derivatives, prepared + vectors, what="second derivative", **options)
 
-    report = check_gradients(first_derivatives, prepared + vectors, eps=eps, atol=atol, rtol=rtol,
-                             fast_mode=fast_mode, seed=seed, what="second derivative")
-    if report.passed:
-        return True
-    if raise_exception:
-        raise GradcheckError(report)
-    return False
+
+def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None, *, eps: float | None = None,
+                  atol: float | None = None, rtol: float | None = None, raise_exception: bool = True,
+                  fast_mode: bool | None = None, kinks: str = "report", blame: bool = True, seed: int = 0) -> bool:
+    """True when the second derivatives of `fn` (the gradients of its backward) match finite differences.
+
+    The checked function maps (inputs..., upstream gradients...) to the input gradients;
+    inputs beyond the original ones in the report are the upstream gradients.
+    """
+    options = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, kinks=kinks, seed=seed)
+    report = second_derivative_report(fn, inputs, grad_outputs, **options)
+    if not report.passed and blame:
+        _add_blame(report, fn, inputs, _second_order_local_check(options))
+    return _verdict(report, raise_exception)

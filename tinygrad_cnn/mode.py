@@ -11,12 +11,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _RecordingMode:
     """The one piece of global state: how ops are recorded right now."""
 
-    __slots__ = ("grad_enabled", "anomaly", "record_sites", "scope")
+    __slots__ = ("grad_enabled", "anomaly", "record_sites", "keep_inputs", "scope")
 
     def __init__(self) -> None:
         self.grad_enabled = True   # record ops so that backward can run
         self.anomaly = False       # check every forward output and gradient for NaN/Inf
         self.record_sites = False  # remember the user's file and line for every op
+        self.keep_inputs = False   # keep every recorded op's inputs as ctx.inputs (gradcheck's blame)
         self.scope: Any = None     # innermost layer scope (see `scope`), or None
 
 
@@ -111,3 +112,8 @@ def _switch(attribute: str, value: bool) -> Iterator[None]:
 def recording_sites(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Remember the file and line of the user's call for every op recorded inside."""
     return _switch("record_sites", enabled)
+
+
+def keeping_inputs(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+    """Every op recorded inside keeps its positional inputs as `ctx.inputs` (to re-check it alone)."""
+    return _switch("keep_inputs", enabled)
