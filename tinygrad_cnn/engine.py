@@ -1,7 +1,8 @@
 """Reverse-mode autodiff: one iterative topological sort, one backward walk, one unbroadcast."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,17 +18,17 @@ def toposort(roots: Iterable[Function]) -> list[Function]:
     Iterative depth-first post-order (no recursion limit), reversed: consumers come first.
     """
     order: list[Function] = []
-    visited: set[int] = set()
+    visited: set[Function] = set()
     for root in roots:
-        if id(root) in visited:
+        if root in visited:
             continue
-        visited.add(id(root))
+        visited.add(root)
         stack = [(root, iter(root.parents))]
         while stack:
             node, parents = stack[-1]
             for parent in parents:
-                if isinstance(parent, Function) and id(parent) not in visited:
-                    visited.add(id(parent))
+                if parent is not None and isinstance(parent, Function) and parent not in visited:
+                    visited.add(parent)
                     stack.append((parent, iter(parent.parents)))
                     break
             else:
@@ -53,14 +54,6 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     return grad.sum(axis=axes).reshape(shape)
 
 
-def _input_shape(parent: Any) -> tuple[int, ...]:
-    return parent.out_shape if isinstance(parent, Function) else parent.shape
-
-
-def _input_dtype(parent: Any) -> np.dtype:
-    return parent.out_dtype if isinstance(parent, Function) else parent.dtype
-
-
 def run_backward(
     roots: Sequence[Any],
     root_grads: Sequence[Any],
@@ -74,37 +67,35 @@ def run_backward(
     of those tensors are returned instead and no `.grad` is touched.
     """
     Tensor = _tensor.Tensor
-    grads: dict[int, Any] = {}   # id(node) -> gradient of the node's output, summed over consumers
-    captured: dict[int, Any] = {}  # id(leaf tensor or node) -> gradient, for `inputs`
+    grads: dict[Function, Any] = {}  # node -> gradient of its output, summed over its consumers
+    captured: dict[int, Any] = {}    # id(leaf or node) -> gradient, when `inputs` are given
     wanted = None if inputs is None else {id(t._ctx or t) for t in inputs}
 
+    def add(previous: Any, grad: Any) -> Any:
+        if previous is None:
+            return grad
+        # first order: plain array addition (nothing to record); create_graph: a recorded Add
+        return previous + grad if create_graph else Tensor._make(previous.data + grad.data, None)
+
     def deliver(target: Any, grad: Any) -> None:
-        key = id(target)
-        if isinstance(target, Function):
-            grads[key] = grad if key not in grads else grads[key] + grad
-        if wanted is None:
-            if isinstance(target, Tensor):  # a leaf: accumulate like torch's AccumulateGrad
-                target.grad = grad if target.grad is None else target.grad + grad
-        elif key in wanted:
-            captured[key] = grad if key not in captured else captured[key] + grad
+        if type(target) is not Tensor and isinstance(target, Function):
+            grads[target] = add(grads.get(target), grad)
+        elif wanted is None:  # a leaf: accumulate like torch's AccumulateGrad
+            target.grad = add(target.grad, grad)
+        if wanted is not None and id(target) in wanted:
+            captured[id(target)] = add(captured.get(id(target)), grad)
 
     with set_grad_enabled(create_graph):
-        leaf_roots = []
         for root, grad in zip(roots, root_grads):
-            if root._ctx is None:
-                leaf_roots.append((root, grad))
-            else:
-                deliver(root._ctx, grad)
-        for root, grad in leaf_roots:
-            deliver(root, grad)
+            deliver(root._ctx or root, grad)
         for node in toposort(root._ctx for root in roots if root._ctx is not None):
-            grad = grads.pop(id(node), None)
+            grad = grads.pop(node, None)
             if grad is None:
                 continue
             if node.released:
                 raise RuntimeError(_released_message(node))
             input_grads = type(node).backward(node, grad)
-            if not isinstance(input_grads, tuple):
+            if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             if len(input_grads) != len(node.parents):
                 raise RuntimeError(
@@ -116,10 +107,14 @@ def run_backward(
                     continue
                 if not isinstance(input_grad, Tensor):
                     input_grad = Tensor._make(np.asarray(input_grad), None)
-                shape, dtype = _input_shape(parent), _input_dtype(parent)
-                if input_grad.shape != shape:
+                if type(parent) is Tensor or not isinstance(parent, Function):
+                    shape, dtype = parent.data.shape, parent.data.dtype
+                else:
+                    shape, dtype = parent.out_shape, parent.out_dtype
+                data = input_grad.data
+                if data.shape != shape:
                     input_grad = unbroadcast(input_grad, shape, node, index)
-                if input_grad.dtype != dtype:
+                if data.dtype is not dtype and data.dtype != dtype:
                     input_grad = input_grad.astype(dtype)
                 if MODE.anomaly:
                     check_gradient(node, index, input_grad.data)

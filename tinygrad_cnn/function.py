@@ -1,7 +1,6 @@
 """`Function`: one differentiable op. Its instance is the context and the node of the graph."""
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
@@ -19,19 +18,22 @@ class Function:
     with Tensor ops so that gradients can themselves be differentiated (`create_graph=True`).
     """
 
-    # Structure of the graph, kept after backward (so a released graph can still be drawn):
-    parents: tuple[Any, ...]           # per input: producing Function, leaf Tensor, or None (not a Tensor)
-    needs_input_grad: tuple[bool, ...]
-    op_args: dict[str, Any]            # keyword arguments of the call (axis, strides, ...)
-    out_shape: tuple[int, ...]
-    out_dtype: np.dtype
-    output_ref: Any                    # weakref to the output Tensor
-    scope: Any                         # the layer scope the op ran in (see mode.scope)
-    site: tuple[str, int] | None       # user's file and line, when sites are recorded
-    released: bool
-
-    def __init__(self) -> None:
-        self.released = False
+    # Structure of the graph, kept after backward (so a released graph can still be drawn);
+    # what backward needs lives in the instance __dict__ and is dropped by `release`.
+    __slots__ = (
+        "parents",           # per input: producing Function, leaf Tensor, or None (no gradient)
+        "needs_input_grad",  # per input: does it require grad
+        "op_args",           # keyword arguments of the call (axis, strides, ...)
+        "out_shape", "out_dtype",
+        "scope",             # the layer scope the op ran in (see mode.scope)
+        "site",              # user's (file, line), when sites are recorded
+        "released",
+        "_saved", "_saved_versions",  # save_for_backward's tensors and their versions at save time
+        "__dict__", "__weakref__",
+    )
+    # The output Tensor is deliberately not referenced (not even weakly): every object kept per op
+    # is scanned by Python's cyclic GC, which dominates per-op cost in a large process. A live
+    # output can be found as the saved input of a consumer (`_saved`) or among the user's tensors.
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
@@ -46,42 +48,47 @@ class Function:
         """Run forward on the data and, when any input requires grad, record the node."""
         Tensor = _tensor.Tensor
         ctx = cls()
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        ctx.needs_input_grad = needs
+        ctx.released, ctx._saved, ctx._saved_versions = False, (), ()
         grad_enabled = MODE.grad_enabled
-        record = grad_enabled and True in needs
+        if grad_enabled:
+            needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+            record = True in needs
+        else:  # nothing will flow back through this call
+            needs, record = (False,) * len(args), False
+        ctx.needs_input_grad = needs
         MODE.grad_enabled = False  # nothing inside forward is recorded
         try:
             out = cls.forward(ctx, *args, **kwargs)
         finally:
             MODE.grad_enabled = grad_enabled
-        data = out.data if isinstance(out, Tensor) else np.asarray(out)
+        data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
         result = Tensor._make(data, ctx if record else None)
         if MODE.anomaly:
             check_forward(ctx, args, kwargs, data)
         if record:
-            ctx.parents = tuple(
-                (a._ctx or a) if isinstance(a, Tensor) and a.requires_grad else None for a in args
-            )
+            ctx.parents = tuple([(a._ctx or a) if need else None for a, need in zip(args, needs)])
             ctx.op_args = kwargs
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
-            ctx.output_ref = weakref.ref(result)
             ctx.scope = MODE.scope
             ctx.site = user_site() if MODE.record_sites else None
+            if MODE.keep_inputs:  # gradcheck's blame re-checks this op alone on these inputs
+                ctx.inputs = args
         return result
 
     # --- the context side, as in torch.autograd.Function ---
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep tensors for backward; modifying one in place afterwards is an error."""
+        if True not in self.needs_input_grad:
+            return  # not recorded: no backward will need them
         self._saved = tensors
-        self._saved_versions = tuple(getattr(t, "_version", 0) for t in tensors)
+        self._saved_versions = tuple([getattr(t, "_version", 0) for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         """The tensors given to `save_for_backward`, checked against in-place changes."""
         if self.released:
             raise RuntimeError(_released_message(self))
-        saved = self.__dict__.get("_saved", ())
+        saved = self._saved
         for index, (t, version) in enumerate(zip(saved, self._saved_versions)):
             if getattr(t, "_version", 0) != version:
                 raise RuntimeError(
@@ -93,8 +100,8 @@ class Function:
 
     def release(self) -> None:
         """Drop everything saved for backward; the graph structure stays (for drawing)."""
-        for key in [k for k in self.__dict__ if k not in _STRUCTURE]:
-            del self.__dict__[key]
+        self.__dict__.clear()
+        self._saved = self._saved_versions = ()
         self.released = True
 
     @property
@@ -105,9 +112,6 @@ class Function:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in getattr(self, "op_args", {}).items())
         return f"<{self.name}({args}) -> {getattr(self, 'out_shape', '?')}>"
-
-
-_STRUCTURE = frozenset(Function.__annotations__)
 
 
 def _released_message(node: Function) -> str:

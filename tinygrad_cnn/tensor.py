@@ -1,7 +1,8 @@
 """`Tensor`: an ndarray that remembers the op that made it, so gradients can flow back."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -245,34 +246,34 @@ class Tensor:
 
     # --- arithmetic (NumPy broadcasting) ---
     def __add__(self, other: Any) -> Tensor:
-        return ops.elementwise.Add.apply(self, _operand(other, self))
+        return ops.elementwise.Add.apply(self, other if type(other) in _PASS else _operand(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.elementwise.Add.apply(_operand(other, self), self)
+        return ops.elementwise.Add.apply(other if type(other) in _PASS else _operand(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.elementwise.Sub.apply(self, _operand(other, self))
+        return ops.elementwise.Sub.apply(self, other if type(other) in _PASS else _operand(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.elementwise.Sub.apply(_operand(other, self), self)
+        return ops.elementwise.Sub.apply(other if type(other) in _PASS else _operand(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.elementwise.Mul.apply(self, _operand(other, self))
+        return ops.elementwise.Mul.apply(self, other if type(other) in _PASS else _operand(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.elementwise.Mul.apply(_operand(other, self), self)
+        return ops.elementwise.Mul.apply(other if type(other) in _PASS else _operand(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.elementwise.Div.apply(self, _operand(other, self))
+        return ops.elementwise.Div.apply(self, other if type(other) in _PASS else _operand(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.elementwise.Div.apply(_operand(other, self), self)
+        return ops.elementwise.Div.apply(other if type(other) in _PASS else _operand(other, self), self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.elementwise.Pow.apply(self, _operand(other, self))
+        return ops.elementwise.Pow.apply(self, other if type(other) in _PASS else _operand(other, self))
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.elementwise.Pow.apply(_operand(other, self), self)
+        return ops.elementwise.Pow.apply(other if type(other) in _PASS else _operand(other, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return ops.matmul.matmul(self, _operand(other, self))
@@ -434,6 +435,9 @@ class Tensor:
 
     def __iter__(self) -> Any:
         return (self[i] for i in range(len(self)))
+
+
+_PASS = frozenset({Tensor, int, float, np.ndarray, np.float32, np.float64})  # operands used as they are
 
 
 def _data(x: Any) -> Any:

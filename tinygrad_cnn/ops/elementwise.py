@@ -20,17 +20,6 @@ def _local(constant: Any, differentiable: Any) -> Any:
     return differentiable() if MODE.grad_enabled else constant
 
 
-def _saved_output(ctx: Any) -> np.ndarray:
-    """The output array kept by forward (`ctx.out`), refused if the output was changed in place since."""
-    out = ctx.output_ref()
-    if out is not None and out._version:
-        raise RuntimeError(
-            f"the output of {ctx.name} (shape {out.shape}) was modified in place after the op ran, but its "
-            "backward needs it; the gradient would be wrong. Modify a copy instead (y = y.clone())."
-        )
-    return ctx.out
-
-
 class Add(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
@@ -111,13 +100,12 @@ class Exp(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        ctx.out = np.exp(a.data)
-        return ctx.out
+        return np.exp(a.data)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        (a,) = ctx.saved_tensors
-        return g * _local(_saved_output(ctx), a.exp)
+        (a,) = ctx.saved_tensors  # the output is recomputed: it may have been changed in place since
+        return g * _local(np.exp(a.data), a.exp)
 
 
 class Log(Function):
@@ -136,29 +124,30 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        ctx.out = np.tanh(a.data)
-        return ctx.out
+        return np.tanh(a.data)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
-        y = _saved_output(ctx)
+        y = np.tanh(a.data)
         return g * _local(1 - y * y, lambda: 1 - a.tanh() ** 2)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) = exp(-log(1 + e^-x)), stable for large |x|."""
+    return np.exp(-np.logaddexp(0, -x))
 
 
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        # stable for large |a|: exp of a non-positive number only
-        e = np.exp(-np.abs(a.data))
-        ctx.out = np.where(a.data >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
-        return ctx.out
+        return _sigmoid(a.data)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
-        s = _saved_output(ctx)
+        s = _sigmoid(a.data)
 
         def graph() -> Tensor:
             t = a.sigmoid()

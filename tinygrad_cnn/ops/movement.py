@@ -1,7 +1,8 @@
 """Primitives that move data without arithmetic: reshape, transpose, broadcast, pad, index, concatenate."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -252,8 +253,10 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
         raise ValueError("concatenate needs at least one tensor")
     first = tensors[0]
     position = normalize_axis(axis, first.ndim)[0]
+    def others(shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape[:position] + shape[position + 1:]
     for i, t in enumerate(tensors):
-        if t.ndim != first.ndim or t.shape[:position] + t.shape[position + 1:] != first.shape[:position] + first.shape[position + 1:]:
+        if t.ndim != first.ndim or others(t.shape) != others(first.shape):
             raise ValueError(f"concatenate along axis {axis}: tensor {i} has shape {t.shape}, "
                              f"tensor 0 has {first.shape}; all axes but {axis} must match")
     return Concatenate.apply(*tensors, axis=position)
