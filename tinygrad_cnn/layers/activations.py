@@ -1,0 +1,95 @@
+"""Activation functions by name ("relu", "softmax", ...), as Keras's `activation=` argument takes them."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ..ops.composed import where
+from ..tensor import Tensor
+
+Activation = Callable[[Tensor], Tensor]
+
+
+def linear(x: Tensor) -> Tensor:
+    """The identity (Keras's "linear", also what `activation=None` means)."""
+    return x
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0)."""
+    return x.relu()
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), computed stably."""
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    """The hyperbolic tangent."""
+    return x.tanh()
+
+
+def softmax(x: Tensor) -> Tensor:
+    """exp(x) normalised over the last axis (the class axis)."""
+    return x.softmax(axis=-1)
+
+
+def leaky_relu(x: Tensor) -> Tensor:
+    """x for x > 0, else 0.2 * x (Keras's default slope for the activation by name)."""
+    return x.leaky_relu(0.2)
+
+
+def elu(x: Tensor) -> Tensor:
+    """x for x > 0, else exp(x) - 1; exp only sees non-positive values, so it cannot overflow."""
+    return where(x.data > 0, x, x.minimum(0.0).exp() - 1)
+
+
+def selu(x: Tensor) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017)."""
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return where(x.data > 0, x * scale, (x.minimum(0.0).exp() - 1) * (alpha * scale))
+
+
+def softplus(x: Tensor) -> Tensor:
+    """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)), stable for large |x|."""
+    return x.relu() + ((-x.abs()).exp() + 1).log()
+
+
+def swish(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (also called SiLU)."""
+    return x * x.sigmoid()
+
+
+def gelu(x: Tensor) -> Tensor:
+    """Gaussian error linear unit, tanh approximation: x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
+    return x * 0.5 * (inner.tanh() + 1)
+
+
+ACTIVATIONS: MappingProxyType[str, Activation] = MappingProxyType({
+    "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
+    "leaky_relu": leaky_relu, "elu": elu, "selu": selu, "softplus": softplus, "swish": swish,
+    "silu": swish, "gelu": gelu,
+})
+
+
+def get(identifier: Any) -> Activation:
+    """The activation for a name, a callable (returned as is) or None (linear)."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {identifier!r}; known names: {', '.join(sorted(ACTIVATIONS))} "
+                             "(or pass a callable that maps a Tensor to a Tensor)")
+        return ACTIVATIONS[key]
+    if callable(identifier) and not isinstance(identifier, (np.ndarray, Tensor)):
+        return identifier
+    raise TypeError(f"activation must be a name such as 'relu', a callable or None, "
+                    f"got {type(identifier).__name__}: {identifier!r:.60}")
+

@@ -1,0 +1,370 @@
+"""`Layer`: weights, building from the first input's shape, named scopes, train/eval and (de)serialisable configs."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+from ..mode import no_grad, scope
+from ..tensor import Tensor
+
+Shape = tuple[int | None, ...]
+
+# how many layers of each default name were made so far (conv2d, conv2d_1, ...); reset by clear_session()
+_NAME_COUNTS: dict[str, int] = {}
+
+
+def snake_case(class_name: str) -> str:
+    """Keras's default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, ReLU -> re_lu."""
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+
+
+def unique_name(base: str) -> str:
+    """`base` the first time, then `base_1`, `base_2`, ..."""
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session() -> None:
+    """Restart default layer names from `conv2d`, `dense`, ... (as keras.backend.clear_session)."""
+    _NAME_COUNTS.clear()
+
+
+def config_name(value: Any, known: Mapping[str, Any], what: str) -> str:
+    """The name under which `value` appears in `known` (for configs, which cannot hold code)."""
+    for name, candidate in known.items():
+        if candidate is value:
+            return name
+    raise ValueError(f"the {what} {value!r} is a custom callable, which a config cannot name; "
+                     f"use one of {', '.join(known)} to save the architecture")
+
+
+def batch_shape(shape: Any, owner: str) -> Shape:
+    """A shape with its batch axis, as a tuple of ints (None for unknown sizes)."""
+    if isinstance(shape, (int, np.integer)) or not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{owner}: an input shape must be a tuple such as (None, 28, 28, 1), got {shape!r}")
+    for n in shape:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+            raise ValueError(f"{owner}: input shape {tuple(shape)} must hold non-negative ints or None")
+    return tuple(None if n is None else int(n) for n in shape)
+
+
+def format_shape(shape: Shape) -> str:
+    """(None, 254, 254, 8) as Keras prints it."""
+    return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Layer:
+    """A callable with weights: `layer(x)` builds it from x's shape the first time, then runs `call`.
+
+    Subclasses set `ndim` (exact input rank) or `min_ndim`, and override `compute_output_shape`,
+    `_create_weights` (via `add_weight`), `_fixed_axes` (input axes the weights depend on),
+    `call(x, training)` and `get_config`. `training` is True after construction (as in PyTorch);
+    `eval()` switches Dropout and BatchNormalization to inference, and `layer(x, training=...)`
+    overrides the mode for one call (as in Keras).
+    """
+
+    ndim: int | None = None
+    min_ndim: int = 0
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
+        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
+        self.built = False
+        self.training = True
+        self._trainable = True
+        self._own_weights: list[tuple[Tensor, bool]] = []  # (weight, trainable when the layer is)
+        self._input_shape: Shape | None = None
+        self._output_shape: Shape | None = None
+
+    # --- building ---
+    def build(self, input_shape: Any) -> None:
+        """Create the weights for inputs of `input_shape` (batch axis included: (None, 28, 28, 1))."""
+        shape = batch_shape(input_shape, self._describe())
+        if self.built:
+            self._check_input(shape)
+            return
+        self._check_rank(shape)
+        self._create_weights(shape)
+        self._output_shape = self.compute_output_shape(shape)
+        self._input_shape, self.built = shape, True
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        """Create this layer's weights with `add_weight` (none by default)."""
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """The output shape for `input_shape` (batch axis included); the identity by default."""
+        return tuple(input_shape)
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        """Input axes whose size the weights depend on (checked on every call once built)."""
+        return ()
+
+    def add_weight(self, name: str, shape: tuple[int, ...], initializer: Any = "zeros",
+                   trainable: bool = True) -> Tensor:
+        """Create, initialise and track a weight named `<layer>/<name>`."""
+        data = initializers.get(initializer)(tuple(shape), np.float32)
+        if np.shape(data) != tuple(shape):
+            raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
+                             f"expected {tuple(shape)}")
+        weight = Tensor(np.asarray(data, np.float32), requires_grad=trainable and self._trainable,
+                        name=f"{self.name}/{name}")
+        self._own_weights.append((weight, trainable))
+        return weight
+
+    @property
+    def input_shape(self) -> Shape:
+        """The input shape the layer was built for (batch axis None)."""
+        return self._require_built("input_shape")._input_shape  # type: ignore[return-value]
+
+    @property
+    def output_shape(self) -> Shape:
+        """The output shape for the input the layer was built for (batch axis None)."""
+        return self._require_built("output_shape")._output_shape  # type: ignore[return-value]
+
+    # --- calling ---
+    def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
+        """Run the layer on a Tensor or array (built from its shape on the first call)."""
+        x = self._as_tensor(inputs)
+        shape: Shape = (None,) + x.shape[1:] if x.ndim else x.shape
+        if self.built:
+            self._check_input(x.shape)
+        else:
+            self.build(shape)
+        mode = self.training if training is None else bool(training)
+        with scope(self.name, type(self).__name__, owner=self):
+            return self.call(x, training=mode)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        """The forward computation (subclasses define it)."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(x, training)")
+
+    def _as_tensor(self, inputs: Any) -> Tensor:
+        if isinstance(inputs, Layer):
+            raise TypeError(f"{self._describe()} was called on the layer {inputs.name!r}: only Sequential "
+                            "models are supported; add both layers to tc.Sequential instead")
+        x = inputs if isinstance(inputs, Tensor) else Tensor(inputs)
+        return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+    def _check_rank(self, shape: Shape) -> None:
+        rank_ok = len(shape) == self.ndim if self.ndim is not None else len(shape) >= self.min_ndim
+        if not rank_ok:
+            wanted = f"{self.ndim}-D" if self.ndim is not None else f"at least {self.min_ndim}-D"
+            hint = " (add a batch axis: x[None])" if self.ndim is not None and len(shape) == self.ndim - 1 else ""
+            raise ValueError(f"{self._describe()} expects {wanted} input with the batch axis first, "
+                             f"got shape {format_shape(shape)}{hint}")
+
+    def _check_input(self, shape: Shape) -> None:
+        """Calls after building must have the rank and the sizes the weights were made for."""
+        self._check_rank(shape)
+        built = self.input_shape
+        for axis in self._fixed_axes():
+            if built[axis] is not None and shape[axis] != built[axis]:
+                raise ValueError(
+                    f"{self._describe()} was built for inputs of shape {format_shape(built)} but got "
+                    f"{format_shape(shape)}: axis {axis % len(shape)} must have size {built[axis]}, not "
+                    f"{shape[axis]}; use a new layer for inputs of another size")
+
+    # --- weights ---
+    def _sublayers(self) -> list[Layer]:
+        """Layers held by this one (a model's layers); none for a plain layer."""
+        return []
+
+    def _all_weights(self) -> list[tuple[Tensor, bool]]:
+        found = list(self._own_weights)
+        for layer in self._sublayers():
+            found += [(w, t and layer.trainable) for w, t in layer._all_weights()]
+        return [(w, t and self._trainable) for w, t in found]
+
+    @property
+    def weights(self) -> list[Tensor]:
+        """All weights, trainable and not, in creation order (as get_weights lists them)."""
+        return [w for w, _ in self._all_weights()]
+
+    @property
+    def trainable_weights(self) -> list[Tensor]:
+        """The weights gradient descent updates."""
+        return [w for w, trainable in self._all_weights() if trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Tensor]:
+        """Weights updated otherwise (BatchNormalization's moving statistics) or frozen."""
+        return [w for w, trainable in self._all_weights() if not trainable]
+
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer: its weights stop requiring grad and count as non-trainable."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+        for weight, trainable in self._own_weights:
+            weight.requires_grad = trainable and self._trainable
+
+    def count_params(self) -> int:
+        """The number of weight values (trainable and not)."""
+        self._require_built("count_params()")
+        return sum(w.size for w in self.weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights as arrays, in `weights` order."""
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, weights: Any) -> None:
+        """Load arrays in `weights` order; nothing changes unless every count and shape fits."""
+        own = self.weights
+        if isinstance(weights, np.ndarray) or len(weights) != len(own):
+            count = "an array" if isinstance(weights, np.ndarray) else f"{len(weights)} arrays"
+            raise ValueError(f"{self._describe()}.set_weights needs a list of {len(own)} arrays "
+                             f"({', '.join(f'{w.name} {w.shape}' for w in own) or 'no weights: is it built?'}), "
+                             f"got {count}")
+        arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in weights]
+        for weight, array in zip(own, arrays, strict=True):
+            if array.shape != weight.shape or array.dtype.kind not in "fiub":
+                raise ValueError(f"{self._describe()}.set_weights: {weight.name} has shape {weight.shape}, "
+                                 f"got an array of shape {array.shape} and dtype {array.dtype}")
+        with no_grad():
+            for weight, array in zip(own, arrays, strict=True):
+                weight.copy_(array)
+
+    def parameters(self) -> list[Tensor]:
+        """The trainable weights (PyTorch's name), e.g. for `tc.optimizers.SGD(model.parameters())`."""
+        return self.trainable_weights
+
+    def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        """(name, weight) for each trainable weight."""
+        return ((w.name, w) for w in self.trainable_weights)
+
+    def zero_grad(self) -> None:
+        """Forget the gradients accumulated in every weight."""
+        for weight in self.weights:
+            weight.grad = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every weight (moving statistics included), keyed by weight name."""
+        return {w.name: w.data.copy() for w in self.weights}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+        """Load arrays by weight name; checks names (unless not strict) and shapes before changing anything.
+
+        Returns (missing, unexpected) names, which are empty when strict.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict needs a mapping from weight names to arrays, got {type(state).__name__}")
+        own = {w.name: w for w in self.weights}
+        missing = [name for name in own if name not in state]
+        unexpected = [name for name in state if name not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict for {self._describe()}: missing weights {missing}, unexpected "
+                           f"weights {unexpected}; names must match {list(own)} (or pass strict=False)")
+        pairs = [(own[name], np.asarray(state[name])) for name in own if name in state]
+        for weight, array in pairs:
+            if array.shape != weight.shape or array.dtype.kind not in "fiub":
+                raise ValueError(f"load_state_dict: {weight.name} has shape {weight.shape}, the state holds "
+                                 f"an array of shape {array.shape} and dtype {array.dtype}; nothing was loaded")
+        with no_grad():
+            for weight, array in pairs:
+                weight.copy_(array)
+        return missing, unexpected
+
+    def astype(self, dtype: Any) -> Layer:
+        """Convert every weight to `dtype` in place (float64 for gradient checks); returns the layer."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{self._describe()}.astype needs a floating dtype, got {dtype}")
+        for weight in self.weights:
+            weight.data = weight.data.astype(dtype)
+        return self
+
+    def double(self) -> Layer:
+        """Weights in float64 (as torch's Module.double)."""
+        return self.astype(np.float64)
+
+    def float(self) -> Layer:
+        """Weights in float32."""
+        return self.astype(np.float32)
+
+    # --- modes ---
+    def train(self, mode: bool = True) -> Layer:
+        """Training mode (Dropout drops, BatchNormalization uses batch statistics); returns the layer."""
+        self.training = bool(mode)
+        for layer in self._sublayers():
+            layer.train(mode)
+        return self
+
+    def eval(self) -> Layer:
+        """Inference mode (Dropout is the identity, BatchNormalization uses its moving averages)."""
+        return self.train(False)
+
+    # --- summary helpers ---
+    def param_formula(self) -> str:
+        """How the parameter count comes about, e.g. `8*(1*3*3+1)=80`; `-` without weights."""
+        return str(self.count_params()) if self.weights else "-"
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        """The receptive field after this layer, given the one before (pointwise layers keep it)."""
+        return field
+
+    # --- configs ---
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-friendly), so that `from_config` rebuilds an equal layer."""
+        return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """A new layer from `get_config()`'s output."""
+        arguments = dict(config)
+        trainable = arguments.pop("trainable", True)
+        try:
+            layer = cls(**arguments)
+        except TypeError as e:
+            raise ValueError(f"cannot build {cls.__name__} from the config {dict(config)}: {e}") from None
+        layer.trainable = trainable
+        return layer
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__} {self.name!r}" if hasattr(self, "name") else type(self).__name__
+
+    def _require_built(self, what: str) -> Layer:
+        if not self.built:
+            raise ValueError(f"{self._describe()} is not built yet, so {what} is unknown: layers create their "
+                             "weights when they first see an input; call it on data, start the model with "
+                             "tc.Input(shape), or call build((None, *shape))")
+        return self
+
+    def __repr__(self) -> str:
+        shape = f", output_shape={format_shape(self._output_shape)}" if self._output_shape is not None else ""
+        return f"<{type(self).__name__} {self.name!r}{shape}>"
+
+
+class ReceptiveField:
+    """The input window one output value sees: size and jump (input pixels between neighbouring outputs)."""
+
+    __slots__ = ("size", "jump", "whole")
+
+    def __init__(self, size: tuple[int, int] = (1, 1), jump: tuple[int, int] = (1, 1), whole: bool = False) -> None:
+        self.size, self.jump, self.whole = size, jump, whole
+
+    def through(self, kernel: tuple[int, int], strides: tuple[int, int],
+                dilation: tuple[int, int] = (1, 1)) -> ReceptiveField:
+        """After a window of `kernel` moved by `strides`: size grows by (k_eff - 1) * jump, jump by the stride."""
+        if self.whole:
+            return self
+        size = tuple(s + (d * (k - 1)) * j for s, k, d, j in zip(self.size, kernel, dilation, self.jump, strict=True))
+        jump = tuple(j * s for j, s in zip(self.jump, strides, strict=True))
+        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return "whole input" if self.whole else f"{self.size[0]}x{self.size[1]}"
+
+
+WHOLE_INPUT = ReceptiveField(whole=True)

@@ -1,0 +1,101 @@
+"""Conv2D: a bank of learned filters slid over the image (Keras's layer on top of `tc.conv.conv2d`)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import initializers
+from ..conv import conv2d
+from ..conv.geometry import DATA_FORMATS, PADDING_STRINGS, pair, window_geometry
+from ..tensor import Tensor
+from . import activations
+from .arguments import one_of, positive_int
+from .base import Layer, ReceptiveField, Shape, config_name, format_shape
+
+
+def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int], channels: int | None,
+                        strides: tuple[int, int], padding: str, dilation: tuple[int, int], data_format: str,
+                        what: str) -> Shape:
+    """The output shape of a sliding window over (N, H, W, C) or (N, C, H, W); unknown sizes stay None."""
+    channels_last = data_format == "channels_last"
+    height, width = input_shape[1:3] if channels_last else input_shape[2:4]
+    out_hw: tuple[int | None, int | None] = (None, None)
+    if height is not None and width is not None:
+        try:
+            out_hw = window_geometry((height, width), window, strides, dilation, padding, what).out_hw
+        except ValueError as e:
+            raise ValueError(f"{layer._describe()} on input {format_shape(input_shape)}: {e}") from None
+    return (input_shape[0], *out_hw, channels) if channels_last else (input_shape[0], channels, *out_hw)
+
+
+class Conv2D(Layer):
+    """`filters` kernels of `kernel_size` over (N, H, W, C) images (or (N, C, H, W) with channels_first).
+
+    Weights: kernel (kh, kw, C // groups, filters) and bias (filters,), so the layer has
+    filters * (C // groups * kh * kw + 1) parameters.
+    """
+
+    ndim = 4
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 activation: Any = None, use_bias: bool = True, dilation_rate: Any = 1, groups: int = 1,
+                 data_format: str = "channels_last", kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", name: str | None = None) -> None:
+        super().__init__(name)
+        self.filters = positive_int(filters, "filters", "Conv2D")
+        self.kernel_size = pair(kernel_size, "Conv2D: kernel_size")
+        self.strides = pair(strides, "Conv2D: strides")
+        self.padding = one_of(padding, PADDING_STRINGS, "padding", "Conv2D")
+        self.dilation_rate = pair(dilation_rate, "Conv2D: dilation_rate")
+        self.groups = positive_int(groups, "groups", "Conv2D")
+        if self.filters % self.groups:
+            raise ValueError(f"Conv2D: filters ({self.filters}) must be divisible by groups ({self.groups})")
+        self.data_format = one_of(data_format, DATA_FORMATS, "data_format", "Conv2D")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel: Tensor | None = None
+        self.bias: Tensor | None = None
+
+    @property
+    def channel_axis(self) -> int:
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        channels = input_shape[self.channel_axis]
+        if not channels or channels % self.groups:
+            raise ValueError(f"{self._describe()}: the input {format_shape(input_shape)} ({self.data_format}) has "
+                             f"{channels} channels, which must be positive and divisible by groups ({self.groups})")
+        shape = (*self.kernel_size, channels // self.groups, self.filters)  # (kh, kw, C // groups, filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        return (self.channel_axis,)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return window_output_shape(self, input_shape, self.kernel_size, self.filters, self.strides,
+                                   self.padding, self.dilation_rate, self.data_format, "kernel")
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        y = conv2d(x, self.kernel, self.bias, strides=self.strides, padding=self.padding,
+                   dilation_rate=self.dilation_rate, groups=self.groups, data_format=self.data_format)
+        return self.activation(y)
+
+    def param_formula(self) -> str:
+        kh, kw = self.kernel_size
+        window = f"{self.input_shape[self.channel_axis] // self.groups}*{kh}*{kw}"
+        return f"{self.filters}*({window}{'+1' if self.use_bias else ''})={self.count_params()}"
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        return field.through(self.kernel_size, self.strides, self.dilation_rate)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
+                "use_bias": self.use_bias, "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "data_format": self.data_format,
+                "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
+                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer")}

@@ -1,0 +1,215 @@
+"""Core layers: Input, Dense, Flatten, Activation, ReLU, Softmax, Dropout."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+from ..creation import generator
+from ..ops.composed import where
+from ..tensor import Tensor
+from . import activations
+from .arguments import axis_index, number, one_of, positive_int
+from .base import WHOLE_INPUT, Layer, ReceptiveField, Shape, batch_shape, config_name, format_shape
+
+
+class InputLayer(Layer):
+    """The model's entry: fixes the shape of one example (the batch axis stays free)."""
+
+    def __init__(self, shape: Any = None, batch_size: int | None = None, name: str | None = None,
+                 batch_shape: Any = None) -> None:
+        super().__init__(name)
+        if (shape is None) == (batch_shape is None):
+            raise ValueError("InputLayer needs exactly one of shape (one example, e.g. (28, 28, 1)) and batch_shape")
+        if batch_shape is None:
+            shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+            if not isinstance(shape, (tuple, list)):
+                raise TypeError(f"Input: shape must be a tuple such as (28, 28, 1), got {shape!r}")
+            batch = None if batch_size is None else positive_int(batch_size, "batch_size", "Input")
+            batch_shape = (batch, *shape)
+        full = _input_batch_shape(batch_shape)
+        self.build(full)
+
+    @property
+    def shape(self) -> Shape:
+        """The input shape with its batch axis, e.g. (None, 28, 28, 1)."""
+        return self.input_shape
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        return tuple(range(1, len(self.input_shape)))
+
+    def _check_rank(self, shape: Shape) -> None:
+        if self.built and len(shape) != len(self.input_shape):
+            raise ValueError(f"{self._describe()} expects inputs of shape {format_shape(self.input_shape)}, "
+                             f"got {format_shape(shape)}")
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "batch_shape": list(self.input_shape)}
+
+
+def _input_batch_shape(shape: Any) -> Shape:
+    full = batch_shape(shape, "Input")
+    if any(n is None or n == 0 for n in full[1:]):
+        raise ValueError(f"Input: every axis but the batch axis needs a positive size, got {format_shape(full)}")
+    return full
+
+
+def Input(shape: Any, batch_size: int | None = None, name: str | None = None) -> InputLayer:  # noqa: N802
+    """The input of a Sequential model: `tc.Input((28, 28, 1))` (one example's shape, no batch axis)."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+
+
+class Dense(Layer):
+    """A fully connected layer: activation(x @ kernel + bias) over the last axis."""
+
+    min_ndim = 2
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.units = positive_int(units, "units", "Dense")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel: Tensor | None = None
+        self.bias: Tensor | None = None
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        features = input_shape[-1]
+        if not features:
+            raise ValueError(f"{self._describe()} needs a known, non-zero last axis, got input shape "
+                             f"{format_shape(input_shape)}")
+        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        return (-1,)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        # (..., in) @ (in, units) -> (..., units)
+        y = x @ self.kernel
+        if self.bias is not None:
+            y = y + self.bias
+        return self.activation(y)
+
+    def param_formula(self) -> str:
+        features = self.input_shape[-1]
+        body = f"{features}+1" if self.use_bias else f"{features}"
+        return f"{self.units}*({body})={self.count_params()}"
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        # on a flat vector every output mixes every input; on images it acts per pixel
+        return WHOLE_INPUT if len(self.input_shape) == 2 else field
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units,
+                "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
+                "use_bias": self.use_bias,
+                "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
+                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer")}
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...); channels_first inputs are first made channels_last."""
+
+    min_ndim = 1
+
+    def __init__(self, data_format: str = "channels_last", name: str | None = None) -> None:
+        super().__init__(name)
+        self.data_format = one_of(data_format, ("channels_last", "channels_first"), "data_format", "Flatten")
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        if self.data_format == "channels_first" and x.ndim > 2:
+            # (N, C, d1, ...) -> (N, d1, ..., C), so that the order matches the channels_last layout
+            x = x.transpose(0, *range(2, x.ndim), 1)
+        # (N, d1, d2, ...) -> (N, d1 * d2 * ...)
+        return x.reshape(x.shape[0], -1) if x.ndim != 2 else x
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Activation(Layer):
+    """Applies an activation given by name ("relu") or as a callable."""
+
+    def __init__(self, activation: Any, name: str | None = None) -> None:
+        super().__init__(name)
+        self.activation = activations.get(activation)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        return self.activation(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(),
+                "activation": config_name(self.activation, activations.ACTIVATIONS, "activation")}
+
+
+class ReLU(Layer):
+    """max(x, 0), optionally capped at `max_value`, with slope `negative_slope` below `threshold` (Keras's ReLU)."""
+
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.max_value = None if max_value is None else number(max_value, "max_value", "ReLU", 0, math.inf)
+        self.negative_slope = number(negative_slope, "negative_slope", "ReLU", 0, math.inf)
+        self.threshold = number(threshold, "threshold", "ReLU", -math.inf, math.inf)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        if self.negative_slope == 0 and self.threshold == 0:
+            y = x.relu()
+        else:
+            y = where(x.data >= self.threshold, x, (x - self.threshold) * self.negative_slope)
+        return y if self.max_value is None else y.minimum(self.max_value)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class Softmax(Layer):
+    """exp(x) normalised along `axis` (stable for large logits)."""
+
+    def __init__(self, axis: int = -1, name: str | None = None) -> None:
+        super().__init__(name)
+        self.axis = axis_index(axis, "axis", "Softmax")
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(f"{self._describe()}: axis {self.axis} is out of range for input shape {x.shape}")
+        return x.softmax(axis=self.axis)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Dropout(Layer):
+    """In training, zeroes each value with probability `rate` and scales the rest by 1 / (1 - rate)
+    (inverted dropout: the expectation is unchanged); in inference it is the identity."""
+
+    def __init__(self, rate: float, name: str | None = None) -> None:
+        super().__init__(name)
+        self.rate = number(rate, "rate", "Dropout", 0.0, 1.0, high_open=True)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        if not training or self.rate == 0:
+            return x
+        keep = generator().random(x.shape) >= self.rate
+        return x * (keep * (1 / (1 - self.rate))).astype(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}

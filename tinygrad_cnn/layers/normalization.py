@@ -1,0 +1,97 @@
+"""BatchNormalization with Keras's semantics: batch statistics in training, moving averages in inference."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+from ..tensor import Tensor
+from .arguments import axis_index, number
+from .base import Layer, Shape, config_name, format_shape
+
+
+class BatchNormalization(Layer):
+    """Normalise each feature along `axis` (channels), then scale by gamma and shift by beta.
+
+    In training the mean and variance come from the batch (all axes but `axis`), and the moving
+    averages move towards them: moving = momentum * moving + (1 - momentum) * batch value (PyTorch's
+    momentum is 1 - this one). The moving variance follows the unbiased batch variance, as PyTorch and
+    TensorFlow's fused kernel do. In inference the moving averages normalise instead. They are
+    non-trainable weights.
+    """
+
+    min_ndim = 2
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.axis = axis_index(axis, "axis", "BatchNormalization")
+        self.momentum = number(momentum, "momentum", "BatchNormalization", 0.0, 1.0)
+        self.epsilon = number(epsilon, "epsilon", "BatchNormalization", 0.0, np.inf)
+        if self.epsilon == 0:
+            raise ValueError("BatchNormalization: epsilon must be positive (it keeps 1/sqrt(var + eps) finite)")
+        self.center, self.scale = bool(center), bool(scale)
+        self.initializers = {key: initializers.get(value) for key, value in (
+            ("beta_initializer", beta_initializer), ("gamma_initializer", gamma_initializer),
+            ("moving_mean_initializer", moving_mean_initializer),
+            ("moving_variance_initializer", moving_variance_initializer))}
+        self.gamma: Tensor | None = None
+        self.beta: Tensor | None = None
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        if not -len(input_shape) < self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
+            raise ValueError(f"{self._describe()}: axis {self.axis} must name a feature axis of the input "
+                             f"{format_shape(input_shape)} (not the batch axis 0)")
+        features = input_shape[self.axis]
+        if not features:
+            raise ValueError(f"{self._describe()}: axis {self.axis} of input {format_shape(input_shape)} "
+                             "needs a known, non-zero size")
+        if self.scale:
+            self.gamma = self.add_weight("gamma", (features,), self.initializers["gamma_initializer"])
+        if self.center:
+            self.beta = self.add_weight("beta", (features,), self.initializers["beta_initializer"])
+        self.moving_mean = self.add_weight("moving_mean", (features,),
+                                           self.initializers["moving_mean_initializer"], trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", (features,),
+                                               self.initializers["moving_variance_initializer"], trainable=False)
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        return (self.axis,)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        axis = self.axis % x.ndim
+        reduced = tuple(i for i in range(x.ndim) if i != axis)
+        # per-feature vectors (C,) broadcast as (1, .., C, .., 1)
+        features_shape = tuple(x.shape[i] if i == axis else 1 for i in range(x.ndim))
+        if training:
+            mean = x.mean(reduced, keepdims=True)
+            variance = x.var(reduced, keepdims=True)
+            self._update_moving(mean.data, variance.data, x.size // x.shape[axis])
+        else:
+            mean = self.moving_mean.reshape(features_shape)
+            variance = self.moving_variance.reshape(features_shape)
+        y = (x - mean) / (variance + self.epsilon).sqrt()
+        if self.gamma is not None:
+            y = y * self.gamma.reshape(features_shape)
+        if self.beta is not None:
+            y = y + self.beta.reshape(features_shape)
+        return y
+
+    def _update_moving(self, mean: np.ndarray, variance: np.ndarray, count: int) -> None:
+        """moving = momentum * moving + (1 - momentum) * batch (variance with Bessel's correction)."""
+        unbiased = variance.reshape(-1) * (count / max(count - 1, 1))
+        for moving, batch in ((self.moving_mean, mean.reshape(-1)), (self.moving_variance, unbiased)):
+            moving.data = (self.momentum * moving.data + (1 - self.momentum) * batch).astype(moving.dtype)
+
+    def param_formula(self) -> str:
+        vectors = int(self.scale) + int(self.center) + 2
+        return f"{vectors}*{self.input_shape[self.axis]}={self.count_params()}"
+
+    def get_config(self) -> dict[str, Any]:
+        names = {key: config_name(value, initializers.INITIALIZERS, "initializer")
+                 for key, value in self.initializers.items()}
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale, **names}

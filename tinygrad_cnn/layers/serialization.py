@@ -1,0 +1,36 @@
+"""Layer configs to and from plain dicts: only the known layer classes below can be built from a config."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .base import Layer
+from .conv import Conv2D
+from .core import Activation, Dense, Dropout, Flatten, InputLayer, ReLU, Softmax
+from .normalization import BatchNormalization
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+
+# the classes a config may name; fixed, so that loading a file never runs other code
+LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
+    Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
+    GlobalMaxPooling2D, InputLayer, MaxPooling2D, ReLU, Softmax)})
+
+
+def serialize(layer: Layer) -> dict[str, Any]:
+    """{"class_name": ..., "config": ...} for a layer of a known class."""
+    name = type(layer).__name__
+    if LAYER_CLASSES.get(name) is not type(layer):
+        raise ValueError(f"cannot serialize {layer!r}: {name} is not one of the known layer classes "
+                         f"({', '.join(LAYER_CLASSES)}), so it could not be rebuilt from the config")
+    return {"class_name": name, "config": layer.get_config()}
+
+
+def deserialize(config: Any) -> Layer:
+    """A new layer from `serialize`'s output; only the classes in LAYER_CLASSES are accepted."""
+    if not isinstance(config, Mapping) or not isinstance(config.get("config"), Mapping):
+        raise ValueError(f"a layer config must be a dict with 'class_name' and a 'config' dict, got {config!r:.100}")
+    name = config.get("class_name")
+    if name not in LAYER_CLASSES:
+        raise ValueError(f"unknown layer class {name!r} in the config; known: {', '.join(LAYER_CLASSES)}")
+    return LAYER_CLASSES[name].from_config(config["config"])

@@ -1,0 +1,226 @@
+"""`Sequential`: layers applied one after the other, with Keras's summary, configs and training entry points."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .layers import Layer, ReceptiveField, deserialize, serialize
+from .layers.base import Shape, format_shape
+from .layers.core import InputLayer
+from .tensor import Tensor
+
+
+class Sequential(Layer):
+    """A stack of layers: `tc.Sequential([tc.Input((28, 28, 1)), tc.layers.Conv2D(8, 3), ...])`.
+
+    Shapes are inferred from the `Input` (layers are built as they are added) or from the first call.
+    """
+
+    def __init__(self, layers: list[Layer] | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        self.layers: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        if layers is not None and not isinstance(layers, (list, tuple)):
+            raise TypeError(f"Sequential: layers must be a list of layers, got {type(layers).__name__}")
+        for layer in layers or ():
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer (an `Input` first fixes the input shape); it is built at once if the shape is known."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add needs a layer (e.g. tc.layers.Dense(10)), got {type(layer).__name__} "
+                            f"{layer!r:.60}")
+        if isinstance(layer, InputLayer):
+            if self._input_layer is not None or self.layers:
+                raise ValueError(f"{self._describe()}: an Input can only be the first entry of a Sequential model")
+            self._input_layer = layer
+            self.build(layer.input_shape)
+            return
+        if layer is self or any(layer is known for known in self.layers):
+            raise ValueError(f"{self._describe()} already contains {layer!r}; create a new layer instead")
+        if any(layer.name == known.name for known in self.layers):
+            raise ValueError(f"{self._describe()}: all layers need unique names, and {layer.name!r} is taken "
+                             f"(names: {[known.name for known in self.layers]})")
+        if self.built:
+            layer.build(self.output_shape)
+            self._output_shape = layer.output_shape
+        self.layers.append(layer)
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self.layers:
+            raise IndexError(f"{self._describe()} has no layers to pop")
+        layer = self.layers.pop()
+        if self.built:
+            self._output_shape = self.layers[-1].output_shape if self.layers else self._input_shape
+        return layer
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by position."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs exactly one of name and index")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise IndexError(f"{self._describe()} has {len(self.layers)} layers, no index {index}")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self._describe()} has no layer named {name!r}; layers: {[la.name for la in self.layers]}")
+
+    # --- building and calling ---
+    def _sublayers(self) -> list[Layer]:
+        return self.layers
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        shape = input_shape
+        for layer in self.layers:
+            layer.build(shape)
+            shape = layer.output_shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        for layer in self.layers:
+            input_shape = layer.compute_output_shape(input_shape)
+        return input_shape
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        if self._input_layer is not None:
+            x = self._input_layer(x, training=training)
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+    def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
+        """Run every layer in order; `training` overrides each layer's mode for this call."""
+        if not self.layers and self._input_layer is None:
+            raise ValueError(f"{self._describe()} has no layers yet; add some with model.add(...)")
+        return super().__call__(inputs, training)
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        for layer in self.layers:
+            field = layer.receptive_field(field)
+        return field
+
+    # --- summary ---
+    def summary(self, print_fn: Callable[[str], Any] | None = None, show_formula: bool = False,
+                show_receptive_field: bool = False) -> None:
+        """Print Keras's table (layer, output shape, parameters, totals); optionally each row's parameter
+        formula and receptive field (the input window one output value sees)."""
+        text = self.summary_str(show_formula, show_receptive_field)
+        if print_fn is None:
+            print(text)
+            return
+        for line in text.split("\n"):
+            print_fn(line)
+
+    def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
+        """The summary as a string (also what `str(model)` gives for a built model)."""
+        self._require_built("the summary")
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        rows, field = [], ReceptiveField()
+        for layer in self.layers:
+            row = [f"{layer.name} ({type(layer).__name__})", format_shape(layer.output_shape),
+                   f"{layer.count_params():,}"]
+            if show_formula:
+                row.append(layer.param_formula())
+            if show_receptive_field:
+                field = layer.receptive_field(field)
+                row.append(str(field))
+            rows.append(row)
+        header += ["Formula"] * show_formula + ["Receptive field"] * show_receptive_field
+        widths = [max([len(header[i]), *(len(r[i]) for r in rows)]) + 3 for i in range(len(header))]
+        widths[:3] = [max(w, minimum) for w, minimum in zip(widths, (29, 26, 10), strict=False)]
+
+        def line(cells: list[str]) -> str:
+            return "".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+        width = sum(widths)
+        trainable = sum(w.size for w in self.trainable_weights)
+        total = self.count_params()
+        body = [f'Model: "{self.name}"', "_" * width, line(header), "=" * width]
+        for i, row in enumerate(rows):
+            body += [line(row), "_" * width if i < len(rows) - 1 else "=" * width]
+        if not rows:
+            body.append("=" * width)
+        body += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {total - trainable:,}", "_" * width]
+        return "\n".join(body)
+
+    def param_formula(self) -> str:
+        return " + ".join(str(layer.count_params()) for layer in self.layers) + f"={self.count_params()}"
+
+    def __str__(self) -> str:
+        return self.summary_str() if self.built else repr(self)
+
+    def __repr__(self) -> str:
+        built = f", {self.count_params():,} params" if self.built else ", not built"
+        return f"<Sequential {self.name!r}: {len(self.layers)} layers{built}>"
+
+    # --- configs ---
+    def get_config(self) -> dict[str, Any]:
+        """{"name", "trainable", "layers": [{"class_name", "config"}, ...]}, the input shape as a first
+        InputLayer entry when it is known; JSON-friendly."""
+        entries = []
+        if self.built:
+            entries.append({"class_name": "InputLayer",
+                            "config": {"name": self._input_layer.name if self._input_layer else "input_layer",
+                                       "batch_shape": list(self.input_shape)}})
+        for layer in self.layers:
+            entries.append({"class_name": "Sequential", "config": layer.get_config()}
+                           if isinstance(layer, Sequential) else serialize(layer))
+        return {**super().get_config(), "layers": entries}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Sequential:
+        """A new model with the architecture of `get_config()` (fresh weights); runs no code from the config."""
+        if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a Sequential config must be a dict with a 'layers' list, got {config!r:.100}")
+        model = cls(name=config.get("name"))
+        for entry in config["layers"]:
+            is_model = isinstance(entry, Mapping) and entry.get("class_name") == "Sequential"
+            model.add(cls.from_config(entry.get("config")) if is_model else deserialize(entry))
+        model.trainable = config.get("trainable", True)
+        return model
+
+    # --- training and saving (implemented in training.py, saving.py and viz) ---
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None) -> None:
+        """Choose the optimizer, the loss and the metrics for `fit` and `evaluate` (Keras's compile)."""
+        from .training import compile_model
+        compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics)
+
+    def fit(self, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, validation_data: Any = None,
+            validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, callbacks: Any = None) -> Any:
+        """Train for `epochs` passes over (x, y); returns the History."""
+        from .training import fit
+        return fit(self, x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
+                   validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
+
+    def evaluate(self, x: Any, y: Any, batch_size: int = 32, verbose: int = 1) -> Any:
+        """[loss, *metrics] on (x, y), in inference mode."""
+        from .training import evaluate
+        return evaluate(self, x, y, batch_size=batch_size, verbose=verbose)
+
+    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
+        """The outputs for x, batch by batch, in inference mode and without recording a graph."""
+        from .training import predict
+        return predict(self, x, batch_size=batch_size, verbose=verbose)
+
+    def save(self, path: Any) -> None:
+        """Write the architecture and the weights to one .npz file (load with tc.load_model)."""
+        from .saving import save_model
+        save_model(self, path)
+
+    def save_weights(self, path: Any) -> None:
+        """Write the weights to an .npz file."""
+        from .saving import save_weights
+        save_weights(self, path)
+
+    def load_weights(self, path: Any) -> None:
+        """Read weights written by save_weights (names and shapes are checked first)."""
+        from .saving import load_weights
+        load_weights(self, path)
+
+    def plot_model(self, *args: Any, **kwargs: Any) -> Any:
+        """Draw the model's layers as a graph (graphviz)."""
+        from .viz import plot_model
+        return plot_model(self, *args, **kwargs)
