@@ -37,23 +37,32 @@ def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> T
     return (centered * centered).sum(axes, keepdims) / (count - ddof)
 
 
+def _shifted(a: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, np.ndarray]:
+    """(a - m, m) with m the max over `axes`, held constant: exp(a - m) cannot overflow."""
+    shift = np.max(a.data, axis=axes, keepdims=True) if a.size else np.zeros((), a.dtype)
+    shift = np.where(np.isfinite(shift), shift, 0)  # all -inf rows stay -inf, not NaN
+    return a - shift, shift
+
+
 def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(a))), stable for large values: the max is taken out first."""
     axes = normalize_axis(axis, a.ndim)
-    shift = np.max(a.data, axis=axes, keepdims=True) if a.size else np.zeros(())
-    shift = np.where(np.isfinite(shift), shift, 0)  # all -inf rows stay -inf, not NaN
-    out = (a - shift).exp().sum(axes, keepdims=True).log() + shift
+    shifted, shift = _shifted(a, axes)
+    out = shifted.exp().sum(axes, keepdims=True).log() + shift
     return out if keepdims else out.squeeze(axes)
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """a - logsumexp(a): log-probabilities, stable for large logits."""
-    return a - logsumexp(a, axis, keepdims=True)
+    """(a - m) - log(sum(exp(a - m))): log-probabilities, precise for large logits (even in float32)."""
+    axes = normalize_axis(axis, a.ndim)
+    shifted, _ = _shifted(a, axes)
+    return shifted - shifted.exp().sum(axes, keepdims=True).log()
 
 
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """exp(a) normalised along `axis`, stable for large logits."""
-    return log_softmax(a, axis).exp()
+    """exp(a - m) / sum(exp(a - m)) along `axis`, stable for large logits."""
+    e = _shifted(a, normalize_axis(axis, a.ndim))[0].exp()
+    return e / e.sum(axis, keepdims=True)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:

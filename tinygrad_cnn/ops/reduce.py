@@ -13,7 +13,7 @@ def normalize_axis(axis: Any, ndim: int, argument: str = "axis") -> tuple[int, .
     """`axis` (int, tuple or None) as a sorted tuple of non-negative axes, checked against `ndim`."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     result = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
