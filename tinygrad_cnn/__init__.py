@@ -9,6 +9,7 @@ from .creation import (arange, eye, full, full_like, manual_seed, ones, ones_lik
 from .ops.composed import maximum, minimum, where
 from .ops.movement import concatenate, stack
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .conv import avg_pool2d, conv2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from . import filters, initializers, layers
 from .layers import Input, clear_session
 from .models import Sequential
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
+    "avg_pool2d", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
     "enable_grad", "eye", "full", "full_like", "grad", "gradcheck", "gradgradcheck", "hvp",
     "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like", "rand",

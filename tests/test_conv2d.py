@@ -1,0 +1,166 @@
+"""conv2d: forward and every gradient against PyTorch over drawn geometries; gradcheck/gradgradcheck."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import require_torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_cnn as tc
+
+
+def tf_same(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding (written here independently of the library): odd pixel after."""
+    effective = (kernel - 1) * dilation + 1
+    total = max((-(-size // stride) - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+@st.composite
+def conv_cases(draw, max_size=14):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    channels = groups * draw(st.integers(1, 6 // groups))
+    filters = groups * draw(st.integers(1, 6 // groups))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    form = draw(st.sampled_from(["valid", "same", "int", "pair", "pairs"]))
+    pads = {"valid": ((0, 0), (0, 0)), "same": None,
+            "int": ((p := draw(st.integers(0, 2)), p), (p, p)),
+            "pair": ((v := draw(st.integers(0, 2)), v), (h := draw(st.integers(0, 2)), h)),
+            "pairs": tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))}[form]
+    padding = {"valid": "valid", "same": "same", "int": None, "pair": None, "pairs": pads}[form]
+    if form == "int":
+        padding = pads[0][0]
+    elif form == "pair":
+        padding = (pads[0][0], pads[1][0])
+    sizes = []
+    for axis, k in enumerate((kh, kw)):
+        effective = (k - 1) * dilation[axis] + 1
+        low = 1 if pads is None else max(1, effective - sum(pads[axis]))
+        sizes.append(draw(st.integers(low, max(low, max_size))))
+    return dict(n=draw(st.integers(1, 4)), hw=tuple(sizes), channels=channels, filters=filters,
+                kernel=(kh, kw), strides=strides, dilation=dilation, padding=padding, groups=groups,
+                bias=draw(st.booleans()), data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
+                dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**16)))
+
+
+def torch_conv(torch, x, w, b, case):
+    """The oracle: PyTorch's NCHW conv2d after translating our layout and padding."""
+    F = torch.nn.functional
+    xt = x if case["data_format"] == "channels_first" else x.permute(0, 3, 1, 2)
+    padding = case["padding"]
+    if padding == "same":
+        pads = [tf_same(n, k, s, d) for n, k, s, d in zip(xt.shape[2:], case["kernel"], case["strides"],
+                                                           case["dilation"])]
+    elif padding == "valid":
+        pads = [(0, 0), (0, 0)]
+    elif isinstance(padding, int):
+        pads = [(padding, padding)] * 2
+    elif isinstance(padding[0], int):
+        pads = [(padding[0], padding[0]), (padding[1], padding[1])]
+    else:
+        pads = padding
+    xt = F.pad(xt, (*pads[1], *pads[0]))
+    # our kernel (kh, kw, C // groups, F) -> torch (F, C // groups, kh, kw)
+    y = F.conv2d(xt, w.permute(3, 2, 0, 1).contiguous(), b, stride=case["strides"], dilation=case["dilation"],
+                 groups=case["groups"])
+    return y if case["data_format"] == "channels_first" else y.permute(0, 2, 3, 1)
+
+
+def make_inputs(case):
+    rng = np.random.default_rng(case["seed"])
+    h, w = case["hw"]
+    shape = (case["n"], h, w, case["channels"])
+    if case["data_format"] == "channels_first":
+        shape = (case["n"], case["channels"], h, w)
+    dtype = case["dtype"]
+    x = rng.standard_normal(shape).astype(dtype)
+    kernel = rng.standard_normal((*case["kernel"], case["channels"] // case["groups"], case["filters"])).astype(dtype)
+    bias = rng.standard_normal(case["filters"]).astype(dtype) if case["bias"] else None
+    return rng, x, kernel, bias
+
+
+def run_ours(x, kernel, bias, case):
+    return tc.conv2d(x, kernel, bias, strides=case["strides"], padding=case["padding"],
+                     dilation_rate=case["dilation"], groups=case["groups"], data_format=case["data_format"])
+
+
+@settings(max_examples=40)
+@given(conv_cases())
+def test_forward_and_gradients_match_torch(case):
+    torch = require_torch()
+    rng, x, kernel, bias = make_inputs(case)
+    arrays = [x, kernel] + ([bias] if bias is not None else [])
+    ours = [tc.Tensor(a, requires_grad=True) for a in arrays]
+    y = run_ours(*ours, *([None] if bias is None else []), case)
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y_t = torch_conv(torch, *theirs, *([None] if bias is None else []), case)
+    tol = dict(rtol=1e-4, atol=1e-4) if case["dtype"] == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert y.shape == tuple(y_t.shape) and y.dtype == case["dtype"]
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), **tol)
+    upstream = rng.standard_normal(y.shape).astype(case["dtype"])
+    grads = tc.grad(y, ours, upstream)
+    grads_t = torch.autograd.grad(y_t, theirs, torch.tensor(upstream))
+    for name, g, g_t in zip(["x", "kernel", "bias"], grads, grads_t):
+        assert g.shape == tuple(g_t.shape), name
+        np.testing.assert_allclose(g.numpy(), g_t.numpy(), **tol, err_msg=f"gradient wrt {name}")
+
+
+@settings(max_examples=15)
+@given(conv_cases(max_size=6))
+def test_second_order_matches_torch(case):
+    """The gradient of <gx, u> + <gw, v> wrt x, kernel and upstream: the double-backward family."""
+    torch = require_torch()
+    case["dtype"] = np.float64
+    rng, x, kernel, _ = make_inputs(case)
+    y_shape = tuple(run_ours(x, kernel, None, case).shape)
+    upstream = rng.standard_normal(y_shape)
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(kernel.shape)
+    ours = [tc.Tensor(a, requires_grad=True) for a in (x, kernel, upstream)]
+    gx, gw = tc.grad(run_ours(ours[0], ours[1], None, case), ours[:2], ours[2], create_graph=True)
+    second = tc.grad((gx * u).sum() + (gw * v).sum(), ours)
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, kernel, upstream)]
+    gx_t, gw_t = torch.autograd.grad(torch_conv(torch, theirs[0], theirs[1], None, case), theirs[:2],
+                                     theirs[2], create_graph=True)
+    second_t = torch.autograd.grad((gx_t * torch.tensor(u)).sum() + (gw_t * torch.tensor(v)).sum(), theirs)
+    for name, g, g_t in zip(["x", "kernel", "upstream"], second, second_t):
+        np.testing.assert_allclose(g.numpy(), g_t.numpy(), rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+SMALL_CASES = [
+    dict(strides=1, padding="valid", dilation_rate=1, groups=1, data_format="channels_last"),
+    dict(strides=2, padding="same", dilation_rate=1, groups=1, data_format="channels_last"),
+    dict(strides=(1, 2), padding=((1, 0), (2, 1)), dilation_rate=(2, 1), groups=2, data_format="channels_last"),
+    dict(strides=1, padding=1, dilation_rate=2, groups=1, data_format="channels_first"),
+    dict(strides=3, padding="same", dilation_rate=1, groups=2, data_format="channels_first"),
+]
+
+
+@pytest.mark.parametrize("options", SMALL_CASES)
+def test_gradcheck_and_gradgradcheck(options):
+    rng = np.random.default_rng(0)
+    shape = (2, 5, 4, 4) if options["data_format"] == "channels_last" else (2, 4, 5, 4)
+    x = tc.Tensor(rng.standard_normal(shape), requires_grad=True)
+    kernel = tc.Tensor(rng.standard_normal((3, 2, 4 // options["groups"], 2)), requires_grad=True)
+    bias = tc.Tensor(rng.standard_normal(2), requires_grad=True)
+
+    def fn(x, kernel, bias):
+        return tc.conv2d(x, kernel, bias, **options)
+    assert tc.gradcheck(fn, (x, kernel, bias))
+    assert tc.gradgradcheck(fn, (x, kernel, bias))
+
+
+def test_only_needed_gradients_are_computed():
+    x = tc.randn(2, 6, 6, 3)                          # data: no gradient wanted
+    kernel = tc.randn(3, 3, 3, 4, requires_grad=True)
+    y = tc.conv2d(x, kernel, padding="same")
+    assert y.grad_fn.needs_input_grad == (False, True, False)
+    y.sum().backward()
+    assert x.grad is None and kernel.grad.shape == kernel.shape
+
+
+def test_kernel_dtype_follows_input_for_lists():
+    y = tc.conv2d(tc.ones(1, 3, 3, 1, dtype=np.float64), [[[[1.0]]]])
+    assert y.dtype == np.float64 and np.allclose(y.numpy(), 1.0)

@@ -1,0 +1,190 @@
+"""2-D convolution as three bilinear primitives that differentiate into one another.
+
+    Conv(x, w)            y = A_w x          (cross-correlation, as every DL framework)
+    ConvInputGrad(g, w)   A_w^T g            (the transposed convolution: gradient wrt x)
+    ConvKernelGrad(x, g)  B_x^T g            (the correlation of x with g: gradient wrt w)
+
+where A_w x = B_x w = y. Each is linear in each argument, so the derivatives of each are
+the other two: <h, A_w^T g> = <A_w h, g> gives d/dg = Conv(h, w) and d/dw = ConvKernelGrad(h, g),
+and so on. Gradients of any order therefore stay inside this family of three.
+
+Internally everything is channels_last with the kernel as (kh, kw, C // groups, F); a conv is
+one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * kw * Cg, Fg) per group.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..mode import MODE
+from ..tensor import Tensor
+from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
+from .windows import col2im, im2col
+
+
+def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
+    """(kh, kw, Cg, G * Fg) -> (G, kh * kw * Cg, Fg): one GEMM operand per group (a view for G = 1)."""
+    kh, kw, cg, f = w.shape
+    return w.reshape(kh * kw * cg, groups, f // groups).transpose(1, 0, 2)
+
+
+def _conv(cols: np.ndarray, w: np.ndarray, groups: int, out_shape: tuple[int, ...]) -> np.ndarray:
+    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel, one GEMM per group."""
+    m = cols.shape[0]
+    out = np.empty((m, groups, w.shape[-1] // groups), dtype=np.result_type(cols, w))
+    # (G, M, Kg) @ (G, Kg, Fg) -> (G, M, Fg), written straight into the (M, G, Fg) layout
+    np.matmul(cols.transpose(1, 0, 2), _grouped_kernel(w, groups), out=out.transpose(1, 0, 2))
+    return out.reshape(out_shape)
+
+
+def _kernel_grad(cols: np.ndarray, g: np.ndarray, groups: int, kernel_shape: tuple[int, ...]) -> np.ndarray:
+    """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient."""
+    m, _, kg = cols.shape
+    fg = g.shape[-1] // groups
+    g_groups = g.reshape(m, groups, fg).transpose(1, 2, 0)          # (G, Fg, M)
+    # (G, Fg, M) @ (G, M, Kg) -> (G, Fg, Kg); the long M axis is the inner product
+    dw = np.matmul(g_groups, cols.transpose(1, 0, 2))
+    # (G, Fg, Kg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
+    return dw.transpose(2, 0, 1).reshape(kernel_shape)
+
+
+def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int) -> np.ndarray:
+    """dx (N, H, W, C) = A_w^T g: every output's gradient spread back through the kernel taps."""
+    n, oh, ow, f = g.shape
+    kh, kw, cg, _ = w.shape
+    fg = f // groups
+    g_groups = g.reshape(n * oh * ow, groups, fg).transpose(1, 0, 2)              # (G, M, Fg)
+    w_taps = w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)             # (kh*kw, G, Fg, Cg)
+    taps = np.empty((kh * kw, n * oh * ow, groups, cg), dtype=np.result_type(g, w))
+    # (1, G, M, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, M, Cg), stored as (kh*kw, M, G, Cg)
+    np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
+    return col2im(taps.reshape(kh, kw, n, oh, ow, cg * groups), geometry)
+
+
+class Conv(Function):
+    """y = conv(x, w) + b for channels_last x (N, H, W, C), w (kh, kw, C // groups, F), b (F,) or None."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w: Tensor, b: Any, *, geometry: Geometry, groups: int) -> np.ndarray:
+        need_x, need_w, _ = ctx.needs_input_grad
+        cols = im2col(x.data, geometry, groups)
+        n = x.shape[0]
+        y = _conv(cols, w.data, groups, (n, *geometry.out_hw, w.shape[-1]))
+        if b is not None:
+            y += b.data
+        ctx.save_for_backward(x, w)
+        ctx.cols = cols if need_w else None   # reused by the first-order kernel gradient
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any, Any]:
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        geometry, groups = ctx.op_args["geometry"], ctx.op_args["groups"]
+        gx = gw = gb = None
+        if need_x:
+            gx = ConvInputGrad.apply(g, w, geometry=geometry, groups=groups, in_shape=x.shape)
+        if need_w:
+            if MODE.grad_enabled:   # create_graph: a recorded op, differentiable again
+                gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
+            else:                   # first order: the forward's patches are still here
+                gw = _kernel_grad(ctx.cols, g.data, groups, w.shape)
+        if need_b:
+            gb = g.sum(axis=(0, 1, 2))
+        return gx, gw, gb
+
+
+class ConvInputGrad(Function):
+    """A_w^T g: the transposed convolution of g (N, OH, OW, F) with w, shaped like the input."""
+
+    @staticmethod
+    def forward(ctx: Any, g: Tensor, w: Tensor, *, geometry: Geometry, groups: int,
+                in_shape: tuple[int, ...]) -> np.ndarray:
+        ctx.save_for_backward(g, w)
+        return _input_grad(g.data, w.data, geometry, groups)
+
+    @staticmethod
+    def backward(ctx: Any, h: Tensor) -> tuple[Any, Any]:
+        g, w = ctx.saved_tensors
+        need_g, need_w = ctx.needs_input_grad
+        geometry, groups = ctx.op_args["geometry"], ctx.op_args["groups"]
+        # <h, A_w^T g> = <A_w h, g>: d/dg = A_w h, d/dw = B_h^T g
+        gg = Conv.apply(h, w, None, geometry=geometry, groups=groups) if need_g else None
+        gw = ConvKernelGrad.apply(h, g, geometry=geometry, groups=groups, kernel_shape=w.shape) if need_w else None
+        return gg, gw
+
+
+class ConvKernelGrad(Function):
+    """B_x^T g: the correlation of x (N, H, W, C) with g (N, OH, OW, F), shaped like the kernel."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, g: Tensor, *, geometry: Geometry, groups: int,
+                kernel_shape: tuple[int, ...]) -> np.ndarray:
+        ctx.save_for_backward(x, g)
+        return _kernel_grad(im2col(x.data, geometry, groups), g.data, groups, kernel_shape)
+
+    @staticmethod
+    def backward(ctx: Any, k: Tensor) -> tuple[Any, Any]:
+        x, g = ctx.saved_tensors
+        need_x, need_g = ctx.needs_input_grad
+        geometry, groups = ctx.op_args["geometry"], ctx.op_args["groups"]
+        # <k, B_x^T g> = <B_x k, g> = <A_k x, g>: d/dx = A_k^T g, d/dg = A_k x
+        gx = ConvInputGrad.apply(g, k, geometry=geometry, groups=groups, in_shape=x.shape) if need_x else None
+        gg = Conv.apply(x, k, None, geometry=geometry, groups=groups) if need_g else None
+        return gx, gg
+
+
+# --- the public function: validate, move to channels_last, run one Conv ---
+
+def _as_tensor(value: Any, argument: str, like: Tensor | None = None) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and not isinstance(value, np.ndarray):
+        return Tensor(value, dtype=like.dtype)
+    try:
+        return Tensor(value)
+    except TypeError as e:
+        raise TypeError(f"{argument} must be a Tensor or an array of numbers: {e}") from None
+
+
+def _check_groups(groups: Any, channels: int, filters: int) -> int:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"groups must be at least 1, got {groups}")
+    if channels % groups or filters % groups:
+        raise ValueError(f"groups={groups} must divide both the input channels ({channels}) and the "
+                         f"filters ({filters}): {channels} % {groups} = {channels % groups}, "
+                         f"{filters} % {groups} = {filters % groups}")
+    return int(groups)
+
+
+def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: Any = "valid",
+           dilation_rate: Any = 1, groups: int = 1, data_format: str = "channels_last") -> Tensor:
+    """2-D convolution (cross-correlation) with Keras conventions; kernel (kh, kw, C // groups, filters)."""
+    check_data_format(data_format)
+    x = _as_tensor(x, "x")
+    kernel = _as_tensor(kernel, "kernel", x)
+    layout = spatial_layout(data_format)
+    check_rank(x, "x", layout)
+    if kernel.ndim != 4:
+        raise ValueError(f"kernel must be 4-D (kh, kw, in_channels // groups, filters), got shape "
+                         f"{kernel.shape} ({kernel.ndim}-D)")
+    if data_format == "channels_first":
+        x = x.transpose(0, 2, 3, 1)   # (N, C, H, W) -> (N, H, W, C)
+    kh, kw, cg, filters = kernel.shape
+    channels = x.shape[-1]
+    groups = _check_groups(groups, channels, filters)
+    if channels != cg * groups:
+        raise ValueError(f"the input has {channels} channels but the kernel {kernel.shape} expects "
+                         f"{cg} x groups {groups} = {cg * groups}; the kernel's third axis must be "
+                         f"in_channels // groups")
+    geometry = window_geometry(x.shape[1:3], (kh, kw), strides, dilation_rate, padding, "kernel")
+    if bias is not None:
+        bias = _as_tensor(bias, "bias", x)
+        if bias.shape != (filters,):
+            raise ValueError(f"bias must have shape (filters,) = ({filters},), got {bias.shape}")
+    y = Conv.apply(x, kernel, bias, geometry=geometry, groups=groups)
+    return y.transpose(0, 3, 1, 2) if data_format == "channels_first" else y
