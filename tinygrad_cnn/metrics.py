@@ -1,0 +1,219 @@
+"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, MSE, MAE.
+
+A metric is computed on plain arrays (no graph) and averaged over the samples seen since the last
+`reset_state()`. The functions return one value per sample, as Keras's do. "accuracy" picks its
+form from the shapes, as Keras does: one output -> binary, integer labels with one axis less (or a
+trailing axis of 1) -> sparse categorical, one-hot labels -> categorical.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+def _array(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _per_sample(values: np.ndarray) -> np.ndarray:
+    """Average everything but the batch axis: (N, ...) -> (N,)."""
+    return values.reshape(len(values), -1).mean(axis=1) if values.ndim > 1 else values
+
+
+def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
+    """Fraction of outputs on the right side of `threshold`, per sample."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
+        y_true = y_true[..., None]
+    _same_shape(y_true, y_pred, "binary_accuracy")
+    return _per_sample(((y_pred > threshold) == (y_true > 0.5)).astype(np.float64))
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """1 where the largest prediction is at the one-hot label's position, per sample."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    _same_shape(y_true, y_pred, "categorical_accuracy")
+    return _per_sample((y_true.argmax(-1) == y_pred.argmax(-1)).astype(np.float64))
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """1 where the largest prediction is at the integer label, per sample."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    if y_true.shape == y_pred.shape[:-1] + (1,):
+        y_true = y_true[..., 0]
+    if y_true.shape != y_pred.shape[:-1]:
+        raise ValueError(f"sparse_categorical_accuracy: y_true has shape {y_true.shape} but y_pred has shape "
+                         f"{y_pred.shape}; expected one class index per sample, shape {y_pred.shape[:-1]}")
+    return _per_sample((y_true == y_pred.argmax(-1)).astype(np.float64))
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Mean of (y_true - y_pred)^2 per sample."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
+    _same_shape(y_true, y_pred, "mean_squared_error")
+    return _per_sample((y_true - y_pred.astype(np.float64)) ** 2)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Mean of |y_true - y_pred| per sample."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
+    _same_shape(y_true, y_pred, "mean_absolute_error")
+    return _per_sample(np.abs(y_true - y_pred.astype(np.float64)))
+
+
+def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{name}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
+                         "they must match")
+
+
+class Metric:
+    """A running mean of a per-sample function: `update_state`, `result`, `reset_state`."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or self.default_name
+        self.reset_state()
+
+    default_name = "metric"
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """One value per sample."""
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        """Forget every sample seen."""
+        self.total, self.count = 0.0, 0
+
+    def update_state(self, y_true: Any, y_pred: Any) -> None:
+        """Add one batch."""
+        values = self.compute(_array(y_true), _array(y_pred))
+        self.total += float(values.sum())
+        self.count += values.size
+
+    def result(self) -> float:
+        """The mean over the samples seen (NaN before any)."""
+        return self.total / self.count if self.count else float("nan")
+
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        """Add one batch and return the running result (as a Keras metric does)."""
+        self.update_state(y_true, y_pred)
+        return self.result()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class BinaryAccuracy(Metric):
+    """How often outputs above `threshold` match labels above 0.5."""
+
+    default_name = "binary_accuracy"
+
+    def __init__(self, name: str | None = None, threshold: float = 0.5) -> None:
+        super().__init__(name)
+        self.threshold = threshold
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return binary_accuracy(y_true, y_pred, self.threshold)
+
+
+class CategoricalAccuracy(Metric):
+    """How often the arg max of the prediction is the one-hot label."""
+
+    default_name = "categorical_accuracy"
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return categorical_accuracy(y_true, y_pred)
+
+
+class SparseCategoricalAccuracy(Metric):
+    """How often the arg max of the prediction is the integer label."""
+
+    default_name = "sparse_categorical_accuracy"
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return sparse_categorical_accuracy(y_true, y_pred)
+
+
+class MeanSquaredError(Metric):
+    """Mean squared error."""
+
+    default_name = "mean_squared_error"
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return mean_squared_error(y_true, y_pred)
+
+
+class MeanAbsoluteError(Metric):
+    """Mean absolute error."""
+
+    default_name = "mean_absolute_error"
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return mean_absolute_error(y_true, y_pred)
+
+
+_BY_NAME: dict[str, type[Metric]] = {
+    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+}
+ACCURACY_NAMES = ("accuracy", "acc")
+
+
+def accuracy_for(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...], from_logits: bool = False,
+                 name: str = "accuracy") -> Metric:
+    """Keras's choice for "accuracy": binary for one output, sparse for integer labels, else categorical.
+
+    For a binary output the threshold is 0.5 on probabilities, 0 on logits (`from_logits`).
+    """
+    if y_pred_shape and y_pred_shape[-1] == 1:
+        return BinaryAccuracy(name, threshold=0.0 if from_logits else 0.5)
+    sparse = len(y_true_shape) < len(y_pred_shape) or (len(y_true_shape) > 1 and y_true_shape[-1] == 1)
+    return SparseCategoricalAccuracy(name) if sparse else CategoricalAccuracy(name)
+
+
+def get(identifier: Any, y_true_shape: tuple[int, ...] | None = None, y_pred_shape: tuple[int, ...] | None = None,
+        from_logits: bool = False) -> Metric:
+    """A fresh Metric from a name, a Metric (copied, state reset) or a function f(y_true, y_pred).
+
+    "accuracy"/"acc" need the shapes of the labels and predictions to pick their form.
+    """
+    if isinstance(identifier, Metric):
+        metric = copy.copy(identifier)
+        metric.reset_state()
+        return metric
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in ACCURACY_NAMES:
+            if y_true_shape is None or y_pred_shape is None:
+                raise ValueError("'accuracy' depends on the shapes of the labels and predictions; pass "
+                                 "y_true_shape and y_pred_shape, or name the form: 'sparse_categorical_accuracy', "
+                                 "'categorical_accuracy' or 'binary_accuracy'")
+            return accuracy_for(tuple(y_true_shape), tuple(y_pred_shape), from_logits, identifier)
+        if key in _BY_NAME:
+            return _BY_NAME[key](identifier)
+        raise ValueError(f"unknown metric {identifier!r}; known: {', '.join(ACCURACY_NAMES + tuple(_BY_NAME))}")
+    if callable(identifier):
+        return FunctionMetric(identifier)
+    raise TypeError(f"a metric must be a name such as 'accuracy', a Metric or a function f(y_true, y_pred), "
+                    f"got {identifier!r}")
+
+
+class FunctionMetric(Metric):
+    """A user function f(y_true, y_pred) -> per-sample values (or one value per batch), averaged."""
+
+    def __init__(self, function: Any, name: str | None = None) -> None:
+        self.function = function
+        super().__init__(name or getattr(function, "__name__", "metric"))
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        values = _array(self.function(y_true, y_pred))
+        if values.ndim == 0:  # one value for the batch: weigh it by the batch size
+            return np.full(len(y_pred), float(values))
+        return values.astype(np.float64, copy=False)
