@@ -13,10 +13,13 @@ from .conv import avg_pool2d, conv2d, global_avg_pool2d, global_max_pool2d, max_
 from . import filters, initializers, layers
 from .layers import Input, clear_session
 from .models import Sequential
+from . import datasets, losses, metrics, optimizers, training
+from .saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "datasets", "load_model", "losses", "metrics", "optimizers", "training",
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
     "avg_pool2d", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",

@@ -1,0 +1,280 @@
+"""Saving and loading models: one `.npz` file with the weights, the architecture as JSON and, for a
+compiled model, the optimizer and its state (so that training resumes exactly).
+
+Entries of a model file (all plain arrays; it is read with allow_pickle=False):
+    format          "tinygrad_cnn.model" (or "tinygrad_cnn.weights" for save_weights)
+    version         1
+    architecture    JSON: {"class_name": "Sequential", "config": model.get_config()}
+    compile         JSON: {"optimizer": {...}, "loss": {...} or null, "metrics": [...]} (compiled models)
+    weights/<name>  one array per weight, e.g. weights/conv2d/kernel
+    optimizer/iterations, optimizer/<weight name>/<slot>   the optimizer's step count and state
+Only the layer classes in `tc.layers.LAYER_CLASSES` can be built from the architecture, so loading a
+file never runs code from it. Writes are atomic: a temporary file in the same directory is written,
+synced and renamed over the target, so a failure part-way leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import losses, optimizers
+from .models import Sequential
+from .training import compile_model
+
+FORMAT_VERSION = 1
+MODEL_FORMAT, WEIGHTS_FORMAT = "tinygrad_cnn.model", "tinygrad_cnn.weights"
+
+
+class ModelFileError(ValueError):
+    """A model or weights file that cannot be loaded: corrupt, not ours, or not matching the model."""
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> None:
+    """Write the architecture, the weights and (when compiled) the optimizer state to `path`."""
+    _require_sequential(model, "save_model")
+    arrays = _header(MODEL_FORMAT)
+    arrays["architecture"] = np.array(json.dumps({"class_name": "Sequential", "config": model.get_config()}))
+    arrays.update(_weight_arrays(model))
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(model, "loss", None) is not None:
+        loss = losses.serialize(model.loss)
+        if loss is None:
+            warnings.warn(f"the loss {model.loss!r} is a custom callable, which a file cannot hold (it would "
+                          "have to run code); the model is saved uncompiled, compile it again after loading",
+                          stacklevel=3)
+        else:
+            metrics = [m for m in model.compiled_metrics if isinstance(m, str)]
+            arrays["compile"] = np.array(json.dumps({"optimizer": optimizers.serialize(optimizer), "loss": loss,
+                                                     "metrics": metrics}))
+            arrays.update(_optimizer_arrays(optimizer))
+    write_atomic(path, arrays)
+
+
+def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Write only the weights (load them into a model of the same architecture with `load_weights`)."""
+    arrays = _header(WEIGHTS_FORMAT)
+    arrays.update(_weight_arrays(model))
+    write_atomic(path, arrays)
+
+
+def _header(kind: str) -> dict[str, np.ndarray]:
+    return {"format": np.array(kind), "version": np.array(FORMAT_VERSION)}
+
+
+def _weight_arrays(model: Any) -> dict[str, np.ndarray]:
+    if not model.built:
+        raise ValueError("the model has no weights yet: start it with tc.Input(shape) or call it on data once "
+                         "before saving")
+    return {f"weights/{name}": array for name, array in model.state_dict().items()}
+
+
+def _optimizer_arrays(optimizer: optimizers.Optimizer) -> dict[str, np.ndarray]:
+    """The optimizer's step count and state arrays, keyed by the name of the weight they belong to."""
+    state = optimizer.state_dict()
+    arrays = {"optimizer/iterations": np.array(state["iterations"])}
+    for param, slots in zip(optimizer.params or [], state["state"], strict=True):
+        arrays.update({f"optimizer/{param.name}/{slot}": array for slot, array in slots.items()})
+    return arrays
+
+
+def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to a temporary file next to `path`, fsync, then rename it over `path`."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: the directory {path.parent} does not exist")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, _file_mode(path))
+        os.replace(temporary, path)
+    except BaseException:
+        with _suppress_os_error():
+            os.unlink(temporary)
+        raise
+    _sync_directory(path.parent)
+
+
+def _file_mode(path: Path) -> int:
+    """Keep the mode of the file being replaced; a new file gets the default (0666 minus the umask)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
+    with _suppress_os_error():
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class _suppress_os_error:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, *rest: Any) -> bool:
+        return kind is not None and issubclass(kind, OSError)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every entry of an .npz file, read without unpickling; any damage raises ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ModelFileError(f"{path} is a single .npy array, not a tinygrad_cnn .npz model file")
+            arrays = {}
+            for key in archive.files:
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as e:
+                    if "allow_pickle" in str(e):
+                        raise ModelFileError(f"{path}: entry {key!r} holds Python objects (pickled data); model files "
+                                             "hold numeric arrays only and are never unpickled") from None
+                    raise
+    except ModelFileError:
+        raise
+    except AttributeError:  # np.load returned a plain ndarray (a .npy file): no context manager
+        raise ModelFileError(f"{path} is a single .npy array, not a tinygrad_cnn .npz model file") from None
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise ModelFileError(f"{path} contains pickled Python objects, which are never loaded (loading "
+                                 "them could run code); save models with model.save") from None
+        raise ModelFileError(f"{path}: corrupt or truncated file ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ModelFileError(f"{path}: corrupt or truncated file ({type(e).__name__}: {e})") from None
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biufU":
+            raise ModelFileError(f"{path}: entry {key!r} has dtype {array.dtype}; only numbers and text are allowed")
+    return arrays
+
+
+def _text(arrays: dict[str, np.ndarray], key: str, path: Path) -> str:
+    entry = arrays.get(key)
+    if entry is None or entry.dtype.kind != "U" or entry.ndim != 0:
+        raise ModelFileError(f"{path}: the entry {key!r} is missing or not text; is this a tinygrad_cnn file?")
+    return str(entry)
+
+
+def _check_format(arrays: dict[str, np.ndarray], path: Path, expected: tuple[str, ...]) -> None:
+    kind = _text(arrays, "format", path)
+    if kind not in expected:
+        raise ModelFileError(f"{path} is a {kind!r} file; expected {' or '.join(expected)}")
+    version = arrays.get("version")
+    if version is None or version.ndim != 0 or int(version) > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version} is newer than this library reads "
+                             f"({FORMAT_VERSION}); upgrade tinygrad_cnn")
+
+
+def _json(arrays: dict[str, np.ndarray], key: str, path: Path) -> Any:
+    try:
+        return json.loads(_text(arrays, key, path))
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: the {key} entry is not valid JSON ({e})") from None
+
+
+def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """The file's weights for `model`, by name (or in order when only the names differ, as Keras
+    matches a fresh model's weights); every name, shape and dtype is checked first."""
+    stored = {key[len("weights/"):]: a for key, a in arrays.items() if key.startswith("weights/")}
+    own = model.state_dict()
+    names_match = set(stored) == set(own)
+    if not names_match and len(stored) == len(own) and all(
+            a.shape == b.shape for a, b in zip(stored.values(), own.values(), strict=True)):
+        stored = dict(zip(own, stored.values(), strict=True))
+    missing = [name for name in own if name not in stored]
+    if missing:
+        raise ModelFileError(f"{path} has no weight {missing[0]!r} (missing: {missing}; the file holds "
+                             f"{list(stored)}); it was saved from a different architecture")
+    unexpected = [name for name in stored if name not in own]
+    if unexpected:
+        raise ModelFileError(f"{path} holds weights the model does not have: {unexpected}")
+    for name, array in stored.items():
+        if array.shape != own[name].shape:
+            raise ModelFileError(f"{path}: weight {name!r} has shape {array.shape} in the file but "
+                                 f"{own[name].shape} in the model")
+        if array.dtype.kind != "f":
+            raise ModelFileError(f"{path}: weight {name!r} has dtype {array.dtype}; weights must be floating point")
+    return stored
+
+
+def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Load weights saved by `save_weights` or `save` into `model`; nothing changes unless all fit."""
+    path = Path(path)
+    arrays = read_arrays(path)
+    _check_format(arrays, path, (WEIGHTS_FORMAT, MODEL_FORMAT))
+    if not model.built:
+        raise ValueError("the model has no weights yet: start it with tc.Input(shape) or call it on data once, "
+                         "then load the weights")
+    model.load_state_dict(_checked_weights(model, arrays, path))
+
+
+def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:  # noqa: A002 (Keras's name)
+    """A model rebuilt from a file written by `model.save`: architecture, weights and, when it was
+    compiled (and `compile` is True), the optimizer with its state."""
+    path = Path(path)
+    arrays = read_arrays(path)
+    _check_format(arrays, path, (MODEL_FORMAT,))
+    architecture = _json(arrays, "architecture", path)
+    if not isinstance(architecture, dict) or architecture.get("class_name") != "Sequential":
+        found = architecture.get("class_name") if isinstance(architecture, dict) else type(architecture).__name__
+        raise ModelFileError(f"{path}: the architecture is a {found!r}; only Sequential models can be loaded")
+    try:
+        model = Sequential.from_config(architecture.get("config"))
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelFileError(f"{path}: cannot rebuild the model from its architecture: {e}") from None
+    if not model.built:
+        raise ModelFileError(f"{path}: the architecture has no input shape, so the weights cannot be placed")
+    model.load_state_dict(_checked_weights(model, arrays, path))
+    if compile and "compile" in arrays:
+        _restore_training(model, _json(arrays, "compile", path), arrays, path)
+    return model
+
+
+def _restore_training(model: Sequential, config: Any, arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Compile `model` as it was saved and give its optimizer the saved state."""
+    try:
+        optimizer = optimizers.get(config["optimizer"])
+        compile_model(model, optimizer=optimizer, loss=losses.get(config["loss"]), metrics=config["metrics"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelFileError(f"{path}: cannot restore the compile settings {config!r:.200}: {e}") from None
+    if "optimizer/iterations" not in arrays:
+        return
+    states = []
+    for param in optimizer.params or []:
+        prefix = f"optimizer/{param.name}/"
+        states.append({key[len(prefix):]: a for key, a in arrays.items() if key.startswith(prefix)})
+    state = {"class_name": type(optimizer).__name__, "config": optimizer.get_config(),
+             "iterations": int(arrays["optimizer/iterations"]), "state": states}
+    try:
+        optimizer.load_state_dict(state)
+    except ValueError as e:
+        raise ModelFileError(f"{path}: the optimizer state does not fit the model: {e}") from None
+
+
+def _require_sequential(model: Any, what: str) -> None:
+    if not isinstance(model, Sequential):
+        raise TypeError(f"{what} saves Sequential models, got {type(model).__name__}; for a single layer or "
+                        "another object use save_weights or np.savez of its state_dict()")
