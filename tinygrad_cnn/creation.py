@@ -49,8 +49,10 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
            requires_grad: bool = False) -> Tensor:
-    """Evenly spaced values in [start, stop), as np.arange (integers stay int64)."""
+    """Evenly spaced values in [start, stop), as np.arange (integers stay int64, floats are float32)."""
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is None and values.dtype.kind == "f":
+        dtype = np.float32
     return Tensor(values, dtype=dtype, requires_grad=requires_grad)
 
 
