@@ -1,0 +1,223 @@
+"""fit / evaluate / predict: history, validation, shuffling, NaN stop, no graph in inference, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import layers, losses, metrics, optimizers
+from tinygrad_cnn.training import Callback, NonFiniteLossError
+
+
+class Spy(layers.Layer):
+    """An identity layer that records, per call, whether a graph is recorded and the training flag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[bool, bool]] = []
+
+    def call(self, x, training):
+        self.calls.append((tc.is_grad_enabled(), training))
+        return x
+
+
+def blobs(n=120, seed=0):
+    """Three well separated Gaussian clusters in 4 dimensions."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.standard_normal((n, 4)).astype(np.float32) * 0.5 + np.eye(3, 4, dtype=np.float32)[y] * 3
+    return x, y
+
+
+def make_model(spy=None, seed=0, compile_=True):
+    tc.manual_seed(seed)
+    entries = [tc.Input((4,)), layers.Dense(8, activation="relu"), layers.Dropout(0.2), layers.Dense(3)]
+    model = tc.Sequential(entries + ([spy] if spy is not None else []))
+    if compile_:
+        model.compile(optimizers.Adam(learning_rate=0.05), losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    return model
+
+
+def test_fit_learns_and_returns_history():
+    x, y = blobs()
+    model = make_model()
+    history = model.fit(x, y, epochs=5, batch_size=16, verbose=0)
+    assert history.epoch == [0, 1, 2, 3, 4] and model.history is history
+    assert set(history.history) == {"loss", "accuracy"}
+    assert all(len(v) == 5 for v in history.history.values())
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy > 0.95 and loss < history.history["loss"][0]
+
+
+def test_validation_split_takes_the_last_fraction():
+    x, y = blobs(100)
+    model = make_model()
+    history = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
+    expected = model.evaluate(x[75:], y[75:], verbose=0)
+    np.testing.assert_allclose([history.history["val_loss"][-1], history.history["val_accuracy"][-1]], expected)
+    other = make_model()
+    same = other.fit(x[:75], y[:75], epochs=2, validation_data=(x[75:], y[75:]), verbose=0)
+    assert same.history == history.history  # the same split, the same shuffles (seeded), the same numbers
+
+
+def test_shuffling_uses_the_seeded_generator():
+    x, y = blobs()
+    runs = [make_model(seed=3).fit(x, y, epochs=2, verbose=0).history for _ in range(2)]
+    assert runs[0] == runs[1]
+    unshuffled = make_model(seed=3).fit(x, y, epochs=2, shuffle=False, verbose=0).history
+    assert unshuffled != runs[0]
+
+
+def test_evaluate_and_predict_record_no_graph_and_run_in_inference_mode():
+    x, y = blobs(40)
+    spy = Spy()
+    model = make_model(spy)
+    model.fit(x, y, epochs=1, batch_size=20, verbose=0)
+    assert spy.calls == [(True, True)] * 2
+    spy.calls.clear()
+    model.evaluate(x, y, batch_size=20, verbose=0)
+    model.predict(x, batch_size=20)
+    assert spy.calls == [(False, False)] * 4
+    assert model.training  # the mode is restored afterwards
+
+
+def test_predict_matches_the_model_and_ignores_batch_size():
+    x, _ = blobs(37)
+    model = make_model()
+    model.eval()
+    expected = model(x).data
+    model.train()
+    for batch_size in (1, 8, 100):
+        out = model.predict(x, batch_size=batch_size)
+        assert isinstance(out, np.ndarray) and out.shape == (37, 3)
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_returns_a_float_without_metrics_and_the_mean_loss():
+    x, y = blobs(50)
+    model = tc.Sequential([tc.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    value = model.evaluate(x, y, batch_size=7, verbose=0)
+    assert isinstance(value, float)
+    model.eval()
+    expected = losses.sparse_categorical_crossentropy(y, model(x)).item()
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_nan_loss_stops_with_epoch_and_batch():
+    x, y = blobs(64)
+    x[40] = 1e30  # batch 3 of size 16 overflows
+    model = make_model()
+    model.compile("sgd", "mse")
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1/2, batch 3/4"):
+        model.fit(x, np.zeros((64, 3), np.float32), epochs=2, batch_size=16, shuffle=False, verbose=0)
+    assert all(np.isfinite(w.data).all() for w in model.weights)  # the bad step was not applied
+
+
+def test_callbacks_see_logs_and_can_stop_training():
+    seen = []
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs)))
+            if epoch == 1:
+                self.model.stop_training = True
+
+    x, y = blobs()
+    history = make_model().fit(x, y, epochs=10, validation_split=0.2, verbose=0, callbacks=[StopAfterTwo()])
+    assert history.epoch == [0, 1]
+    assert seen[0] == (0, ["accuracy", "loss", "val_accuracy", "val_loss"])
+
+
+def test_progress_output(capsys):
+    x, y = blobs(40)
+    model = make_model()
+    model.fit(x, y, epochs=2, batch_size=10, verbose=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Epoch 1/2" and out[2] == "Epoch 2/2"
+    assert out[1].startswith("4/4 [==============================] - ") and "ms/step - loss: " in out[1]
+    assert " - accuracy: " in out[1]
+    model.fit(x, y, epochs=1, batch_size=10, verbose=2)
+    assert capsys.readouterr().out.splitlines()[1].startswith("4/4 - ")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_accuracy_follows_keras_choice():
+    assert isinstance(metrics.get("accuracy", (8,), (8, 10)), metrics.SparseCategoricalAccuracy)
+    assert isinstance(metrics.get("accuracy", (8, 1), (8, 10)), metrics.SparseCategoricalAccuracy)
+    assert isinstance(metrics.get("accuracy", (8, 10), (8, 10)), metrics.CategoricalAccuracy)
+    binary = metrics.get("acc", (8, 1), (8, 1))
+    assert isinstance(binary, metrics.BinaryAccuracy) and binary.threshold == 0.5
+    assert metrics.get("accuracy", (8,), (8, 1), from_logits=True).threshold == 0.0
+    y_pred = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    np.testing.assert_array_equal(metrics.sparse_categorical_accuracy([1, 1, 1], y_pred), [1, 0, 1])
+    np.testing.assert_array_equal(metrics.categorical_accuracy(np.eye(2)[[1, 0, 0]], y_pred), [1, 1, 0])
+    np.testing.assert_array_equal(metrics.binary_accuracy([[1], [0]], [[0.7], [0.7]]), [1, 0])
+    with pytest.raises(ValueError, match="depends on the shapes"):
+        metrics.get("accuracy")
+
+
+def test_binary_and_one_hot_training_paths():
+    x, y = blobs(90)
+    model = tc.Sequential([tc.Input((4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizers.Adam(learning_rate=0.1), "binary_crossentropy", ["accuracy"])
+    history = model.fit(x, (y == 0).astype(np.float32), epochs=5, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    model = make_model()
+    model.compile(optimizers.Adam(learning_rate=0.05), losses.CategoricalCrossentropy(from_logits=True),
+                  ["accuracy", "mse"])
+    history = model.fit(x, np.eye(3, dtype=np.float32)[y], epochs=3, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "mse"}
+
+
+def test_hand_written_loop_with_parameters():
+    x, y = blobs()
+    model = make_model(compile_=False)
+    opt = optimizers.Adam(model.parameters(), learning_rate=0.05)
+    loss_fn = losses.SparseCategoricalCrossentropy(from_logits=True)
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        loss = loss_fn(y, model(x))
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.3 * first
+
+
+def test_model_built_on_the_first_fit():
+    x, y = blobs(30)
+    model = tc.Sequential([layers.Dense(3)])
+    model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x.astype(np.float64), y, epochs=1, verbose=0)
+    assert model.built and model.weights[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m, x, y: make_model(compile_=False).fit(x, y, verbose=0), RuntimeError, "must be compiled before fit"),
+    (lambda m, x, y: make_model(compile_=False).evaluate(x, y), RuntimeError, "compiled before evaluate"),
+    (lambda m, x, y: m.fit(x, y[:-1], verbose=0), ValueError, "x has 20 samples but y has 19"),
+    (lambda m, x, y: m.fit(x[:0], y[:0], verbose=0), ValueError, "x is empty"),
+    (lambda m, x, y: m.predict(np.zeros((0, 4))), ValueError, "x is empty"),
+    (lambda m, x, y: m.fit(np.full_like(x, np.nan), y, verbose=0), ValueError, "x contains nan at index"),
+    (lambda m, x, y: m.fit(x, y, validation_split=1.0, verbose=0), ValueError, "validation_split must be"),
+    (lambda m, x, y: m.fit(x[:1], y[:1], validation_split=0.5, verbose=0), ValueError, "leaves 0 for training"),
+    (lambda m, x, y: m.fit(x, y, validation_data=(x,), verbose=0), ValueError, "pair \\(x_val, y_val\\)"),
+    (lambda m, x, y: m.fit(x, y, batch_size=0, verbose=0), ValueError, "batch_size must be an int >= 1"),
+    (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), ValueError, "epochs must be an int >= 0"),
+    (lambda m, x, y: m.fit(x, y, verbose=3), ValueError, "verbose must be 0"),
+    (lambda m, x, y: m.fit(x, y, verbose=0, callbacks=[print]), TypeError, "callbacks\\[0\\]"),
+    (lambda m, x, y: m.compile("adam"), ValueError, "compile needs a loss"),
+    (lambda m, x, y: m.compile("adam", "mse", ["precision"]), ValueError, "unknown metric 'precision'"),
+    (lambda m, x, y: m.compile("adagrad", "mse"), ValueError, "unknown optimizer"),
+    (lambda m, x, y: m.fit(x, y.astype(float), verbose=0), TypeError, "integer class indices"),
+])
+def test_bad_calls_raise_clear_errors(call, error, message):
+    x, y = blobs(20)
+    with pytest.raises(error, match=message):
+        call(make_model(), x, y)
