@@ -8,7 +8,9 @@ from .creation import (arange, eye, full, full_like, manual_seed, ones, ones_lik
                        randn, randn_like, zeros, zeros_like)
 from .ops.composed import maximum, minimum, where
 from .ops.movement import concatenate, stack
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .gradcheck import GradcheckError, GradcheckWarning, gradcheck, gradgradcheck
+from .taylor import TaylorResult, taylor_test, taylor_test_hvp
+from . import testing
 from .conv import avg_pool2d, conv2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from . import filters, initializers, layers
 from .layers import Input, clear_session
@@ -19,6 +21,7 @@ from .saving import load_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "GradcheckWarning", "TaylorResult", "taylor_test", "taylor_test_hvp", "testing",
     "datasets", "load_model", "losses", "metrics", "optimizers", "training",
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
     "avg_pool2d", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",

@@ -11,6 +11,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="build a graph, backpropagate, check the gradients")
     demo.add_argument("--seed", type=int, default=0)
+    from .testing.gradcheck_command import add_arguments
+    add_arguments(commands.add_parser("gradcheck", help="gradcheck and gradgradcheck every built-in op"))
     return parser
 
 
@@ -20,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(args)
+    if args.command == "gradcheck":
+        from .testing.gradcheck_command import run_gradcheck_command
+        return run_gradcheck_command(args)
     return 2
 
 

@@ -6,6 +6,7 @@ composite function goes on to blame the first recorded op whose own gradient is 
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,9 +74,11 @@ class Kink:
     analytic: float
     left: float
     right: float
+    jump: bool = False     # the checked function jumps here (slopes grow as eps shrinks)
 
     def line(self) -> str:
-        return (f"element {self.element}: analytic {self.analytic:.6g}, left slope {self.left:.6g}, "
+        where = "a jump" if self.jump else "a kink"
+        return (f"element {self.element}: {where}, analytic {self.analytic:.6g}, left slope {self.left:.6g}, "
                 f"right slope {self.right:.6g}")
 
 
@@ -122,7 +125,7 @@ class GradcheckReport:
         for r in self.inputs:
             if r.numeric is None or r.numeric.size == 0:
                 continue
-            error = np.abs(r.analytic - r.numeric) / np.maximum(np.abs(r.numeric), 1.0)
+            error = np.array(np.abs(r.analytic - r.numeric) / np.maximum(np.abs(r.numeric), 1.0))
             for k in r.kinks:
                 error[k.element] = 0.0
             worst = max(worst, float(np.nan_to_num(error, nan=np.inf).max()))
@@ -150,7 +153,7 @@ class GradcheckReport:
     __str__ = message
 
 
-def _prepare(inputs: Any) -> list[Any]:
+def float64_inputs(inputs: Any) -> list[Any]:
     """Float64 copies of the inputs (leaves); non-Tensors pass through unchanged."""
     inputs = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     prepared = []
@@ -170,7 +173,8 @@ def _prepare(inputs: Any) -> list[Any]:
     return prepared
 
 
-def _outputs(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[Tensor, ...]:
+def output_tensors(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[Tensor, ...]:
+    """fn(*inputs) as a tuple of Tensors (a clear error for anything else)."""
     out = fn(*inputs)
     out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
     for i, o in enumerate(out):
@@ -182,50 +186,64 @@ def _outputs(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[Tensor, ...
 def _weighted_sum(fn: Callable[..., Any], inputs: Sequence[Any], upstream: Sequence[np.ndarray]) -> float:
     """sum_k <upstream_k, output_k>, the scalar whose gradient is checked."""
     with set_grad_enabled(getattr(fn, "needs_graph", False)):  # a function of gradients needs the graph
-        outs = _outputs(fn, inputs)
+        outs = output_tensors(fn, inputs)
     return float(sum(np.sum(u * o.data.astype(np.float64)) for u, o in zip(upstream, outs, strict=True)))
 
 
-def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int,
+def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int, elements: list[tuple[int, ...]],
                            upstream: Sequence[np.ndarray], eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Left and right differences of the weighted sum, one entry of input `index` at a time.
+    """Left and right differences of the weighted sum at the given entries of input `index`.
 
     Their mean is the central difference; where they disagree the function has a kink.
     """
     x = inputs[index].data
     center = _weighted_sum(fn, inputs, upstream)
-    left, right = np.zeros(x.shape), np.zeros(x.shape)
-    for element in np.ndindex(x.shape):
+    left, right = np.zeros(len(elements)), np.zeros(len(elements))
+    for k, element in enumerate(elements):
         original = x[element]
         x[element] = original + eps
-        right[element] = (_weighted_sum(fn, inputs, upstream) - center) / eps
+        right[k] = (_weighted_sum(fn, inputs, upstream) - center) / eps
         x[element] = original - eps
-        left[element] = (center - _weighted_sum(fn, inputs, upstream)) / eps
+        left[k] = (center - _weighted_sum(fn, inputs, upstream)) / eps
         x[element] = original
     return left, right
 
 
-def _compare(index: int, analytic: np.ndarray, left: np.ndarray, right: np.ndarray,
-             atol: float, rtol: float) -> InputResult:
-    """Mismatches and kinks of one input, from its analytic gradient and one-sided differences."""
+Slopes = Callable[[list[tuple[int, ...]], float], tuple[np.ndarray, np.ndarray]]
+
+
+def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol: float, rtol: float) -> InputResult:
+    """Mismatches and kinks of one input, from its analytic gradient and one-sided differences.
+
+    Suspect entries (central difference off, or one-sided slopes apart) are measured again with
+    eps / 10: a kink keeps its gap, a jump's slopes grow, a smooth curve's gap shrinks.
+    """
+    elements = list(np.ndindex(analytic.shape))
+    left, right = (a.reshape(analytic.shape) for a in slopes(elements, eps))
     numeric = (left + right) / 2
-    tolerance = atol + rtol * np.abs(numeric)
-    bad = ~(np.abs(analytic - numeric) <= tolerance)
-    low, high = np.minimum(left, right), np.maximum(left, right)
-    at_kink = bad & (high - low > atol + rtol * np.maximum(np.abs(left), np.abs(right)))
-    between = at_kink & (low - tolerance <= analytic) & (analytic <= high + tolerance)
+    bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
+    apart = np.abs(right - left) > atol + rtol * np.maximum(np.abs(left), np.abs(right))
     result = InputResult(index, analytic.shape, analytic, numeric)
-    for e in map(tuple, np.argwhere(between)):
-        result.kinks.append(Kink(index, _ints(e), float(analytic[e]), float(left[e]), float(right[e])))
-    for e in map(tuple, np.argwhere(bad & ~between)):
-        sides = (float(left[e]), float(right[e])) if at_kink[e] else (None, None)
-        result.mismatches.append(Mismatch(index, _ints(e), float(analytic[e]), float(numeric[e]),
-                                          float(tolerance[e]), *sides))
+    suspects = [tuple(int(k) for k in e) for e in np.argwhere(bad | apart)]
+    if not suspects:
+        return result
+    for e, l2, r2 in zip(suspects, *slopes(suspects, eps / 10), strict=True):
+        a, l, r = float(analytic[e]), float(left[e]), float(right[e])
+        if max(abs(l2), abs(r2)) > 5 * max(abs(l), abs(r), atol):   # slopes grow like 1 / eps
+            result.kinks.append(Kink(index, e, a, l2, r2, jump=True))
+            continue
+        if apart[e] and abs(r2 - l2) > abs(r - l) / 2:                # the gap stays: a kink
+            tolerance = atol + rtol * abs(numeric[e])
+            if min(l, r) - tolerance <= a <= max(l, r) + tolerance:
+                result.kinks.append(Kink(index, e, a, l, r))
+            else:
+                result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance, l, r))
+            continue
+        numeric[e] = (l2 + r2) / 2                                    # smooth: the finer difference
+        tolerance = atol + rtol * abs(numeric[e])
+        if not abs(a - numeric[e]) <= tolerance:
+            result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance))
     return result
-
-
-def _ints(element: tuple[Any, ...]) -> tuple[int, ...]:
-    return tuple(int(k) for k in element)
 
 
 def _projection(fn: Callable[..., Any], inputs: list[Any], directions: dict[int, np.ndarray],
@@ -246,7 +264,7 @@ def _projection(fn: Callable[..., Any], inputs: list[Any], directions: dict[int,
 def _analytic(fn: Callable[..., Any], prepared: list[Any], differentiable: list[int],
               upstream: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
     """The analytic gradient of the weighted sum for every differentiable input."""
-    outputs = _outputs(fn, prepared)
+    outputs = output_tensors(fn, prepared)
     live = [(o, u) for o, u in zip(outputs, upstream, strict=True) if o.requires_grad]
     if not live:
         return {i: np.zeros(prepared[i].shape) for i in differentiable}
@@ -262,12 +280,12 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
     """Compare analytic and numeric gradients of `fn` at `inputs`; return the full report (no blame)."""
     if kinks not in KINK_MODES:
         raise ValueError(f"kinks must be one of {KINK_MODES}, got {kinks!r}")
-    prepared = _prepare(inputs)
+    prepared = float64_inputs(inputs)
     eps = DEFAULT_EPS[np.dtype(np.float64)] if eps is None else eps
     atol, rtol = 1e-5 if atol is None else atol, 1e-3 if rtol is None else rtol
     rng = np.random.default_rng(seed)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
-    outputs = _outputs(fn, prepared)
+    outputs = output_tensors(fn, prepared)
     notes = [f"output {k} is {o.dtype}: the function computes in lower precision than float64 "
              "(create constants with the input's dtype)" for k, o in enumerate(outputs) if o.dtype != np.float64]
     upstream = [rng.standard_normal(o.shape) for o in outputs]  # random, so transposition bugs show
@@ -293,8 +311,8 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
                             "were checked entry by entry")
     for i in differentiable:
         if i in to_check:
-            left, right = _one_sided_differences(fn, prepared, i, upstream, eps)
-            report.inputs.append(_compare(i, analytic[i], left, right, atol, rtol))
+            slopes = functools.partial(_one_sided_differences, fn, prepared, i, upstream=upstream)
+            report.inputs.append(_compare(i, analytic[i], lambda els, e, s=slopes: s(els, eps=e), eps, atol, rtol))
         else:
             report.inputs.append(InputResult(i, prepared[i].shape, analytic[i], None))
     return report
@@ -331,7 +349,7 @@ def _verdict(report: GradcheckReport, raise_exception: bool) -> bool:
 
 def _add_blame(report: GradcheckReport, fn: Callable[..., Any], inputs: Any, check: Callable[..., Any]) -> None:
     """Blame the first op whose own check fails, or say that every op passes alone."""
-    blamed, count = find_blame(fn, _prepare(inputs), check)
+    blamed, count = find_blame(fn, float64_inputs(inputs), check)
     report.blame = blamed
     if blamed is None:
         report.notes.append(f"blame: each of the {count} recorded ops passes its own check; the error comes "
@@ -357,9 +375,9 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, 
 def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
                              **options: Any) -> GradcheckReport:
     """check_gradients of the map (inputs..., upstream gradients...) -> input gradients of `fn`."""
-    prepared = _prepare(inputs)
+    prepared = float64_inputs(inputs)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
-    outputs = _outputs(fn, prepared)
+    outputs = output_tensors(fn, prepared)
     rng = np.random.default_rng(options.get("seed", 0) + 1)
     if grad_outputs is None:
         vectors = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
@@ -370,7 +388,7 @@ def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: 
 
     def first_derivatives(*args: Any) -> tuple[Tensor, ...]:
         xs, vs = args[:count], args[count:]
-        outs = _outputs(fn, xs)
+        outs = output_tensors(fn, xs)
         pairs = [(o, v) for o, v in zip(outs, vs, strict=True) if o.requires_grad]
         if not pairs:
             return ()

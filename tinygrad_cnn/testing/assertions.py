@@ -1,0 +1,46 @@
+"""`assert_gradcheck`: gradcheck (and optionally gradgradcheck) with a failure message made for tests."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..gradcheck import GradcheckError, gradcheck, gradgradcheck
+from ..tensor import Tensor
+
+
+def as_checked_input(value: Any) -> Any:
+    """Float arrays become float64 Tensors that require grad; Tensors and everything else pass."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return Tensor(value.astype(np.float64), requires_grad=True)
+    return value
+
+
+def describe_inputs(inputs: tuple[Any, ...]) -> str:
+    """`x0: (2, 3) float64 requires_grad, x1: 'same'` for the failure message."""
+    parts = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            parts.append(f"x{i}: {x.shape} {x.dtype}{' requires_grad' if x.requires_grad else ''}")
+        else:
+            parts.append(f"x{i}: {x!r}"[:60])
+    return ", ".join(parts)
+
+
+def assert_gradcheck(fn: Callable[..., Any], *inputs: Any, gradgrad: bool = False, **options: Any) -> None:
+    """Raise AssertionError (with the gradcheck report, blame included) unless `fn`'s gradients are right.
+
+    Float NumPy arrays among `inputs` are checked as inputs that require grad. `options` go to
+    tc.gradcheck (eps, atol, rtol, kinks, fast_mode, blame, seed); gradgrad=True checks second
+    derivatives too.
+    """
+    inputs = tuple(as_checked_input(x) for x in inputs)
+    name = getattr(fn, "__qualname__", repr(fn))
+    checks = [("gradient", gradcheck)] + ([("second derivative", gradgradcheck)] if gradgrad else [])
+    for what, check in checks:
+        try:
+            check(fn, inputs, **options)
+        except GradcheckError as error:
+            raise AssertionError(f"the {what} of {name}({describe_inputs(inputs)}) is wrong:\n"
+                                 f"{error.report.message()}") from None

@@ -1,0 +1,56 @@
+"""pytest plugin (entry point `tinygrad_cnn`): fixtures to property-test a custom Function in three lines.
+
+    def test_cube(gradcheck_property, tc_strategies):
+        gradcheck_property(Cube.apply, tc_strategies.arrays())
+
+Works without hypothesis installed: the fixtures that need it skip the test and say why.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from .assertions import assert_gradcheck as _assert_gradcheck
+
+
+def _strategies() -> Any:
+    try:
+        from . import strategies
+    except ImportError as error:  # hypothesis is an optional (dev) dependency
+        pytest.skip(f"property tests need hypothesis ({error}); pip install hypothesis")
+    return strategies
+
+
+@pytest.fixture(scope="session")
+def assert_gradcheck() -> Callable[..., None]:
+    """tinygrad_cnn.testing.assert_gradcheck(fn, *inputs, gradgrad=False, **gradcheck_options)."""
+    return _assert_gradcheck
+
+
+@pytest.fixture(scope="session")
+def tc_strategies() -> Any:
+    """The module tinygrad_cnn.testing.strategies (arrays, tensors, shapes, conv and pool geometries)."""
+    return _strategies()
+
+
+@pytest.fixture(scope="session")
+def gradcheck_property() -> Callable[..., None]:
+    """check(fn, *strategies, max_examples=None, gradgrad=False, **options): gradcheck fn on drawn inputs.
+
+    Each strategy draws one positional input (float arrays are checked as inputs that require grad).
+    """
+    strategies = _strategies()
+    from hypothesis import given, settings  # importable: _strategies() did not skip
+
+    def check(fn: Callable[..., Any], *drawn: Any, max_examples: int | None = None, **options: Any) -> None:
+        @given(strategies.st.tuples(*drawn))
+        def run(inputs: tuple[Any, ...]) -> None:
+            _assert_gradcheck(fn, *inputs, **options)
+
+        if max_examples is not None:
+            run = settings(max_examples=max_examples)(run)
+        run()
+
+    return check
