@@ -27,6 +27,7 @@ class Function:
         "out_shape", "out_dtype",
         "scope",             # the layer scope the op ran in (see mode.scope)
         "site",              # user's (file, line), when sites are recorded
+        "constants",         # per input, when some get no gradient: a number, (shape, dtype), or None
         "released",
         "_saved", "_saved_versions",  # save_for_backward's tensors and their versions at save time
         "__dict__", "__weakref__",
@@ -70,6 +71,8 @@ class Function:
             ctx.op_args = kwargs
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
             ctx.scope = MODE.scope
+            if False in needs:  # inputs without gradient: what a drawing of the graph shows of them
+                ctx.constants = tuple([None if need else _constant(a) for a, need in zip(args, needs)])
             ctx.site = user_site() if MODE.record_sites else None
             if MODE.keep_inputs:  # gradcheck's blame re-checks this op alone on these inputs
                 ctx.inputs = args
@@ -112,6 +115,13 @@ class Function:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in getattr(self, "op_args", {}).items())
         return f"<{self.name}({args}) -> {getattr(self, 'out_shape', '?')}>"
+
+
+def _constant(value: Any) -> Any:
+    """What the graph keeps of an input without gradient: a number itself, else its (shape, dtype)."""
+    if isinstance(value, (int, float, complex)):
+        return value
+    return getattr(value, "shape", ()), getattr(value, "dtype", None)
 
 
 def _released_message(node: Function) -> str:
