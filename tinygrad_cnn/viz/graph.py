@@ -1,0 +1,269 @@
+"""`draw_graph`: the recorded graph as a graphviz Digraph, clustered by layer and folded to a node budget."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import toposort
+from ..function import Function
+from ..mode import Scope
+from ..tensor import Tensor
+from .labels import (
+    COLOURS,
+    check_outputs,
+    check_show,
+    constant_text,
+    grad_text,
+    has_non_finite,
+    leaf_role,
+    legend_html,
+    live_outputs,
+    op_args_text,
+    saved_text,
+    scope_label,
+    shape_text,
+    tensor_names,
+    value_text,
+)
+from .plan import check_max_nodes, collapsed_layers, within_budget
+from .render import ComputationGraph, graphviz, require_graphviz
+
+SHAPES = {"op": "box", "layer": "box3d", "folded": "note", "constant": "ellipse"}
+DIRECTIONS = ("forward", "backward")
+RANKDIRS = ("TB", "LR", "BT", "RL")
+
+
+def _label(lines: list[str]) -> str:
+    """Lines joined with DOT's centred line break; user text cannot inject escapes or HTML."""
+    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines if line))
+
+
+class _Drawing:
+    """Nodes, each placed in a layer scope or at top level, and edges, before they become DOT."""
+
+    def __init__(self, backward: bool) -> None:
+        self.backward = backward
+        self.nodes: list[tuple[Scope | None, str, dict[str, str]]] = []
+        self.edges: dict[tuple[str, str], None] = {}  # ordered and without repeats
+        self.roles: set[str] = set()
+
+    def node(self, name: str, lines: list[str], role: str, place: Scope | None, nonfinite: bool = False,
+             tooltip: str = "") -> None:
+        shown = "nonfinite" if nonfinite else role
+        self.roles.add(shown)
+        attributes = {"label": _label(lines), "shape": SHAPES.get(role, "ellipse"), "fillcolor": COLOURS[shown]}
+        if role == "op":
+            attributes["style"] = "rounded,filled"
+        elif role == "folded" or role == "constant":
+            attributes["style"] = "dashed,filled"
+        if tooltip:
+            attributes["tooltip"] = tooltip
+        self.nodes.append((place, name, attributes))
+
+    def edge(self, source: str, target: str) -> None:
+        """An edge along the data flow; the backward view reverses it (gradients flow back)."""
+        self.edges[(target, source) if self.backward else (source, target)] = None
+
+    def digraph(self, rankdir: str, cluster: bool) -> ComputationGraph:
+        graph = ComputationGraph(
+            name="computation_graph",
+            graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.25",
+                        "ranksep": "0.35"},
+            node_attr={"fontname": "Helvetica", "fontsize": "10", "style": "filled", "height": "0.3"},
+            edge_attr={"arrowsize": "0.6", "color": "#555555"},
+        )
+        members: dict[int, list[tuple[str, dict[str, str]]]] = {}
+        scopes: dict[int, Scope] = {}
+        for place, name, attributes in self.nodes:
+            if not cluster or place is None:
+                graph.node(name, **attributes)
+                continue
+            members.setdefault(id(place), []).append((name, attributes))
+            while place is not None and id(place) not in scopes:
+                scopes[id(place)] = place
+                place = place.parent
+        for subgraph in _clusters(scopes, members):
+            graph.subgraph(subgraph)
+        for source, target in self.edges:
+            graph.edge(source, target)
+        graph.node("legend", legend_html(self.roles, self.backward), shape="plaintext", style="")
+        return graph
+
+
+def _depth(scope: Scope) -> int:
+    depth = 0
+    while scope.parent is not None:
+        scope, depth = scope.parent, depth + 1
+    return depth
+
+
+def _clusters(scopes: dict[int, Scope], members: dict[int, list[tuple[str, dict[str, str]]]]) -> list[Any]:
+    """One cluster per scope, built innermost first so that each nests in its parent's; the outermost returned."""
+    numbers = {key: number for number, key in enumerate(scopes)}
+    children: dict[int, list[Scope]] = {}
+    for scope in scopes.values():
+        if scope.parent is not None:
+            children.setdefault(id(scope.parent), []).append(scope)
+    built: dict[int, graphviz.Digraph] = {}
+    for scope in sorted(scopes.values(), key=_depth, reverse=True):
+        sub = graphviz.Digraph(name=f"cluster_{numbers[id(scope)]}", graph_attr={
+            "label": _label([scope_label(scope)]), "style": "rounded,filled", "color": "#8c8c8c",
+            "fillcolor": "#f3f3f8" if _depth(scope) % 2 == 0 else "#e6e6f0", "labeljust": "l"})
+        for name, attributes in members.get(id(scope), ()):
+            sub.node(name, **attributes)
+        for child in children.get(id(scope), ()):
+            sub.subgraph(built.pop(id(child)))
+        built[id(scope)] = sub
+    return list(built.values())
+
+
+class _Layer:
+    """What a collapsed layer's node says: the shapes that flow in and out, its ops and parameters."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.inputs: dict[str, None] = {}
+        self.outputs: dict[str, None] = {}
+        self.ops = 0
+        self.params: list[Tensor] = []
+
+    def lines(self, show: frozenset[str], names: dict[int, str]) -> list[str]:
+        lines = [scope_label(self.scope)]
+        if "shape" in show or "dtype" in show:
+            lines += [f"in {text}" for text in self.inputs] + [f"out {text}" for text in self.outputs]
+        lines.append(f"{self.ops} op{'s' if self.ops != 1 else ''}")
+        if self.params:
+            count = sum(p.size for p in self.params)
+            lines.append(f"{count:,} parameters: " + ", ".join(
+                (names.get(id(p)) or p.name or "?").rsplit("/", 1)[-1] for p in self.params))
+        return lines
+
+
+def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozenset[str]) -> None:
+    lines = [op.name + ("Backward" if drawing.backward else "")]
+    if "op_args" in show:
+        lines += op_args_text(op.op_args)
+    lines.append(shape_text(op.out_shape, op.out_dtype, show))
+    if "value" in show and data is not None:
+        lines.append(value_text(data))
+    if "bytes" in show:
+        lines.append(saved_text(op))
+    where = [op.scope.path] if op.scope is not None else []
+    if op.site is not None:
+        where.append(f"{op.site[0]}:{op.site[1]}")
+    drawing.node(name, lines, "op", op.scope, has_non_finite(data), tooltip=" at ".join(where))
+
+
+def _tensor_node(drawing: _Drawing, name: str, tensor: Tensor, title: str, role: str, place: Scope | None,
+                 show: frozenset[str]) -> None:
+    lines = [title, shape_text(tensor.shape, tensor.dtype, show)]
+    if "value" in show:
+        lines.append(value_text(tensor.data))
+    if "grad" in show and role != "constant":
+        lines.append(grad_text(tensor.grad))
+    nonfinite = has_non_finite(tensor.data) or (tensor.grad is not None and has_non_finite(tensor.grad.data))
+    drawing.node(name, lines, role, place, nonfinite)
+
+
+def _check_choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, choices))}, got {value!r:.40}")
+    return value
+
+
+def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direction: str = "forward",
+               show: Any = ("shape", "dtype", "op_args"), cluster: bool = True, collapse: Any = None,
+               max_nodes: int | None = 500, rankdir: str = "TB") -> graphviz.Digraph:
+    """Draw the ops that made `outputs` (or, with direction="backward", the functions backward runs)."""
+    require_graphviz("draw_graph")
+    tensors = check_outputs(outputs, "draw_graph")
+    show = check_show(show)
+    names = tensor_names(params)
+    backward = _check_choice(direction, "direction", DIRECTIONS) == "backward"
+    rankdir = _check_choice(rankdir, "rankdir", RANKDIRS)
+    ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
+    groups = collapsed_layers(ops, collapse)
+    drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
+    drawing = _Drawing(backward)
+    values = live_outputs(ops, tensors)
+
+    index = {id(op): number for number, op in enumerate(ops)}
+    layers: dict[str, _Layer] = {}  # node name -> collapsed layer
+    layer_names: dict[int, str] = {}  # id(scope) -> node name
+
+    def node_name(op: Function) -> str:
+        if id(op) not in drawn:
+            return "folded"
+        group = groups.get(id(op))
+        if group is None:
+            return f"op{index[id(op)]}"
+        if id(group) not in layer_names:
+            name = layer_names[id(group)] = f"layer{len(layers)}"
+            layers[name] = _Layer(group)
+        return layer_names[id(group)]
+
+    layer_of = layers.get
+
+    leaf_uses: dict[int, tuple[Tensor, dict[str, Scope | None]]] = {}  # id -> (leaf, {consumer: its place})
+    for op in reversed(ops):  # producers first, so DOT lists nodes in the order they ran
+        if id(op) not in drawn:
+            continue
+        target = node_name(op)
+        layer = layer_of(target)
+        if layer is None:
+            _op_node(drawing, target, op, values.get(id(op)), show)
+        else:
+            layer.ops += 1
+        place = op.scope if layer is None else layer.scope.parent
+        constants = getattr(op, "constants", ())
+        for position, parent in enumerate(op.parents):
+            if isinstance(parent, Function):
+                source = node_name(parent)
+                if source == target:
+                    continue  # inside one collapsed layer
+                drawing.edge(source, target)
+                shape = shape_text(parent.out_shape, parent.out_dtype, show)
+                if layer is not None:
+                    layer.inputs[shape] = None
+                if (producer := layer_of(source)) is not None:
+                    producer.outputs[shape] = None
+            elif isinstance(parent, Tensor):
+                leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
+            elif not backward and layer is None:  # constants: no gradient flows to them
+                meta = constants[position] if position < len(constants) else None
+                name = f"c{index[id(op)]}_{position}"
+                drawing.node(name, [constant_text(meta, show | {"shape"})], "constant", place)
+                drawing.edge(name, target)
+
+    for number, output in enumerate(tensors):
+        if output._ctx is None:
+            leaf_uses.setdefault(id(output), (output, {}))
+            continue
+        source = node_name(output._ctx)
+        title = names.get(id(output)) or output.name or "output"
+        _tensor_node(drawing, f"out{number}", output, title, "output", None, show)
+        drawing.edge(source, f"out{number}")
+        if (producer := layer_of(source)) is not None:
+            producer.outputs[shape_text(output.shape, output.dtype, show)] = None
+
+    for number, (leaf, consumers) in enumerate(leaf_uses.values()):
+        role = leaf_role(leaf, names) if consumers else "output"
+        only = next(iter(consumers)) if len(consumers) == 1 else None
+        if role == "parameter" and only is not None and layer_of(only) is not None:
+            layer_of(only).params.append(leaf)  # a layer's own weight: listed on the layer's node
+            continue
+        places = set(map(id, consumers.values()))  # weights and constants sit in their layer's cluster
+        place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
+        title = names.get(id(leaf)) or leaf.name or {"input": "input", "constant": "constant"}.get(role, "output")
+        _tensor_node(drawing, f"t{number}", leaf, title, role, place, show)
+        for target in consumers:
+            drawing.edge(f"t{number}", target)
+            if (layer := layer_of(target)) is not None:
+                layer.inputs[shape_text(leaf.shape, leaf.dtype, show)] = None
+
+    for name, layer in layers.items():
+        drawing.node(name, layer.lines(show, names), "layer", layer.scope.parent)
+    folded = len(ops) - len(drawn)
+    if folded:
+        drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",
+                                "(raise max_nodes to draw them)"], "folded", None)
+    return drawing.digraph(rankdir, cluster)

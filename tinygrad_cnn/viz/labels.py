@@ -1,0 +1,210 @@
+"""The words on a drawn graph: tensor shapes, op arguments, value and gradient statistics, role colours."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..mode import Scope
+from ..tensor import Tensor
+
+SHOW_OPTIONS = ("shape", "dtype", "op_args", "grad", "value", "bytes")
+
+# fill colour and legend entry of each role a node can play
+COLOURS = {
+    "op": "#ffffff",
+    "input": "#a6cee3",       # a leaf that requires grad (user data being differentiated)
+    "parameter": "#b2df8a",   # a named leaf: a layer's weight, an entry of `params`, Tensor(..., name=)
+    "constant": "#e5e5e5",    # a number, array or tensor without grad
+    "output": "#fdbf6f",
+    "layer": "#cab2d6",       # a collapsed layer
+    "folded": "#ffffff",      # the ops beyond max_nodes
+    "nonfinite": "#fb6a6a",   # a value or gradient holding NaN or Inf
+}
+LEGEND = {
+    "op": "operation", "input": "input (requires grad)", "parameter": "parameter",
+    "constant": "constant (no grad)", "output": "output", "layer": "collapsed layer",
+    "folded": "folded (beyond max_nodes)", "nonfinite": "NaN or Inf",
+}
+
+
+def check_show(show: Any) -> frozenset[str]:
+    """The `show` options as a set; a single name is accepted too."""
+    options = (show,) if isinstance(show, str) else show
+    try:
+        options = frozenset(options)
+    except TypeError:
+        raise TypeError(f"show must be a tuple of option names from {SHOW_OPTIONS}, "
+                        f"got {type(show).__name__} {show!r:.60}") from None
+    unknown = sorted(str(option) for option in options - set(SHOW_OPTIONS))
+    if unknown:
+        raise ValueError(f"show: unknown option(s) {', '.join(unknown)}; choose from {', '.join(SHOW_OPTIONS)}")
+    return options
+
+
+def check_outputs(outputs: tuple[Any, ...], caller: str) -> list[Tensor]:
+    """The tensors whose graph is drawn: at least one, all Tensors."""
+    if not outputs:
+        raise TypeError(f"{caller} needs at least one output tensor, e.g. {caller}(loss)")
+    for index, output in enumerate(outputs):
+        if not isinstance(output, Tensor):
+            raise TypeError(f"{caller}: output {index} must be a Tensor, got {type(output).__name__} "
+                            f"{output!r:.60}; pass the tensors whose graph to draw (e.g. the loss)")
+    return list(outputs)
+
+
+def tensor_names(params: Any) -> dict[int, str]:
+    """id(tensor) -> name, from a `params` dict {name: tensor}."""
+    if params is None:
+        return {}
+    if not hasattr(params, "items"):
+        raise TypeError(f"params must be a dict {{name: tensor}}, got {type(params).__name__}; "
+                        "e.g. params=dict(model.named_parameters())")
+    names = {}
+    for name, tensor in params.items():
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"params[{name!r}] must be a Tensor, got {type(tensor).__name__}")
+        names[id(tensor)] = str(name)
+    return names
+
+
+def leaf_role(tensor: Tensor, names: dict[int, str]) -> str:
+    """'parameter' for a named leaf, 'input' for other leaves that require grad, else 'constant'."""
+    if id(tensor) in names or tensor.name:
+        return "parameter"
+    return "input" if tensor.requires_grad else "constant"
+
+
+def scope_label(scope: Scope) -> str:
+    """A layer's caption: `conv2d (Conv2D)`."""
+    return f"{scope.name} ({scope.kind})" if scope.kind else scope.name
+
+
+def shape_text(shape: tuple[int, ...], dtype: Any, show: frozenset[str]) -> str:
+    """'(4, 3) float32', or either half, as `show` asks."""
+    parts = []
+    if "shape" in show:
+        parts.append(str(tuple(shape)))
+    if "dtype" in show:
+        parts.append(str(np.dtype(dtype)))
+    return " ".join(parts)
+
+
+def _short(value: Any) -> str:
+    """A compact rendering of an op argument: arrays by shape and dtype, long values cut."""
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape} {value.dtype}"
+    if isinstance(value, slice):
+        return ":".join("" if part is None else str(part) for part in (value.start, value.stop, value.step)).rstrip(":")
+    if isinstance(value, tuple) and any(isinstance(v, (np.ndarray, slice)) for v in value):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    if isinstance(value, np.dtype):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def op_args_text(op_args: dict[str, Any]) -> list[str]:
+    """['axis=(1,)', 'keepdims=False'] for an op's keyword arguments."""
+    return [f"{key}={_short(value)}" for key, value in op_args.items()]
+
+
+def constant_text(meta: Any, show: frozenset[str]) -> str:
+    """A constant input: its value when it is a number, else its shape and dtype."""
+    if isinstance(meta, tuple) and len(meta) == 2:
+        return shape_text(*meta, show) or "constant"
+    if meta is None:
+        return "constant"
+    return _short(meta)
+
+
+def has_non_finite(array: Any) -> bool:
+    """True when a floating-point array holds NaN or Inf."""
+    return isinstance(array, np.ndarray) and array.dtype.kind in "fc" and not np.isfinite(array).all()
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def value_text(array: np.ndarray) -> str:
+    """'min -1.2 mean 0.031 max 2.5' of the finite values, with NaN/Inf counts."""
+    if array.size == 0:
+        return "empty"
+    if array.dtype.kind not in "fciub":
+        return str(array.dtype)
+    data = array.astype(np.float64) if array.dtype.kind == "b" else array
+    finite = data[np.isfinite(data)] if data.dtype.kind in "fc" else data
+    text = (f"min {_number(finite.min())} mean {_number(finite.mean())} max {_number(finite.max())}"
+            if finite.size else "no finite values")
+    return text + _non_finite_counts(data)
+
+
+def grad_text(grad: Any) -> str:
+    """'grad norm 0.53 [-0.1, 0.2]', or 'no grad' before backward."""
+    if grad is None:
+        return "no grad"
+    data = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+    finite = data[np.isfinite(data)]
+    if not finite.size:
+        return "grad: no finite values" + _non_finite_counts(data)
+    return (f"grad norm {_number(np.linalg.norm(finite))} "
+            f"[{_number(finite.min())}, {_number(finite.max())}]" + _non_finite_counts(data))
+
+
+def _non_finite_counts(data: np.ndarray) -> str:
+    if data.dtype.kind not in "fc":
+        return ""
+    nan, inf = int(np.isnan(data).sum()), int(np.isinf(data).sum())
+    return "".join(f", {count} {what}" for count, what in ((nan, "NaN"), (inf, "Inf")) if count)
+
+
+def bytes_text(count: int) -> str:
+    """A memory size in B, KiB, MiB or GiB."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def _arrays(values: Iterable[Any]) -> Iterable[np.ndarray]:
+    """The arrays among saved values (Tensors, arrays, and tuples or lists of them)."""
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Tensor):
+            yield value.data
+        elif isinstance(value, np.ndarray):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            stack.extend(value)
+
+
+def saved_text(node: Any) -> str:
+    """The memory a node keeps for backward, each array counted once (nothing once released)."""
+    if node.released:
+        return "saved: released"
+    held = [getattr(node, "_saved", ()), *getattr(node, "__dict__", {}).values()]
+    arrays = {id(array): array for array in _arrays(held)}
+    return f"saved {bytes_text(sum(array.nbytes for array in arrays.values()))}"
+
+
+def live_outputs(ops: Iterable[Any], outputs: Iterable[Tensor]) -> dict[int, np.ndarray]:
+    """id(op) -> the values of its output, where that tensor is still alive (saved for backward, or given)."""
+    found = {}
+    for op in ops:
+        for tensor in getattr(op, "_saved", ()):
+            if isinstance(tensor, Tensor) and tensor._ctx is not None:
+                found[id(tensor._ctx)] = tensor.data
+    found.update((id(tensor._ctx), tensor.data) for tensor in outputs if tensor._ctx is not None)
+    return found
+
+
+def legend_html(roles: Iterable[str], backward: bool) -> str:
+    """An HTML-like graphviz label: one coloured row per role present in the drawing."""
+    names = dict(LEGEND, op="backward function", output="output (gradient seed)") if backward else LEGEND
+    rows = "".join(f'<TR><TD BGCOLOR="{COLOURS[role]}">{names[role]}</TD></TR>' for role in COLOURS if role in roles)
+    return f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">{rows}</TABLE>>'

@@ -1,0 +1,48 @@
+"""`plot_model`: Keras's name for drawing a model, here by running it once and drawing what it recorded."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..mode import enable_grad
+from ..tensor import Tensor
+from .graph import draw_graph
+from .render import save_graph
+
+
+def _sample(model: Any, input_shape: Any) -> Tensor:
+    """A batch of one zero input: from `input_shape` (without the batch axis), an array, or the built model."""
+    if isinstance(input_shape, (Tensor, np.ndarray)):
+        data = input_shape.data if isinstance(input_shape, Tensor) else input_shape
+        return Tensor(np.array(data, dtype=np.float32), requires_grad=True)
+    if input_shape is None:
+        if not getattr(model, "built", False):
+            raise ValueError(f"plot_model: {type(model).__name__} is not built, so its input shape is unknown; "
+                             "pass input_shape=(28, 28, 1) (one sample, without the batch axis) or a sample batch")
+        input_shape = tuple(model.input_shape)[1:]
+    if not isinstance(input_shape, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape):
+        raise ValueError(f"plot_model: input_shape must be a tuple of positive ints without the batch axis "
+                         f"(e.g. (28, 28, 1)), or a sample batch; got {input_shape!r:.60}")
+    return Tensor(np.zeros((1, *input_shape), dtype=np.float32), requires_grad=True)
+
+
+def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", input_shape: Any = None,
+               show_shapes: bool = True, show_dtype: bool = False, collapse: Any = True,
+               direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500) -> Any:
+    """Run `model` on a zero batch, draw its graph (one node per layer by default) and save it to `path`."""
+    if not callable(model):
+        raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
+    sample = _sample(model, input_shape)
+    with enable_grad():
+        output = model(sample)
+    if not isinstance(output, Tensor):
+        raise TypeError(f"plot_model: calling the model returned {type(output).__name__}, not a Tensor")
+    show = ("shape",) * bool(show_shapes) + ("dtype",) * bool(show_dtype)
+    graph = draw_graph(output, show=show + ("op_args",), direction=direction, collapse=collapse,
+                       max_nodes=max_nodes, rankdir=rankdir)
+    if path is not None:
+        save_graph(graph, path)
+    return graph

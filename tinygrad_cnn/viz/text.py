@@ -1,0 +1,124 @@
+"""`text_graph`: the recorded graph as a plain-text tree, for terminals and machines without graphviz.
+
+Each op is followed by its inputs. Side inputs branch off with `├─`; the input furthest upstream
+continues the trunk at the same indentation, so a deep chain stays narrow. An op used twice is
+printed once, tagged `#n`, and referred to elsewhere.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ..engine import toposort
+from ..function import Function
+from ..tensor import Tensor
+from .labels import (
+    check_outputs,
+    check_show,
+    constant_text,
+    grad_text,
+    leaf_role,
+    live_outputs,
+    op_args_text,
+    saved_text,
+    shape_text,
+    tensor_names,
+    value_text,
+)
+from .plan import check_max_nodes
+
+
+def _join(*parts: str) -> str:
+    return "  ".join(part for part in parts if part)
+
+
+def _op_text(op: Function, data: Any, show: frozenset[str], tag: str) -> str:
+    args = op_args_text(op.op_args) if "op_args" in show else []
+    title = op.name + (f"({', '.join(args)})" if args else "") + tag
+    shape = shape_text(op.out_shape, op.out_dtype, show)
+    stats = [value_text(data)] if "value" in show and data is not None else []
+    if "bytes" in show:
+        stats.append(saved_text(op))
+    return _join(title + (f" -> {shape}" if shape else ""), f"[{op.scope.path}]" if op.scope else "", *stats)
+
+
+def _leaf_text(leaf: Tensor, title: str, role: str, show: frozenset[str]) -> str:
+    stats = [value_text(leaf.data)] if "value" in show else []
+    if "grad" in show and role != "constant":
+        stats.append(grad_text(leaf.grad))
+    return _join(f"{title}: {shape_text(leaf.shape, leaf.dtype, show)}".rstrip(": "), f"({role})", *stats)
+
+
+def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
+               show: Any = ("shape", "dtype", "op_args"), max_nodes: int | None = 500) -> str:
+    """The graph that made `outputs` as a text tree (needs no graphviz); `max_nodes` ops at most."""
+    tensors = check_outputs(outputs, "text_graph")
+    show = check_show(show)
+    names = tensor_names(params)
+    budget = check_max_nodes(max_nodes)
+    ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
+    order = {id(op): number for number, op in enumerate(ops)}
+    values = live_outputs(ops, tensors)
+    uses = Counter(id(parent) for op in ops for parent in op.parents if isinstance(parent, Function))
+    uses.update(id(t._ctx) for t in tensors if t._ctx is not None)
+
+    def tag(op: Function) -> str:
+        return f" #{order[id(op)]}" if uses[id(op)] > 1 else ""
+
+    lines: list[str] = []
+    printed: set[int] = set()
+    pending: Counter[int] = Counter()  # ops a trunk will print further down
+    # work items: (kind, object, prefix of its line, prefix of the lines below it)
+    stack: list[tuple[str, Any, str, str]] = []
+    for number, output in reversed(list(enumerate(tensors))):
+        title = names.get(id(output)) or output.name or ("output" if len(tensors) == 1 else f"output {number}")
+        stack.append(("op", output._ctx, f"{title} = ", "") if output._ctx else ("output", output, title, ""))
+    while stack:
+        kind, item, first, rest = stack.pop()
+        if kind == "unpend":
+            pending[id(item)] -= 1
+        elif kind == "output":
+            lines.append(_leaf_text(item, first, "output", show))
+        elif kind == "leaf":
+            title = names.get(id(item)) or item.name or "input"
+            lines.append(first + _leaf_text(item, title, leaf_role(item, names), show))
+        elif kind == "constant":
+            lines.append(f"{first}constant {constant_text(item, show | {'shape'})}")
+        elif id(item) in printed or pending[id(item)] > 0:
+            where = "above" if id(item) in printed else "below"
+            lines.append(f"{first}{item.name}{tag(item)} (see {where})")
+        elif budget is None or len(printed) < budget:
+            printed.add(id(item))
+            lines.append(first + _op_text(item, values.get(id(item)), show, tag(item)))
+            stack.extend(_inputs(item, rest, order, printed, pending))
+    if len(printed) < len(ops):
+        folded = len(ops) - len(printed)
+        lines.append(f"... {folded:,} more op{'s' if folded != 1 else ''} (raise max_nodes to show them)")
+    return "\n".join(lines)
+
+
+def _inputs(op: Function, rest: str, order: dict[int, int], printed: set[int],
+            pending: Counter[int]) -> list[tuple[str, Any, str, str]]:
+    """Work items for an op's inputs, in stack order: side inputs branch, the furthest upstream continues."""
+    constants = getattr(op, "constants", ())
+    inputs: list[tuple[str, Any]] = []
+    for position, parent in enumerate(op.parents):
+        if isinstance(parent, Function):
+            inputs.append(("op", parent))
+        elif isinstance(parent, Tensor):
+            inputs.append(("leaf", parent))
+        else:
+            inputs.append(("constant", constants[position] if position < len(constants) else None))
+    fresh = [position for position, (kind, item) in enumerate(inputs)
+             if kind == "op" and id(item) not in printed and not pending[id(item)]]
+    at = max(fresh, key=lambda position: order[id(inputs[position][1])], default=None)
+    trunk = None if at is None else inputs[at][1]
+    sides = [entry for position, entry in enumerate(inputs) if position != at]
+    items: list[tuple[str, Any, str, str]] = []
+    if trunk is not None:
+        pending[id(trunk)] += 1
+        items += [("op", trunk, rest, rest), ("unpend", trunk, "", "")]
+    for number, (kind, item) in reversed(list(enumerate(sides))):
+        last = trunk is None and number == len(sides) - 1
+        items.append((kind, item, rest + ("└─ " if last else "├─ "), rest + ("   " if last else "│  ")))
+    return items
