@@ -196,28 +196,29 @@ def _json(arrays: dict[str, np.ndarray], key: str, path: Path) -> Any:
 
 
 def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
-    """The file's weights for `model`, by name (or in order when only the names differ, as Keras
-    matches a fresh model's weights); every name, shape and dtype is checked first."""
+    """The file's weights for `model`, by name, or in order when no name matches but the count does
+    (a fresh model's layers are named conv2d_1, ... as Keras matches them); all checked first."""
     stored = {key[len("weights/"):]: a for key, a in arrays.items() if key.startswith("weights/")}
     own = model.state_dict()
-    names_match = set(stored) == set(own)
-    if not names_match and len(stored) == len(own) and all(
-            a.shape == b.shape for a, b in zip(stored.values(), own.values(), strict=True)):
-        stored = dict(zip(own, stored.values(), strict=True))
-    missing = [name for name in own if name not in stored]
-    if missing:
-        raise ModelFileError(f"{path} has no weight {missing[0]!r} (missing: {missing}; the file holds "
-                             f"{list(stored)}); it was saved from a different architecture")
-    unexpected = [name for name in stored if name not in own]
-    if unexpected:
-        raise ModelFileError(f"{path} holds weights the model does not have: {unexpected}")
-    for name, array in stored.items():
+    if not set(stored) & set(own) and len(stored) == len(own):
+        sources = dict(zip(own, stored, strict=True))  # model weight name -> file weight name
+    else:
+        missing = [name for name in own if name not in stored]
+        if missing:
+            raise ModelFileError(f"{path} has no weight {missing[0]!r} (missing: {missing}; the file holds "
+                                 f"{list(stored)}); it was saved from a different architecture")
+        unexpected = [name for name in stored if name not in own]
+        if unexpected:
+            raise ModelFileError(f"{path} holds weights the model does not have: {unexpected}")
+        sources = {name: name for name in own}
+    for name, source in sources.items():
+        array, label = stored[source], repr(name) if name == source else f"{name!r} (file: {source!r})"
         if array.shape != own[name].shape:
-            raise ModelFileError(f"{path}: weight {name!r} has shape {array.shape} in the file but "
-                                 f"{own[name].shape} in the model")
+            raise ModelFileError(f"{path}: weight {label} has shape {array.shape} in the file but "
+                                 f"{own[name].shape} in the model; it was saved from a different architecture")
         if array.dtype.kind != "f":
-            raise ModelFileError(f"{path}: weight {name!r} has dtype {array.dtype}; weights must be floating point")
-    return stored
+            raise ModelFileError(f"{path}: weight {label} has dtype {array.dtype}; weights must be floating point")
+    return {name: stored[source] for name, source in sources.items()}
 
 
 def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
