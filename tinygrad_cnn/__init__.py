@@ -17,10 +17,13 @@ from .layers import Input, clear_session
 from .models import Sequential
 from . import datasets, losses, metrics, optimizers, training
 from .saving import load_model
+from .viz import draw_graph
+from . import viz
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "draw_graph", "viz",
     "GradcheckWarning", "TaylorResult", "taylor_test", "taylor_test_hvp", "testing",
     "datasets", "load_model", "losses", "metrics", "optimizers", "training",
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
