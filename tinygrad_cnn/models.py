@@ -179,7 +179,8 @@ class Sequential(Layer):
         for entry in config["layers"]:
             is_model = isinstance(entry, Mapping) and entry.get("class_name") == "Sequential"
             model.add(cls.from_config(entry.get("config")) if is_model else deserialize(entry))
-        model.trainable = config.get("trainable", True)
+        if not config.get("trainable", True):  # True would unfreeze the layers frozen one by one
+            model.trainable = False
         return model
 
     # --- training and saving (implemented in training.py, saving.py and viz) ---
