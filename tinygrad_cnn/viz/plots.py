@@ -146,6 +146,7 @@ def plot_history(history: Any, path: str | os.PathLike[str] | None = None) -> An
         if f"val_{key}" in logs:
             ax.plot(epochs, logs[f"val_{key}"], marker="s", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()
