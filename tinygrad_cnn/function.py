@@ -27,7 +27,7 @@ class Function:
         "out_shape", "out_dtype",
         "scope",             # the layer scope the op ran in (see mode.scope)
         "site",              # user's (file, line), when sites are recorded
-        "constants",         # per input, when some get no gradient: a number, (shape, dtype), or None
+        "constants",         # per input, when some get no gradient: a number, (shape, dtype, name), or None
         "released",
         "_saved", "_saved_versions",  # save_for_backward's tensors and their versions at save time
         "__dict__", "__weakref__",
@@ -118,10 +118,10 @@ class Function:
 
 
 def _constant(value: Any) -> Any:
-    """What the graph keeps of an input without gradient: a number itself, else its (shape, dtype)."""
-    if isinstance(value, (int, float, complex)):
+    """What the graph keeps of an input without gradient: a number (or None) itself, else (shape, dtype, name)."""
+    if value is None or isinstance(value, (int, float, complex)):
         return value
-    return getattr(value, "shape", ()), getattr(value, "dtype", None)
+    return getattr(value, "shape", ()), getattr(value, "dtype", None), getattr(value, "name", None)
 
 
 def _released_message(node: Function) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..engine import toposort
 from ..function import Function
 from ..mode import Scope
@@ -11,7 +13,7 @@ from .labels import (
     COLOURS,
     check_outputs,
     check_show,
-    constant_text,
+    constant_lines,
     grad_text,
     has_non_finite,
     leaf_role,
@@ -124,17 +126,16 @@ class _Layer:
         self.inputs: dict[str, None] = {}
         self.outputs: dict[str, None] = {}
         self.ops = 0
-        self.params: list[Tensor] = []
+        self.params: list[tuple[str, int]] = []  # (name, size) of the weights drawn inside
 
-    def lines(self, show: frozenset[str], names: dict[int, str]) -> list[str]:
+    def lines(self, show: frozenset[str]) -> list[str]:
         lines = [scope_label(self.scope)]
         if "shape" in show or "dtype" in show:
             lines += [f"in {text}" for text in self.inputs] + [f"out {text}" for text in self.outputs]
         lines.append(f"{self.ops} op{'s' if self.ops != 1 else ''}")
         if self.params:
-            count = sum(p.size for p in self.params)
-            lines.append(f"{count:,} parameters: " + ", ".join(
-                (names.get(id(p)) or p.name or "?").rsplit("/", 1)[-1] for p in self.params))
+            count = sum(size for _, size in self.params)
+            lines.append(f"{count:,} parameters: " + ", ".join(name.rsplit("/", 1)[-1] for name, _ in self.params))
         return lines
 
 
@@ -162,6 +163,20 @@ def _tensor_node(drawing: _Drawing, name: str, tensor: Tensor, title: str, role:
         lines.append(grad_text(tensor.grad))
     nonfinite = has_non_finite(tensor.data) or (tensor.grad is not None and has_non_finite(tensor.grad.data))
     drawing.node(name, lines, role, place, nonfinite)
+
+
+def _constant_node(drawing: _Drawing, name: str, meta: Any, target: str, place: Scope | None,
+                   layer: _Layer | None, show: frozenset[str]) -> None:
+    """A number sits with its op; a named tensor (a frozen weight) in its layer; other arrays outside layers."""
+    is_array = isinstance(meta, tuple)
+    if layer is not None and (not is_array or meta[2]):
+        if is_array:
+            layer.params.append((meta[2], int(np.prod(meta[0]))))
+        return  # part of the collapsed layer
+    drawing.node(name, constant_lines(meta, show), "constant", place if not is_array or meta[2] else None)
+    drawing.edge(name, target)
+    if layer is not None:
+        layer.inputs[shape_text(meta[0], meta[1], show)] = None
 
 
 def _check_choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
@@ -214,7 +229,7 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
         else:
             layer.ops += 1
         place = op.scope if layer is None else layer.scope.parent
-        constants = getattr(op, "constants", ())
+        constants = getattr(op, "constants", None) or (None,) * len(op.parents)
         for position, parent in enumerate(op.parents):
             if isinstance(parent, Function):
                 source = node_name(parent)
@@ -228,11 +243,9 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
                     producer.outputs[shape] = None
             elif isinstance(parent, Tensor):
                 leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
-            elif not backward and layer is None:  # constants: no gradient flows to them
-                meta = constants[position] if position < len(constants) else None
-                name = f"c{index[id(op)]}_{position}"
-                drawing.node(name, [constant_text(meta, show | {"shape"})], "constant", place)
-                drawing.edge(name, target)
+            elif not backward and constants[position] is not None:  # no gradient flows to constants
+                _constant_node(drawing, f"c{index[id(op)]}_{position}", constants[position], target, place,
+                               layer, show)
 
     for number, output in enumerate(tensors):
         if output._ctx is None:
@@ -249,7 +262,7 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
         role = leaf_role(leaf, names) if consumers else "output"
         only = next(iter(consumers)) if len(consumers) == 1 else None
         if role == "parameter" and only is not None and layer_of(only) is not None:
-            layer_of(only).params.append(leaf)  # a layer's own weight: listed on the layer's node
+            layer_of(only).params.append((names.get(id(leaf)) or leaf.name, leaf.size))  # listed on its node
             continue
         places = set(map(id, consumers.values()))  # weights and constants sit in their layer's cluster
         place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
@@ -261,7 +274,7 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
                 layer.inputs[shape_text(leaf.shape, leaf.dtype, show)] = None
 
     for name, layer in layers.items():
-        drawing.node(name, layer.lines(show, names), "layer", layer.scope.parent)
+        drawing.node(name, layer.lines(show), "layer", layer.scope.parent)
     folded = len(ops) - len(drawn)
     if folded:
         drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",

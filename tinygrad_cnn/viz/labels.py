@@ -1,6 +1,7 @@
 """The words on a drawn graph: tensor shapes, op arguments, value and gradient statistics, role colours."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -106,17 +107,22 @@ def _short(value: Any) -> str:
 
 
 def op_args_text(op_args: dict[str, Any]) -> list[str]:
-    """['axis=(1,)', 'keepdims=False'] for an op's keyword arguments."""
-    return [f"{key}={_short(value)}" for key, value in op_args.items()]
+    """['axis=(1,)', 'keepdims=False'] for an op's keyword arguments; a dataclass argument shows its fields."""
+    texts = []
+    for key, value in op_args.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            texts += [f"{field.name}={_short(getattr(value, field.name))}" for field in dataclasses.fields(value)]
+        else:
+            texts.append(f"{key}={_short(value)}")
+    return texts
 
 
-def constant_text(meta: Any, show: frozenset[str]) -> str:
-    """A constant input: its value when it is a number, else its shape and dtype."""
-    if isinstance(meta, tuple) and len(meta) == 2:
-        return shape_text(*meta, show) or "constant"
-    if meta is None:
-        return "constant"
-    return _short(meta)
+def constant_lines(meta: Any, show: frozenset[str]) -> list[str]:
+    """A constant input: a number as itself, an array or tensor by its name (if any), shape and dtype."""
+    if isinstance(meta, tuple):
+        shape, dtype, name = meta
+        return [name or "constant", shape_text(shape, dtype, show | {"shape"})]
+    return [_short(meta)]
 
 
 def has_non_finite(array: Any) -> bool:

@@ -15,7 +15,7 @@ from ..tensor import Tensor
 from .labels import (
     check_outputs,
     check_show,
-    constant_text,
+    constant_lines,
     grad_text,
     leaf_role,
     live_outputs,
@@ -83,7 +83,7 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
             title = names.get(id(item)) or item.name or "input"
             lines.append(first + _leaf_text(item, title, leaf_role(item, names), show))
         elif kind == "constant":
-            lines.append(f"{first}constant {constant_text(item, show | {'shape'})}")
+            lines.append(first + ": ".join(constant_lines(item, show)) + "  (constant)")
         elif id(item) in printed or pending[id(item)] > 0:
             where = "above" if id(item) in printed else "below"
             lines.append(f"{first}{item.name}{tag(item)} (see {where})")
@@ -100,15 +100,15 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
 def _inputs(op: Function, rest: str, order: dict[int, int], printed: set[int],
             pending: Counter[int]) -> list[tuple[str, Any, str, str]]:
     """Work items for an op's inputs, in stack order: side inputs branch, the furthest upstream continues."""
-    constants = getattr(op, "constants", ())
+    constants = getattr(op, "constants", None) or (None,) * len(op.parents)
     inputs: list[tuple[str, Any]] = []
     for position, parent in enumerate(op.parents):
         if isinstance(parent, Function):
             inputs.append(("op", parent))
         elif isinstance(parent, Tensor):
             inputs.append(("leaf", parent))
-        else:
-            inputs.append(("constant", constants[position] if position < len(constants) else None))
+        elif constants[position] is not None:  # None: an argument left out (e.g. no bias)
+            inputs.append(("constant", constants[position]))
     fresh = [position for position, (kind, item) in enumerate(inputs)
              if kind == "op" and id(item) not in printed and not pending[id(item)]]
     at = max(fresh, key=lambda position: order[id(inputs[position][1])], default=None)
