@@ -1,25 +1,49 @@
-"""Anomaly mode: stop at the first op or gradient that produces NaN or Inf, and say where it came from."""
+"""Anomaly mode: stop at the first op or gradient that produces NaN or Inf, and say where it came from.
+
+Off by default. When off, the only cost is one attribute test per op (`MODE.anomaly` in
+Function.apply and in the backward walk). When on, every forward output and every gradient a
+backward returns is scanned, and the first non-finite one raises AnomalyError naming the op and its
+arguments, the layer it ran in, the user's file and line, and the statistics of its inputs.
+"""
 from __future__ import annotations
 
 import contextlib
+import functools
+import linecache
+import os
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from .mode import MODE
 
-_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# frames that are plumbing between the user's line and ours (context managers, decorators)
+_PLUMBING = frozenset({contextlib.__file__, functools.__file__})
 
 
 class AnomalyError(RuntimeError):
-    """Raised in anomaly mode when a value or a gradient becomes NaN or Inf."""
+    """Raised in anomaly mode when a value or a gradient becomes NaN or Inf.
+
+    `op` is the name of the op, `values` the non-finite array (the output or the gradient).
+    """
+
+    def __init__(self, message: str, op: str = "", values: np.ndarray | None = None) -> None:
+        super().__init__(message)
+        self.op, self.values = op, values
 
 
 def set_detect_anomaly(enabled: bool) -> None:
     """Turn anomaly checking (and call-site recording) on or off for the rest of the program."""
     MODE.anomaly = bool(enabled)
     MODE.record_sites = bool(enabled)
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside `detect_anomaly()` or after `set_detect_anomaly(True)`."""
+    return MODE.anomaly
 
 
 @contextlib.contextmanager
@@ -37,52 +61,141 @@ def user_site(skip: int = 1) -> tuple[str, int] | None:
     """The innermost stack frame outside this package: where the user's code called in."""
     frame: Any = sys._getframe(skip)
     while frame is not None:
-        if not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-            return frame.f_code.co_filename, frame.f_lineno
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) and filename not in _PLUMBING:
+            return filename, frame.f_lineno
         frame = frame.f_back
     return None
 
 
-def describe_array(array: Any) -> str:
-    """min, max and NaN/Inf counts of an array (or the repr of a non-array)."""
-    data = getattr(array, "data", array)
-    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fc":
-        return f"{type(array).__name__} {array!r}"[:80]
-    finite = data[np.isfinite(data)]
+# --- describing values ---
+
+def _array(value: Any) -> np.ndarray | None:
+    """The ndarray behind a Tensor or an ndarray (None for anything else)."""
+    if isinstance(value, np.ndarray):
+        return value
+    data = getattr(value, "data", None)
+    return data if isinstance(data, np.ndarray) else None
+
+
+def _non_finite(data: np.ndarray) -> tuple[int, int]:
+    """(NaN count, Inf count) of a floating array; (0, 0) for other dtypes."""
+    if data.dtype.kind not in "fc":
+        return 0, 0
+    nan = int(np.isnan(data).sum())
+    return nan, int(data.size - nan - np.isfinite(data).sum())
+
+
+def describe_array(value: Any) -> str:
+    """Shape, dtype, min and max of the finite values, and the NaN/Inf counts of a Tensor or an array."""
+    data = _array(value)
+    if data is None:
+        return f"{type(value).__name__} {value!r:.60}"
+    head = f"shape {data.shape} {data.dtype}"
+    if data.dtype.kind not in "biufc" or data.size == 0:
+        return head
+    finite = data[np.isfinite(data)] if data.dtype.kind in "fc" else data
     span = f"min {finite.min():.4g}, max {finite.max():.4g}" if finite.size else "no finite values"
-    return (f"shape {data.shape} {data.dtype}: {span}, "
-            f"{int(np.isnan(data).sum())} NaN, {int(np.isinf(data).sum())} Inf")
+    nan, inf = _non_finite(data)
+    bad = f"{nan} NaN, {inf} Inf" if nan or inf else "no NaN/Inf"
+    return f"{head}: {span}, {bad}"
 
 
-def _has_non_finite(data: np.ndarray) -> bool:
-    return data.dtype.kind in "fc" and not np.isfinite(data).all()
+def _short(value: Any) -> str:
+    """One argument as it appears in the op's call: tensors and arrays by shape and dtype."""
+    data = _array(value)
+    if data is not None:
+        name = getattr(value, "name", None)
+        kind = "Tensor" if data is not value else "array"
+        return f"{kind}{' ' + repr(name) if name else ''} {data.shape} {data.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _where(node: Any, site: tuple[str, int] | None) -> str:
-    scope = MODE.scope if node is None else getattr(node, "scope", None)
-    layer = f" in layer {scope.path!r}" if scope is not None else ""
-    called = f", called at {site[0]}:{site[1]}" if site else ""
-    return f"{layer}{called}"
+def _named(value: Any) -> str:
+    name = getattr(value, "name", None)
+    return f"{name!r}, " if name else ""
 
+
+def _call(name: str, args: Any, kwargs: dict[str, Any]) -> str:
+    """`Op(Tensor (2, 3) float32, 0.5, axis=(1,))`."""
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _counts(data: np.ndarray) -> str:
+    nan, inf = _non_finite(data)
+    return " and ".join(f"{n} {what}" for n, what in ((nan, "NaN"), (inf, "Inf")) if n)
+
+
+def _context(scope: Any, site: tuple[str, int] | None, site_hint: str) -> list[str]:
+    """The 'layer' and 'called at' lines of a report."""
+    lines = []
+    if scope is not None:
+        lines.append(f"  layer:     {scope.path!r} ({scope.kind})" if scope.kind else f"  layer:     {scope.path!r}")
+    if site is not None:
+        code = linecache.getline(site[0], site[1]).strip()
+        lines.append(f"  called at: {site[0]}:{site[1]}" + (f"   {code}" if code else ""))
+    else:
+        lines.append(f"  called at: unknown{site_hint}")
+    return lines
+
+
+# --- the checks ---
 
 def check_forward(ctx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: np.ndarray) -> None:
     """Raise AnomalyError when an op's output holds NaN or Inf."""
-    if not _has_non_finite(out):
+    if out.dtype.kind not in "fc" or np.isfinite(out).all():
         return
-    options = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    inputs = "\n".join(f"  input {i}: {describe_array(a)}" for i, a in enumerate(args))
-    raise AnomalyError(
-        f"forward of {ctx.name}({options}){_where(None, user_site(2))} produced "
-        f"{describe_array(out)}\n{inputs}"
-    )
+    inputs = [(i, a) for i, a in enumerate(args) if _array(a) is not None]
+    lines = [f"{ctx.name} produced {_counts(out)} in its forward output ({describe_array(out)})",
+             f"  op:        {_call(ctx.name, args, kwargs)}",
+             *_context(MODE.scope, user_site(2), ""),
+             "  inputs:", *(f"    input {i}: {_named(a)}{describe_array(a)}" for i, a in inputs)]
+    already = [i for i, a in inputs if any(_non_finite(_array(a)))]
+    if already:
+        lines.append(f"  input {already[0]} already held NaN/Inf: the problem starts before {ctx.name} "
+                     "(in the data, or in code that ran outside detect_anomaly)")
+    else:
+        lines.append(f"  the inputs are finite: {ctx.name} itself created the non-finite values "
+                     "(e.g. log or division at 0, overflow of exp, or 0 * inf)")
+    raise AnomalyError("\n".join(lines), ctx.name, out)
 
 
-def check_gradient(node: Any, index: int, grad: np.ndarray) -> None:
-    """Raise AnomalyError when the gradient a node's backward returns holds NaN or Inf."""
-    if not _has_non_finite(grad):
-        return
-    options = ", ".join(f"{k}={v!r}" for k, v in getattr(node, "op_args", {}).items())
-    raise AnomalyError(
-        f"backward of {node.name}({options}){_where(node, getattr(node, 'site', None))} returned "
-        f"a gradient for input {index} with {describe_array(grad)}"
-    )
+def _parent(parent: Any, constant: Any) -> str:
+    """An input of a recorded op, for the backward report (`constant`: what the graph kept of it)."""
+    if parent is None:
+        if isinstance(constant, tuple) and len(constant) == 2:
+            constant = f"shape {constant[0]} {constant[1]}"
+        return f"constant {constant}, no gradient"
+    if hasattr(parent, "parents"):  # a Function: the input was that op's output
+        return f"output of {parent.name}, shape {parent.out_shape} {parent.out_dtype}"
+    return f"leaf {_named(parent)}{describe_array(parent)}"
+
+
+def checked_backward(node: Any, grad: Any) -> Any:
+    """Run `node`'s backward and raise AnomalyError if it (or any op inside it) gives NaN or Inf."""
+    try:
+        input_grads = type(node).backward(node, grad)
+    except AnomalyError as error:  # an op inside the backward formula produced it
+        bad, where = error.values, f" (in the output of {error.op}, inside its backward formula)"
+    else:
+        grads = [_array(g) for g in (input_grads if type(input_grads) is tuple else (input_grads,))]
+        found = [(i, g) for i, g in enumerate(grads) if g is not None and any(_non_finite(g))]
+        if not found:
+            return input_grads
+        where, bad = f" in the gradient for input {found[0][0]}", found[0][1]
+    args = [f"input {i}" for i in range(len(node.parents))] + [f"{k}={_short(v)}" for k, v in node.op_args.items()]
+    constants = getattr(node, "constants", None) or (None,) * len(node.parents)
+    lines = [f"the backward of {node.name} produced {_counts(bad)}{where}: {describe_array(bad)}",
+             f"  op:        {node.name}({', '.join(args)})",
+             *_context(node.scope, node.site, " (run the forward pass inside tc.detect_anomaly() too, to "
+                                              "record where each op was called)"),
+             "  inputs:", *(f"    input {i}: {_parent(p, c)}" for i, (p, c) in enumerate(zip(node.parents, constants))),
+             f"  gradient arriving at its output: {describe_array(grad)}"]
+    if node._saved:
+        lines += ["  saved for backward:", *(f"    {i}: {describe_array(t)}" for i, t in enumerate(node._saved))]
+    if not any(_non_finite(_array(grad))):
+        lines.append(f"  the incoming gradient is finite: the derivative of {node.name} is not finite here "
+                     "(e.g. sqrt or log at 0, or a division by 0)")
+    raise AnomalyError("\n".join(lines), node.name, bad) from None

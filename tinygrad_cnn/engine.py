@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import tensor as _tensor
-from .anomaly import check_gradient
+from .anomaly import checked_backward
 from .function import Function, _released_message
 from .mode import MODE, set_grad_enabled
 
@@ -94,7 +94,7 @@ def run_backward(
                 continue
             if node.released:
                 raise RuntimeError(_released_message(node))
-            input_grads = type(node).backward(node, grad)
+            input_grads = checked_backward(node, grad) if MODE.anomaly else type(node).backward(node, grad)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             if len(input_grads) != len(node.parents):
@@ -116,8 +116,6 @@ def run_backward(
                     input_grad = unbroadcast(input_grad, shape, node, index)
                 if data.dtype is not dtype and data.dtype != dtype:
                     input_grad = input_grad.astype(dtype)
-                if MODE.anomaly:
-                    check_gradient(node, index, input_grad.data)
                 deliver(parent, input_grad)
             if not retain_graph:
                 node.release()

@@ -91,10 +91,11 @@ def clip(a: Tensor, low: Any = None, high: Any = None) -> Tensor:
     the bound that won (tensor bounds get gradients, as in torch.clamp)."""
     if low is None and high is None:
         raise ValueError("clip needs at least one of min and max")
-    low = _tensor(-np.inf if low is None else low, a)
-    high = _tensor(np.inf if high is None else high, a)
-    use_high = (a.data > high.data) | (low.data > high.data)
-    use_low = (a.data < low.data) & ~use_high
+    low_given, high_given = low is not None, high is not None
+    # a missing bound takes the other one's place, never +-inf (which anomaly mode would flag)
+    low, high = _tensor(high if low is None else low, a), _tensor(low if high is None else high, a)
+    use_high = (a.data > high.data) | (low.data > high.data) if high_given else np.zeros(a.shape, bool)
+    use_low = (a.data < low.data) & ~use_high if low_given else np.zeros(a.shape, bool)
     bound = Where.apply(high, low, condition=use_high)
     return Where.apply(a, bound, condition=~(use_high | use_low))
 
