@@ -150,8 +150,13 @@ def _derivative_terms(phi: Tensor, xs: list[Tensor], directions: list[np.ndarray
 
 
 def _fit_slope(h: np.ndarray, remainders: np.ndarray, floor: float) -> float:
-    """Least-squares slope of log(remainder) against log(h) over the remainders above `floor`."""
-    keep = remainders > floor
-    if keep.sum() < 2:
+    """Least-squares slope of log(remainder) against log(h) in the asymptotic regime.
+
+    Remainders below `floor` (rounding) are left out; of the rest, the smaller-h half is fitted
+    (at least 3 points), where higher-order terms no longer bend the line.
+    """
+    keep = np.flatnonzero(remainders > floor)
+    if keep.size < 2:
         return float("nan")
+    keep = keep[np.argsort(h[keep])][: max(3, (keep.size + 1) // 2)]
     return float(np.polyfit(np.log(h[keep]), np.log(remainders[keep]), 1)[0])
