@@ -13,6 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     from .testing.gradcheck_command import add_arguments
     add_arguments(commands.add_parser("gradcheck", help="gradcheck and gradgradcheck every built-in op"))
+    from .viz.command import add_arguments as add_graph_arguments
+    add_graph_arguments(commands.add_parser("graph", help="draw the demo CNN's graph to a picture file"))
     return parser
 
 
@@ -25,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gradcheck":
         from .testing.gradcheck_command import run_gradcheck_command
         return run_gradcheck_command(args)
+    if args.command == "graph":
+        from .viz.command import run_graph_command
+        return run_graph_command(args)
     return 2
 
 

@@ -29,10 +29,12 @@ class GraphvizNotFoundError(RuntimeError):
 
     def __init__(self, source_path: str | os.PathLike[str], target: str) -> None:
         self.source_path = pathlib.Path(source_path)
+        fmt = pathlib.Path(target).suffix.lstrip(".") or target or "svg"
+        out = target if pathlib.Path(target).suffix else f"graph.{fmt}"
         super().__init__(
             f"graphviz's `dot` program was not found on PATH, so the graph could not be rendered to {target}.\n"
             f"The DOT source was written to {self.source_path} instead; render it later with\n"
-            f"  dot -Tsvg {self.source_path} -o graph.svg\n"
+            f"  dot -T{fmt} {self.source_path} -o {out}\n"
             "Install the graphviz program (the Python package alone is not enough):\n"
             "  Debian/Ubuntu: sudo apt-get install graphviz\n"
             "  macOS:         brew install graphviz\n"
