@@ -117,10 +117,10 @@ class Sequential(Layer):
         """The summary as a string (also what `str(model)` gives for a built model)."""
         self._require_built("the summary")
         header = ["Layer (type)", "Output Shape", "Param #"]
-        rows, field = [], ReceptiveField()
+        rows, field, shape = [], ReceptiveField(), self.input_shape
         for layer in self.layers:
-            row = [f"{layer.name} ({type(layer).__name__})", format_shape(layer.output_shape),
-                   f"{layer.count_params():,}"]
+            shape = layer.compute_output_shape(shape)  # this model's shapes, even for a layer used elsewhere too
+            row = [f"{layer.name} ({type(layer).__name__})", format_shape(shape), f"{layer.count_params():,}"]
             if show_formula:
                 row.append(layer.param_formula())
             if show_receptive_field:

@@ -87,11 +87,11 @@ class Layer:
     def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of `input_shape` (batch axis included: (None, 28, 28, 1))."""
         shape = batch_shape(input_shape, self._describe())
-        if self.built:
+        if self.built:  # the weights exist; the shapes follow the latest input (pooling layers can be reused)
             self._check_input(shape)
-            return
-        self._check_rank(shape)
-        self._create_weights(shape)
+        else:
+            self._check_rank(shape)
+            self._create_weights(shape)
         self._output_shape = self.compute_output_shape(shape)
         self._input_shape, self.built = shape, True
 
