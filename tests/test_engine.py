@@ -209,6 +209,20 @@ def test_no_grad_as_a_decorator(decorate):
     assert not wrapped(x).requires_grad  # reusable
 
 
+def test_no_grad_decorates_methods_both_ways():
+    class Model:
+        @tc.no_grad
+        def bare(self, t):
+            return t * 2
+
+        @tc.no_grad()
+        def called(self, t):
+            return t * 2
+
+    x = tc.Tensor([1.0], requires_grad=True)
+    assert not Model().bare(x).requires_grad and not Model().called(x).requires_grad
+
+
 def test_set_grad_enabled():
     with tc.set_grad_enabled(False):
         assert not tc.is_grad_enabled()

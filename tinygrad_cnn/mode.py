@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import Any, Callable, Iterator, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,19 +44,15 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
 
 class no_grad(set_grad_enabled):
-    """Nothing is recorded inside: `with tc.no_grad():` or `@tc.no_grad()`."""
+    """Nothing is recorded inside: `with tc.no_grad():`, `@tc.no_grad()` or `@tc.no_grad`."""
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        if func is not None:  # bare `@no_grad`: wrap like `@no_grad()` (a plain function, fine on methods)
+            return cls()(func)
+        return super().__new__(cls)
 
     def __init__(self, func: Callable[..., Any] | None = None) -> None:
         super().__init__(False)
-        self._func = func
-        if func is not None:
-            functools.update_wrapper(self, func)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._func is None:  # used as `@no_grad()`: decorate the function given now
-            return super().__call__(args[0])
-        with no_grad():          # used as bare `@no_grad`
-            return self._func(*args, **kwargs)
 
 
 class enable_grad(set_grad_enabled):
