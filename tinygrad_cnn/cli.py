@@ -9,8 +9,9 @@ def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(prog="tinygrad-cnn", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="build a graph, backpropagate, check the gradients")
-    demo.add_argument("--seed", type=int, default=0)
+    from .demo import add_arguments as add_demo_arguments
+    add_demo_arguments(commands.add_parser(
+        "demo", help="train the tutorial's CNN on handwritten digits, draw what it learned, check its gradients"))
     from .testing.gradcheck_command import add_arguments
     add_arguments(commands.add_parser("gradcheck", help="gradcheck and gradgradcheck every built-in op"))
     from .viz.command import add_arguments as add_graph_arguments

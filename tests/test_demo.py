@@ -1,0 +1,59 @@
+"""The demo: trains the tutorial's CNN, writes its pictures and model, checks its gradients."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn.cli import main
+from tinygrad_cnn.demo import build_model, weights_replaced
+
+PNG = b"\x89PNG\r\n\x1a\n"
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+
+def test_demo_trains_draws_saves_and_checks(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["demo", "--out", str(out), "--epochs", "5", "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "Total params: 9,930" in printed and "Epoch 5/5" in printed
+    accuracy = float(re.search(r"Test accuracy: ([\d.]+)%", printed).group(1))
+    assert accuracy >= 95.0
+    assert "gradient check of a small copy" in printed and "passed" in printed
+    pictures = sorted(p.name for p in out.glob("*.png"))
+    assert pictures == ["feature_maps_conv2d.png", "feature_maps_conv2d_1.png", "filters_conv2d.png",
+                        "filters_conv2d_1.png", "training_curves.png"]
+    assert all((out / name).read_bytes().startswith(PNG) for name in pictures)
+    model = tc.load_model(out / "model.npz")
+    x, y = tc.datasets.load_digits()
+    assert model.evaluate(x, y, verbose=0)[1] > 0.95
+
+
+def test_demo_trains_on_mnist_files(tmp_path, capsys):
+    from test_datasets import idx_bytes
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 60).astype(np.uint8)
+    images = (rng.random((60, 28, 28)) * 255).astype(np.uint8)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(images))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    code = main(["demo", "--mnist", str(tmp_path), "--out", str(tmp_path / "out"), "--epochs", "1"])
+    assert code == 1  # 60 random images cannot reach 95%: the demo says so and fails
+    printed = capsys.readouterr().out
+    assert "MNIST from" in printed and "(None, 28, 28, 16)" in printed and "BELOW 95%" in printed
+    assert (tmp_path / "out" / "model.npz").is_file()
+
+
+def test_weights_replaced_restores_the_model():
+    model = build_model((8, 8, 1))
+    before = list(model.weights)
+    stand_ins = [tc.Tensor(np.zeros_like(w.data), requires_grad=True) for w in before]
+    with weights_replaced(model, stand_ins):
+        out = model(np.ones((1, 8, 8, 1), np.float32))
+        assert np.all(out.data == 0)
+        out.sum().backward()
+        assert all(s.grad is not None for s in stand_ins)
+    assert all(a is b for a, b in zip(model.weights, before, strict=True))
+    assert model.layers[0].kernel is before[0]
