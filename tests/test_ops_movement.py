@@ -46,11 +46,12 @@ def test_transpose_forms_agree():
 
 
 @settings(max_examples=15)
-@given(shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=3), data=st.data(), seed=seeds)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=3), data=st.data(), seed=seeds)
 def test_flatten(shape, data, seed):
     (x,) = randn(seed, shape)
-    start = data.draw(st.integers(0, len(shape) - 1), label="start")
-    end = data.draw(st.integers(start, len(shape) - 1), label="end")
+    last = max(len(shape), 1) - 1  # a 0-d tensor flattens to shape (1,), as in PyTorch
+    start = data.draw(st.integers(0, last), label="start")
+    end = data.draw(st.integers(start, last), label="end")
     check_op(lambda a: a.flatten(start, end), x, torch_op=lambda t: t.flatten(start, end), seed=seed)
 
 
@@ -134,7 +135,7 @@ def test_index_with_tensors_and_mixed_parts():
 @st.composite
 def joined_shapes(draw: st.DrawFn, same: bool) -> tuple[list[tuple[int, ...]], int]:
     """1 to 3 shapes that agree except (unless `same`) along `axis`; the axis may be negative."""
-    base = list(draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=3)))
+    base = list(draw(hnp.array_shapes(min_dims=0 if same else 1, max_dims=3, max_side=3)))
     count = draw(st.integers(1, 3))
     axis = draw(st.integers(-len(base) - same, len(base) - 1 + same))
     if same:
