@@ -46,7 +46,7 @@ def _kernel(layer: Any) -> tuple[np.ndarray, str]:
         kernel, name = np.asarray(layer.data if isinstance(layer, Tensor) else layer), "kernel"
     else:
         raise TypeError(f"plot_filters needs a Conv2D layer (built) or a kernel array, got {type(layer).__name__}")
-    if kernel.ndim == 2:
+    if kernel.ndim == 2 and name == "kernel":
         kernel = kernel[:, :, None, None]  # one hand-made (kh, kw) filter
     if kernel.ndim != 4:
         raise ValueError(f"plot_filters needs a kernel of shape (height, width, in_channels, filters), got "
