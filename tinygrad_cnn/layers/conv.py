@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import initializers
 from ..conv import conv2d
 from ..conv.geometry import DATA_FORMATS, PADDING_STRINGS, pair, window_geometry
 from ..tensor import Tensor
-from . import activations
 from .arguments import one_of, positive_int
-from .base import Layer, ReceptiveField, Shape, config_name, format_shape
+from .base import Layer, ReceptiveField, Shape, format_shape
+from .core import KernelLayer
 
 
 def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int], channels: int | None,
@@ -27,7 +26,7 @@ def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int
     return (input_shape[0], *out_hw, channels) if channels_last else (input_shape[0], channels, *out_hw)
 
 
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     """`filters` kernels of `kernel_size` over (N, H, W, C) images (or (N, C, H, W) with channels_first).
 
     Weights: kernel (kh, kw, C // groups, filters) and bias (filters,), so the layer has
@@ -40,7 +39,7 @@ class Conv2D(Layer):
                  activation: Any = None, use_bias: bool = True, dilation_rate: Any = 1, groups: int = 1,
                  data_format: str = "channels_last", kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", name: str | None = None) -> None:
-        super().__init__(name)
+        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer)
         self.filters = positive_int(filters, "filters", "Conv2D")
         self.kernel_size = pair(kernel_size, "Conv2D: kernel_size")
         self.strides = pair(strides, "Conv2D: strides")
@@ -50,12 +49,6 @@ class Conv2D(Layer):
         if self.filters % self.groups:
             raise ValueError(f"Conv2D: filters ({self.filters}) must be divisible by groups ({self.groups})")
         self.data_format = one_of(data_format, DATA_FORMATS, "data_format", "Conv2D")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel: Tensor | None = None
-        self.bias: Tensor | None = None
 
     @property
     def channel_axis(self) -> int:
@@ -66,10 +59,7 @@ class Conv2D(Layer):
         if not channels or channels % self.groups:
             raise ValueError(f"{self._describe()}: the input {format_shape(input_shape)} ({self.data_format}) has "
                              f"{channels} channels, which must be positive and divisible by groups ({self.groups})")
-        shape = (*self.kernel_size, channels // self.groups, self.filters)  # (kh, kw, C // groups, filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+        self._add_kernel_and_bias((*self.kernel_size, channels // self.groups, self.filters))  # (kh, kw, C/g, F)
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return (self.channel_axis,)
@@ -93,9 +83,5 @@ class Conv2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding,
-                "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
-                "use_bias": self.use_bias, "dilation_rate": list(self.dilation_rate), "groups": self.groups,
-                "data_format": self.data_format,
-                "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
-                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer")}
+                "strides": list(self.strides), "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                "groups": self.groups, "data_format": self.data_format}

@@ -64,16 +64,12 @@ def Input(shape: Any, batch_size: int | None = None, name: str | None = None) ->
     return InputLayer(shape=shape, batch_size=batch_size, name=name)
 
 
-class Dense(Layer):
-    """A fully connected layer: activation(x @ kernel + bias) over the last axis."""
+class KernelLayer(Layer):
+    """A layer with a kernel, an optional bias and an activation (the common part of Dense and Conv2D)."""
 
-    min_ndim = 2
-
-    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
-                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 name: str | None = None) -> None:
+    def __init__(self, name: str | None, activation: Any, use_bias: bool, kernel_initializer: Any,
+                 bias_initializer: Any) -> None:
         super().__init__(name)
-        self.units = positive_int(units, "units", "Dense")
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -81,14 +77,37 @@ class Dense(Layer):
         self.kernel: Tensor | None = None
         self.bias: Tensor | None = None
 
+    def _add_kernel_and_bias(self, kernel_shape: tuple[int, ...]) -> None:
+        """The kernel of `kernel_shape` and, with use_bias, a bias of one value per output feature (its last axis)."""
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", kernel_shape[-1:], self.bias_initializer)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(),
+                "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
+                "use_bias": self.use_bias,
+                "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
+                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer")}
+
+
+class Dense(KernelLayer):
+    """A fully connected layer: activation(x @ kernel + bias) over the last axis."""
+
+    min_ndim = 2
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 name: str | None = None) -> None:
+        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer)
+        self.units = positive_int(units, "units", "Dense")
+
     def _create_weights(self, input_shape: Shape) -> None:
         features = input_shape[-1]
         if not features:
             raise ValueError(f"{self._describe()} needs a known, non-zero last axis, got input shape "
                              f"{format_shape(input_shape)}")
-        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+        self._add_kernel_and_bias((features, self.units))
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return (-1,)
@@ -113,11 +132,7 @@ class Dense(Layer):
         return WHOLE_INPUT if len(self.input_shape) == 2 else field
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units,
-                "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
-                "use_bias": self.use_bias,
-                "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
-                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer")}
+        return {**super().get_config(), "units": self.units}
 
 
 class Flatten(Layer):
