@@ -187,8 +187,9 @@ def test_a_wrong_gradient_at_a_kink_is_still_caught():
     x = tc.Tensor(np.array([-1.0, 0.0, 1.0]), requires_grad=True)
     report = failure(planted.KinkBugRelu.apply, [x])
     (m,) = report.inputs[0].mismatches
-    assert m.element == (1,) and m.left == 0 and m.analytic == pytest.approx(3 * m.right)
-    assert "outside the one-sided slopes" in report.message()
+    low, high = m.kink_range
+    assert m.element == (1,) and low * high == 0 and m.analytic == pytest.approx(3 * (low + high))  # [0, u]
+    assert "at a kink, but outside the range of the one-sided slopes" in report.message()
 
 
 def test_kink_modes():

@@ -46,8 +46,7 @@ class Mismatch:
     analytic: float
     numeric: float
     tolerance: float
-    left: float | None = None      # one-sided slopes, when the entry sits on a kink
-    right: float | None = None
+    kink_range: tuple[float, float] | None = None   # the one-sided range, when the entry sits on a kink
 
     @property
     def abs_error(self) -> float:
@@ -60,8 +59,9 @@ class Mismatch:
     def line(self) -> str:
         text = (f"element {self.element}: analytic {self.analytic:.6g}, numeric {self.numeric:.6g}, "
                 f"abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}, tolerance {self.tolerance:.3g}")
-        if self.left is not None:
-            text += f"; at a kink, but outside the one-sided slopes [{self.left:.6g}, {self.right:.6g}]"
+        if self.kink_range is not None:
+            text += (f"; at a kink, but outside the range of the one-sided slopes "
+                     f"[{self.kink_range[0]:.6g}, {self.kink_range[1]:.6g}]")
         return text
 
 
@@ -74,12 +74,16 @@ class Kink:
     analytic: float
     left: float
     right: float
-    jump: bool = False     # the checked function jumps here (slopes grow as eps shrinks)
+    range: tuple[float, float]   # mixes of the output entries' one-sided slopes (= the slopes' span for one output)
+    jump: bool = False           # the checked function jumps here (slopes grow as eps shrinks)
 
     def line(self) -> str:
         where = "a jump" if self.jump else "a kink"
-        return (f"element {self.element}: {where}, analytic {self.analytic:.6g}, left slope {self.left:.6g}, "
+        text = (f"element {self.element}: {where}, analytic {self.analytic:.6g}, left slope {self.left:.6g}, "
                 f"right slope {self.right:.6g}")
+        if not self.jump and (self.range[0], self.range[1]) != (min(self.left, self.right), max(self.left, self.right)):
+            text += f" (range over the outputs [{self.range[0]:.6g}, {self.range[1]:.6g}])"
+        return text
 
 
 @dataclass
@@ -183,33 +187,42 @@ def output_tensors(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[Tenso
     return out
 
 
-def _weighted_sum(fn: Callable[..., Any], inputs: Sequence[Any], upstream: Sequence[np.ndarray]) -> float:
-    """sum_k <upstream_k, output_k>, the scalar whose gradient is checked."""
+def _weighted_terms(fn: Callable[..., Any], inputs: Sequence[Any], upstream: Sequence[np.ndarray]) -> np.ndarray:
+    """upstream_k * output_k for every output entry, flat; their sum is the scalar whose gradient is checked."""
     with set_grad_enabled(getattr(fn, "needs_graph", False)):  # a function of gradients needs the graph
         outs = output_tensors(fn, inputs)
-    return float(sum(np.sum(u * o.data.astype(np.float64)) for u, o in zip(upstream, outs, strict=True)))
+    return np.concatenate([(u * o.data.astype(np.float64)).ravel() for u, o in zip(upstream, outs, strict=True)]
+                          or [np.zeros(0)])
+
+
+def _weighted_sum(fn: Callable[..., Any], inputs: Sequence[Any], upstream: Sequence[np.ndarray]) -> float:
+    return float(_weighted_terms(fn, inputs, upstream).sum())
 
 
 def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int, elements: list[tuple[int, ...]],
-                           upstream: Sequence[np.ndarray], eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Left and right differences of the weighted sum at the given entries of input `index`.
+                           upstream: Sequence[np.ndarray], eps: float) -> tuple[np.ndarray, ...]:
+    """Left and right slopes of the weighted sum at the given entries of input `index`, and the range
+    [low, high] that holds every mix of the left and right slopes of the single output entries.
 
-    Their mean is the central difference; where they disagree the function has a kink.
+    The mean of the slopes is the central difference; where they disagree the function has a kink.
+    At a kink each output entry may take any slope between its own left and right one (a tie in
+    overlapping max-pool windows is shared per window), so an analytic value in [low, high] is right.
     """
     x = inputs[index].data
-    center = _weighted_sum(fn, inputs, upstream)
-    left, right = np.zeros(len(elements)), np.zeros(len(elements))
+    center = _weighted_terms(fn, inputs, upstream)
+    slopes = np.zeros((4, len(elements)))   # left, right, low, high
     for k, element in enumerate(elements):
         original = x[element]
         x[element] = original + eps
-        right[k] = (_weighted_sum(fn, inputs, upstream) - center) / eps
+        right = (_weighted_terms(fn, inputs, upstream) - center) / eps
         x[element] = original - eps
-        left[k] = (center - _weighted_sum(fn, inputs, upstream)) / eps
+        left = (center - _weighted_terms(fn, inputs, upstream)) / eps
         x[element] = original
-    return left, right
+        slopes[:, k] = left.sum(), right.sum(), np.minimum(left, right).sum(), np.maximum(left, right).sum()
+    return tuple(slopes)
 
 
-Slopes = Callable[[list[tuple[int, ...]], float], tuple[np.ndarray, np.ndarray]]
+Slopes = Callable[[list[tuple[int, ...]], float], tuple[np.ndarray, ...]]
 
 
 def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol: float, rtol: float) -> InputResult:
@@ -219,25 +232,26 @@ def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol:
     eps / 10: a kink keeps its gap, a jump's slopes grow, a smooth curve's gap shrinks.
     """
     elements = list(np.ndindex(analytic.shape))
-    left, right = (a.reshape(analytic.shape) for a in slopes(elements, eps))
+    left, right, low, high = (a.reshape(analytic.shape) for a in slopes(elements, eps))
     numeric = (left + right) / 2
     bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
-    apart = np.abs(right - left) > atol + rtol * np.maximum(np.abs(left), np.abs(right))
+    apart = high - low > atol + rtol * np.maximum(np.abs(low), np.abs(high))
     result = InputResult(index, analytic.shape, analytic, numeric)
     suspects = [tuple(int(k) for k in e) for e in np.argwhere(bad | apart)]
     if not suspects:
         return result
-    for e, l2, r2 in zip(suspects, *slopes(suspects, eps / 10), strict=True):
+    for e, l2, r2, low2, high2 in zip(suspects, *slopes(suspects, eps / 10), strict=True):
         a, l, r = float(analytic[e]), float(left[e]), float(right[e])
         if max(abs(l2), abs(r2)) > 5 * max(abs(l), abs(r), atol):   # slopes grow like 1 / eps
-            result.kinks.append(Kink(index, e, a, l2, r2, jump=True))
+            result.kinks.append(Kink(index, e, a, l2, r2, (low2, high2), jump=True))
             continue
-        if apart[e] and abs(r2 - l2) > abs(r - l) / 2:                # the gap stays: a kink
-            tolerance = atol + rtol * abs(numeric[e])
-            if min(l, r) - tolerance <= a <= max(l, r) + tolerance:
-                result.kinks.append(Kink(index, e, a, l, r))
+        tolerance = atol + rtol * abs(numeric[e])
+        span = (float(low[e]), float(high[e]))
+        if apart[e] and high2 - low2 > (span[1] - span[0]) / 2:       # the gap stays: a kink
+            if span[0] - tolerance <= a <= span[1] + tolerance:
+                result.kinks.append(Kink(index, e, a, l, r, span))
             else:
-                result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance, l, r))
+                result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance, span))
             continue
         numeric[e] = (l2 + r2) / 2                                    # smooth: the finer difference
         tolerance = atol + rtol * abs(numeric[e])

@@ -39,14 +39,16 @@ def tc_strategies() -> Any:
 def gradcheck_property() -> Callable[..., None]:
     """check(fn, *strategies, max_examples=None, gradgrad=False, **options): gradcheck fn on drawn inputs.
 
-    Each strategy draws one positional input (float arrays are checked as inputs that require grad).
+    Each strategy draws one positional input, or several as `strategies.Inputs` (e.g. from
+    `broadcastable_arrays()`); float arrays are checked as inputs that require grad.
     """
     strategies = _strategies()
     from hypothesis import given, settings  # importable: _strategies() did not skip
 
     def check(fn: Callable[..., Any], *drawn: Any, max_examples: int | None = None, **options: Any) -> None:
         @given(strategies.st.tuples(*drawn))
-        def run(inputs: tuple[Any, ...]) -> None:
+        def run(drawn_inputs: tuple[Any, ...]) -> None:
+            inputs = [x for d in drawn_inputs for x in (d if isinstance(d, strategies.Inputs) else (d,))]
             _assert_gradcheck(fn, *inputs, **options)
 
         if max_examples is not None:

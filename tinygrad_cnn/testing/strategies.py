@@ -22,15 +22,21 @@ def shapes(*, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side:
 
 
 def arrays(shape: Any = None, *, low: float = -2.0, high: float = 2.0, min_abs: float = 0.0,
-           unique: bool = False, dtype: Any = np.float64, **shape_options: Any) -> st.SearchStrategy:
+           grid: float | None = None, unique: bool = False, dtype: Any = np.float64,
+           **shape_options: Any) -> st.SearchStrategy:
     """Float arrays with values in [low, high]; `min_abs` keeps them away from 0 (kinks, poles).
 
-    `shape` is a tuple or a strategy of shapes; by default `shapes(**shape_options)`.
+    `grid` draws multiples of it only: values are then equal (ties) or at least `grid` apart,
+    never within a finite-difference step of each other. `shape` is a tuple or a strategy of
+    shapes; by default `shapes(**shape_options)`.
     """
     if not low < high:
         raise ValueError(f"arrays: low must be below high, got low={low}, high={high}")
     shape = shapes(**shape_options) if shape is None else shape
-    values = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
+    if grid is not None:
+        values = st.integers(int(np.ceil(low / grid)), int(np.floor(high / grid))).map(lambda k: k * grid)
+    else:
+        values = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
     if min_abs > 0:  # fold [low, high] onto values with |v| >= min_abs, keeping the sign
         values = values.map(lambda v: float(np.sign(v) or 1.0) * max(abs(v), min_abs))
     return hnp.arrays(np.dtype(dtype), shape, elements=values, unique=unique)
@@ -39,6 +45,15 @@ def arrays(shape: Any = None, *, low: float = -2.0, high: float = 2.0, min_abs: 
 def tensors(shape: Any = None, *, requires_grad: bool = True, **options: Any) -> st.SearchStrategy:
     """Tensors built from `arrays(shape, **options)`; they require grad by default."""
     return arrays(shape, **options).map(lambda a: Tensor(a, requires_grad=requires_grad))
+
+
+class Inputs(tuple):
+    """Several positional inputs drawn together (e.g. arrays whose shapes must fit each other)."""
+
+
+def broadcastable_arrays(**options: Any) -> st.SearchStrategy:
+    """Inputs(a, b): two arrays whose shapes broadcast together; options go to `arrays`."""
+    return broadcastable_shapes().flatmap(lambda pair: st.tuples(*(arrays(s, **options) for s in pair))).map(Inputs)
 
 
 def broadcastable_shapes(*, min_dims: int = 0, max_dims: int = 3, max_side: int = 4) -> st.SearchStrategy:
