@@ -490,3 +490,24 @@ def test_bad_inputs_to_built_layers_raise_clear_errors():
         Dense(3)(tc.Input((4,)))
     with pytest.raises(TypeError, match="must be numbers"):
         Dense(3)(np.array([["a", "b"]]))
+
+
+def test_a_failed_build_leaves_the_layer_unbuilt_and_without_weights():
+    layer = Conv2D(2, 5)
+    with pytest.raises(ValueError, match="kernel is 5 high"):
+        layer(np.zeros((1, 3, 3, 1), np.float32))
+    assert not layer.built and layer.weights == []
+    assert layer(np.zeros((1, 6, 6, 1), np.float32)).shape == (1, 2, 2, 2)
+    assert len(layer.weights) == 2
+
+
+def test_double_converts_weights_for_float64_checks():
+    layer = Dense(2).double()
+    layer.build((None, 3))  # weights made after the call follow it
+    assert layer.kernel.dtype == np.float64 and layer.kernel.requires_grad
+    assert layer(np.ones((1, 3))).dtype == np.float64
+    model = tc.Sequential([tc.Input((3,)), Dense(2), BatchNormalization()]).float()
+    assert {w.dtype for w in model.weights} == {np.dtype(np.float32)}
+    assert {w.dtype for w in model.double().weights} == {np.dtype(np.float64)}
+    with pytest.raises(TypeError, match="needs a floating dtype"):
+        layer.astype(np.int32)

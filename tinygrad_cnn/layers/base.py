@@ -78,6 +78,7 @@ class Layer:
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         self.built = False
         self.training = True
+        self.dtype = np.dtype(np.float32)  # of the weights (astype changes it)
         self._trainable = True
         self._own_weights: list[tuple[Tensor, bool]] = []  # (weight, trainable when the layer is)
         self._input_shape: Shape | None = None
@@ -89,10 +90,11 @@ class Layer:
         shape = batch_shape(input_shape, self._describe())
         if self.built:  # the weights exist; the shapes follow the latest input (pooling layers can be reused)
             self._check_input(shape)
-        else:
+            self._output_shape = self.compute_output_shape(shape)
+        else:  # the output shape first: it checks the geometry before any weight exists
             self._check_rank(shape)
+            self._output_shape = self.compute_output_shape(shape)
             self._create_weights(shape)
-        self._output_shape = self.compute_output_shape(shape)
         self._input_shape, self.built = shape, True
 
     def _create_weights(self, input_shape: Shape) -> None:
@@ -109,11 +111,11 @@ class Layer:
     def add_weight(self, name: str, shape: tuple[int, ...], initializer: Any = "zeros",
                    trainable: bool = True) -> Tensor:
         """Create, initialise and track a weight named `<layer>/<name>`."""
-        data = initializers.get(initializer)(tuple(shape), np.float32)
+        data = initializers.get(initializer)(tuple(shape), self.dtype)
         if np.shape(data) != tuple(shape):
             raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
                              f"expected {tuple(shape)}")
-        weight = Tensor(np.asarray(data, np.float32), requires_grad=trainable and self._trainable,
+        weight = Tensor(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
                         name=f"{self.name}/{name}")
         self._own_weights.append((weight, trainable))
         return weight
@@ -277,11 +279,14 @@ class Layer:
         return missing, unexpected
 
     def astype(self, dtype: Any) -> Layer:
-        """Convert every weight to `dtype` in place (float64 for gradient checks); returns the layer."""
+        """Convert every weight, and those made later, to `dtype` (float64 for gradient checks); returns the layer."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{self._describe()}.astype needs a floating dtype, got {dtype}")
-        for weight in self.weights:
+        self.dtype = dtype
+        for layer in self._sublayers():
+            layer.astype(dtype)
+        for weight, _ in self._own_weights:
             weight.data = weight.data.astype(dtype)
         return self
 
