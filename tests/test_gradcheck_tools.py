@@ -10,7 +10,6 @@ import planted
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from planted import arrays
 
 import tinygrad_cnn as tc
 from tinygrad_cnn.gradcheck import FAST_MODE_SIZE, check_gradients
