@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
-from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import col2im, im2col
+from .windows import SLAB_BYTES, col2im, patch_slabs
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -30,37 +29,53 @@ def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(kh * kw * cg, groups, f // groups).transpose(1, 0, 2)
 
 
-def _conv(cols: np.ndarray, w: np.ndarray, groups: int, out_shape: tuple[int, ...]) -> np.ndarray:
-    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel, one GEMM per group."""
-    m = cols.shape[0]
-    out = np.empty((m, groups, w.shape[-1] // groups), dtype=np.result_type(cols, w))
-    # (G, M, Kg) @ (G, Kg, Fg) -> (G, M, Fg), written straight into the (M, G, Fg) layout
-    np.matmul(cols.transpose(1, 0, 2), _grouped_kernel(w, groups), out=out.transpose(1, 0, 2))
-    return out.reshape(out_shape)
+def _conv(x: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int) -> np.ndarray:
+    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel (G, Kg, Fg), one slab of images at a time."""
+    n, f = x.shape[0], w.shape[-1]
+    y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w))
+    kernel = _grouped_kernel(w, groups)
+    for part, cols in patch_slabs(x, geometry, groups):
+        out = y[part].reshape(len(cols), groups, f // groups)
+        # (G, m, Kg) @ (G, Kg, Fg) -> (G, m, Fg), written straight into the (m, G, Fg) layout
+        np.matmul(cols.transpose(1, 0, 2), kernel, out=out.transpose(1, 0, 2))
+    return y
 
 
-def _kernel_grad(cols: np.ndarray, g: np.ndarray, groups: int, kernel_shape: tuple[int, ...]) -> np.ndarray:
+def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int,
+                 kernel_shape: tuple[int, ...]) -> np.ndarray:
     """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient."""
-    m, _, kg = cols.shape
-    fg = g.shape[-1] // groups
-    g_groups = g.reshape(m, groups, fg).transpose(1, 2, 0)          # (G, Fg, M)
-    # (G, Fg, M) @ (G, M, Kg) -> (G, Fg, Kg); the long M axis is the inner product
-    dw = np.matmul(g_groups, cols.transpose(1, 0, 2))
+    f = g.shape[-1]
+    fg = f // groups
+    dw = None
+    for part, cols in patch_slabs(x, geometry, groups):
+        g_groups = g[part].reshape(len(cols), groups, fg).transpose(1, 2, 0)     # (G, Fg, m)
+        # (G, Fg, m) @ (G, m, Kg) -> (G, Fg, Kg); the long m axis is the inner product
+        term = np.matmul(g_groups, cols.transpose(1, 0, 2))
+        dw = term if dw is None else np.add(dw, term, out=dw)
     # (G, Fg, Kg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
     return dw.transpose(2, 0, 1).reshape(kernel_shape)
 
 
-def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int) -> np.ndarray:
+def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
+                in_shape: tuple[int, ...]) -> np.ndarray:
     """dx (N, H, W, C) = A_w^T g: every output's gradient spread back through the kernel taps."""
     n, oh, ow, f = g.shape
     kh, kw, cg, _ = w.shape
     fg = f // groups
-    g_groups = g.reshape(n * oh * ow, groups, fg).transpose(1, 0, 2)              # (G, M, Fg)
     w_taps = w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)             # (kh*kw, G, Fg, Cg)
-    taps = np.empty((kh * kw, n * oh * ow, groups, cg), dtype=np.result_type(g, w))
-    # (1, G, M, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, M, Cg), stored as (kh*kw, M, G, Cg)
-    np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
-    return col2im(taps.reshape(kh, kw, n, oh, ow, cg * groups), geometry)
+    dtype = np.result_type(g, w)
+    dx = np.empty(in_shape, dtype=dtype)
+    step = min(n, max(1, SLAB_BYTES // (oh * ow * kh * kw * cg * groups * dtype.itemsize)))
+    buffer = np.empty(kh * kw * step * oh * ow * groups * cg, dtype=dtype)
+    for start in range(0, n, step):
+        part = slice(start, min(start + step, n))
+        m = (part.stop - part.start) * oh * ow
+        g_groups = g[part].reshape(m, groups, fg).transpose(1, 0, 2)              # (G, m, Fg)
+        taps = buffer[:kh * kw * m * groups * cg].reshape(kh * kw, m, groups, cg)
+        # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
+        np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
+        dx[part] = col2im(taps.reshape(kh, kw, m // (oh * ow), oh, ow, cg * groups), geometry)
+    return dx
 
 
 class Conv(Function):
@@ -68,14 +83,10 @@ class Conv(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, w: Tensor, b: Any, *, geometry: Geometry, groups: int) -> np.ndarray:
-        need_x, need_w, _ = ctx.needs_input_grad
-        cols = im2col(x.data, geometry, groups)
-        n = x.shape[0]
-        y = _conv(cols, w.data, groups, (n, *geometry.out_hw, w.shape[-1]))
+        y = _conv(x.data, w.data, geometry, groups)
         if b is not None:
             y += b.data
         ctx.save_for_backward(x, w)
-        ctx.cols = cols if need_w else None   # reused by the first-order kernel gradient
         return y
 
     @staticmethod
@@ -87,10 +98,7 @@ class Conv(Function):
         if need_x:
             gx = ConvInputGrad.apply(g, w, geometry=geometry, groups=groups, in_shape=x.shape)
         if need_w:
-            if MODE.grad_enabled:   # create_graph: a recorded op, differentiable again
-                gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
-            else:                   # first order: the forward's patches are still here
-                gw = _kernel_grad(ctx.cols, g.data, groups, w.shape)
+            gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
         if need_b:
             gb = g.sum(axis=(0, 1, 2))
         return gx, gw, gb
@@ -103,7 +111,7 @@ class ConvInputGrad(Function):
     def forward(ctx: Any, g: Tensor, w: Tensor, *, geometry: Geometry, groups: int,
                 in_shape: tuple[int, ...]) -> np.ndarray:
         ctx.save_for_backward(g, w)
-        return _input_grad(g.data, w.data, geometry, groups)
+        return _input_grad(g.data, w.data, geometry, groups, in_shape)
 
     @staticmethod
     def backward(ctx: Any, h: Tensor) -> tuple[Any, Any]:
@@ -123,7 +131,7 @@ class ConvKernelGrad(Function):
     def forward(ctx: Any, x: Tensor, g: Tensor, *, geometry: Geometry, groups: int,
                 kernel_shape: tuple[int, ...]) -> np.ndarray:
         ctx.save_for_backward(x, g)
-        return _kernel_grad(im2col(x.data, geometry, groups), g.data, groups, kernel_shape)
+        return _kernel_grad(x.data, g.data, geometry, groups, kernel_shape)
 
     @staticmethod
     def backward(ctx: Any, k: Tensor) -> tuple[Any, Any]:

@@ -29,7 +29,10 @@ def _taps(geometry: Geometry) -> list[tuple[int, int, slice, slice]]:
 
 
 def _window_sum(xp: np.ndarray, geometry: Geometry, weights: np.ndarray) -> np.ndarray:
-    """sum over taps of weights[i, j] * window tap (i, j) of xp; weights (kh|1, kw|1, ...) broadcast."""
+    """sum over taps of weights[i, j] * window tap (i, j) of xp; weights (kh|1, kw|1, ...) broadcast.
+
+    Weights may be a bool mask (the share of a maximum without ties): True counts as 1.
+    """
     per_tap = weights.shape[0] > 1 or weights.shape[1] > 1
     acc = None
     for i, j, rows, cols in _taps(geometry):
@@ -61,12 +64,44 @@ class WindowSumAdjoint(Function):
     @staticmethod
     def forward(ctx: Any, g: Tensor, *, geometry: Geometry, weights: np.ndarray) -> np.ndarray:
         kh, kw = geometry.kernel
+        if geometry.tiles:   # windows tile the input: every input pixel gets one term, no sums
+            n, oh, ow, c = g.shape
+            gx = np.zeros((n, *geometry.in_hw, c), dtype=np.result_type(g.data, weights))
+            rows = _tile_rows(gx, geometry)                   # (N, OH, kh, OW * kw, C)
+            if weights.shape[:2] == (1, 1):                   # the same weight for every tap
+                rows[...] = _widen(g.data * weights[0, 0], kw)
+            elif weights.dtype == bool:                       # a mask: copy where it holds
+                np.copyto(rows, _widen(g.data, kw), where=_tile_rows_of_taps(weights))
+            else:
+                np.multiply(_tile_rows_of_taps(weights), _widen(g.data, kw), out=rows)
+            return gx
         taps = weights * g.data                              # (kh|1, kw|1, N, OH, OW, C)
         return col2im(np.broadcast_to(taps, (kh, kw, *taps.shape[2:])), geometry)
 
     @staticmethod
     def backward(ctx: Any, h: Tensor) -> Tensor:
         return WindowSum.apply(h, geometry=ctx.op_args["geometry"], weights=ctx.op_args["weights"])
+
+
+def _tile_rows(x: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The tiles of x (N, H, W, C) as a view (N, OH, kh, OW * kw, C): window rows of whole image rows.
+
+    Operations on this view have long contiguous inner loops (OW * kw * C), unlike the 6-D tile view.
+    """
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    n, _, _, c = x.shape
+    return x[:, :oh * kh, :ow * kw].reshape(n, oh, kh, ow * kw, c, copy=False)
+
+
+def _tile_rows_of_taps(taps: np.ndarray) -> np.ndarray:
+    """Per-tap values (kh, kw, N, OH, OW, C) in the layout of `_tile_rows` (N, OH, kh, OW * kw, C)."""
+    kh, kw, n, oh, ow, c = taps.shape
+    return taps.transpose(2, 3, 0, 4, 1, 5).reshape(n, oh, kh, ow * kw, c)
+
+
+def _widen(a: np.ndarray, kw: int) -> np.ndarray:
+    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C)."""
+    return np.repeat(a, kw, axis=2)[:, :, None]
 
 
 def _lowest(dtype: np.dtype) -> Any:
@@ -82,14 +117,8 @@ class MaxPool(Function):
         xp = pad(x.data, geometry, _lowest(x.dtype))
         kh, kw = geometry.kernel
         # separable: the max over window rows first (long contiguous runs), then over columns
-        rows = [geometry.offset(i, 0)[0] for i in range(kh)]
-        cols = [geometry.offset(0, j)[1] for j in range(kw)]
-        row_max = np.array(xp[:, rows[0]])                    # (N, OH, Wp, C)
-        for r in rows[1:]:
-            np.maximum(row_max, xp[:, r], out=row_max)
-        out = np.array(row_max[:, :, cols[0]])                # (N, OH, OW, C)
-        for c in cols[1:]:
-            np.maximum(out, row_max[:, :, c], out=out)
+        row_max = _max_of([xp[:, geometry.offset(i, 0)[0]] for i in range(kh)])      # (N, OH, Wp, C)
+        out = _max_of([row_max[:, :, geometry.offset(0, j)[1]] for j in range(kw)])  # (N, OH, OW, C)
         if ctx.needs_input_grad[0]:
             ctx.xp, ctx.out = xp, out
         return out
@@ -97,12 +126,35 @@ class MaxPool(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         geometry = ctx.op_args["geometry"]
-        kh, kw = geometry.kernel
-        share = np.empty((kh, kw, *ctx.out.shape), dtype=g.dtype)
+        return WindowSumAdjoint.apply(g, geometry=geometry, weights=_max_share(ctx.xp, ctx.out, geometry, g.dtype))
+
+
+def _max_of(views: list[np.ndarray]) -> np.ndarray:
+    """The elementwise maximum of equally shaped arrays, as a new array."""
+    out = np.maximum(views[0], views[1]) if len(views) > 1 else np.array(views[0])
+    for view in views[2:]:
+        np.maximum(out, view, out=out)
+    return out
+
+
+def _max_share(xp: np.ndarray, out: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
+    """(kh, kw, N, OH, OW, C): 1 / (number of tied maxima of the window) on each maximum, else 0.
+
+    Without ties (the rule for real data, not after relu) the share is the bool mask of the maxima.
+    """
+    kh, kw = geometry.kernel
+    if geometry.tiles:   # computed on whole image rows, in the input's layout (N, OH, kh, OW, kw, C)
+        n, oh, ow, c = out.shape
+        is_max = np.empty((n, oh, kh, ow, kw, c), dtype=bool)
+        np.equal(_tile_rows(xp, geometry), _widen(out, kw), out=is_max.reshape(n, oh, kh, ow * kw, c))
+        is_max = is_max.transpose(2, 4, 0, 1, 3, 5)          # a view (kh, kw, N, OH, OW, C)
+    else:
+        is_max = np.empty((kh, kw, *out.shape), dtype=bool)
         for i, j, rows, cols in _taps(geometry):
-            np.equal(ctx.xp[:, rows, cols], ctx.out, out=share[i, j])
-        share /= share.sum(axis=(0, 1))                       # 1 / (tied maxima) on each maximum
-        return WindowSumAdjoint.apply(g, geometry=geometry, weights=share)
+            np.equal(xp[:, rows, cols], out, out=is_max[i, j])
+    if np.count_nonzero(is_max) == out.size:                  # exactly one maximum in every window
+        return is_max
+    return is_max / is_max.sum(axis=(0, 1), dtype=dtype)
 
 
 # --- public functions ---

@@ -1,15 +1,19 @@
-"""Array-level window helpers (NumPy in, NumPy out, channels_last): pad, im2col, col2im.
+"""Array-level window helpers (NumPy in, NumPy out, channels_last): pad, patches (im2col), col2im.
 
-`im2col` gathers every window into a contiguous patch matrix; `col2im` is its adjoint: it
-adds per-tap contributions back onto the input grid. Both are plain array functions; the
+`patch_slabs` gathers every window into a contiguous patch matrix, a slab of images at a time;
+`col2im` is the adjoint: it adds per-tap contributions back onto the input grid. Both are plain array functions; the
 differentiable ops in conv2d.py and pool.py are built on them.
 """
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry
+
+SLAB_BYTES = 1 << 20   # patches per slab: about the size of a core's L2 cache
 
 
 def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
@@ -41,11 +45,29 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def im2col(x: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
-    """Patches of x (N, H, W, C) as a contiguous (N * OH * OW, groups, kh * kw * C // groups) array."""
-    view = windows(pad(x, geometry), geometry, groups)   # (N, OH, OW, G, kh, kw, Cg)
-    n, oh, ow, g, kh, kw, cg = view.shape
-    return np.ascontiguousarray(view).reshape(n * oh * ow, g, kh * kw * cg)
+def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1,
+                slab_bytes: int = SLAB_BYTES) -> Iterator[tuple[slice, np.ndarray]]:
+    """For each slab of images of x (N, H, W, C): (its slice, its patches (n * OH * OW, groups, kh * kw * Cg)).
+
+    The patches of one slab fit in cache, so they are still there when the GEMM reads them;
+    the padded copy and the patch buffer are allocated once and reused by every slab.
+    """
+    n, h, w, c = x.shape
+    (oh, ow), (kh, kw), (hp, wp) = geometry.out_hw, geometry.kernel, geometry.padded_hw
+    cg = c // groups
+    step = max(1, slab_bytes // (oh * ow * kh * kw * c * x.itemsize))
+    step = min(step, n)
+    xp = np.zeros((step, hp, wp, c), dtype=x.dtype) if geometry.is_padded else None  # borders stay 0
+    cols = np.empty((step * oh * ow, groups, kh * kw * cg), dtype=x.dtype)
+    for start in range(0, n, step):
+        part = slice(start, min(start + step, n))
+        m = part.stop - part.start
+        if xp is not None:
+            crop(xp[:m], geometry)[...] = x[part]
+        source = xp[:m] if xp is not None else x[part]
+        # (m, OH, OW, G, kh, kw, Cg) windows -> contiguous rows of the patch matrix
+        np.copyto(cols[:m * oh * ow].reshape(m, oh, ow, groups, kh, kw, cg), windows(source, geometry, groups))
+        yield part, cols[:m * oh * ow]
 
 
 def col2im(taps: np.ndarray, geometry: Geometry) -> np.ndarray:

@@ -1,0 +1,292 @@
+"""Convolution and pooling speed against PyTorch CPU, same process, same thread count.
+
+    python benchmarks/bench_conv.py [--repeats 15] [--no-memory]
+
+Workloads (float32; ours channels_last, also channels_first; PyTorch NCHW and channels_last memory
+format, the ratio is against the faster PyTorch):
+  W1 conv (64, 32, 32, 3) -> 16 filters 3x3 same, forward + backward
+  W2 conv (64, 32, 32, 16) -> 32 filters 3x3 same, f+b
+  W3 conv (32, 64, 64, 8) -> 16 filters 5x5 stride 2 valid, f+b
+  W4 max-pool 2x2/2 on (64, 32, 32, 32), f+b
+  W5 max-pool 3x3/3 on (64, 33, 33, 16), f+b
+  W6 one training step of a LeNet-like CNN on 128 images 28x28x1: conv 8 5x5 relu, max-pool 2,
+     conv 16 5x5 relu, max-pool 2, flatten, dense 10, cross-entropy, backward.
+Times are the best of `--repeats` runs after two warm-ups, ours and PyTorch's interleaved (the
+machine is shared, the minimum is the least disturbed figure). Peak memory of W6 is measured in
+fresh subprocesses as the growth of the resident set (VmHWM - VmRSS, after resetting VmHWM through
+/proc/self/clear_refs) during one step that follows a warm-up step; for us also tracemalloc's peak
+of NumPy allocations.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import tinygrad_cnn as tc
+
+CONV = {  # name: (input NHWC, filters, kernel, strides, padding)
+    "W1": ((64, 32, 32, 3), 16, 3, 1, "same"),
+    "W2": ((64, 32, 32, 16), 32, 3, 1, "same"),
+    "W3": ((32, 64, 64, 8), 16, 5, 2, "valid"),
+}
+POOL = {  # name: (input NHWC, pool size)
+    "W4": ((64, 32, 32, 32), 2),
+    "W5": ((64, 33, 33, 16), 3),
+}
+
+
+def blas_threads() -> int:
+    """The number of threads NumPy's BLAS uses (threadpoolctl if present, else the CPU count)."""
+    try:
+        from threadpoolctl import threadpool_info
+        return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+    except (ImportError, ValueError):
+        return os.cpu_count() or 1
+
+
+def best_of(functions: dict[str, Callable[[], Any]], repeats: int,
+            clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Best time in ms of each function, running them interleaved."""
+    for f in functions.values():
+        f(), f()
+    best = {name: float("inf") for name in functions}
+    for _ in range(repeats):
+        for name, f in functions.items():
+            start = clock()
+            f()
+            best[name] = min(best[name], clock() - start)
+    return {name: t * 1e3 for name, t in best.items()}
+
+
+# --- workloads: ours ---
+
+def ours_conv(shape: tuple[int, ...], filters: int, k: int, stride: int, padding: str,
+              data_format: str) -> Callable[[], Any]:
+    rng = np.random.default_rng(0)
+    n, h, w, c = shape
+    x_shape = shape if data_format == "channels_last" else (n, c, h, w)
+    x = tc.Tensor(rng.standard_normal(x_shape, dtype=np.float32), requires_grad=True)
+    kernel = tc.Tensor(rng.standard_normal((k, k, c, filters), dtype=np.float32), requires_grad=True)
+    bias = tc.Tensor(np.zeros(filters, np.float32), requires_grad=True)
+    upstream = None
+
+    def step() -> None:
+        nonlocal upstream
+        x.grad = kernel.grad = bias.grad = None
+        y = tc.conv2d(x, kernel, bias, strides=stride, padding=padding, data_format=data_format)
+        upstream = upstream if upstream is not None else tc.Tensor(rng.standard_normal(y.shape, dtype=np.float32))
+        y.backward(upstream)
+    return step
+
+
+def ours_pool(shape: tuple[int, ...], size: int, data_format: str) -> Callable[[], Any]:
+    rng = np.random.default_rng(0)
+    n, h, w, c = shape
+    x_shape = shape if data_format == "channels_last" else (n, c, h, w)
+    x = tc.Tensor(rng.standard_normal(x_shape, dtype=np.float32), requires_grad=True)
+    upstream = None
+
+    def step() -> None:
+        nonlocal upstream
+        x.grad = None
+        y = tc.max_pool2d(x, size, data_format=data_format)
+        upstream = upstream if upstream is not None else tc.Tensor(rng.standard_normal(y.shape, dtype=np.float32))
+        y.backward(upstream)
+    return step
+
+
+def ours_lenet(data_format: str, batch: int = 128) -> Callable[[], Any]:
+    """One training step (without the parameter update) of the LeNet-like CNN, written with tc ops."""
+    rng = np.random.default_rng(0)
+    image_shape = (batch, 28, 28, 1) if data_format == "channels_last" else (batch, 1, 28, 28)
+    images = tc.Tensor(rng.random(image_shape, dtype=np.float32))
+    labels = rng.integers(0, 10, batch)
+    one_hot = tc.Tensor(np.eye(10, dtype=np.float32)[labels])
+    params = [tc.Tensor(rng.standard_normal(s, dtype=np.float32) * 0.1, requires_grad=True)
+              for s in [(5, 5, 1, 8), (8,), (5, 5, 8, 16), (16,), (256, 10), (10,)]]
+    k1, b1, k2, b2, dense, b3 = params
+
+    def step() -> float:
+        for p in params:
+            p.grad = None
+        h = tc.conv2d(images, k1, b1, data_format=data_format).relu()
+        h = tc.max_pool2d(h, 2, data_format=data_format)
+        h = tc.conv2d(h, k2, b2, data_format=data_format).relu()
+        h = tc.max_pool2d(h, 2, data_format=data_format)
+        logits = h.reshape(batch, -1) @ dense + b3
+        loss = -(logits.log_softmax(axis=-1) * one_hot).sum() / batch
+        loss.backward()
+        return loss.item()
+    return step
+
+
+# --- workloads: PyTorch ---
+
+def torch_conv(torch: Any, shape: tuple[int, ...], filters: int, k: int, stride: int, padding: str,
+               channels_last: bool) -> Callable[[], Any]:
+    F = torch.nn.functional
+    n, h, w, c = shape
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(n, c, h, w).to(memory_format=fmt).requires_grad_()
+    kernel = torch.randn(filters, c, k, k).to(memory_format=fmt).requires_grad_()
+    bias = torch.zeros(filters, requires_grad=True)
+    pad = (k - 1) // 2 if padding == "same" else 0   # odd k, stride 1: symmetric
+    upstream = torch.randn_like(F.conv2d(x, kernel, bias, stride=stride, padding=pad))
+
+    def step() -> None:
+        x.grad = kernel.grad = bias.grad = None
+        F.conv2d(x, kernel, bias, stride=stride, padding=pad).backward(upstream)
+    return step
+
+
+def torch_pool(torch: Any, shape: tuple[int, ...], size: int, channels_last: bool) -> Callable[[], Any]:
+    F = torch.nn.functional
+    n, h, w, c = shape
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(n, c, h, w).to(memory_format=fmt).requires_grad_()
+    upstream = torch.randn_like(F.max_pool2d(x, size))
+
+    def step() -> None:
+        x.grad = None
+        F.max_pool2d(x, size).backward(upstream)
+    return step
+
+
+def torch_lenet(torch: Any, channels_last: bool, batch: int = 128) -> Callable[[], Any]:
+    F = torch.nn.functional
+    gen = torch.Generator().manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    images = torch.rand(batch, 1, 28, 28, generator=gen).to(memory_format=fmt)
+    labels = torch.randint(0, 10, (batch,), generator=gen)
+    params = [(torch.randn(*s, generator=gen) * 0.1).requires_grad_()
+              for s in [(8, 1, 5, 5), (8,), (16, 8, 5, 5), (16,), (256, 10), (10,)]]
+    k1, b1, k2, b2, dense, b3 = params
+
+    def step() -> float:
+        for p in params:
+            p.grad = None
+        h = F.max_pool2d(F.relu(F.conv2d(images, k1, b1)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, k2, b2)), 2)
+        loss = F.cross_entropy(h.reshape(batch, -1) @ dense + b3, labels)
+        loss.backward()
+        return loss.item()
+    return step
+
+
+# --- flops ---
+
+def conv_flops(shape: tuple[int, ...], filters: int, k: int, stride: int, padding: str) -> float:
+    """Forward, input gradient and kernel gradient: three GEMMs of 2 * M * K * F each."""
+    n, h, w, c = shape
+    out = [-(-s // stride) if padding == "same" else (s - k) // stride + 1 for s in (h, w)]
+    return 3 * 2 * n * out[0] * out[1] * k * k * c * filters
+
+
+def pool_flops(shape: tuple[int, ...], size: int) -> float:
+    """One comparison per window element forward, one multiply-add backward."""
+    n, h, w, c = shape
+    return 2 * n * (h // size) * (w // size) * size * size * c
+
+
+def lenet_flops(batch: int = 128) -> float:
+    return (conv_flops((batch, 28, 28, 1), 8, 5, 1, "valid") + conv_flops((batch, 12, 12, 8), 16, 5, 1, "valid")
+            + 3 * 2 * batch * 256 * 10)
+
+
+# --- memory (in a subprocess, so that nothing else is resident) ---
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure_memory(framework: str) -> dict[str, float]:
+    """Peak memory above set-up of one W6 step (run inside the subprocess)."""
+    import tracemalloc
+    if framework == "ours":
+        step = ours_lenet("channels_last")
+    else:
+        import torch
+        torch.set_num_threads(blas_threads())
+        step = torch_lenet(torch, channels_last=False)
+    step()
+    gc.collect()
+    tracemalloc.start()
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")   # reset VmHWM (the peak resident set) to the current resident set
+    start_traced = tracemalloc.get_traced_memory()[0]
+    step()
+    peak_traced = tracemalloc.get_traced_memory()[1] - start_traced
+    return {"rss_peak_mib": (_status_kib("VmHWM") - before) / 1024, "traced_peak_mib": peak_traced / 2**20}
+
+
+def memory_in_subprocess(framework: str) -> dict[str, float]:
+    code = (f"import json, sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+            f"import bench_conv; print(json.dumps(bench_conv.measure_memory({framework!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args()
+    import torch
+    threads = blas_threads()
+    torch.set_num_threads(threads)
+    print(f"threads: NumPy BLAS {threads}, torch {torch.get_num_threads()}; NumPy {np.__version__}, "
+          f"torch {torch.__version__}; best of {args.repeats}")
+    rows = []
+    for name, (shape, filters, k, stride, padding) in CONV.items():
+        times = best_of({
+            "ours": ours_conv(shape, filters, k, stride, padding, "channels_last"),
+            "ours_cf": ours_conv(shape, filters, k, stride, padding, "channels_first"),
+            "torch": torch_conv(torch, shape, filters, k, stride, padding, False),
+            "torch_cl": torch_conv(torch, shape, filters, k, stride, padding, True),
+        }, args.repeats)
+        rows.append((name, times, conv_flops(shape, filters, k, stride, padding)))
+    for name, (shape, size) in POOL.items():
+        times = best_of({
+            "ours": ours_pool(shape, size, "channels_last"),
+            "ours_cf": ours_pool(shape, size, "channels_first"),
+            "torch": torch_pool(torch, shape, size, False),
+            "torch_cl": torch_pool(torch, shape, size, True),
+        }, args.repeats)
+        rows.append((name, times, pool_flops(shape, size)))
+    times = best_of({"ours": ours_lenet("channels_last"), "ours_cf": ours_lenet("channels_first"),
+                     "torch": torch_lenet(torch, False), "torch_cl": torch_lenet(torch, True)}, args.repeats)
+    rows.append(("W6", times, lenet_flops()))
+
+    header = (f"{'workload':8} {'ours ms':>8} {'ours cf ms':>10} {'torch ms':>9} {'torch cl ms':>11} "
+              f"{'ratio':>6} {'ratio cf':>8} {'ours GFLOP/s':>12} {'torch GFLOP/s':>13}")
+    print(header)
+    print("-" * len(header))
+    for name, t, flops in rows:
+        reference = min(t["torch"], t["torch_cl"])
+        print(f"{name:8} {t['ours']:8.2f} {t['ours_cf']:10.2f} {t['torch']:9.2f} {t['torch_cl']:11.2f} "
+              f"{t['ours'] / reference:6.2f} {t['ours_cf'] / reference:8.2f} "
+              f"{flops / t['ours'] / 1e6:12.1f} {flops / reference / 1e6:13.1f}")
+    print("ratio = ours / the faster of PyTorch NCHW and channels_last (lower is better)")
+    if not args.no_memory:
+        ours, theirs = memory_in_subprocess("ours"), memory_in_subprocess("torch")
+        print(f"W6 peak memory above set-up (one step after a warm-up step, fresh process): "
+              f"ours {ours['rss_peak_mib']:.1f} MiB resident ({ours['traced_peak_mib']:.1f} MiB NumPy "
+              f"allocations by tracemalloc), PyTorch {theirs['rss_peak_mib']:.1f} MiB resident")
+
+
+if __name__ == "__main__":
+    main()
