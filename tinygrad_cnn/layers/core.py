@@ -223,8 +223,10 @@ class Dropout(Layer):
     def call(self, x: Tensor, training: bool) -> Tensor:
         if not training or self.rate == 0:
             return x
-        keep = generator().random(x.shape) >= self.rate
-        return x * (keep * (1 / (1 - self.rate))).astype(x.dtype)
+        # kept values are scaled by 1 / (1 - rate), dropped ones are 0
+        mask = (generator().random(x.shape, dtype=np.float32) >= self.rate).astype(x.dtype)
+        mask *= 1 / (1 - self.rate)
+        return x * mask
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rate": self.rate}

@@ -66,14 +66,15 @@ class BatchNormalization(Layer):
         reduced = tuple(i for i in range(x.ndim) if i != axis)
         # per-feature vectors (C,) broadcast as (1, .., C, .., 1)
         features_shape = tuple(x.shape[i] if i == axis else 1 for i in range(x.ndim))
-        if training:
+        if training:  # batch statistics (the biased variance normalises, as in Keras and PyTorch)
             mean = x.mean(reduced, keepdims=True)
-            variance = x.var(reduced, keepdims=True)
+            centered = x - mean
+            variance = (centered * centered).mean(reduced, keepdims=True)
             self._update_moving(mean.data, variance.data, x.size // x.shape[axis])
         else:
-            mean = self.moving_mean.reshape(features_shape)
+            centered = x - self.moving_mean.reshape(features_shape)
             variance = self.moving_variance.reshape(features_shape)
-        y = (x - mean) / (variance + self.epsilon).sqrt()
+        y = centered / (variance + self.epsilon).sqrt()
         if self.gamma is not None:
             y = y * self.gamma.reshape(features_shape)
         if self.beta is not None:
