@@ -183,7 +183,8 @@ class Sequential(Layer):
             model.trainable = False
         return model
 
-    # --- training and saving (implemented in training.py, saving.py and viz) ---
+    # --- training and saving: thin hand-overs to training.py, saving.py and viz. The imports are made
+    # on use because saving.py imports this module, and viz (graph drawing) sits above the layers. ---
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None) -> None:
         """Choose the optimizer, the loss and the metrics for `fit` and `evaluate` (Keras's compile)."""
         from .training import compile_model
@@ -221,7 +222,7 @@ class Sequential(Layer):
         from .saving import load_weights
         load_weights(self, path)
 
-    def plot_model(self, *args: Any, **kwargs: Any) -> Any:
-        """Draw the model's layers as a graph (graphviz)."""
+    def plot_model(self, path: Any = "model.png", **options: Any) -> Any:
+        """Draw the model's graph, one node per layer (graphviz); options as tc.viz.plot_model."""
         from .viz import plot_model
-        return plot_model(self, *args, **kwargs)
+        return plot_model(self, path, **options)
