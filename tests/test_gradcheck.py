@@ -221,3 +221,19 @@ def test_fast_mode_failure_falls_back_to_the_full_check_of_the_wrong_input_then_
     assert report.fast_mode and report.inputs[0].numeric is None     # x's own projection agreed
     assert len(report.inputs[1].mismatches) == 30
     assert report.blame.op == "FirstRowBiasAdd"
+
+
+def test_draw_graph_colours_the_blamed_op_red():
+    pytest.importorskip("graphviz")
+    inputs = arrays(6, (4, 3), (3, 5), (5, 5), (5, 2))
+    report = failure(planted.three_layer_model, inputs)
+    output = planted.three_layer_model(*inputs)
+    red = [line for line in tc.draw_graph(output, gradcheck=report).source.splitlines() if "#e31a1c" in line]
+    node = next(line for line in red if "NoTransposeMatMul" in line)
+    assert f"wrong gradient: {report.blame.error}" in node.replace("\\\\", "\\")
+    assert f"planted.py:{planted.planted_line('missing transpose')}" in node
+    assert any("wrong gradient (gradcheck)" in line for line in red)          # the legend
+    collapsed = tc.draw_graph(output, gradcheck=report, collapse=True).source
+    assert any("dense_2 (Dense)" in line and "#e31a1c" in line for line in collapsed.splitlines())
+    plain = tc.draw_graph(output).source
+    assert "#e31a1c" not in plain and "wrong gradient" not in plain

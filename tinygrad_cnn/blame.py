@@ -1,6 +1,7 @@
 """Blame: re-check every recorded op of a failing function on its own and name the first wrong one."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +47,14 @@ class Blame:
 
     @property
     def error(self) -> str:
-        """The op's worst disagreement, in one line (shown on the drawn graph)."""
+        """The op's worst disagreement and its call site, in one line (shown on the drawn graph)."""
         worst = [m for r in self.report.inputs for m in r.mismatches]
+        site = f"; called at {os.path.basename(self.site[0])}:{self.site[1]}" if self.site else ""
         if not worst:
-            return self.report.message().splitlines()[0]
+            return self.report.message().splitlines()[0] + site
         m = max(worst, key=lambda m: m.abs_error)
         return (f"input {m.input_index} {m.element}: analytic {m.analytic:.4g}, "
-                f"numeric {m.numeric:.4g} (rel error {m.rel_error:.2g})")
+                f"numeric {m.numeric:.4g} (rel error {m.rel_error:.2g}){site}")
 
     def message(self) -> str:
         """Where the op is and what its own check found."""

@@ -49,8 +49,8 @@ class _Drawing:
         self.roles: set[str] = set()
 
     def node(self, name: str, lines: list[str], role: str, place: Scope | None, nonfinite: bool = False,
-             tooltip: str = "") -> None:
-        shown = "nonfinite" if nonfinite else role
+             tooltip: str = "", blamed: bool = False) -> None:
+        shown = "blamed" if blamed else "nonfinite" if nonfinite else role
         self.roles.add(shown)
         attributes = {"label": _label(lines), "shape": SHAPES.get(role, "ellipse"), "fillcolor": COLOURS[shown]}
         if role == "op":
@@ -139,7 +139,7 @@ class _Layer:
         return lines
 
 
-def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozenset[str]) -> None:
+def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozenset[str], error: str = "") -> None:
     lines = [op.name + ("Backward" if drawing.backward else "")]
     if "op_args" in show:
         lines += op_args_text(op.op_args)
@@ -151,7 +151,9 @@ def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozen
     where = [op.scope.path] if op.scope is not None else []
     if op.site is not None:
         where.append(f"{op.site[0]}:{op.site[1]}")
-    drawing.node(name, lines, "op", op.scope, has_non_finite(data), tooltip=" at ".join(where))
+    if error:  # gradcheck blamed this op
+        lines.append(f"wrong gradient: {error}")
+    drawing.node(name, lines, "op", op.scope, has_non_finite(data), tooltip=" at ".join(where), blamed=bool(error))
 
 
 def _tensor_node(drawing: _Drawing, name: str, tensor: Tensor, title: str, role: str, place: Scope | None,
@@ -187,8 +189,12 @@ def _check_choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
 
 def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direction: str = "forward",
                show: Any = ("shape", "dtype", "op_args"), cluster: bool = True, collapse: Any = None,
-               max_nodes: int | None = 500, rankdir: str = "TB") -> graphviz.Digraph:
-    """Draw the ops that made `outputs` (or, with direction="backward", the functions backward runs)."""
+               max_nodes: int | None = 500, rankdir: str = "TB", gradcheck: Any = None) -> graphviz.Digraph:
+    """Draw the ops that made `outputs` (or, with direction="backward", the functions backward runs).
+
+    `gradcheck`: a failed check's report (`tc.GradcheckError.report`); the op it blames is drawn red
+    with its error.
+    """
     require_graphviz("draw_graph")
     tensors = check_outputs(outputs, "draw_graph")
     show = check_show(show)
@@ -200,6 +206,8 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
     drawing = _Drawing(backward)
     values = live_outputs(ops, tensors)
+    blame = getattr(gradcheck, "blame", None)
+    blamed = blame.find_in(list(tensors)) if blame is not None else None
 
     index = {id(op): number for number, op in enumerate(ops)}
     layers: dict[str, _Layer] = {}  # node name -> collapsed layer
@@ -225,7 +233,7 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
         target = node_name(op)
         layer = layer_of(target)
         if layer is None:
-            _op_node(drawing, target, op, values.get(id(op)), show)
+            _op_node(drawing, target, op, values.get(id(op)), show, blame.error if op is blamed else "")
         else:
             layer.ops += 1
         place = op.scope if layer is None else layer.scope.parent
@@ -274,7 +282,9 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
                 layer.inputs[shape_text(leaf.shape, leaf.dtype, show)] = None
 
     for name, layer in layers.items():
-        drawing.node(name, layer.lines(show), "layer", layer.scope.parent)
+        error = blamed is not None and node_name(blamed) == name and blame.error
+        lines = layer.lines(show) + ([f"{blame.op}: wrong gradient: {error}"] if error else [])
+        drawing.node(name, lines, "layer", layer.scope.parent, blamed=bool(error))
     folded = len(ops) - len(drawn)
     if folded:
         drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",

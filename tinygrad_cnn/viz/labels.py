@@ -22,11 +22,12 @@ COLOURS = {
     "layer": "#cab2d6",       # a collapsed layer
     "folded": "#ffffff",      # the ops beyond max_nodes
     "nonfinite": "#fb6a6a",   # a value or gradient holding NaN or Inf
+    "blamed": "#e31a1c",      # the op whose own gradient gradcheck found wrong
 }
 LEGEND = {
     "op": "operation", "input": "input (requires grad)", "parameter": "parameter",
     "constant": "constant (no grad)", "output": "output", "layer": "collapsed layer",
-    "folded": "folded (beyond max_nodes)", "nonfinite": "NaN or Inf",
+    "folded": "folded (beyond max_nodes)", "nonfinite": "NaN or Inf", "blamed": "wrong gradient (gradcheck)",
 }
 
 
