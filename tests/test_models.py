@@ -232,3 +232,24 @@ def test_sequential_errors_are_clear():
         tc.Sequential(Dense(2))
     with pytest.raises(ValueError, match=r"kernel is 3 high.*only 2 high"):
         tc.Sequential([tc.Input((2, 2, 1)), Conv2D(1, 3)])
+
+
+def test_keras_training_methods_hand_over_to_training_and_saving(tmp_path):
+    tc.manual_seed(0)
+    model = tc.Sequential([tc.Input((4, 4, 1)), Conv2D(2, 3, activation="relu"), Flatten(),
+                           Dense(2, activation="softmax")])
+    x = np.random.default_rng(0).random((16, 4, 4, 1), dtype=np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert np.isfinite(loss) and 0 <= accuracy <= 1
+    predictions = model.predict(x)
+    assert predictions.shape == (16, 2)
+    model.save(tmp_path / "model.npz")
+    np.testing.assert_allclose(tc.load_model(tmp_path / "model.npz").predict(x), predictions, rtol=1e-6)
+    model.save_weights(tmp_path / "weights.npz")
+    other = tc.Sequential.from_config(model.get_config())
+    other.load_weights(tmp_path / "weights.npz")
+    np.testing.assert_allclose(other.predict(x), predictions, rtol=1e-6)
