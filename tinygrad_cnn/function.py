@@ -64,6 +64,11 @@ class Function:
             MODE.grad_enabled = grad_enabled
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
         result = Tensor._make(data, ctx if record else None)
+        if data.base is not None:  # a view: share the version counter of the input it views
+            for a in args:
+                if isinstance(a, Tensor) and np.may_share_memory(data, a.data):
+                    result._version_box = a._shared_version_box()
+                    break
         if MODE.anomaly:
             check_forward(ctx, args, kwargs, data)
         if record:
@@ -84,7 +89,7 @@ class Function:
         if True not in self.needs_input_grad:
             return  # not recorded: no backward will need them
         self._saved = tensors
-        self._saved_versions = tuple([getattr(t, "_version", 0) for t in tensors])
+        self._saved_versions = tuple([_version_of(t) for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -93,7 +98,7 @@ class Function:
             raise RuntimeError(_released_message(self))
         saved = self._saved
         for index, (t, version) in enumerate(zip(saved, self._saved_versions)):
-            if getattr(t, "_version", 0) != version:
+            if _version_of(t) != version:
                 raise RuntimeError(
                     f"saved tensor {index} of {self.name} (shape {t.shape}) was modified in place after "
                     f"the op ran (version {t._version}, saved at version {version}); its gradient would be "
@@ -122,6 +127,11 @@ def _constant(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, complex)):
         return value
     return getattr(value, "shape", ()), getattr(value, "dtype", None), getattr(value, "name", None)
+
+
+def _version_of(saved: Any) -> int:
+    box = getattr(saved, "_version_box", None)  # None for version 0 and for non-Tensors
+    return 0 if box is None else int(box[0])
 
 
 def _released_message(node: Function) -> str:

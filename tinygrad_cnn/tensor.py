@@ -45,7 +45,9 @@ def _is_float64_scalar(data: Any) -> bool:
 class Tensor:
     """An n-dimensional array with reverse-mode autodiff (PyTorch's contract, NumPy's names)."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_version", "name", "__weakref__")
+    # _version_box: None (version 0) or a 1-element int64 array shared with every view of the same
+    # memory (detach, reshape, basic indexing...), so an in-place change through any of them is seen
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_version_box", "name", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -53,7 +55,7 @@ class Tensor:
         self.data = to_array(data, dtype)
         self.grad: Tensor | None = None
         self._ctx = None
-        self._version = 0
+        self._version_box = None
         self.name = name
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -62,7 +64,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, ctx: Any) -> Tensor:
         """Wrap an op's output without copying or checking (the hot path)."""
         t = object.__new__(cls)
-        t.data, t.grad, t._ctx, t._version, t.name = data, None, ctx, 0, None
+        t.data, t.grad, t._ctx, t._version_box, t.name = data, None, ctx, None, None
         t._requires_grad = ctx is not None
         return t
 
@@ -126,8 +128,10 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor._make(self.data, None)
+        """The same data (shared, with its version counter), cut from the graph."""
+        t = Tensor._make(self.data, None)
+        t._version_box = self._shared_version_box()
+        return t
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph."""
@@ -192,15 +196,27 @@ class Tensor:
         from .engine import run_backward
         run_backward([self], [grad], retain_graph or create_graph, create_graph)
 
-    def retain_version(self) -> int:
-        return self._version
-
     def draw_graph(self, **options: Any) -> Any:
         """Render this tensor's graph with graphviz (see `tc.draw_graph`)."""
         from .viz import draw_graph
         return draw_graph(self, **options)
 
     # --- in place (only outside recording, as an optimizer step does) ---
+    @property
+    def _version(self) -> int:
+        """How many times the data was changed in place (through this tensor or a view of it)."""
+        box = self._version_box
+        return 0 if box is None else int(box[0])
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._shared_version_box()[0] = value
+
+    def _shared_version_box(self) -> np.ndarray:
+        if self._version_box is None:
+            self._version_box = np.zeros(1, dtype=np.int64)
+        return self._version_box
+
     def _check_inplace(self, what: str) -> None:
         if MODE.grad_enabled and (self._requires_grad or self._ctx is not None):
             raise RuntimeError(
@@ -212,13 +228,13 @@ class Tensor:
     def _assign(self, what: str, value: np.ndarray) -> Tensor:
         self._check_inplace(what)
         self.data[...] = value
-        self._version += 1
+        self._shared_version_box()[0] += 1
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("item assignment")
         self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
+        self._shared_version_box()[0] += 1
 
     def __iadd__(self, other: Any) -> Tensor:
         return self._assign("+=", self.data + _data(other))
