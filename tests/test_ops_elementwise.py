@@ -6,7 +6,7 @@ import pytest
 from conftest import require_torch
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
-from oracle import broadcast_pairs, check_op, randn, seeds, shapes
+from oracle import broadcast_pairs, check_op, compare_with_torch, randn, seeds, shapes
 
 import tinygrad_cnn as tc
 
@@ -45,6 +45,14 @@ def test_pow_of_two_tensors(pair, seed):
 def test_pow_by_constant(exponent, shape, seed):
     (x,) = randn(seed, shape, low=0.5)  # fractional powers need a positive base
     check_op(lambda a: a ** exponent, x, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pow_at_zero_matches_pytorch(dtype):
+    """0^b: d/da is 0 for b == 0 and d/db is 0 for b >= 0 (PyTorch's limits), never NaN."""
+    base, exponent = np.array([0.0, 0.0, 0.0, 1.5, 0.0]), np.array([0.0, 2.0, 1.0, 0.0, 3.5])
+    compare_with_torch(lambda a, b: a ** b, (base, exponent), lambda a, b: a ** b, dtype)
+    compare_with_torch(lambda a: a ** 0, (base,), lambda a: a ** 0, dtype)
 
 
 @pytest.mark.parametrize("op", [lambda a: 2.0 - a, lambda a: 3.0 / a, lambda a: 1.5 ** a, lambda a: 2 * a + 1],

@@ -76,14 +76,27 @@ class Pow(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
+        a_data, b_data = _d(a), _d(b)
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
-        if need_a:  # d(a^b)/da = b * a^(b-1)
-            grad_a = g * _local(_d(b) * np.power(_d(a), _d(b) - 1), lambda: b * a ** (b - 1))
-        if need_b:  # d(a^b)/db = a^b * log(a); `a` may be a plain number (2 ** x)
-            grad_b = g * _local(np.power(_d(a), _d(b)) * np.log(_d(a)),
-                                lambda: a ** b * (a.log() if isinstance(a, Tensor) else np.log(a)))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0^-1 and log(0) are masked below
+            if need_a:  # d(a^b)/da = b * a^(b-1); 0 where b == 0 (a^0 = 1 is constant, even at a = 0)
+                grad_a = g * _pow_local(b_data == 0, b_data * np.power(a_data, b_data - 1),
+                                        lambda: b * a ** (b - 1))
+            if need_b:  # d(a^b)/db = a^b * log(a); 0 where a == 0 and b >= 0 (its limit), as in PyTorch
+                grad_b = g * _pow_local((a_data == 0) & (b_data >= 0), np.power(a_data, b_data) * np.log(a_data),
+                                        lambda: a ** b * (a.log() if isinstance(a, Tensor) else np.log(a)))
         return grad_a, grad_b
+
+
+def _pow_local(zero: Any, constant: Any, differentiable: Any) -> Any:
+    """A local derivative of Pow (see `_local`), set to 0 where `zero` holds: limits the formula misses."""
+    local = _local(constant, differentiable)
+    if not np.any(zero):
+        return local
+    if isinstance(local, Tensor):
+        return Where.apply(local, 0.0, condition=np.logical_not(zero))
+    return np.where(zero, 0, local)
 
 
 class Neg(Function):
