@@ -264,6 +264,15 @@ def test_unreferenced_graphs_are_freed_by_reference_counting(backward):
         assert x.grad is None or x.grad.is_leaf
 
 
+def test_graphs_made_by_grad_with_create_graph_are_freed():
+    with gc_disabled():
+        x = tc.Tensor([1.0, 2.0], requires_grad=True)
+        (g,) = tc.grad((x ** 3).sum(), x, create_graph=True)
+        refs = [weakref.ref(x)] + _graph_refs(g)
+        del x, g
+        assert [r() for r in refs] == [None] * len(refs)
+
+
 def test_saved_intermediates_are_freed_by_backward():
     with gc_disabled():
         x = tc.Tensor(np.ones(3), requires_grad=True)
