@@ -438,6 +438,15 @@ def test_hvp_matches_pytorch(seed):
     np.testing.assert_allclose(hx.data, ex.numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(hw.data, ew.numpy(), rtol=1e-9, atol=1e-10)
 
+def test_hvp_of_a_linear_or_unused_input_is_zero_and_needs_a_scalar():
+    x, unused = tc.Tensor([1.0, 2.0]), tc.Tensor([3.0])
+    value, (hx, hu) = tc.hvp(lambda a, b: (a * 2).sum(), (x, unused), (tc.ones(2), tc.ones(1)))
+    assert value.item() == 6.0 and hx.tolist() == [0.0, 0.0] and hu.tolist() == [0.0]
+    assert not x.requires_grad  # the inputs given are not modified
+    with pytest.raises(ValueError, match=r"single output value, got shape \(2,\)"):
+        tc.hvp(lambda a: a * 2, x, tc.ones(2))
+
+
 # --- custom Functions: torch.autograd.Function's contract ---
 
 
