@@ -51,6 +51,13 @@ def test_ignored_broadcasting_fails_only_for_the_broadcast_input():
     assert {m.element for m in report.inputs[1].mismatches} == {(0,), (1,), (2,)}
 
 
+def test_zero_dimensional_inputs_are_checked():
+    x = tc.Tensor(np.float64(0.7), requires_grad=True)
+    assert tc.gradcheck(lambda x: x.exp() * x, [x])
+    report = failure(planted.HalfExp.apply, [x])
+    assert [m.element for m in report.inputs[0].mismatches] == [()]
+
+
 def test_raise_exception_false_returns_false():
     (x,) = arrays(3, (3,))
     assert tc.gradcheck(planted.HalfExp.apply, [x], raise_exception=False) is False

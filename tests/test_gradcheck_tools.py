@@ -79,6 +79,7 @@ def test_assert_gradcheck_failure_message_reads_well():
     text = str(caught.value)
     assert text.startswith("the gradient of HalfExp.apply(x0: (2,) float64 requires_grad) is wrong:")
     assert "input 0 (shape (2,)): 2 of 2 entries disagree" in text and "blame: HalfExp((2,))" in text
+    assert f"applied by the check itself; HalfExp is defined at {planted.__file__}:" in text
 
 
 def test_assert_gradcheck_checks_second_derivatives_on_request():

@@ -1,6 +1,7 @@
 """Blame: re-check every recorded op of a failing function on its own and name the first wrong one."""
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Blame:
     layer: str | None               # scope path of the layer the op ran in
     layer_kind: str | None
     site: tuple[str, int] | None    # the user's file and line of the call
+    defined: tuple[str, int] | None  # where the op's Function class is written
     position: int                   # index of the op in engine.toposort(outputs) (consumers first)
     checked: int                    # ops checked before and including this one
     total: int                      # ops in the graph
@@ -59,10 +61,11 @@ class Blame:
     def message(self) -> str:
         """Where the op is and what its own check found."""
         where = f"in layer {self.layer!r} ({self.layer_kind})" if self.layer else "outside any layer"
-        called = f"{self.site[0]}:{self.site[1]}" if self.site else "unknown (no user frame)"
+        called = f"called at {self.site[0]}:{self.site[1]}" if self.site else "applied by the check itself"
+        defined = f"; {self.op} is defined at {self.defined[0]}:{self.defined[1]}" if self.defined else ""
         local = "\n".join("    " + line for line in self.report.message().splitlines())
         return (f"blame: {self.call} has a wrong gradient of its own (op {self.checked} of {self.total} "
-                f"checked from the inputs towards the output)\n  {where}, called at {called}\n"
+                f"checked from the inputs towards the output)\n  {where}, {called}{defined}\n"
                 f"  its own check:\n{local}")
 
     def find_in(self, outputs: Sequence[Tensor] | Tensor) -> Function | None:
@@ -87,6 +90,7 @@ def find_blame(fn: Callable[..., Any], inputs: Sequence[Any], check: LocalCheck)
     with enable_grad(), recording_sites(), keeping_inputs():
         outputs = fn(*inputs)
     outputs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
+    direct = isinstance(getattr(fn, "__self__", None), type)  # fn is MyOp.apply: no user call site
     order = toposort(o._ctx for o in outputs if isinstance(o, Tensor) and o._ctx is not None)
     for checked, position in enumerate(reversed(range(len(order))), start=1):
         node = order[position]
@@ -95,8 +99,17 @@ def find_blame(fn: Callable[..., Any], inputs: Sequence[Any], check: LocalCheck)
             scope = node.scope
             shapes = tuple(a.shape if isinstance(a, Tensor) else None for a in node.inputs)
             return Blame(node.name, dict(node.op_args), shapes, scope.path if scope else None,
-                         scope.kind if scope else None, node.site, position, checked, len(order), report), checked
+                         scope.kind if scope else None, None if direct else node.site, _definition(type(node)),
+                         position, checked, len(order), report), checked
     return None, len(order)
+
+
+def _definition(cls: type) -> tuple[str, int] | None:
+    """File and first line of a class's source, when Python can find it."""
+    try:
+        return inspect.getsourcefile(cls) or "?", inspect.getsourcelines(cls)[1]
+    except (OSError, TypeError):
+        return None
 
 
 def _reapply(node: Function) -> Callable[..., Tensor]:

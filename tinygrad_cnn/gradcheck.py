@@ -233,7 +233,7 @@ def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol:
     """
     elements = list(np.ndindex(analytic.shape))
     left, right, low, high = (a.reshape(analytic.shape) for a in slopes(elements, eps))
-    numeric = (left + right) / 2
+    numeric = np.array((left + right) / 2)   # an array also for 0-d inputs (entries are rewritten below)
     bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
     apart = high - low > atol + rtol * np.maximum(np.abs(low), np.abs(high))
     result = InputResult(index, analytic.shape, analytic, numeric)
@@ -241,7 +241,7 @@ def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol:
     if not suspects:
         return result
     for e, l2, r2, low2, high2 in zip(suspects, *slopes(suspects, eps / 10), strict=True):
-        a, l, r = float(analytic[e]), float(left[e]), float(right[e])
+        a, l, r = float(analytic[e]) + 0.0, float(left[e]), float(right[e])   # + 0.0: no "-0" in reports
         if max(abs(l2), abs(r2)) > 5 * max(abs(l), abs(r), atol):   # slopes grow like 1 / eps
             result.kinks.append(Kink(index, e, a, l2, r2, (low2, high2), jump=True))
             continue
