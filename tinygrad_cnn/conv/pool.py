@@ -29,10 +29,7 @@ def _taps(geometry: Geometry) -> list[tuple[int, int, slice, slice]]:
 
 
 def _window_sum(xp: np.ndarray, geometry: Geometry, weights: np.ndarray) -> np.ndarray:
-    """sum over taps of weights[i, j] * window tap (i, j) of xp; weights (kh|1, kw|1, ...) broadcast.
-
-    Weights may be a bool mask (the share of a maximum without ties): True counts as 1.
-    """
+    """sum over taps of weights[i, j] * window tap (i, j) of xp; weights (kh|1, kw|1, ...) broadcast."""
     per_tap = weights.shape[0] > 1 or weights.shape[1] > 1
     acc = None
     for i, j, rows, cols in _taps(geometry):
@@ -70,8 +67,6 @@ class WindowSumAdjoint(Function):
             rows = _tile_rows(gx, geometry)                   # (N, OH, kh, OW * kw, C)
             if weights.shape[:2] == (1, 1):                   # the same weight for every tap
                 rows[...] = _widen(g.data * weights[0, 0], kw)
-            elif weights.dtype == bool:                       # a mask: copy where it holds
-                np.copyto(rows, _widen(g.data, kw), where=_tile_rows_of_taps(weights))
             else:
                 np.multiply(_tile_rows_of_taps(weights), _widen(g.data, kw), out=rows)
             return gx
@@ -131,29 +126,40 @@ class MaxPool(Function):
 
 def _max_of(views: list[np.ndarray]) -> np.ndarray:
     """The elementwise maximum of equally shaped arrays, as a new array."""
-    out = np.maximum(views[0], views[1]) if len(views) > 1 else np.array(views[0])
+    return _fold(np.maximum, views)
+
+
+def _sum_of(views: list[np.ndarray]) -> np.ndarray:
+    """The elementwise sum of equally shaped arrays, as a new array (faster than a strided reduce)."""
+    return _fold(np.add, views)
+
+
+def _fold(ufunc: np.ufunc, views: list[np.ndarray]) -> np.ndarray:
+    out = ufunc(views[0], views[1]) if len(views) > 1 else np.array(views[0])
     for view in views[2:]:
-        np.maximum(out, view, out=out)
+        ufunc(out, view, out=out)
     return out
 
 
 def _max_share(xp: np.ndarray, out: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
-    """(kh, kw, N, OH, OW, C): 1 / (number of tied maxima of the window) on each maximum, else 0.
-
-    Without ties (the rule for real data, not after relu) the share is the bool mask of the maxima.
-    """
+    """(kh, kw, N, OH, OW, C): 1 / (number of tied maxima of the window) on each maximum, else 0."""
     kh, kw = geometry.kernel
     if geometry.tiles:   # computed on whole image rows, in the input's layout (N, OH, kh, OW, kw, C)
         n, oh, ow, c = out.shape
-        is_max = np.empty((n, oh, kh, ow, kw, c), dtype=bool)
-        np.equal(_tile_rows(xp, geometry), _widen(out, kw), out=is_max.reshape(n, oh, kh, ow * kw, c))
-        is_max = is_max.transpose(2, 4, 0, 1, 3, 5)          # a view (kh, kw, N, OH, OW, C)
-    else:
-        is_max = np.empty((kh, kw, *out.shape), dtype=bool)
-        for i, j, rows, cols in _taps(geometry):
-            np.equal(xp[:, rows, cols], out, out=is_max[i, j])
+        is_max = np.empty((n, oh, kh, ow * kw, c), dtype=bool)
+        np.equal(_tile_rows(xp, geometry), _widen(out, kw), out=is_max)
+        share = is_max.astype(dtype)                          # (bool -> float: a fast cast, unlike mixed ops)
+        if np.count_nonzero(is_max) > out.size:               # ties (rare in real data, common after relu)
+            # maxima per window: add the window rows, then the columns of each window
+            rows = _sum_of([share[:, :, i] for i in range(kh)]).reshape(n, oh, ow, kw, c)
+            share /= _widen(_sum_of([rows[:, :, :, j] for j in range(kw)]), kw)
+        # (N, OH, kh, OW, kw, C) -> (kh, kw, N, OH, OW, C), a view
+        return share.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5)
+    is_max = np.empty((kh, kw, *out.shape), dtype=bool)
+    for i, j, rows, cols in _taps(geometry):
+        np.equal(xp[:, rows, cols], out, out=is_max[i, j])
     if np.count_nonzero(is_max) == out.size:                  # exactly one maximum in every window
-        return is_max
+        return is_max.astype(dtype)
     return is_max / is_max.sum(axis=(0, 1), dtype=dtype)
 
 

@@ -47,27 +47,69 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
 
 def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1,
                 slab_bytes: int = SLAB_BYTES) -> Iterator[tuple[slice, np.ndarray]]:
-    """For each slab of images of x (N, H, W, C): (its slice, its patches (n * OH * OW, groups, kh * kw * Cg)).
+    """For each slab of images of x (N, H, W, C): its slice and its patch matrices (groups, n * OH * OW, Kg).
 
-    The patches of one slab fit in cache, so they are still there when the GEMM reads them;
-    the padded copy and the patch buffer are allocated once and reused by every slab.
+    Kg = kh * kw * C // groups is ordered (kh, kw, Cg), as the kernel. The patches of one slab fit
+    in cache, so they are still there when the GEMM reads them; the padded copy and the patch
+    buffer are allocated once and reused by every slab. Copies are arranged so that their inner
+    loops are long: a window row (kw * C values) when that is long, else an output row (OW values).
     """
     n, h, w, c = x.shape
-    (oh, ow), (kh, kw), (hp, wp) = geometry.out_hw, geometry.kernel, geometry.padded_hw
-    cg = c // groups
-    step = max(1, slab_bytes // (oh * ow * kh * kw * c * x.itemsize))
-    step = min(step, n)
-    xp = np.zeros((step, hp, wp, c), dtype=x.dtype) if geometry.is_padded else None  # borders stay 0
-    cols = np.empty((step * oh * ow, groups, kh * kw * cg), dtype=x.dtype)
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    step = min(n, max(1, slab_bytes // (oh * ow * kh * kw * c * x.itemsize)))
+    window_row = kw * c if geometry.dilation[1] == 1 else c
+    copy = _tap_major if groups == 1 and window_row < min(ow, 16) else _window_major
+    buffer = np.empty(step * oh * ow * kh * kw * c, dtype=x.dtype)
+    padded = None
     for start in range(0, n, step):
         part = slice(start, min(start + step, n))
-        m = part.stop - part.start
-        if xp is not None:
-            crop(xp[:m], geometry)[...] = x[part]
-        source = xp[:m] if xp is not None else x[part]
-        # (m, OH, OW, G, kh, kw, Cg) windows -> contiguous rows of the patch matrix
-        np.copyto(cols[:m * oh * ow].reshape(m, oh, ow, groups, kh, kw, cg), windows(source, geometry, groups))
-        yield part, cols[:m * oh * ow]
+        padded = _padded_slab(x[part], geometry, padded, channel_major=copy is _tap_major)
+        yield part, copy(padded, geometry, groups, buffer)
+
+
+def _padded_slab(xs: np.ndarray, geometry: Geometry, buffer: np.ndarray | None, channel_major: bool) -> np.ndarray:
+    """The slab xs (m, H, W, C) padded with zeros, (m, Hp, Wp, C) or channel-major (C, m, Hp, Wp).
+
+    Without padding it is a view of xs; with padding the buffer of the previous slab is reused
+    (its border is still zero).
+    """
+    if channel_major:
+        xs = xs.transpose(3, 0, 1, 2)                         # (C, m, H, W), a view
+    if not geometry.is_padded:
+        return xs
+    c, m = (xs.shape[0], xs.shape[1]) if channel_major else (xs.shape[3], xs.shape[0])
+    shape = (c, m, *geometry.padded_hw) if channel_major else (m, *geometry.padded_hw, c)
+    if buffer is None or buffer.shape != shape:
+        buffer = np.zeros(shape, dtype=xs.dtype)
+    (top, _), (left, _) = geometry.padding
+    h, w = geometry.in_hw
+    if channel_major:
+        buffer[:, :, top:top + h, left:left + w] = xs
+    else:
+        buffer[:, top:top + h, left:left + w] = xs
+    return buffer
+
+
+def _window_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.ndarray) -> np.ndarray:
+    """Patches (G, M, Kg) of a padded slab (m, Hp, Wp, C), copied window by window (rows of kw * C)."""
+    m, _, _, c = xp.shape
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    cols = buffer[:m * oh * ow * kh * kw * c].reshape(m, oh, ow, groups, kh, kw, c // groups)
+    np.copyto(cols, windows(xp, geometry, groups))
+    return cols.reshape(m * oh * ow, groups, -1).transpose(1, 0, 2)
+
+
+def _tap_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.ndarray) -> np.ndarray:
+    """Patches (1, M, K) of a channel-major padded slab (C, m, Hp, Wp), copied tap by tap (rows of OW)."""
+    c, m, _, _ = xp.shape
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    cols = buffer[:m * oh * ow * kh * kw * c].reshape(kh, kw, c, m, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = geometry.offset(i, j)
+            cols[i, j] = xp[:, :, rows, columns]
+    # (kh, kw, C, m, OH, OW) -> (K, M) -> its transpose (1, M, K), a view
+    return cols.reshape(kh * kw * c, m * oh * ow).T[None]
 
 
 def col2im(taps: np.ndarray, geometry: Geometry) -> np.ndarray:
