@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tensor as _tensor
+from .tensor import Tensor
 from .anomaly import check_forward, user_site
 from .mode import MODE
 
@@ -45,9 +45,8 @@ class Function:
         raise NotImplementedError("a Function subclass must define a static backward(ctx, grad_output)")
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> _tensor.Tensor:
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run forward on the data and, when any input requires grad, record the node."""
-        Tensor = _tensor.Tensor
         ctx = cls()
         ctx.released, ctx._saved, ctx._saved_versions = False, (), ()
         grad_enabled = MODE.grad_enabled
@@ -63,6 +62,8 @@ class Function:
         finally:
             MODE.grad_enabled = grad_enabled
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
+        if data.dtype.char == "d" and not _asks_for_float64(args, kwargs):
+            data = data.astype(np.float32)  # as in PyTorch: integers become float32, not float64
         result = Tensor._make(data, ctx if record else None)
         if data.base is not None:  # a view: share the version counter of the input it views
             for a in args:
@@ -127,6 +128,17 @@ def _constant(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, complex)):
         return value
     return getattr(value, "shape", ()), getattr(value, "dtype", None), getattr(value, "name", None)
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _asks_for_float64(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether float64 was requested: by a float64 input or a dtype argument (else float32 is the default)."""
+    requested = kwargs.get("dtype")  # (compare with care: NumPy reads a None dtype as float64)
+    if requested is not None and np.dtype(requested) == _FLOAT64:
+        return True
+    return any(a.dtype == _FLOAT64 for a in args if isinstance(a, (Tensor, np.ndarray, np.floating)))
 
 
 def _version_of(saved: Any) -> int:

@@ -218,6 +218,12 @@ class Tensor:
         return self._version_box
 
     def _check_inplace(self, what: str) -> None:
+        if not self.data.flags.writeable:
+            raise ValueError(
+                f"{what} cannot change this tensor in place: its data is a read-only view (for example "
+                "the result of broadcast_to, where many elements share one memory cell). Make a copy "
+                "first with .clone()"
+            )
         if MODE.grad_enabled and (self._requires_grad or self._ctx is not None):
             raise RuntimeError(
                 f"{what} would change a tensor that is part of the graph (requires_grad=True) in place, "
