@@ -5,9 +5,9 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
 from .anomaly import check_forward, user_site
 from .mode import MODE
+from .tensor import Tensor
 
 
 class Function:
