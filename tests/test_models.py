@@ -253,3 +253,14 @@ def test_keras_training_methods_hand_over_to_training_and_saving(tmp_path):
     other = tc.Sequential.from_config(model.get_config())
     other.load_weights(tmp_path / "weights.npz")
     np.testing.assert_allclose(other.predict(x), predictions, rtol=1e-6)
+
+
+def test_inputs_of_any_size_with_none():
+    model = tc.Sequential([tc.Input((None, None, 1)), Conv2D(2, 3), GlobalAveragePooling2D(), Dense(3)])
+    shapes = [parts[2:-1] for parts in map(str.split, model.summary_str().splitlines())
+              if len(parts) > 2 and parts[2].startswith("(None")]
+    assert shapes == [["(None,", "None,", "None,", "2)"], ["(None,", "2)"], ["(None,", "3)"]]
+    assert model(np.ones((2, 7, 7, 1), np.float32)).shape == (2, 3)
+    assert model(np.ones((1, 12, 9, 1), np.float32)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"axis 3 must have size 1, not 2"):
+        model(np.ones((1, 5, 5, 2), np.float32))

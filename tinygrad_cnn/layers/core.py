@@ -54,8 +54,9 @@ class InputLayer(Layer):
 
 def _input_batch_shape(shape: Any) -> Shape:
     full = batch_shape(shape, "Input")
-    if any(n is None or n == 0 for n in full[1:]):
-        raise ValueError(f"Input: every axis but the batch axis needs a positive size, got {format_shape(full)}")
+    if 0 in full[1:]:
+        raise ValueError(f"Input: every axis but the batch axis needs a positive size (or None for any size), "
+                         f"got {format_shape(full)}")
     return full
 
 
