@@ -73,6 +73,7 @@ def test_casts():
         x.astype("int64")
     np.testing.assert_array_equal(x.detach().astype("int64").data, [1, -2])
 
+
 @pytest.mark.parametrize("op", [lambda i: i * 2.5, lambda i: i / 2, lambda i: i + tc.ones(2), lambda i: i.mean()],
                          ids=["int * float", "int / int", "int + float32", "mean of ints"])
 def test_floats_computed_from_integers_are_float32(op):
@@ -294,6 +295,8 @@ ALIASES = {  # ways to reach a saved tensor's memory through another tensor, the
     "detach": lambda x: x.detach(),
     "reshape": lambda x: x.reshape(2, 1),
     "basic index": lambda x: x[::-1],
+    "transpose of a view": lambda x: x.reshape(1, 2).T,
+    "unsqueeze": lambda x: x.unsqueeze(0),
 }
 
 
