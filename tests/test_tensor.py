@@ -310,3 +310,16 @@ def test_changing_a_saved_tensor_through_an_alias_is_detected(alias):
         view += 1       # changes x.data too (as in PyTorch, these share memory)
     with pytest.raises(RuntimeError, match="modified in place"):
         y.backward()
+
+
+@pytest.mark.parametrize("copy", [lambda x: x[[0, 1]], lambda x: x.clone(), lambda x: x[x > 0]],
+                         ids=["integer-array index", "clone", "mask"])
+def test_changing_a_copy_is_fine(copy):
+    w = tc.Tensor([1.0, 2.0], requires_grad=True)
+    x = tc.Tensor([3.0, 4.0], requires_grad=True)
+    y = (w * x).sum()
+    other = copy(x)
+    with tc.no_grad():
+        other += 1      # its own memory: x is untouched
+    y.backward()
+    np.testing.assert_array_equal(w.grad.data, [3.0, 4.0])
