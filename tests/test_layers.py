@@ -336,6 +336,8 @@ def test_get_and_set_weights_validate_before_changing_anything():
         layer.set_weights([np.zeros((3, 3, 2, 2)), np.zeros(2)])
     with pytest.raises(ValueError, match="list of 2 arrays"):
         layer.set_weights([np.zeros((3, 3, 1, 2))])
+    with pytest.raises(ValueError, match=r"2 arrays \(conv2d/kernel \(3, 3, 1, 2\), conv2d/bias \(2,\)\), got ndarray"):
+        layer.set_weights(np.zeros((3, 3, 1, 2)))
     for old, now in zip(before, layer.get_weights(), strict=True):
         np.testing.assert_array_equal(old, now)
     layer.set_weights([np.ones((3, 3, 1, 2)), np.arange(2)])

@@ -224,8 +224,8 @@ class Layer:
     def set_weights(self, weights: Any) -> None:
         """Load arrays in `weights` order; nothing changes unless every count and shape fits."""
         own = self.weights
-        if isinstance(weights, np.ndarray) or len(weights) != len(own):
-            count = "an array" if isinstance(weights, np.ndarray) else f"{len(weights)} arrays"
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(own):
+            count = f"{len(weights)} arrays" if isinstance(weights, (list, tuple)) else type(weights).__name__
             raise ValueError(f"{self._describe()}.set_weights needs a list of {len(own)} arrays "
                              f"({', '.join(f'{w.name} {w.shape}' for w in own) or 'no weights: is it built?'}), "
                              f"got {count}")
