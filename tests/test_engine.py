@@ -592,6 +592,16 @@ def test_relu_and_abs_have_zero_derivative_at_zero():
         np.testing.assert_array_equal(x.grad.data, t.grad.numpy())
 
 
+@pytest.mark.parametrize("name", ["leaky_relu", "clip"])
+def test_kinks_of_leaky_relu_and_clip_match_pytorch(name):
+    """leaky_relu'(0) is the slope; clip passes the gradient at its bounds (both as in PyTorch)."""
+    torch = require_torch()
+    data = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    ours = {"leaky_relu": lambda a: a.leaky_relu(0.2), "clip": lambda a: a.clip(0.0, 1.0)}[name]
+    theirs = {"leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2), "clip": lambda t: t.clamp(0.0, 1.0)}
+    compare_with_torch(ours, (data,), theirs[name], np.float64)
+
+
 def test_max_ties_share_the_gradient_equally():
     x = tc.Tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], requires_grad=True)
     x.max(axis=1).backward(tc.Tensor([6.0, 6.0]))
