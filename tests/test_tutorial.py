@@ -140,9 +140,31 @@ def test_hand_designed_edge_filters_load_into_conv2d():
     assert set(np.nonzero(response[..., 0])[1]) == {2, 3}  # only the windows that straddle the edge
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+# what each example must print (Keras's shapes and counts for the models it builds)
+EXAMPLE_OUTPUT = {
+    "filters.py": ["output (2, 252, 252, 4)", "104 params", "(None, 254, 254, 8)", "8*(1*3*3+1)=80",
+                   "8*(3*3*3+1)=224"],
+    "stride_and_padding.py": ["'valid'  on a 7x7 image -> 5x5", "'same'   on a 7x7 image -> 7x7",
+                              "strides=2 with 'same' padding on 12x12 -> 6x6", "(None, 84, 84, 8)",
+                              "(None, 86, 86, 8)", "Total params: 208"],
+    "stacking.py": ["6,553,700", "Total params: 6,564,103", "(None, 516128)", "(None, 28, 28, 4)",
+                    "(None, 13, 13, 2)", "29x29"],
+    "pooling.py": ["[[14 17]\n [32 35]]", "outputs equal? True", "(None, 28, 28, 8)"],
+    "feature_maps.py": ["(None, 8, 8, 8)", "Total params: 3,818", "after conv2d          feature maps (1, 8, 8, 8)"],
+    "edge_detection.py": ["(None, 16, 16, 5)", "5*(1*3*3)=45",
+                          "left and right sides of the square only: [3, 4, 11, 12]"],
+}
+
+
+def test_every_example_is_checked():
+    assert sorted(EXAMPLE_OUTPUT) == sorted(p.name for p in EXAMPLES.glob("*.py"))
+
+
+@pytest.mark.parametrize("script", sorted(EXAMPLE_OUTPUT))
 def test_examples_run_and_print_their_shapes(script, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", [script, "--out", str(tmp_path), "--quick"])
+    tc.manual_seed(0)
     runpy.run_path(str(EXAMPLES / script), run_name="__main__")
     printed = capsys.readouterr().out
-    assert "(None," in printed and "params" in printed.lower()
+    for expected in EXAMPLE_OUTPUT[script]:
+        assert expected in printed
