@@ -87,8 +87,8 @@ class _Drawing:
                 place = place.parent
         for subgraph in _clusters(scopes, members):
             graph.subgraph(subgraph)
-        for source, target in self.edges:
-            graph.edge(source, target)
+        # node names are our own identifiers (op12, t3, layer0): the lines need no quoting
+        graph.body += [f"\t{source} -> {target}\n" for source, target in self.edges]
         graph.node("legend", legend_html(self.roles, self.backward), shape="plaintext", style="")
         return graph
 
@@ -163,7 +163,7 @@ def _tensor_node(drawing: _Drawing, name: str, tensor: Tensor, title: str, role:
     lines = [title, shape_text(tensor.shape, tensor.dtype, show)]
     if "value" in show:
         lines.append(value_text(tensor.data))
-    if "grad" in show and role != "constant":
+    if "grad" in show and role != "constant" and tensor.is_leaf:  # non-leaf tensors keep no .grad
         lines.append(grad_text(tensor.grad))
     nonfinite = has_non_finite(tensor.data) or (tensor.grad is not None and has_non_finite(tensor.grad.data))
     drawing.node(name, lines, role, place, nonfinite)
@@ -207,11 +207,11 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     groups = collapsed_layers(ops, collapse)
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
     drawing = _Drawing(backward)
-    values = live_outputs(ops, tensors)
     blame = getattr(gradcheck, "blame", None)
     blamed = blame.find_in(list(tensors)) if blame is not None else None
 
-    index = {id(op): number for number, op in enumerate(ops)}
+    index = {id(op): number for number, op in enumerate(ops) if id(op) in drawn}
+    values = live_outputs([op for op in ops if id(op) in drawn], tensors)
     layers: dict[str, _Layer] = {}  # node name -> collapsed layer
     layer_names: dict[int, str] = {}  # id(scope) -> node name
 
@@ -246,11 +246,13 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
                 if source == target:
                     continue  # inside one collapsed layer
                 drawing.edge(source, target)
-                shape = shape_text(parent.out_shape, parent.out_dtype, show)
-                if layer is not None:
-                    layer.inputs[shape] = None
-                if (producer := layer_of(source)) is not None:
-                    producer.outputs[shape] = None
+                producer = layer_of(source)
+                if layer is not None or producer is not None:
+                    shape = shape_text(parent.out_shape, parent.out_dtype, show)
+                    if layer is not None:
+                        layer.inputs[shape] = None
+                    if producer is not None:
+                        producer.outputs[shape] = None
             elif isinstance(parent, Tensor):
                 leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
             elif not backward and constants[position] is not None:  # no gradient flows to constants

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -83,13 +84,18 @@ def scope_label(scope: Scope) -> str:
     return f"{scope.name} ({scope.kind})" if scope.kind else scope.name
 
 
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dtype: Any) -> str:
+    return str(np.dtype(dtype))  # NumPy builds the name anew each time: slow on 100,000 nodes
+
+
 def shape_text(shape: tuple[int, ...], dtype: Any, show: frozenset[str]) -> str:
     """'(4, 3) float32', or either half, as `show` asks."""
     parts = []
     if "shape" in show:
         parts.append(str(tuple(shape)))
     if "dtype" in show:
-        parts.append(str(np.dtype(dtype)))
+        parts.append(_dtype_name(dtype))
     return " ".join(parts)
 
 

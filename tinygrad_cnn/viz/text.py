@@ -83,7 +83,8 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
             title = names.get(id(item)) or item.name or "input"
             lines.append(first + _leaf_text(item, title, leaf_role(item, names), show))
         elif kind == "constant":
-            lines.append(first + ": ".join(constant_lines(item, show)) + "  (constant)")
+            words = constant_lines(item, show)  # [name or "constant", shape] or [number]
+            lines.append(first + (words[-1] if words[0] == "constant" else ": ".join(words)) + "  (constant)")
         elif id(item) in printed or pending[id(item)] > 0:
             where = "above" if id(item) in printed else "below"
             lines.append(f"{first}{item.name}{tag(item)} (see {where})")
