@@ -96,7 +96,7 @@ def _torch_index(t, index, shape):
     """t[index] in PyTorch for any NumPy index: NumPy says which elements, torch gathers them."""
     torch = require_torch()
     positions = np.asarray(np.arange(int(np.prod(shape))).reshape(shape)[index])
-    return t.reshape(-1)[torch.tensor(positions.reshape(-1))].reshape(positions.shape)
+    return t.reshape(-1)[torch.tensor(np.ascontiguousarray(positions).reshape(-1))].reshape(positions.shape)
 
 
 @st.composite
