@@ -139,3 +139,12 @@ def test_ten_thousand_ops_render_within_the_budget(dot, tmp_path):
     graph = tc.draw_graph(chain(10_000))
     nodes = svg_groups(save_graph(graph, tmp_path / "big.svg"))["node"]
     assert len(nodes) == 500 + 3  # the 500 ops nearest the output, the folded rest, the output and the legend
+
+
+def test_quotes_backslashes_and_angle_brackets_in_names_reach_the_picture(dot, tmp_path):
+    x = tc.randn(2, requires_grad=True)
+    x.name = 'say "hi"\\now <b>'
+    with tc.mode.scope("<odd>", 'My"Layer'):
+        y = x * 2
+    texts = [t.text for t in ET.parse(save_graph(tc.draw_graph(y), tmp_path / "odd.svg")).iter(f"{SVG}text")]
+    assert 'say "hi"\\now <b>' in texts and '<odd> (My"Layer)' in texts

@@ -35,8 +35,26 @@ RANKDIRS = ("TB", "LR", "BT", "RL")
 
 
 def _label(lines: list[str]) -> str:
-    """Lines joined with DOT's centred line break; user text cannot inject escapes or HTML."""
-    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines if line))
+    """Lines joined with DOT's centred line break; backslashes in user text stay literal."""
+    return "\\n".join(_escape(line) for line in lines if line)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\")
+
+
+def _node_line(name: str, attributes: dict[str, str]) -> str:
+    """A DOT node statement. Names are our own identifiers; values are quoted, their DOT escapes kept.
+
+    Written directly rather than through graphviz.Digraph.node, whose checks dominate the time of
+    100,000-node graphs.
+    """
+    values = " ".join(f'{key}="{_quote(value)}"' for key, value in attributes.items())
+    return f"\t{name} [{values}]\n"
+
+
+def _quote(value: str) -> str:
+    return value.replace('"', '\\"')
 
 
 class _Drawing:
@@ -58,7 +76,7 @@ class _Drawing:
         elif role == "folded" or role == "constant":
             attributes["style"] = "dashed,filled"
         if tooltip:
-            attributes["tooltip"] = tooltip
+            attributes["tooltip"] = _escape(tooltip)
         self.nodes.append((place, name, attributes))
 
     def edge(self, source: str, target: str) -> None:
@@ -79,7 +97,7 @@ class _Drawing:
         scopes: dict[int, Scope] = {}
         for place, name, attributes in self.nodes:
             if not cluster or place is None:
-                graph.node(name, **attributes)
+                graph.body.append(_node_line(name, attributes))
                 continue
             members.setdefault(id(place), []).append((name, attributes))
             while place is not None and id(place) not in scopes:
@@ -110,10 +128,10 @@ def _clusters(scopes: dict[int, Scope], members: dict[int, list[tuple[str, dict[
     built: dict[int, graphviz.Digraph] = {}
     for scope in sorted(scopes.values(), key=_depth, reverse=True):
         sub = graphviz.Digraph(name=f"cluster_{numbers[id(scope)]}", graph_attr={
-            "label": _label([scope_label(scope)]), "style": "rounded,filled", "color": "#8c8c8c",
+            "label": graphviz.nohtml(_label([scope_label(scope)])), "style": "rounded,filled", "color": "#8c8c8c",
             "fillcolor": "#f3f3f8" if _depth(scope) % 2 == 0 else "#e6e6f0", "labeljust": "l"})
         for name, attributes in members.get(id(scope), ()):
-            sub.node(name, **attributes)
+            sub.body.append(_node_line(name, attributes))
         for child in children.get(id(scope), ()):
             sub.subgraph(built.pop(id(child)))
         built[id(scope)] = sub
