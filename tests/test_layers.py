@@ -192,7 +192,7 @@ def test_batch_normalization_counts_moving_statistics_as_non_trainable():
 
 def test_batch_normalization_on_channels_first_axis():
     x = np.random.default_rng(3).standard_normal((4, 3, 5, 5)).astype(np.float32) * 2 + 5
-    y = BatchNormalization(axis=1)(x).data
+    y = BatchNormalization(axis=1)(x, training=True).data
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, atol=1e-2)
 
@@ -204,7 +204,8 @@ def test_dropout_is_inverted_and_keeps_the_expectation(seed, rate):
     tc.manual_seed(seed)
     x = tc.Tensor(np.random.default_rng(seed + 1).uniform(1, 2, (200, 100)).astype(np.float32), requires_grad=True)
     layer = Dropout(rate)
-    y = layer(x)
+    assert layer(x) is x  # inference by default, as in Keras
+    y = layer.train()(x)
     kept = y.data != 0
     np.testing.assert_allclose(y.data[kept], x.data[kept] / (1 - rate), rtol=1e-6)
     assert abs(kept.mean() - (1 - rate)) < 0.02
@@ -220,9 +221,9 @@ def test_dropout_is_inverted_and_keeps_the_expectation(seed, rate):
 def test_dropout_follows_manual_seed():
     x = np.ones((8, 8), np.float32)
     tc.manual_seed(7)
-    first = Dropout(0.5)(x).data
+    first = Dropout(0.5)(x, training=True).data
     tc.manual_seed(7)
-    np.testing.assert_array_equal(Dropout(0.5)(x).data, first)
+    np.testing.assert_array_equal(Dropout(0.5)(x, training=True).data, first)
 
 
 # --- pooling and flatten wiring ---

@@ -126,6 +126,7 @@ def compiled():
 @pytest.mark.parametrize("entry", ["predict", "evaluate", "no_grad call", "no_grad decorator"])
 def test_inference_records_no_graph(monkeypatch, compiled, entry):
     model, x, y = compiled
+    model.train()
     before = live(Function)
     recorded = _spy_on_recording(monkeypatch)
     if entry == "predict":

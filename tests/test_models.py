@@ -129,12 +129,15 @@ def test_train_eval_and_the_training_override():
     model = small_cnn()
     x = np.random.default_rng(0).standard_normal((6, 8, 8, 1)).astype(np.float32)
     bn, dropout = model.layers[1], model.layers[4]
-    assert model.training and bn.training and dropout.training
+    assert not (model.training or bn.training or dropout.training)  # inference until train(), as in Keras
     moving = bn.moving_mean.data.copy()
+    model(x)
     model(x, training=False)
     np.testing.assert_array_equal(bn.moving_mean.data, moving)   # inference: no update
     first, second = model(x, training=False).data, model(x, training=False).data
     np.testing.assert_array_equal(first, second)                  # and no dropout
+    model.train()
+    assert model.training and bn.training and dropout.training
     model(x)                                                      # training mode: moving statistics move
     assert not np.array_equal(bn.moving_mean.data, moving)
     model.eval()

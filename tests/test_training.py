@@ -80,7 +80,7 @@ def test_evaluate_and_predict_record_no_graph_and_run_in_inference_mode():
     model.evaluate(x, y, batch_size=20, verbose=0)
     model.predict(x, batch_size=20)
     assert spy.calls == [(False, False)] * 4
-    assert model.training  # the mode is restored afterwards
+    assert not model.training  # the mode is restored afterwards (inference, the initial mode)
 
 
 def test_predict_matches_the_model_and_ignores_batch_size():

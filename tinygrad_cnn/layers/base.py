@@ -64,9 +64,10 @@ class Layer:
 
     Subclasses set `ndim` (exact input rank) or `min_ndim`, and override `compute_output_shape`,
     `_create_weights` (via `add_weight`), `_fixed_axes` (input axes the weights depend on),
-    `call(x, training)` and `get_config`. `training` is True after construction (as in PyTorch);
-    `eval()` switches Dropout and BatchNormalization to inference, and `layer(x, training=...)`
-    overrides the mode for one call (as in Keras).
+    `call(x, training)` and `get_config`. A layer starts in inference mode, as in Keras (a plain
+    `model(x)` neither drops nor updates batch statistics; `fit` trains in training mode);
+    `train()`/`eval()` switch the mode as in PyTorch, and `layer(x, training=...)` overrides it
+    for one call.
     """
 
     ndim: int | None = None
@@ -77,7 +78,7 @@ class Layer:
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         self.built = False
-        self.training = True
+        self.training = False
         self.dtype = np.dtype(np.float32)  # of the weights (astype changes it)
         self._trainable = True
         self._own_weights: list[tuple[Tensor, bool]] = []  # (weight, trainable when the layer is)
