@@ -89,7 +89,7 @@ def test_notebooks_get_inline_svg(dot):
 def test_save_graph_choices_and_errors(tmp_path):
     _, _, loss = small_graph()
     graph = tc.draw_graph(loss)
-    assert save_graph(graph, tmp_path / "g.dot").read_text() == graph.source  # needs no `dot`
+    assert save_graph(graph, tmp_path / "new" / "g.dot").read_text() == graph.source  # needs no `dot`
     with pytest.raises(ValueError, match=r"cannot tell the format of .*g\.txt.*\.svg, \.png, \.pdf"):
         save_graph(graph, tmp_path / "g.txt")
     with pytest.raises(TypeError, match="graphviz.Digraph"):

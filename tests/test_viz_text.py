@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +89,15 @@ def test_every_op_of_a_random_graph_is_printed_exactly_once(steps):
             other.name == op.name for other in ops)
     references = [line for line in lines if "(see " in line]
     assert all("(see below)" in line or "(see above)" in line for line in references)
+
+
+def test_bad_arguments_are_explained():
+    x = tc.randn(2, requires_grad=True)
+    with pytest.raises(TypeError, match="at least one output"):
+        tc.viz.text_graph()
+    with pytest.raises(TypeError, match="output 1 must be a Tensor, got list"):
+        tc.viz.text_graph(x, [1])
+    with pytest.raises(ValueError, match="unknown option.*size"):
+        tc.viz.text_graph(x, show=("size",))
+    with pytest.raises(ValueError, match="max_nodes must be a positive int"):
+        tc.viz.text_graph(x, max_nodes=-1)

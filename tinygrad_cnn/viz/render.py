@@ -81,6 +81,7 @@ def save_graph(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> pathlib
     target = pathlib.Path(path)
     suffix = target.suffix.lower()
     if suffix in SOURCE_SUFFIXES:
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(graph.source, encoding="utf-8")
         return target
     if suffix.lstrip(".") not in FORMATS:
