@@ -164,3 +164,12 @@ def test_only_needed_gradients_are_computed():
 def test_kernel_dtype_follows_input_for_lists():
     y = tc.conv2d(tc.ones(1, 3, 3, 1, dtype=np.float64), [[[[1.0]]]])
     assert y.dtype == np.float64 and np.allclose(y.numpy(), 1.0)
+
+
+def test_empty_batch():
+    x = tc.zeros(0, 5, 5, 2, requires_grad=True)
+    kernel = tc.randn(3, 3, 2, 4, requires_grad=True)
+    y = tc.conv2d(x, kernel, padding="same")
+    y.sum().backward()
+    assert y.shape == (0, 5, 5, 4) and x.grad.shape == x.shape
+    np.testing.assert_array_equal(kernel.grad.numpy(), 0)

@@ -53,6 +53,8 @@ def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int,
         # (G, Fg, m) @ (G, m, Kg) -> (G, Fg, Kg); the long m axis is the inner product
         term = np.matmul(g_groups, cols)
         dw = term if dw is None else np.add(dw, term, out=dw)
+    if dw is None:  # an empty batch
+        return np.zeros(kernel_shape, dtype=np.result_type(x, g))
     # (G, Fg, Kg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
     return dw.transpose(2, 0, 1).reshape(kernel_shape)
 
@@ -66,7 +68,7 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
     w_taps = w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)             # (kh*kw, G, Fg, Cg)
     dtype = np.result_type(g, w)
     dx = np.empty(in_shape, dtype=dtype)
-    step = min(n, max(1, SLAB_BYTES // (oh * ow * kh * kw * cg * groups * dtype.itemsize)))
+    step = max(1, min(n, SLAB_BYTES // max(1, oh * ow * kh * kw * cg * groups * dtype.itemsize)))  # n may be 0
     buffer = np.empty(kh * kw * step * oh * ow * groups * cg, dtype=dtype)
     for start in range(0, n, step):
         part = slice(start, min(start + step, n))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, pair, spatial_layout, window_geometry
 from .windows import col2im, pad
@@ -60,22 +61,36 @@ class WindowSumAdjoint(Function):
 
     @staticmethod
     def forward(ctx: Any, g: Tensor, *, geometry: Geometry, weights: np.ndarray) -> np.ndarray:
-        kh, kw = geometry.kernel
-        if geometry.tiles:   # windows tile the input: every input pixel gets one term, no sums
-            n, oh, ow, c = g.shape
-            gx = np.zeros((n, *geometry.in_hw, c), dtype=np.result_type(g.data, weights))
-            rows = _tile_rows(gx, geometry)                   # (N, OH, kh, OW * kw, C)
-            if weights.shape[:2] == (1, 1):                   # the same weight for every tap
-                rows[...] = _widen(g.data * weights[0, 0], kw)
-            else:
-                np.multiply(_tile_rows_of_taps(weights), _widen(g.data, kw), out=rows)
-            return gx
-        taps = weights * g.data                              # (kh|1, kw|1, N, OH, OW, C)
-        return col2im(np.broadcast_to(taps, (kh, kw, *taps.shape[2:])), geometry)
+        return _spread(g.data, geometry, weights)
 
     @staticmethod
     def backward(ctx: Any, h: Tensor) -> Tensor:
         return WindowSum.apply(h, geometry=ctx.op_args["geometry"], weights=ctx.op_args["weights"])
+
+
+def _spread(g: np.ndarray, geometry: Geometry, weights: np.ndarray, reuse: bool = False) -> np.ndarray:
+    """gx (N, H, W, C): every output's gradient g times the weights, added back onto its window.
+
+    With `reuse` the weights are not needed afterwards and their memory may hold the result.
+    """
+    kh, kw = geometry.kernel
+    if not geometry.tiles:
+        taps = weights * g                                    # (kh|1, kw|1, N, OH, OW, C)
+        return col2im(np.broadcast_to(taps, (kh, kw, *taps.shape[2:])), geometry)
+    # the windows tile the input: every input pixel gets one term, no sums
+    n, oh, ow, c = g.shape
+    h, w = geometry.in_hw
+    if weights.shape[:2] == (1, 1):                          # the same weight for every tap
+        gx = np.zeros((n, h, w, c), dtype=np.result_type(g, weights))
+        _tile_rows(gx, geometry)[...] = _widen(g * weights[0, 0], kw)
+        return gx
+    rows = _tile_rows_of_taps(weights)                        # (N, OH, kh, OW * kw, C)
+    if (h, w) == (oh * kh, ow * kw) and (reuse or not np.shares_memory(rows, weights)):
+        np.multiply(rows, _widen(g, kw), out=rows)            # in place: no fresh input-sized array
+        return rows.reshape(n, h, w, c)
+    gx = np.zeros((n, h, w, c), dtype=np.result_type(g, weights))
+    np.multiply(rows, _widen(g, kw), out=_tile_rows(gx, geometry))
+    return gx
 
 
 def _tile_rows(x: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -121,7 +136,10 @@ class MaxPool(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         geometry = ctx.op_args["geometry"]
-        return WindowSumAdjoint.apply(g, geometry=geometry, weights=_max_share(ctx.xp, ctx.out, geometry, g.dtype))
+        share = _max_share(ctx.xp, ctx.out, geometry, g.dtype)
+        if MODE.grad_enabled:   # create_graph: a recorded op, differentiable again
+            return WindowSumAdjoint.apply(g, geometry=geometry, weights=share)
+        return _spread(g.data, geometry, share, reuse=True)
 
 
 def _max_of(views: list[np.ndarray]) -> np.ndarray:

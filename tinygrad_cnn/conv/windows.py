@@ -56,7 +56,7 @@ def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1,
     """
     n, h, w, c = x.shape
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
-    step = min(n, max(1, slab_bytes // (oh * ow * kh * kw * c * x.itemsize)))
+    step = max(1, min(n, slab_bytes // max(1, oh * ow * kh * kw * c * x.itemsize)))  # n = 0: no slab
     window_row = kw * c if geometry.dilation[1] == 1 else c
     copy = _tap_major if groups == 1 and window_row < min(ow, 16) else _window_major
     buffer = np.empty(step * oh * ow * kh * kw * c, dtype=x.dtype)
