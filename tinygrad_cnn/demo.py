@@ -136,7 +136,11 @@ def run_demo(args: argparse.Namespace) -> int:
     written = draw(model, history, x_test[0], out)
     model.save(out / "model.npz")
     written.append(out / "model.npz")
-    # (the graph-drawing helper adds the drawing of the model's graph here)
+    try:  # the model's layers as a graph; without graphviz's `dot`, the DOT source instead
+        model.plot_model(out / "model_graph.png")
+        written.append(out / "model_graph.png")
+    except tc.viz.GraphvizNotFoundError as error:
+        written.append(error.source_path)
     print(f"\nWrote to {out}/:")
     for path in written:
         print(f"  {path.name}")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..creation import manual_seed
-from ..layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+from ..demo import build_model
 from ..losses import sparse_categorical_crossentropy
 from ..models import Sequential
 from ..tensor import Tensor
@@ -28,12 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_model(seed: int = 0) -> tuple[Sequential, Tensor, np.ndarray]:
-    """The demo's CNN for 28x28 digit images, with a seeded batch of 8 images and labels."""
+    """The demo's CNN for its 8x8 digit images, with a seeded batch of 8 random images and labels."""
     manual_seed(seed)
-    model = Sequential([Input((28, 28, 1)), Conv2D(8, 3, activation="relu"), MaxPooling2D(2),
-                        Conv2D(16, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dense(10)])
+    model = build_model((8, 8, 1))
     rng = np.random.default_rng(seed)
-    images = Tensor(rng.random((8, 28, 28, 1), dtype=np.float32))
+    images = Tensor(rng.random((8, 8, 8, 1), dtype=np.float32))
     return model, images, rng.integers(0, 10, size=8)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..layers import Layer
 from ..mode import enable_grad
 from ..tensor import Tensor
 from .graph import draw_graph
@@ -32,12 +33,12 @@ def _sample(model: Any, input_shape: Any) -> Tensor:
 def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", input_shape: Any = None,
                show_shapes: bool = True, show_dtype: bool = False, collapse: Any = True,
                direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500) -> Any:
-    """Run `model` on a zero batch, draw its graph (one node per layer by default) and save it to `path`."""
+    """Run `model` (in inference mode) on a zero batch, draw its graph, one node per layer, and save it to `path`."""
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
     sample = _sample(model, input_shape)
-    with enable_grad():
-        output = model(sample)
+    with enable_grad():  # inference mode: drawing must not move BatchNormalization's statistics
+        output = model(sample, training=False) if isinstance(model, Layer) else model(sample)
     if not isinstance(output, Tensor):
         raise TypeError(f"plot_model: calling the model returned {type(output).__name__}, not a Tensor")
     show = ("shape",) * bool(show_shapes) + ("dtype",) * bool(show_dtype)
