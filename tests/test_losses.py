@@ -188,6 +188,8 @@ def test_get_accepts_keras_names_instances_and_callables():
     (lambda: losses.categorical_crossentropy([[0, 1.0]], np.zeros((1, 3))), ValueError,
      r"y_true has shape \(1, 2\) but y_pred has shape \(1, 3\)"),
     (lambda: losses.binary_crossentropy([[np.nan]], np.zeros((1, 1))), ValueError, "y_true contains NaN"),
+    (lambda: losses.sparse_categorical_crossentropy([0, np.nan], np.zeros((2, 3))), ValueError,
+     r"y_true holds nan at index \(1,\)"),
     (lambda: losses.binary_crossentropy([[2.0]], np.zeros((1, 1))), ValueError, r"must lie in \[0.0, 1.0\]"),
     (lambda: losses.mse([[1.0]], np.zeros((1, 1), int)), TypeError, "y_pred must be floating point"),
     (lambda: losses.mse([[1.0]], np.zeros((1, 1)), reduction="avg"), ValueError, "reduction must be one of"),

@@ -60,6 +60,10 @@ def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
     classes = y_pred.shape[-1] if y_pred.ndim >= 2 else 0
     if y_pred.ndim < 2:
         raise ValueError(f"{loss}: y_pred must have a class axis, shape (batch, classes), got {y_pred.shape}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(labels))[0])
+        raise ValueError(f"{loss}: y_true holds {labels[bad]} at index {bad}; labels must be integer class "
+                         f"indices in [0, {classes - 1}]: drop or fix the samples with missing labels")
     if labels.dtype.kind not in "iub":
         hint = " (these look like one-hot rows: use categorical_crossentropy, or y.argmax(-1))" \
             if labels.shape == y_pred.shape else " (convert them: y.astype(int))"
