@@ -1,6 +1,6 @@
 """Convolution and pooling speed against PyTorch CPU, same process, same thread count.
 
-    python benchmarks/bench_conv.py [--repeats 15] [--no-memory]
+    python benchmarks/bench_conv.py [--repeats 15] [--threads N] [--clock wall|cpu] [--no-memory]
 
 Workloads (float32; ours channels_last, also channels_first; PyTorch NCHW and channels_last memory
 format, the ratio is against the faster PyTorch):
@@ -12,7 +12,10 @@ format, the ratio is against the faster PyTorch):
   W6 one training step of a LeNet-like CNN on 128 images 28x28x1: conv 8 5x5 relu, max-pool 2,
      conv 16 5x5 relu, max-pool 2, flatten, dense 10, cross-entropy, backward.
 Times are the best of `--repeats` runs after two warm-ups, ours and PyTorch's interleaved (the
-machine is shared, the minimum is the least disturbed figure). Peak memory of W6 is measured in
+machine is shared, the minimum is the least disturbed figure). Both use the same number of threads:
+the number NumPy's BLAS uses, or `--threads` (set for BLAS through threadpoolctl). `--clock cpu`
+measures process CPU time instead of wall time: with one thread it is immune to other processes
+competing for the cores. Peak memory of W6 is measured in
 fresh subprocesses as the growth of the resident set (VmHWM - VmRSS, after resetting VmHWM through
 /proc/self/clear_refs) during one step that follows a warm-up step; for us also tracemalloc's peak
 of NumPy allocations.
@@ -51,6 +54,16 @@ def blas_threads() -> int:
         return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
     except (ImportError, ValueError):
         return os.cpu_count() or 1
+
+
+def limit_blas_threads(threads: int) -> Any:
+    """Limit NumPy's BLAS to `threads` (threadpoolctl); returns the limiter, kept alive by the caller."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl); or set "
+                         "OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before starting") from None
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def best_of(functions: dict[str, Callable[[], Any]], repeats: int,
@@ -243,13 +256,17 @@ def memory_in_subprocess(framework: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None, help="threads for NumPy's BLAS and torch")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
     import torch
+    limiter = limit_blas_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
     threads = blas_threads()
     torch.set_num_threads(threads)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(f"threads: NumPy BLAS {threads}, torch {torch.get_num_threads()}; NumPy {np.__version__}, "
-          f"torch {torch.__version__}; best of {args.repeats}")
+          f"torch {torch.__version__}; best of {args.repeats}, {args.clock} clock")
     rows = []
     for name, (shape, filters, k, stride, padding) in CONV.items():
         times = best_of({
@@ -257,7 +274,7 @@ def main() -> None:
             "ours_cf": ours_conv(shape, filters, k, stride, padding, "channels_first"),
             "torch": torch_conv(torch, shape, filters, k, stride, padding, False),
             "torch_cl": torch_conv(torch, shape, filters, k, stride, padding, True),
-        }, args.repeats)
+        }, args.repeats, clock)
         rows.append((name, times, conv_flops(shape, filters, k, stride, padding)))
     for name, (shape, size) in POOL.items():
         times = best_of({
@@ -265,10 +282,10 @@ def main() -> None:
             "ours_cf": ours_pool(shape, size, "channels_first"),
             "torch": torch_pool(torch, shape, size, False),
             "torch_cl": torch_pool(torch, shape, size, True),
-        }, args.repeats)
+        }, args.repeats, clock)
         rows.append((name, times, pool_flops(shape, size)))
     times = best_of({"ours": ours_lenet("channels_last"), "ours_cf": ours_lenet("channels_first"),
-                     "torch": torch_lenet(torch, False), "torch_cl": torch_lenet(torch, True)}, args.repeats)
+                     "torch": torch_lenet(torch, False), "torch_cl": torch_lenet(torch, True)}, args.repeats, clock)
     rows.append(("W6", times, lenet_flops()))
 
     header = (f"{'workload':8} {'ours ms':>8} {'ours cf ms':>10} {'torch ms':>9} {'torch cl ms':>11} "
