@@ -282,6 +282,16 @@ def test_plot_model_runs_the_model_and_saves_the_layer_graph(tmp_path):
         tc.viz.plot_model(fresh, None, input_shape=(0, 2))
 
 
+def test_plot_model_does_not_train_the_model():
+    from tinygrad_cnn.layers import BatchNormalization
+    model = tc.Sequential([tc.Input((4,)), Dense(3), BatchNormalization()]).train()
+    model(tc.randn(8, 4))  # a training-mode call moves the statistics
+    before = [w.data.copy() for w in model.weights]
+    graph = tc.viz.plot_model(model, None, input_shape=np.full((2, 4), 5.0, np.float32))
+    assert all(np.array_equal(a, w.data) for a, w in zip(before, model.weights))
+    assert "batch_normalization (BatchNormalization)" in graph.source and "in (2, 4)" in graph.source
+
+
 def test_tensor_draw_graph_and_leaf_outputs():
     x, w, loss = small_graph()
     assert loss.draw_graph(show=("shape",)).source == tc.draw_graph(loss, show=("shape",)).source
