@@ -57,9 +57,9 @@ def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, hi
 def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
     """Integer class indices of shape y_pred.shape[:-1] (a trailing axis of size 1 is dropped)."""
     labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
-    classes = y_pred.shape[-1] if y_pred.ndim >= 2 else 0
     if y_pred.ndim < 2:
         raise ValueError(f"{loss}: y_pred must have a class axis, shape (batch, classes), got {y_pred.shape}")
+    classes = y_pred.shape[-1]
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(labels))[0])
         raise ValueError(f"{loss}: y_true holds {labels[bad]} at index {bad}; labels must be integer class "
