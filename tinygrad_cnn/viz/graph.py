@@ -224,91 +224,113 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
     groups = collapsed_layers(ops, collapse)
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
-    drawing = _Drawing(backward)
-    blame = getattr(gradcheck, "blame", None)
-    blamed = blame.find_in(list(tensors)) if blame is not None else None
+    builder = _Builder(_Drawing(backward), ops, drawn, groups, names, show)
+    builder.blame = getattr(gradcheck, "blame", None)
+    builder.blamed = builder.blame.find_in(tensors) if builder.blame is not None else None
+    builder.add_ops(live_outputs([op for op in ops if id(op) in drawn], tensors))
+    builder.add_outputs(tensors)
+    builder.add_leaves()
+    builder.add_layers_and_folded()
+    return builder.drawing.digraph(rankdir, cluster)
 
-    index = {id(op): number for number, op in enumerate(ops) if id(op) in drawn}
-    values = live_outputs([op for op in ops if id(op) in drawn], tensors)
-    layers: dict[str, _Layer] = {}  # node name -> collapsed layer
-    layer_names: dict[int, str] = {}  # id(scope) -> node name
 
-    def node_name(op: Function) -> str:
-        if id(op) not in drawn:
+class _Builder:
+    """Places every node and edge of a drawing: ops (or their collapsed layers), outputs, leaves."""
+
+    def __init__(self, drawing: _Drawing, ops: list[Function], drawn: set[int], groups: dict[int, Scope],
+                 names: dict[int, str], show: frozenset[str]) -> None:
+        self.drawing, self.ops, self.drawn, self.groups = drawing, ops, drawn, groups
+        self.names, self.show = names, show
+        self.index = {id(op): number for number, op in enumerate(ops) if id(op) in drawn}
+        self.layers: dict[str, _Layer] = {}  # node name -> collapsed layer
+        self.layer_names: dict[int, str] = {}  # id(scope) -> node name
+        self.leaf_uses: dict[int, tuple[Tensor, dict[str, Scope | None]]] = {}  # leaf, {consumer: its place}
+        self.blame: Any = None  # a failed gradcheck's blame, drawn red on the op (or layer) it names
+        self.blamed: Function | None = None
+
+    def node_name(self, op: Function) -> str:
+        """The node an op is drawn as: its own, its collapsed layer's, or the folded summary."""
+        if id(op) not in self.drawn:
             return "folded"
-        group = groups.get(id(op))
+        group = self.groups.get(id(op))
         if group is None:
-            return f"op{index[id(op)]}"
-        if id(group) not in layer_names:
-            name = layer_names[id(group)] = f"layer{len(layers)}"
-            layers[name] = _Layer(group)
-        return layer_names[id(group)]
+            return f"op{self.index[id(op)]}"
+        if id(group) not in self.layer_names:
+            name = self.layer_names[id(group)] = f"layer{len(self.layers)}"
+            self.layers[name] = _Layer(group)
+        return self.layer_names[id(group)]
 
-    layer_of = layers.get
+    def add_ops(self, values: dict[int, Any]) -> None:
+        """Each drawn op with its edges, producers first (DOT lists nodes in the order they ran)."""
+        for op in reversed(self.ops):
+            if id(op) not in self.drawn:
+                continue
+            target = self.node_name(op)
+            layer = self.layers.get(target)
+            if layer is None:
+                error = self.blame.error if op is self.blamed else ""
+                _op_node(self.drawing, target, op, values.get(id(op)), self.show, error)
+            else:
+                layer.ops += 1
+            place = op.scope if layer is None else layer.scope.parent
+            constants = getattr(op, "constants", None) or (None,) * len(op.parents)
+            for position, parent in enumerate(op.parents):
+                if isinstance(parent, Function):
+                    self._add_op_edge(parent, target, layer)
+                elif isinstance(parent, Tensor):
+                    self.leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
+                elif not self.drawing.backward and constants[position] is not None:  # no gradient flows here
+                    _constant_node(self.drawing, f"c{self.index[id(op)]}_{position}", constants[position], target,
+                                   place, layer, self.show)
 
-    leaf_uses: dict[int, tuple[Tensor, dict[str, Scope | None]]] = {}  # id -> (leaf, {consumer: its place})
-    for op in reversed(ops):  # producers first, so DOT lists nodes in the order they ran
-        if id(op) not in drawn:
-            continue
-        target = node_name(op)
-        layer = layer_of(target)
-        if layer is None:
-            _op_node(drawing, target, op, values.get(id(op)), show, blame.error if op is blamed else "")
-        else:
-            layer.ops += 1
-        place = op.scope if layer is None else layer.scope.parent
-        constants = getattr(op, "constants", None) or (None,) * len(op.parents)
-        for position, parent in enumerate(op.parents):
-            if isinstance(parent, Function):
-                source = node_name(parent)
-                if source == target:
-                    continue  # inside one collapsed layer
-                drawing.edge(source, target)
-                producer = layer_of(source)
-                if layer is not None or producer is not None:
-                    shape = shape_text(parent.out_shape, parent.out_dtype, show)
-                    if layer is not None:
-                        layer.inputs[shape] = None
-                    if producer is not None:
-                        producer.outputs[shape] = None
-            elif isinstance(parent, Tensor):
-                leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
-            elif not backward and constants[position] is not None:  # no gradient flows to constants
-                _constant_node(drawing, f"c{index[id(op)]}_{position}", constants[position], target, place,
-                               layer, show)
+    def _add_op_edge(self, parent: Function, target: str, layer: _Layer | None) -> None:
+        source = self.node_name(parent)
+        if source == target:
+            return  # inside one collapsed layer
+        self.drawing.edge(source, target)
+        producer = self.layers.get(source)
+        if layer is not None or producer is not None:
+            shape = shape_text(parent.out_shape, parent.out_dtype, self.show)
+            if layer is not None:
+                layer.inputs[shape] = None
+            if producer is not None:
+                producer.outputs[shape] = None
 
-    for number, output in enumerate(tensors):
-        if output._ctx is None:
-            leaf_uses.setdefault(id(output), (output, {}))
-            continue
-        source = node_name(output._ctx)
-        title = names.get(id(output)) or output.name or "output"
-        _tensor_node(drawing, f"out{number}", output, title, "output", None, show)
-        drawing.edge(source, f"out{number}")
-        if (producer := layer_of(source)) is not None:
-            producer.outputs[shape_text(output.shape, output.dtype, show)] = None
+    def add_outputs(self, tensors: list[Tensor]) -> None:
+        for number, output in enumerate(tensors):
+            if output._ctx is None:  # a leaf asked for as an output
+                self.leaf_uses.setdefault(id(output), (output, {}))
+                continue
+            source = self.node_name(output._ctx)
+            title = self.names.get(id(output)) or output.name or "output"
+            _tensor_node(self.drawing, f"out{number}", output, title, "output", None, self.show)
+            self.drawing.edge(source, f"out{number}")
+            if (producer := self.layers.get(source)) is not None:
+                producer.outputs[shape_text(output.shape, output.dtype, self.show)] = None
 
-    for number, (leaf, consumers) in enumerate(leaf_uses.values()):
-        role = leaf_role(leaf, names) if consumers else "output"
-        only = next(iter(consumers)) if len(consumers) == 1 else None
-        if role == "parameter" and only is not None and layer_of(only) is not None:
-            layer_of(only).params.append((names.get(id(leaf)) or leaf.name, leaf.size))  # listed on its node
-            continue
-        places = set(map(id, consumers.values()))  # weights and constants sit in their layer's cluster
-        place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
-        title = names.get(id(leaf)) or leaf.name or {"input": "input", "constant": "constant"}.get(role, "output")
-        _tensor_node(drawing, f"t{number}", leaf, title, role, place, show)
-        for target in consumers:
-            drawing.edge(f"t{number}", target)
-            if (layer := layer_of(target)) is not None:
-                layer.inputs[shape_text(leaf.shape, leaf.dtype, show)] = None
+    def add_leaves(self) -> None:
+        """Leaves next to their consumers; a layer's own weight is listed on its collapsed node instead."""
+        for number, (leaf, consumers) in enumerate(self.leaf_uses.values()):
+            role = leaf_role(leaf, self.names) if consumers else "output"
+            only = self.layers.get(next(iter(consumers))) if len(consumers) == 1 else None
+            if role == "parameter" and only is not None:
+                only.params.append((self.names.get(id(leaf)) or leaf.name, leaf.size))
+                continue
+            places = set(map(id, consumers.values()))  # weights sit in their layer's cluster, inputs outside
+            place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
+            title = self.names.get(id(leaf)) or leaf.name or ("output" if role == "output" else role)
+            _tensor_node(self.drawing, f"t{number}", leaf, title, role, place, self.show)
+            for target in consumers:
+                self.drawing.edge(f"t{number}", target)
+                if (layer := self.layers.get(target)) is not None:
+                    layer.inputs[shape_text(leaf.shape, leaf.dtype, self.show)] = None
 
-    for name, layer in layers.items():
-        error = blamed is not None and node_name(blamed) == name and blame.error
-        lines = layer.lines(show) + ([f"{blame.op}: wrong gradient: {error}"] if error else [])
-        drawing.node(name, lines, "layer", layer.scope.parent, blamed=bool(error))
-    folded = len(ops) - len(drawn)
-    if folded:
-        drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",
-                                "(raise max_nodes to draw them)"], "folded", None)
-    return drawing.digraph(rankdir, cluster)
+    def add_layers_and_folded(self) -> None:
+        for name, layer in self.layers.items():
+            blamed = self.blamed is not None and self.node_name(self.blamed) == name
+            error = [f"{self.blame.op}: wrong gradient: {self.blame.error}"] if blamed else []
+            self.drawing.node(name, layer.lines(self.show) + error, "layer", layer.scope.parent, blamed=blamed)
+        folded = len(self.ops) - len(self.drawn)
+        if folded:
+            self.drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",
+                                         "(raise max_nodes to draw them)"], "folded", None)
