@@ -17,7 +17,7 @@ import numpy as np
 from .autograd import grad
 from .blame import Blame, find_blame
 from .function import Function
-from .mode import set_grad_enabled
+from .mode import enable_grad, set_grad_enabled
 from .tensor import Tensor
 
 DEFAULT_EPS = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
@@ -199,8 +199,8 @@ def _weighted_sum(fn: Callable[..., Any], inputs: Sequence[Any], upstream: Seque
     return float(_weighted_terms(fn, inputs, upstream).sum())
 
 
-def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int, elements: list[tuple[int, ...]],
-                           upstream: Sequence[np.ndarray], eps: float) -> tuple[np.ndarray, ...]:
+def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int, upstream: Sequence[np.ndarray],
+                           elements: list[tuple[int, ...]], eps: float) -> tuple[np.ndarray, ...]:
     """Left and right slopes of the weighted sum at the given entries of input `index`, and the range
     [low, high] that holds every mix of the left and right slopes of the single output entries.
 
@@ -275,10 +275,9 @@ def _projection(fn: Callable[..., Any], inputs: list[Any], directions: dict[int,
     return expected, (values[0] - values[1]) / (2 * eps)
 
 
-def _analytic(fn: Callable[..., Any], prepared: list[Any], differentiable: list[int],
+def _analytic(outputs: Sequence[Tensor], prepared: list[Any], differentiable: list[int],
               upstream: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
-    """The analytic gradient of the weighted sum for every differentiable input."""
-    outputs = output_tensors(fn, prepared)
+    """The analytic gradient of the weighted sum of the recorded `outputs` for every differentiable input."""
     live = [(o, u) for o, u in zip(outputs, upstream, strict=True) if o.requires_grad]
     if not live:
         return {i: np.zeros(prepared[i].shape) for i in differentiable}
@@ -299,11 +298,12 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
     atol, rtol = 1e-5 if atol is None else atol, 1e-3 if rtol is None else rtol
     rng = np.random.default_rng(seed)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
-    outputs = output_tensors(fn, prepared)
+    with enable_grad():  # recorded even when the caller is inside no_grad
+        outputs = output_tensors(fn, prepared)
     notes = [f"output {k} is {o.dtype}: the function computes in lower precision than float64 "
              "(create constants with the input's dtype)" for k, o in enumerate(outputs) if o.dtype != np.float64]
     upstream = [rng.standard_normal(o.shape) for o in outputs]  # random, so transposition bugs show
-    analytic = _analytic(fn, prepared, differentiable, upstream)
+    analytic = _analytic(outputs, prepared, differentiable, upstream)
     size = sum(prepared[i].size for i in differentiable)
     fast = size > FAST_MODE_SIZE if fast_mode is None else bool(fast_mode)
     report = GradcheckReport(what, eps, atol, rtol, [], notes, kinks, fast)
@@ -325,8 +325,8 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
                             "were checked entry by entry")
     for i in differentiable:
         if i in to_check:
-            slopes = functools.partial(_one_sided_differences, fn, prepared, i, upstream=upstream)
-            report.inputs.append(_compare(i, analytic[i], lambda els, e, s=slopes: s(els, eps=e), eps, atol, rtol))
+            slopes = functools.partial(_one_sided_differences, fn, prepared, i, upstream)
+            report.inputs.append(_compare(i, analytic[i], slopes, eps, atol, rtol))
         else:
             report.inputs.append(InputResult(i, prepared[i].shape, analytic[i], None))
     return report
