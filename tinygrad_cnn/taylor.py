@@ -15,7 +15,7 @@ import numpy as np
 
 from .autograd import grad
 from .gradcheck import float64_inputs, output_tensors
-from .mode import no_grad
+from .mode import enable_grad, no_grad
 from .tensor import Tensor
 
 DEFAULT_STEPS = {1: 2.0 ** -np.arange(4, 17), 2: 2.0 ** -np.arange(2, 13)}
@@ -87,9 +87,10 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
         """phi = sum_k <readout_k, output_k>, the scalar whose expansion is tested."""
         return _total([(o * Tensor(w)).sum() for o, w in zip(output_tensors(fn, xs), readout, strict=True)])
 
-    phi = value()
-    scale = sum(float(np.abs(o.data * w).sum()) for o, w in zip(output_tensors(fn, xs), readout, strict=True))
-    terms = _derivative_terms(phi, [xs[i] for i in wrt], directions, order)
+    with enable_grad():  # the derivatives need the graph, even inside no_grad
+        phi = value()
+        scale = sum(float(np.abs(o.data * w).sum()) for o, w in zip(output_tensors(fn, xs), readout, strict=True))
+        terms = _derivative_terms(phi, [xs[i] for i in wrt], directions, order)
     origin = {i: xs[i].data.copy() for i in wrt}
     remainders = []
     with no_grad():
