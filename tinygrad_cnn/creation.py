@@ -12,6 +12,8 @@ _GENERATOR = [np.random.default_rng()]
 
 def manual_seed(seed: int) -> None:
     """Seed the generator behind rand, randn, initializers, dropout and shuffling."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"manual_seed: seed must be a non-negative int, got {type(seed).__name__} {seed!r:.40}")
     _GENERATOR[0] = np.random.default_rng(seed)
 
 
@@ -31,9 +33,16 @@ def _checked_shape(shape: tuple[Any, ...], name: str) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
+def _check_numbers(name: str, **values: Any) -> None:
+    for argument, value in values.items():
+        if not isinstance(value, (int, float, np.number, np.bool_)):
+            raise TypeError(f"{name}: {argument} must be a number, got {type(value).__name__} {value!r:.40}")
+
+
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` filled with `fill_value`."""
     shape = _checked_shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    _check_numbers("full", fill_value=fill_value)
     return Tensor(np.full(shape, fill_value, dtype=_float(dtype)), requires_grad=requires_grad)
 
 
@@ -50,6 +59,9 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
            requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop), as np.arange (integers stay int64, floats are float32)."""
+    _check_numbers("arange", start=start, stop=0 if stop is None else stop, step=step)
+    if step == 0:
+        raise ValueError(f"arange: step must not be zero (start={start}, stop={stop})")
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if dtype is None and values.dtype.kind == "f":
         dtype = np.float32
@@ -58,6 +70,7 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """The identity matrix (n x m)."""
+    _checked_shape((n,) if m is None else (n, m), "eye")
     return Tensor(np.eye(n, m, dtype=_float(dtype)), requires_grad=requires_grad)
 
 

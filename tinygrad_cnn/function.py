@@ -59,6 +59,9 @@ class Function:
         MODE.grad_enabled = False  # nothing inside forward is recorded
         try:
             out = cls.forward(ctx, *args, **kwargs)
+        except ValueError:
+            check_broadcast(cls.__name__, args, kwargs)  # NumPy's own message names no op and no argument
+            raise
         finally:
             MODE.grad_enabled = grad_enabled
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
@@ -144,6 +147,25 @@ def _asks_for_float64(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 def _version_of(saved: Any) -> int:
     box = getattr(saved, "_version_box", None)  # None for version 0 and for non-Tensors
     return 0 if box is None else int(box[0])
+
+
+def check_broadcast(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raise a clear ValueError when the array inputs of `op` do not broadcast together."""
+    named = [(f"operand {i}", np.shape(a.data if isinstance(a, Tensor) else a))
+             for i, a in enumerate(args) if isinstance(a, (Tensor, np.ndarray))]
+    named += [(k, v.shape) for k, v in kwargs.items() if isinstance(v, np.ndarray)]
+    try:
+        np.broadcast_shapes(*(shape for _, shape in named))
+    except ValueError:
+        ndim = max(len(shape) for _, shape in named)
+        for axis in range(-1, -ndim - 1, -1):   # the first axis, from the right, where sizes clash
+            sizes = {shape[axis] for _, shape in named if len(shape) >= -axis} - {1}
+            if len(sizes) > 1:
+                break
+        shapes = ", ".join(f"{name} {shape}" for name, shape in named)
+        raise ValueError(f"{op}: shapes do not broadcast: {shapes}; aligned from the right, axis {axis} has sizes "
+                         f"{sorted(sizes)}. Each axis must have equal sizes or size 1 (NumPy broadcasting); "
+                         "reshape or transpose an operand so that they line up") from None
 
 
 def _released_message(node: Function) -> str:

@@ -25,7 +25,11 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         data = data.data
     if dtype is not None:
         return np.array(data, dtype=dtype)
-    array = np.array(data)
+    try:
+        array = np.array(data)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"Tensor data must be rectangular (every row of a nested list the same length), got "
+                         f"{str(data)[:60]}: {e}") from None
     if array.dtype == object or array.dtype.kind in "USV":
         raise TypeError(
             f"Tensor data must be numbers (bool, int or float), got {type(data).__name__} "

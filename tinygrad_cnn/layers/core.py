@@ -154,7 +154,7 @@ class Flatten(Layer):
             # (N, C, d1, ...) -> (N, d1, ..., C), so that the order matches the channels_last layout
             x = x.transpose(0, *range(2, x.ndim), 1)
         # (N, d1, d2, ...) -> (N, d1 * d2 * ...)
-        return x.reshape(x.shape[0], -1) if x.ndim != 2 else x
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])) if x.ndim != 2 else x  # no -1: N may be 0
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format}

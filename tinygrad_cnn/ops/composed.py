@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..function import check_broadcast
 from ..tensor import Tensor
 from .elementwise import Maximum, Where
 from .reduce import normalize_axis
@@ -94,8 +95,12 @@ def clip(a: Tensor, low: Any = None, high: Any = None) -> Tensor:
     low_given, high_given = low is not None, high is not None
     # a missing bound takes the other one's place, never +-inf (which anomaly mode would flag)
     low, high = _tensor(high if low is None else low, a), _tensor(low if high is None else high, a)
-    use_high = (a.data > high.data) | (low.data > high.data) if high_given else np.zeros(a.shape, bool)
-    use_low = (a.data < low.data) & ~use_high if low_given else np.zeros(a.shape, bool)
+    try:
+        use_high = (a.data > high.data) | (low.data > high.data) if high_given else np.zeros(a.shape, bool)
+        use_low = (a.data < low.data) & ~use_high if low_given else np.zeros(a.shape, bool)
+    except ValueError:
+        check_broadcast("clip", (a, low, high), {})
+        raise
     bound = Where.apply(high, low, condition=use_high)
     return Where.apply(a, bound, condition=~(use_high | use_low))
 

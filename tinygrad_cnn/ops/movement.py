@@ -131,6 +131,8 @@ def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 
 def _resolve_shape(shape: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in new):
+        raise ValueError("sizes must be ints")
     new = tuple(int(n) for n in new)
     size = int(np.prod(shape))
     if new.count(-1) > 1:
