@@ -221,3 +221,24 @@ def test_bad_calls_raise_clear_errors(call, error, message):
     x, y = blobs(20)
     with pytest.raises(error, match=message):
         call(make_model(), x, y)
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal():
+    import io
+
+    from tinygrad_cnn.progress import ProgressBar, format_duration
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = ProgressBar(3, verbose=1, stream=stream)
+    bar.interval = 0.0
+    for step in (1, 2, 3):
+        bar.update(step, {"loss": 1.0 / step})
+    bar.finish({"loss": 0.25})
+    text = stream.getvalue()
+    assert text.count("\r") == 4 and text.endswith("\n")
+    assert "1/3 [==========>...................] - ETA: " in text and "loss: 0.2500" in text
+    assert [format_duration(s) for s in (3, 62, 3723)] == ["3s", "1:02", "1:02:03"]
