@@ -141,6 +141,16 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):   # np.load would return a bare ndarray
+        raise ModelFileError(f"{path} is a single .npy array, not a tinygrad_cnn .npz model file")
+    if magic[:1] == b"\x80":             # the opcode every pickle (protocol 2 and later) starts with
+        raise ModelFileError(f"{path} is a pickle file: pickled Python objects are never loaded (loading them "
+                             "could run code); save models with model.save")
+    if magic and not magic.startswith(b"PK"):
+        raise ModelFileError(f"{path} is not a tinygrad_cnn model file: it is not an .npz (zip) archive "
+                             f"(it starts with {magic!r})")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -156,8 +166,6 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                     raise
     except ModelFileError:
         raise
-    except AttributeError:  # np.load returned a plain ndarray (a .npy file): no context manager
-        raise ModelFileError(f"{path} is a single .npy array, not a tinygrad_cnn .npz model file") from None
     except ValueError as e:
         if "pickle" in str(e):
             raise ModelFileError(f"{path} contains pickled Python objects, which are never loaded (loading "
