@@ -76,11 +76,10 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
     for identifier in metric_list:  # fail now on unknown names ("accuracy" is resolved on the first batch)
         if not (isinstance(identifier, str) and identifier.lower() in metrics_lib.ACCURACY_NAMES):
             metrics_lib.get(identifier)
-    model.optimizer = optimizers.get(optimizer)
-    model.loss = losses.get(loss)
-    model.compiled_metrics = metric_list
+    chosen, loss_fn = optimizers.get(optimizer), losses.get(loss)
     if model.built:
-        model.optimizer.bind(model.parameters())
+        chosen.bind(model.parameters())
+    model.optimizer, model.loss, model.compiled_metrics = chosen, loss_fn, metric_list  # only when all is valid
 
 
 def _require_compiled(model: Any, what: str) -> None:
