@@ -2,6 +2,8 @@
 upstream gradient) as PyTorch in float64. A failure prints both programs as runnable code."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from conftest import require_torch
@@ -29,7 +31,11 @@ def compare(program: Program) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-9 * scale, err_msg=name)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+# CI's budget; a longer hunt: TINYGRAD_CNN_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz_torch.py
+BUDGET = int(os.environ.get("TINYGRAD_CNN_FUZZ_EXAMPLES", "300"))
+
+
+@settings(max_examples=BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(programs())
 def test_random_programs_match_pytorch(program):
     compare(program)
