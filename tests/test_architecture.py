@@ -18,6 +18,9 @@ LEVELS = {
     "__init__": 6, "demo": 6, "cli": 6, "__main__": 6,  # the public API and the programs built on it
 }
 
+# Command-line programs that live beside the code they drive: at the programs' level.
+FILE_LEVELS = {"viz/command.py": 6, "testing/gradcheck_command.py": 6}
+
 # The sanctioned upward edges, each a convenience method a user expects on a lower object.
 ALLOWED_UPWARD = {
     ("tensor", "ops"),        # Tensor's methods are written out and delegate to the op modules
@@ -29,6 +32,10 @@ ALLOWED_UPWARD = {
 def top_module(path: Path) -> str:
     parts = path.relative_to(PACKAGE).with_suffix("").parts
     return parts[0]
+
+
+def level(path: Path) -> int:
+    return FILE_LEVELS.get(path.relative_to(PACKAGE).as_posix(), LEVELS[top_module(path)])
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -68,8 +75,8 @@ def test_nothing_lower_imports_anything_higher():
     for path in sorted(PACKAGE.rglob("*.py")):
         source = top_module(path)
         for target in imported_modules(path):
-            if LEVELS[target] > LEVELS[source] and (source, target) not in ALLOWED_UPWARD:
-                violations.append(f"{path.relative_to(PACKAGE)} (level {LEVELS[source]}) imports "
+            if LEVELS[target] > level(path) and (source, target) not in ALLOWED_UPWARD:
+                violations.append(f"{path.relative_to(PACKAGE)} (level {level(path)}) imports "
                                   f"{target} (level {LEVELS[target]})")
     assert not violations, "\n".join(violations)
 
