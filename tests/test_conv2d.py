@@ -173,3 +173,26 @@ def test_empty_batch():
     y.sum().backward()
     assert y.shape == (0, 5, 5, 4) and x.grad.shape == x.shape
     np.testing.assert_array_equal(kernel.grad.numpy(), 0)
+
+
+@pytest.mark.parametrize("options", SMALL_CASES)
+def test_slabs_give_the_same_result(monkeypatch, options):
+    """Slabs of two images (the last one smaller) against the whole batch in one slab."""
+    import importlib
+    windows, conv_module = (importlib.import_module(f"tinygrad_cnn.conv.{name}") for name in ("windows", "conv2d"))
+    rng = np.random.default_rng(3)
+    shape = (5, 7, 6, 4) if options["data_format"] == "channels_last" else (5, 4, 7, 6)
+    arrays = [rng.standard_normal(shape), rng.standard_normal((3, 2, 4 // options["groups"], 2)),
+              rng.standard_normal(2)]
+
+    def run():
+        inputs = [tc.Tensor(a, requires_grad=True) for a in arrays]
+        y = tc.conv2d(*inputs, **options)
+        return [y.numpy()] + [g.numpy() for g in tc.grad(y, inputs, np.cos(y.numpy()))]
+    whole = run()
+    def pairs(n, bytes_per_image):
+        return (slice(start, min(start + 2, n)) for start in range(0, n, 2))
+    monkeypatch.setattr(windows, "slabs", pairs)
+    monkeypatch.setattr(conv_module, "slabs", pairs)
+    for ours, reference in zip(run(), whole):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)

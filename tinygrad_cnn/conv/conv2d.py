@@ -21,7 +21,7 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import SLAB_BYTES, col2im, patch_slabs
+from .windows import col2im, patch_slabs, slabs
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -68,11 +68,11 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
     w_taps = w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)             # (kh*kw, G, Fg, Cg)
     dtype = np.result_type(g, w)
     dx = np.empty(in_shape, dtype=dtype)
-    step = max(1, min(n, SLAB_BYTES // max(1, oh * ow * kh * kw * cg * groups * dtype.itemsize)))  # n may be 0
-    buffer = np.empty(kh * kw * step * oh * ow * groups * cg, dtype=dtype)
-    for start in range(0, n, step):
-        part = slice(start, min(start + step, n))
+    buffer = None
+    for part in slabs(n, oh * ow * kh * kw * cg * groups * dtype.itemsize):
         m = (part.stop - part.start) * oh * ow
+        if buffer is None:   # sized by the first (largest) slab
+            buffer = np.empty(kh * kw * m * groups * cg, dtype=dtype)
         g_groups = g[part].reshape(m, groups, fg).transpose(1, 0, 2)              # (G, m, Fg)
         taps = buffer[:kh * kw * m * groups * cg].reshape(kh * kw, m, groups, cg)
         # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)

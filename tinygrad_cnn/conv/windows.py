@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry
 
-SLAB_BYTES = 1 << 20   # patches per slab: about the size of a core's L2 cache
+SLAB_BYTES = 8 << 20   # patches per slab: cache-resident (L3), yet few and large BLAS calls
 
 
 def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
@@ -45,8 +45,14 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1,
-                slab_bytes: int = SLAB_BYTES) -> Iterator[tuple[slice, np.ndarray]]:
+def slabs(n: int, bytes_per_image: int) -> Iterator[slice]:
+    """Consecutive slices of a batch of n images, each holding about SLAB_BYTES of work."""
+    step = max(1, min(n, SLAB_BYTES // max(1, bytes_per_image)))
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1) -> Iterator[tuple[slice, np.ndarray]]:
     """For each slab of images of x (N, H, W, C): its slice and its patch matrices (groups, n * OH * OW, Kg).
 
     Kg = kh * kw * C // groups is ordered (kh, kw, Cg), as the kernel. The patches of one slab fit
@@ -54,40 +60,42 @@ def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1,
     buffer are allocated once and reused by every slab. Copies are arranged so that their inner
     loops are long: a window row (kw * C values) when that is long, else an output row (OW values).
     """
-    n, h, w, c = x.shape
+    n, _, _, c = x.shape
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
-    step = max(1, min(n, slab_bytes // max(1, oh * ow * kh * kw * c * x.itemsize)))  # n = 0: no slab
     window_row = kw * c if geometry.dilation[1] == 1 else c
     copy = _tap_major if groups == 1 and window_row < min(ow, 16) else _window_major
-    buffer = np.empty(step * oh * ow * kh * kw * c, dtype=x.dtype)
-    padded = None
-    for start in range(0, n, step):
-        part = slice(start, min(start + step, n))
+    buffer = padded = None
+    for part in slabs(n, oh * ow * kh * kw * c * x.itemsize):
+        if buffer is None:   # sized by the first (largest) slab
+            buffer = np.empty((part.stop - part.start) * oh * ow * kh * kw * c, dtype=x.dtype)
         padded = _padded_slab(x[part], geometry, padded, channel_major=copy is _tap_major)
         yield part, copy(padded, geometry, groups, buffer)
 
 
-def _padded_slab(xs: np.ndarray, geometry: Geometry, buffer: np.ndarray | None, channel_major: bool) -> np.ndarray:
+def _padded_slab(xs: np.ndarray, geometry: Geometry, previous: np.ndarray | None,
+                 channel_major: bool) -> np.ndarray:
     """The slab xs (m, H, W, C) padded with zeros, (m, Hp, Wp, C) or channel-major (C, m, Hp, Wp).
 
-    Without padding it is a view of xs; with padding the buffer of the previous slab is reused
+    Without padding it is a view of xs; with padding the previous slab's buffer is reused
     (its border is still zero).
     """
     if channel_major:
         xs = xs.transpose(3, 0, 1, 2)                         # (C, m, H, W), a view
     if not geometry.is_padded:
         return xs
-    c, m = (xs.shape[0], xs.shape[1]) if channel_major else (xs.shape[3], xs.shape[0])
-    shape = (c, m, *geometry.padded_hw) if channel_major else (m, *geometry.padded_hw, c)
-    if buffer is None or buffer.shape != shape:
-        buffer = np.zeros(shape, dtype=xs.dtype)
+    batch_axis = 1 if channel_major else 0
+    m = xs.shape[batch_axis]
+    if previous is None:
+        shape = (xs.shape[0], m, *geometry.padded_hw) if channel_major else (m, *geometry.padded_hw, xs.shape[3])
+        previous = np.zeros(shape, dtype=xs.dtype)
+    padded = previous[:, :m] if channel_major else previous[:m]   # the last slab may be smaller
     (top, _), (left, _) = geometry.padding
     h, w = geometry.in_hw
     if channel_major:
-        buffer[:, :, top:top + h, left:left + w] = xs
+        padded[:, :, top:top + h, left:left + w] = xs
     else:
-        buffer[:, top:top + h, left:left + w] = xs
-    return buffer
+        padded[:, top:top + h, left:left + w] = xs
+    return padded
 
 
 def _window_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.ndarray) -> np.ndarray:
