@@ -121,6 +121,7 @@ def run_demo(args: argparse.Namespace) -> int:
     seed, epochs = args.seed, args.epochs
     out = Path(args.out)
     tc.manual_seed(seed)
+    tc.clear_session()  # default layer names from conv2d, dense, ... (they name the picture files)
     description, train_data, (x_test, y_test) = load_data(args.mnist, seed)
     epochs = epochs if epochs is not None else (10 if args.mnist is None else 2)
     print(f"Data: {description}: {len(train_data[0])} for training, {len(x_test)} for testing\n")
