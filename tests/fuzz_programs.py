@@ -426,8 +426,12 @@ class Program:
     inputs: list[tuple[str, Shape]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
-    def to_source(self, flavour: str) -> str:
-        """A runnable script: 'ours' (tinygrad_cnn) or 'torch'; it leaves `out` and the inputs' `.grad`."""
+    def to_source(self, flavour: str, order: int = 1) -> str:
+        """A runnable script: 'ours' (tinygrad_cnn) or 'torch'; it leaves `out` and the inputs' `.grad`.
+
+        With order 2 it takes the gradients with create_graph=True (kept in `grads`) and back-propagates
+        their inner product with random directions, so `.grad` holds a Hessian-vector product.
+        """
         torch = flavour == "torch"
         lines = ["import numpy as np"]
         lines += ["import torch", ""] if torch else ["import tinygrad_cnn as tc", ""]
@@ -448,21 +452,41 @@ class Program:
             lines.append(f"{step.out} = {render(step.args, step.params)}  # {step.op} -> {step.shape}")
         lines.append(f"out = {self.steps[-1].out}")
         lines.append("upstream = np.asarray(rng.standard_normal(out.shape))  # a random upstream gradient")
-        lines.append("out.backward(" + ("torch.tensor(upstream))" if torch else "tc.Tensor(upstream))"))
+        seed = "torch.tensor(upstream)" if torch else "tc.Tensor(upstream)"
+        if order == 1:
+            lines.append(f"out.backward({seed})")
+            return "\n".join(lines) + "\n"
+        inputs = ", ".join(name for name, _ in self.inputs)
+        grad = "torch.autograd.grad" if torch else "tc.grad"
+        lines += [f"grads = {grad}(out, [{inputs}], {seed}, create_graph=True, allow_unused=True)",
+                  "second = 0",
+                  f"for g, x in zip(grads, [{inputs}]):  # <grads, v> for a random direction v per input",
+                  "    direction = np.asarray(rng.standard_normal(tuple(x.shape)))",
+                  "    if g is not None and g.requires_grad:",
+                  f"        second = second + (g * {'torch.tensor' if torch else 'tc.Tensor'}(direction)).sum()",
+                  "if not isinstance(second, int):",
+                  "    second.backward()"]
         return "\n".join(lines) + "\n"
 
-    def run(self, flavour: str) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Execute the script; returns the output and the inputs' gradients as float64 arrays."""
+    def run(self, flavour: str, order: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Execute the script; returns the output and the inputs' `.grad` (zeros where None) as arrays."""
         scope: dict[str, Any] = {"__name__": "fuzz_program"}
-        exec(compile(self.to_source(flavour), f"<fuzz program, {flavour}>", "exec"), scope)
+        exec(compile(self.to_source(flavour, order), f"<fuzz program, {flavour}>", "exec"), scope)
 
-        def array(t: Any) -> np.ndarray:
+        def array(t: Any, shape: Shape) -> np.ndarray:
+            if t is None or (flavour == "torch" and t._is_zerotensor()):  # PyTorch's symbolic zeros
+                return np.zeros(shape)
             return t.detach().numpy() if flavour == "torch" else t.data
-        return array(scope["out"]), [array(scope[name].grad) for name, _ in self.inputs]
+        return (array(scope["out"], ()),
+                [array(scope[name].grad, shape) for name, shape in self.inputs])
 
     def __repr__(self) -> str:
-        return ("\n# --- tinygrad_cnn ---\n" + self.to_source("ours") +
-                "\n# --- PyTorch ---\n" + self.to_source("torch"))
+        return self.describe(1)
+
+    def describe(self, order: int) -> str:
+        """Both scripts, for a failure report."""
+        return ("\n# --- tinygrad_cnn ---\n" + self.to_source("ours", order) +
+                "\n# --- PyTorch ---\n" + self.to_source("torch", order))
 
 
 @st.composite

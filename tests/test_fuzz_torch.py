@@ -15,15 +15,16 @@ import tinygrad_cnn as tc
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
-def compare(program: Program) -> None:
-    """Run both versions; skip programs whose reference overflows; compare output and every gradient."""
+def compare(program: Program, order: int = 1) -> None:
+    """Run both versions; skip programs whose reference overflows; compare output and every gradient
+    (with order 2: every Hessian-vector product)."""
     torch = require_torch()
-    note(repr(program))   # printed with the failing example: both programs as runnable code
+    note(program.describe(order))   # printed with the failing example: both programs as runnable code
     torch.set_default_dtype(torch.float64)
-    theirs, their_grads = program.run("torch")
+    theirs, their_grads = program.run("torch", order)
     assume(np.isfinite(theirs).all() and all(np.isfinite(g).all() for g in their_grads))
     assume(np.abs(theirs).max(initial=0) < 1e6)
-    ours, our_grads = program.run("ours")
+    ours, our_grads = program.run("ours", order)
     for name, a, b in [("out", ours, theirs)] + [
             (f"{name}.grad", g, h) for (name, _), g, h in zip(program.inputs, our_grads, their_grads)]:
         assert a.shape == b.shape, f"{name}: shape {a.shape}, PyTorch gives {b.shape}"
@@ -46,6 +47,14 @@ def test_random_programs_match_pytorch(program):
 def test_short_programs_match_pytorch(program):
     """Short programs reach every op more evenly; hypothesis shrinks failures to few steps."""
     compare(program)
+
+
+@settings(max_examples=BUDGET // 3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(programs(max_steps=5))
+def test_random_programs_second_order_match_pytorch(program):
+    """Gradients of gradients: create_graph=True, then a Hessian-vector product in random directions."""
+    compare(program, order=2)
 
 
 def test_every_op_is_reachable_and_renders_runnable_code():
