@@ -81,7 +81,8 @@ class Function:
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
             ctx.scope = MODE.scope
             if False in needs:  # inputs without gradient: what a drawing of the graph shows of them
-                ctx.constants = tuple([None if need else _constant(a) for a, need in zip(args, needs)])
+                ctx.constants = tuple([None if need else a if type(a) in _NUMBERS else _constant(a)
+                                       for a, need in zip(args, needs)])
             ctx.site = user_site() if MODE.record_sites else None
             if MODE.keep_inputs:  # gradcheck's blame re-checks this op alone on these inputs
                 ctx.inputs = args
@@ -124,6 +125,9 @@ class Function:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in getattr(self, "op_args", {}).items())
         return f"<{self.name}({args}) -> {getattr(self, 'out_shape', '?')}>"
+
+
+_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
 def _constant(value: Any) -> Any:
