@@ -17,8 +17,10 @@ the number NumPy's BLAS uses, or `--threads` (set for BLAS through threadpoolctl
 measures process CPU time instead of wall time: with one thread it is immune to other processes
 competing for the cores. Peak memory of W6 is measured in
 fresh subprocesses as the growth of the resident set (VmHWM - VmRSS, after resetting VmHWM through
-/proc/self/clear_refs) during one step that follows a warm-up step; for us also tracemalloc's peak
-of NumPy allocations.
+/proc/self/clear_refs) during one step that follows a warm-up step, with glibc told to map every
+allocation of 64 KiB or more on its own (MALLOC_MMAP_THRESHOLD_), so that freed memory leaves the
+resident set at once and the peak is that of live arrays; for us also tracemalloc's peak of NumPy
+allocations.
 """
 from __future__ import annotations
 
@@ -249,7 +251,10 @@ def measure_memory(framework: str) -> dict[str, float]:
 def memory_in_subprocess(framework: str) -> dict[str, float]:
     code = (f"import json, sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
             f"import bench_conv; print(json.dumps(bench_conv.measure_memory({framework!r})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # every allocation of 64 KiB or more gets its own mapping, returned to the system when freed:
+    # the resident set then follows the live arrays of both frameworks, not malloc's free lists
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -8,7 +8,8 @@ Max pooling picks the window's maximum; near any input its local linear map is a
 whose weights are the *share* of each maximum: 1 / (number of tied maxima) on the maxima of
 the window, 0 elsewhere. Tied maxima therefore share the gradient equally, the same rule as
 Tensor.max. Its backward is WindowSumAdjoint with those weights (constant: max-pool is piecewise
-linear, so its second derivative is zero).
+linear, so its second derivative is zero). The forward pass keeps a bool map of the maxima (and
+their count per window, when there are ties) rather than the input.
 """
 from __future__ import annotations
 
@@ -129,17 +130,22 @@ class MaxPool(Function):
         # separable: the max over window rows first (long contiguous runs), then over columns
         row_max = _max_of([xp[:, geometry.offset(i, 0)[0]] for i in range(kh)])      # (N, OH, Wp, C)
         out = _max_of([row_max[:, :, geometry.offset(0, j)[1]] for j in range(kw)])  # (N, OH, OW, C)
-        if ctx.needs_input_grad[0]:
-            ctx.xp, ctx.out = xp, out
+        del row_max
+        if ctx.needs_input_grad[0]:   # keep where the maxima are (bool), not the input
+            ctx.is_max = _maxima(xp, out, geometry)
+            ties = np.count_nonzero(ctx.is_max) > out.size    # rare in real data, common after relu
+            ctx.count = _count(ctx.is_max, geometry, x.dtype) if ties else None
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        geometry = ctx.op_args["geometry"]
-        share = _max_share(ctx.xp, ctx.out, geometry, g.dtype)
-        if MODE.grad_enabled:   # create_graph: a recorded op, differentiable again
-            return WindowSumAdjoint.apply(g, geometry=geometry, weights=share)
-        return _spread(g.data, geometry, share, reuse=True)
+        geometry, count = ctx.op_args["geometry"], ctx.count
+        if MODE.grad_enabled:   # create_graph: a recorded op with the share as constant weights
+            share = ctx.is_max.astype(g.dtype)
+            return WindowSumAdjoint.apply(g, geometry=geometry, weights=share if count is None else share / count)
+        # first order: share * g = is_max * (g / count), and the float mask can hold the result
+        return _spread(g.data if count is None else g.data / count, geometry, ctx.is_max.astype(g.dtype),
+                       reuse=True)
 
 
 def _max_of(views: list[np.ndarray]) -> np.ndarray:
@@ -159,26 +165,30 @@ def _fold(ufunc: np.ufunc, views: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _max_share(xp: np.ndarray, out: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
-    """(kh, kw, N, OH, OW, C): 1 / (number of tied maxima of the window) on each maximum, else 0."""
+def _maxima(xp: np.ndarray, out: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Bool (kh, kw, N, OH, OW, C): where each window's maximum out is; several where it ties."""
     kh, kw = geometry.kernel
-    if geometry.tiles:   # computed on whole image rows, in the input's layout (N, OH, kh, OW, kw, C)
+    if geometry.tiles:   # compared on whole image rows, stored in the input's layout (N, OH, kh, OW, kw, C)
         n, oh, ow, c = out.shape
-        is_max = np.empty((n, oh, kh, ow * kw, c), dtype=bool)
-        np.equal(_tile_rows(xp, geometry), _widen(out, kw), out=is_max)
-        share = is_max.astype(dtype)                          # (bool -> float: a fast cast, unlike mixed ops)
-        if np.count_nonzero(is_max) > out.size:               # ties (rare in real data, common after relu)
-            # maxima per window: add the window rows, then the columns of each window
-            rows = _sum_of([share[:, :, i] for i in range(kh)]).reshape(n, oh, ow, kw, c)
-            share /= _widen(_sum_of([rows[:, :, :, j] for j in range(kw)]), kw)
-        # (N, OH, kh, OW, kw, C) -> (kh, kw, N, OH, OW, C), a view
-        return share.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5)
+        is_max = np.empty((n, oh, kh, ow, kw, c), dtype=bool)
+        np.equal(_tile_rows(xp, geometry), _widen(out, kw), out=is_max.reshape(n, oh, kh, ow * kw, c))
+        return is_max.transpose(2, 4, 0, 1, 3, 5)           # a view (kh, kw, N, OH, OW, C)
     is_max = np.empty((kh, kw, *out.shape), dtype=bool)
     for i, j, rows, cols in _taps(geometry):
         np.equal(xp[:, rows, cols], out, out=is_max[i, j])
-    if np.count_nonzero(is_max) == out.size:                  # exactly one maximum in every window
-        return is_max.astype(dtype)
-    return is_max / is_max.sum(axis=(0, 1), dtype=dtype)
+    return is_max
+
+
+def _count(is_max: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
+    """The number of maxima of every window, (N, OH, OW, C)."""
+    kh, kw = geometry.kernel
+    if not geometry.tiles or kh * kw > 255:
+        return is_max.sum(axis=(0, 1), dtype=dtype)
+    rows = _tile_rows_of_taps(is_max).view(np.uint8)          # (N, OH, kh, OW * kw, C), a view
+    n, oh, _, _, c = rows.shape
+    # add the window rows (long contiguous runs), then the columns of each window; at most 255 maxima
+    row_sums = _sum_of([rows[:, :, i] for i in range(kh)]).reshape(n, oh, -1, kw, c)
+    return _sum_of([row_sums[:, :, :, j] for j in range(kw)]).astype(dtype)
 
 
 # --- public functions ---

@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry
 
-SLAB_BYTES = 4 << 20   # patches per slab: cache-resident (L3), yet few and large BLAS calls
+SLAB_BYTES = 1 << 20   # work per slab: cache-resident, and small next to the arrays it serves
 
 
 def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
