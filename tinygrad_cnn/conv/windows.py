@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 from .geometry import Geometry
 
 SLAB_BYTES = 1 << 20   # work per slab: cache-resident, and small next to the arrays it serves
+MAX_SLABS = 16
 
 
 def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
@@ -46,8 +47,13 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
 
 
 def slabs(n: int, bytes_per_image: int) -> Iterator[slice]:
-    """Consecutive slices of a batch of n images, each holding about SLAB_BYTES of work."""
-    step = max(1, min(n, SLAB_BYTES // max(1, bytes_per_image)))
+    """Consecutive slices of a batch of n images, each holding SLAB_BYTES of work or 1/MAX_SLABS of it all.
+
+    Small slabs stay in cache and keep temporaries small; a bounded number of slabs keeps the
+    number of BLAS calls (each one a synchronisation of BLAS's threads) bounded for big batches.
+    """
+    slab_bytes = max(SLAB_BYTES, n * bytes_per_image // MAX_SLABS)
+    step = max(1, min(n, slab_bytes // max(1, bytes_per_image)))
     for start in range(0, n, step):
         yield slice(start, min(start + step, n))
 
