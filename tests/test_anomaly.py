@@ -100,6 +100,7 @@ def test_backward_gradient_nan_from_a_division_by_zero():
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError) as info:
         y.backward(tc.Tensor(np.float32(np.nan)))
     assert "the backward of Sum produced 1 NaN" in str(info.value)
+    assert "it came from the gradient given to backward()" in str(info.value)
 
 
 def test_backward_only_mode_explains_that_sites_were_not_recorded():

@@ -178,13 +178,17 @@ def checked_backward(node: Any, grad: Any) -> Any:
     try:
         input_grads = type(node).backward(node, grad)
     except AnomalyError as error:  # an op inside the backward formula produced it
-        bad, where = error.values, f" (in the output of {error.op}, inside its backward formula)"
-    else:
-        grads = [_array(g) for g in (input_grads if type(input_grads) is tuple else (input_grads,))]
-        found = [(i, g) for i, g in enumerate(grads) if g is not None and any(_non_finite(g))]
-        if not found:
-            return input_grads
-        where, bad = f" in the gradient for input {found[0][0]}", found[0][1]
+        raise AnomalyError(_backward_report(node, grad, error.values, f" (in the output of {error.op}, inside "
+                                            "its backward formula)"), node.name, error.values) from None
+    grads = [_array(g) for g in (input_grads if type(input_grads) is tuple else (input_grads,))]
+    for index, g in enumerate(grads):
+        if g is not None and any(_non_finite(g)):
+            raise AnomalyError(_backward_report(node, grad, g, f" in the gradient for input {index}"), node.name, g)
+    return input_grads
+
+
+def _backward_report(node: Any, grad: Any, bad: np.ndarray, where: str) -> str:
+    """What went wrong in `node`'s backward: the op, its layer and site, its inputs, the incoming gradient."""
     args = [f"input {i}" for i in range(len(node.parents))] + [f"{k}={_short(v)}" for k, v in node.op_args.items()]
     constants = getattr(node, "constants", None) or (None,) * len(node.parents)
     lines = [f"the backward of {node.name} produced {_counts(bad)}{where}: {describe_array(bad)}",
@@ -195,7 +199,9 @@ def checked_backward(node: Any, grad: Any) -> Any:
              f"  gradient arriving at its output: {describe_array(grad)}"]
     if node._saved:
         lines += ["  saved for backward:", *(f"    {i}: {describe_array(t)}" for i, t in enumerate(node._saved))]
-    if not any(_non_finite(_array(grad))):
+    if any(_non_finite(_array(grad))):
+        lines.append("  the incoming gradient already holds NaN/Inf: it came from the gradient given to backward()")
+    else:
         lines.append(f"  the incoming gradient is finite: the derivative of {node.name} is not finite here "
                      "(e.g. sqrt or log at 0, or a division by 0)")
-    raise AnomalyError("\n".join(lines), node.name, bad) from None
+    return "\n".join(lines)
