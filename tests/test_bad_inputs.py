@@ -258,6 +258,10 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
      ["gradcheck", "got no Tensors", "float tensors"]),
     ("gradgradcheck int tensor", lambda t: tc.gradgradcheck(lambda x: x * 2, [tc.Tensor([1, 2])]), ValueError,
      ["input 0: int64", "integer and bool tensors have no gradient"]),
+    ("gradcheck negative eps", lambda t: tc.gradcheck(lambda x: x * 2, [mat(2, grad=True)], eps=-1), ValueError,
+     ["gradcheck", "eps must be a number > 0", "-1"]),
+    ("gradcheck not a function", lambda t: tc.gradcheck("f", [mat(2, grad=True)]), TypeError,
+     ["gradcheck", "fn must be a function", "str 'f'"]),
     # --- loading damaged, foreign, dangerous or mismatched files ---
     ("load truncated", lambda t: tc.load_model(saved(t, "truncated")), ModelFileError,
      ["truncated.npz", "corrupt or truncated"]),
@@ -273,6 +277,9 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
     ("load missing file", lambda t: tc.load_model(t / "nope.npz"), FileNotFoundError, ["no model file", "nope.npz"]),
     ("load wrong architecture", wrong_architecture, ModelFileError,
      ["conv2d", "kernel", "(3, 3, 3, 2) in the file", "(3, 3, 3, 4) in the model", "different architecture"]),
+    ("load a number", lambda t: tc.load_model(123), TypeError, ["path must be a file name", "int 123"]),
+    ("save to None", lambda t: small_cnn().save(None), TypeError, ["path must be a file name", "NoneType None"]),
+    ("clip string bound", lambda t: mat(2).clip("a", 1.0), TypeError, ["must be numbers", "'a'"]),
     ("save into missing directory", lambda t: small_cnn().save(t / "no" / "m.npz"), FileNotFoundError,
      ["cannot save", "does not exist"]),
 ]

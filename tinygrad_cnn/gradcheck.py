@@ -293,6 +293,12 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
     """Compare analytic and numeric gradients of `fn` at `inputs`; return the full report (no blame)."""
     if kinks not in KINK_MODES:
         raise ValueError(f"kinks must be one of {KINK_MODES}, got {kinks!r}")
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be a function of the inputs, got {type(fn).__name__} {fn!r:.40}")
+    for name, value, low in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
+        if value is not None and not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+                                      and (value > 0 if name == "eps" else value >= 0)):
+            raise ValueError(f"gradcheck: {name} must be a number {low}, got {value!r}")
     prepared = float64_inputs(inputs)
     eps = DEFAULT_EPS[np.dtype(np.float64)] if eps is None else eps
     atol, rtol = 1e-5 if atol is None else atol, 1e-3 if rtol is None else rtol

@@ -89,7 +89,7 @@ def _optimizer_arrays(optimizer: optimizers.Optimizer) -> dict[str, np.ndarray]:
 
 def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
     """np.savez to a temporary file next to `path`, fsync, then rename it over `path`."""
-    path = Path(path)
+    path = _file_path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save to {path}: the directory {path.parent} does not exist")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -105,6 +105,12 @@ def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) ->
             os.unlink(temporary)
         raise
     _sync_directory(path.parent)
+
+
+def _file_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or pathlib.Path), got {type(path).__name__} {path!r:.40}")
+    return Path(path)
 
 
 def _file_mode(path: Path) -> int:
@@ -138,7 +144,7 @@ class _suppress_os_error:
 
 def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every entry of an .npz file, read without unpickling; any damage raises ModelFileError."""
-    path = Path(path)
+    path = _file_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     with open(path, "rb") as f:
@@ -231,8 +237,8 @@ def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> d
 
 def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Load weights saved by `save_weights` or `save` into `model`; nothing changes unless all fit."""
+    arrays = read_arrays(path)   # checks the path first
     path = Path(path)
-    arrays = read_arrays(path)
     _check_format(arrays, path, (WEIGHTS_FORMAT, MODEL_FORMAT))
     if not model.built:
         raise ValueError("the model has no weights yet: start it with tc.Input(shape) or call it on data once, "
@@ -243,8 +249,8 @@ def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
 def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:  # noqa: A002 (Keras's name)
     """A model rebuilt from a file written by `model.save`: architecture, weights and, when it was
     compiled (and `compile` is True), the optimizer with its state."""
+    arrays = read_arrays(path)   # checks the path first
     path = Path(path)
-    arrays = read_arrays(path)
     _check_format(arrays, path, (MODEL_FORMAT,))
     architecture = _json(arrays, "architecture", path)
     if not isinstance(architecture, dict) or architecture.get("class_name") != "Sequential":

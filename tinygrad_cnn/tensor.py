@@ -24,7 +24,11 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.array(data, dtype=dtype)
+        try:
+            return np.array(data, dtype=dtype)
+        except (TypeError, ValueError) as e:  # strings or objects where numbers belong
+            raise TypeError(f"Tensor data must be numbers convertible to {np.dtype(dtype)}, got "
+                            f"{type(data).__name__} {str(data)[:60]!r}: {e}") from None
     try:
         array = np.array(data)
     except ValueError as e:  # ragged nested lists
