@@ -93,6 +93,9 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
     ("matmul vectors", lambda t: mat(3) @ mat(4), ValueError, ["(3,) @ (4,)", "only axis"]),
     ("matmul batch", lambda t: mat(2, 3, 4) @ mat(3, 4, 2), ValueError, ["(2, 3, 4) @ (3, 4, 2)", "batch axes"]),
     ("matmul scalar", lambda t: tc.Tensor(2.0) @ mat(2, 3), ValueError, ["at least 1-D", "()", "use *"]),
+    ("hvp vector shape", lambda t: tc.hvp(lambda x: (x * x).sum(), mat(3), mat(2)), ValueError,
+     ["v[0]", "(2,)", "(3,)", "input's shape"]),
+    ("dense use_bias string", lambda t: tc.layers.Dense(3, use_bias="yes"), TypeError, ["use_bias", "'yes'"]),
     # --- tensors: construction, shapes, indexing, autodiff ---
     ("string data", lambda t: tc.Tensor("abc"), TypeError, ["Tensor data must be numbers", "str", "abc"]),
     ("ragged data", lambda t: tc.Tensor([[1, 2], [3]]), ValueError, ["rectangular", "[[1, 2], [3]]"]),

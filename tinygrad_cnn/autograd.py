@@ -1,7 +1,8 @@
 """Functional autodiff: `grad` (like torch.autograd.grad) and Hessian-vector products."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .engine import run_backward
 from .tensor import Tensor, _check_output_grad
@@ -46,6 +47,12 @@ def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor], v: Any) ->
     """(fn(*inputs), H v): the Hessian of a scalar function times vectors v, by double backward."""
     inputs = tuple(t.detach().requires_grad_() for t in _as_tuple(inputs))
     vectors = tuple(x if isinstance(x, Tensor) else Tensor(x, dtype=t.dtype) for x, t in zip(_as_tuple(v), inputs))
+    if len(vectors) != len(inputs):
+        raise ValueError(f"hvp needs one vector per input: got {len(vectors)} vectors for {len(inputs)} inputs")
+    for i, (vector, t) in enumerate(zip(vectors, inputs)):
+        if vector.shape != t.shape:
+            raise ValueError(f"hvp: v[{i}] has shape {vector.shape} but input {i} has shape {t.shape}; "
+                             "each vector must have its input's shape")
     value = fn(*inputs)
     if value.size != 1:
         raise ValueError(f"hvp needs a function with a single output value, got shape {value.shape}")

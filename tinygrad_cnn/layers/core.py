@@ -72,6 +72,8 @@ class KernelLayer(Layer):
                  bias_initializer: Any) -> None:
         super().__init__(name)
         self.activation = activations.get(activation)
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: use_bias must be True or False, got {use_bias!r}")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
