@@ -204,45 +204,55 @@ def _pool_geometry(x: Tensor, pool_size: Any, strides: Any, padding: Any) -> Geo
     return geometry
 
 
-def _channels_last(x: Any, data_format: str) -> Tensor:
+def _checked(x: Any, data_format: str) -> Tensor:
     check_data_format(data_format)
     x = x if isinstance(x, Tensor) else Tensor(x)
     check_rank(x, "x", spatial_layout(data_format))
-    return x.transpose(0, 2, 3, 1) if data_format == "channels_first" else x
+    return x
 
 
-def _restore(y: Tensor, data_format: str) -> Tensor:
-    return y.transpose(0, 3, 1, 2) if data_format == "channels_first" else y
+def _channels_last(x: Tensor, data_format: str) -> Tensor:
+    """x as channels_last. Pooling treats every channel alone, so (N, C, H, W) is (N * C, H, W, 1): no copy."""
+    if data_format == "channels_first":
+        n, c, h, w = x.shape
+        return x.reshape(n * c, h, w, 1)
+    return x
+
+
+def _restore(y: Tensor, x: Tensor, data_format: str) -> Tensor:
+    """The pooled (N * C, OH, OW, 1) back as (N, C, OH, OW) for channels_first input x."""
+    return y.reshape(*x.shape[:2], *y.shape[1:3]) if data_format == "channels_first" else y
 
 
 def max_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
                data_format: str = "channels_last") -> Tensor:
     """The maximum of each window; 'same' and explicit padding never win (padded with -inf)."""
-    x = _channels_last(x, data_format)
-    geometry = _pool_geometry(x, pool_size, strides, padding)
-    return _restore(MaxPool.apply(x, geometry=geometry), data_format)
+    x = _checked(x, data_format)
+    xc = _channels_last(x, data_format)
+    geometry = _pool_geometry(xc, pool_size, strides, padding)
+    return _restore(MaxPool.apply(xc, geometry=geometry), x, data_format)
 
 
 def avg_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
                data_format: str = "channels_last") -> Tensor:
     """The mean of each window; 'same' padding is left out of the mean (Keras), explicit padding counts as zeros."""
-    x = _channels_last(x, data_format)
-    geometry = _pool_geometry(x, pool_size, strides, padding)
+    x = _checked(x, data_format)
+    xc = _channels_last(x, data_format)
+    geometry = _pool_geometry(xc, pool_size, strides, padding)
     kh, kw = geometry.kernel
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)   # the mean of integers is a float
     if isinstance(padding, str) and padding.lower() == "same":
         # count the real pixels in each window: the window sum of an all-ones image
-        ones = np.ones((1, *geometry.in_hw, 1), dtype=x.dtype)
-        counts = _window_sum(pad(ones, geometry), geometry, np.ones((1,) * 6, dtype=x.dtype))
-        weights = (1 / counts)[None, None].astype(x.dtype)    # (1, 1, 1, OH, OW, 1)
+        ones = np.ones((1, *geometry.in_hw, 1), dtype=dtype)
+        counts = _window_sum(pad(ones, geometry), geometry, np.ones((1,) * 6, dtype=dtype))
+        weights = (1 / counts)[None, None].astype(dtype)      # (1, 1, 1, OH, OW, 1)
     else:
-        weights = np.full((1,) * 6, 1 / (kh * kw), dtype=x.dtype)
-    return _restore(WindowSum.apply(x, geometry=geometry, weights=weights), data_format)
+        weights = np.full((1,) * 6, 1 / (kh * kw), dtype=dtype)
+    return _restore(WindowSum.apply(xc, geometry=geometry, weights=weights), x, data_format)
 
 
 def _spatial_axes(x: Any, data_format: str) -> tuple[Tensor, tuple[int, int]]:
-    check_data_format(data_format)
-    x = x if isinstance(x, Tensor) else Tensor(x)
-    check_rank(x, "x", spatial_layout(data_format))
+    x = _checked(x, data_format)
     return x, ((1, 2) if data_format == "channels_last" else (2, 3))
 
 
