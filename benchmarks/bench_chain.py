@@ -1,78 +1,102 @@
 """Per-op overhead: a chain of 10,000 small-tensor ops, forward and backward, against PyTorch.
 
-Run: python benchmarks/bench_chain.py [--ops 10000] [--repeat 5]
+Run: python benchmarks/bench_chain.py [--ops 10000] [--repeat 7]
+
+Each library runs in its own worker process (started alternately, best time kept), so that each
+sees the heap it would see in a user's program: Python's cyclic garbage collector scans every
+object a process holds, and importing PyTorch adds about 170,000 of them, which our Python-level
+graph nodes would otherwise pay for. A last row shows that cost: tinygrad_cnn with PyTorch
+imported in the same process.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-import tinygrad_cnn as tc
-
-# One step of the chain cycles through these ops (elementwise, broadcasting and a reduction).
-STEPS: list[tuple[str, Callable[[Any, Any, Any], Any]]] = [
-    ("mul", lambda x, w, b: x * w),
-    ("add", lambda x, w, b: x + b),
-    ("tanh", lambda x, w, b: x.tanh()),
-    ("sub", lambda x, w, b: x - w),
-    ("sigmoid", lambda x, w, b: x.sigmoid()),
-    ("div", lambda x, w, b: x / (w * w + 1.0)),
-    ("relu", lambda x, w, b: x.relu() + x * 0.5),
-    ("exp", lambda x, w, b: (x * 0.1).exp()),
+# One pass over STEPS records 13 ops: elementwise, broadcasting, transcendental.
+STEPS: list[Callable[[Any, Any, Any], Any]] = [
+    lambda x, w, b: x * w,
+    lambda x, w, b: x + b,
+    lambda x, w, b: x.tanh(),
+    lambda x, w, b: x - w,
+    lambda x, w, b: x.sigmoid(),
+    lambda x, w, b: x / (w * w + 1.0),      # 3 ops
+    lambda x, w, b: x.relu() + x * 0.5,     # 3 ops
+    lambda x, w, b: (x * 0.1).exp(),        # 2 ops
 ]
+OPS_PER_PASS = 13
 
 
-def chain(lib: Any, n_ops: int, make: Callable[[np.ndarray], Any]) -> float:
-    """Seconds for n_ops forward ops plus the backward pass through all of them."""
+def chain(n_ops: int, make: Callable[[np.ndarray], Any]) -> float:
+    """Seconds for n_ops forward ops on vectors of 16 floats, plus the backward pass through all of them."""
     rng = np.random.default_rng(0)
     x, w, b = (make(rng.standard_normal(16).astype(np.float32)) for _ in range(3))
     start = time.perf_counter()
-    y, done = x, 0
-    while done < n_ops:
-        for _, step in STEPS:
+    y = x
+    for _ in range(n_ops // OPS_PER_PASS):
+        for step in STEPS:
             y = step(y, w, b)
-        done += count_ops()
     y.sum().backward()
     return time.perf_counter() - start
 
 
-def count_ops() -> int:
-    """Ops recorded by one pass over STEPS (div and relu lines record 3 ops each, exp 2)."""
-    return 13
+def worker(library: str, n_ops: int) -> float:
+    """One timed chain in this process, after a warm-up chain."""
+    if library == "torch":
+        import torch
+        torch.set_num_threads(1)
+        make: Callable[[np.ndarray], Any] = lambda a: torch.tensor(a, requires_grad=True)  # noqa: E731
+    else:
+        if library == "tinygrad_cnn+torch":
+            import torch  # noqa: F401  (only its objects in the heap matter)
+        import tinygrad_cnn as tc
+        make = lambda a: tc.Tensor(a, requires_grad=True)  # noqa: E731
+    chain(n_ops, make)
+    return chain(n_ops, make)
 
 
-def best_of_interleaved(repeat: int, runs: dict[str, Callable[[], float]]) -> dict[str, float]:
-    """Best time of each run, alternating between them so that machine noise hits both alike."""
-    best = {name: float("inf") for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            best[name] = min(best[name], run())
-    return best
+def run_worker(library: str, n_ops: int) -> float:
+    done = subprocess.run([sys.executable, __file__, "--worker", library, "--ops", str(n_ops)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["seconds"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    runs = {"tinygrad_cnn": lambda: chain(tc, args.ops, lambda a: tc.Tensor(a, requires_grad=True))}
+    n_ops = args.ops // OPS_PER_PASS * OPS_PER_PASS
+    if args.worker:
+        print(json.dumps({"seconds": worker(args.worker, n_ops)}))
+        return
+    libraries = ["tinygrad_cnn", "torch", "tinygrad_cnn+torch"]
     try:
         import torch
-        torch.set_num_threads(1)
-        runs["torch " + torch.__version__] = lambda: chain(
-            torch, args.ops, lambda a: torch.tensor(a, requires_grad=True))
+        version = torch.__version__
     except ImportError:
+        libraries, version = ["tinygrad_cnn"], None
         print("(PyTorch not installed: no reference row)")
-    rows = list(best_of_interleaved(args.repeat, runs).items())
-    n = (args.ops + count_ops() - 1) // count_ops() * count_ops()
-    print(f"chain of {n} ops on float32 vectors of 16, forward + backward, best of {args.repeat}")
-    print(f"{'library':<22}{'total ms':>10}{'us/op':>8}{'ratio':>8}")
-    for name, seconds in rows:
-        print(f"{name:<22}{seconds * 1e3:>10.1f}{seconds / n * 1e6:>8.2f}{seconds / rows[-1][1]:>8.2f}")
+    best = {name: float("inf") for name in libraries}
+    for _ in range(args.repeat):  # alternate, so that machine noise hits every library alike
+        for name in libraries:
+            best[name] = min(best[name], run_worker(name, n_ops))
+    reference = best.get("torch", best["tinygrad_cnn"])
+    print(f"chain of {n_ops} ops on float32 vectors of 16, forward + backward, best of {args.repeat} "
+          f"(one process per run{f', PyTorch {version} with 1 thread' if version else ''})")
+    print(f"{'library':<40}{'total ms':>10}{'us/op':>8}{'ratio':>8}")
+    labels = {"tinygrad_cnn": "tinygrad_cnn", "torch": "torch",
+              "tinygrad_cnn+torch": "tinygrad_cnn, torch imported in-process"}
+    for name, seconds in best.items():
+        print(f"{labels[name]:<40}{seconds * 1e3:>10.1f}{seconds / n_ops * 1e6:>8.2f}{seconds / reference:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -15,26 +15,31 @@ from .mode import MODE, set_grad_enabled
 def toposort(roots: Iterable[Function]) -> list[Function]:
     """Every Function reachable from `roots`, each listed before the Functions that feed it.
 
-    Iterative depth-first post-order (no recursion limit), reversed: consumers come first.
+    Iterative and allocation-light (Kahn's algorithm): first count each node's consumers, then
+    emit a node once all of its consumers have been emitted. No recursion limit, and no per-node
+    objects that would make Python's cyclic GC scan a large graph over and over.
     """
+    consumers: dict[Function, int] = dict.fromkeys(roots, 0)  # every node found so far -> its consumers
+    stack = list(consumers)
+    while stack:
+        for parent in stack.pop().parents:
+            if parent is not None and isinstance(parent, Function):
+                if parent in consumers:
+                    consumers[parent] += 1
+                else:
+                    consumers[parent] = 1
+                    stack.append(parent)
     order: list[Function] = []
-    visited: set[Function] = set()
-    for root in roots:
-        if root in visited:
-            continue
-        visited.add(root)
-        stack = [(root, iter(root.parents))]
-        while stack:
-            node, parents = stack[-1]
-            for parent in parents:
-                if parent is not None and isinstance(parent, Function) and parent not in visited:
-                    visited.add(parent)
-                    stack.append((parent, iter(parent.parents)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    order.reverse()
+    ready = [node for node, count in consumers.items() if not count]  # roots no other root consumes
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in node.parents:
+            if parent is not None and isinstance(parent, Function):
+                remaining = consumers[parent] - 1
+                consumers[parent] = remaining
+                if not remaining:
+                    ready.append(parent)
     return order
 
 

@@ -67,7 +67,7 @@ class Function:
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
         if data.dtype.char == "d" and not _asks_for_float64(args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers become float32, not float64
-        result = Tensor._make(data, ctx if record else None)
+        result = Tensor._make(data, ctx) if record else Tensor._make(data, None)
         if data.base is not None:  # a view: share the version counter of the input it views
             for a in args:
                 if isinstance(a, Tensor) and np.may_share_memory(data, a.data):
@@ -94,7 +94,7 @@ class Function:
         if True not in self.needs_input_grad:
             return  # not recorded: no backward will need them
         self._saved = tensors
-        self._saved_versions = tuple([_version_of(t) for t in tensors])
+        self._saved_versions = _versions(tensors)
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -102,8 +102,10 @@ class Function:
         if self.released:
             raise RuntimeError(_released_message(self))
         saved = self._saved
+        if _versions(saved) == self._saved_versions:
+            return saved
         for index, (t, version) in enumerate(zip(saved, self._saved_versions)):
-            if _version_of(t) != version:
+            if _versions((t,))[0] != version:
                 raise RuntimeError(
                     f"saved tensor {index} of {self.name} (shape {t.shape}) was modified in place after "
                     f"the op ran (version {t._version}, saved at version {version}); its gradient would be "
@@ -148,9 +150,9 @@ def _asks_for_float64(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     return any(a.dtype == _FLOAT64 for a in args if isinstance(a, (Tensor, np.ndarray, np.floating)))
 
 
-def _version_of(saved: Any) -> int:
-    box = getattr(saved, "_version_box", None)  # None for version 0 and for non-Tensors
-    return 0 if box is None else int(box[0])
+def _versions(tensors: tuple[Any, ...]) -> tuple[int, ...]:
+    """In-place change counts of saved values (0 for never changed, and for non-Tensors)."""
+    return tuple([0 if (box := getattr(t, "_version_box", None)) is None else int(box[0]) for t in tensors])
 
 
 def check_broadcast(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
