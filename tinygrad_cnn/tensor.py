@@ -1,7 +1,6 @@
 """`Tensor`: an ndarray that remembers the op that made it, so gradients can flow back."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -509,10 +508,6 @@ def _check_output_grad(output: Tensor, grad: Any, argument: str) -> Tensor:
     if grad.shape != output.shape:
         raise RuntimeError(f"{argument} has shape {grad.shape} but the output has shape {output.shape}")
     return grad
-
-
-def ensure_tensors(values: Sequence[Any]) -> list[Tensor]:
-    return [_as_tensor(v) for v in values]
 
 
 from . import ops  # noqa: E402  (ops build on Tensor; imported last, after the class exists)
