@@ -27,7 +27,7 @@ class Function:
         "out_shape", "out_dtype",
         "scope",             # the layer scope the op ran in (see mode.scope)
         "site",              # user's (file, line), when sites are recorded
-        "constants",         # per input, when some get no gradient: a number, (shape, dtype, name), or None
+        "_constant_inputs",  # per input, when some get no gradient: that input (None where it gets one)
         "released",
         "_saved", "_saved_versions",  # save_for_backward's tensors and their versions at save time
         "__dict__", "__weakref__",
@@ -67,7 +67,9 @@ class Function:
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
         if data.dtype.char == "d" and not _asks_for_float64(args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers become float32, not float64
-        result = Tensor._make(data, ctx) if record else Tensor._make(data, None)
+        result = _new(Tensor)  # Tensor._make, inlined: this is the hottest line of the library
+        result.data, result.grad, result._version_box, result.name = data, None, None, None
+        result._ctx, result._requires_grad = (ctx, True) if record else (None, False)
         if data.base is not None:  # a view: share the version counter of the input it views
             for a in args:
                 if isinstance(a, Tensor) and np.may_share_memory(data, a.data):
@@ -81,8 +83,7 @@ class Function:
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
             ctx.scope = MODE.scope
             if False in needs:  # inputs without gradient: what a drawing of the graph shows of them
-                ctx.constants = tuple([None if need else a if type(a) in _NUMBERS else _constant(a)
-                                       for a, need in zip(args, needs)])
+                ctx._constant_inputs = tuple([None if need else a for a, need in zip(args, needs)])
             ctx.site = user_site() if MODE.record_sites else None
             if MODE.keep_inputs:  # gradcheck's blame re-checks this op alone on these inputs
                 ctx.inputs = args
@@ -120,6 +121,14 @@ class Function:
         self.released = True
 
     @property
+    def constants(self) -> tuple[Any, ...] | None:
+        """Per input without gradient, what a drawing shows of it: a number, or (shape, dtype, name)."""
+        raw = getattr(self, "_constant_inputs", None)
+        if raw is None:
+            return None
+        return tuple([None if c is None else c if type(c) in _NUMBERS else _constant(c) for c in raw])
+
+    @property
     def name(self) -> str:
         """The op's name: its class name."""
         return type(self).__name__
@@ -129,6 +138,7 @@ class Function:
         return f"<{self.name}({args}) -> {getattr(self, 'out_shape', '?')}>"
 
 
+_new = object.__new__
 _NUMBERS = frozenset({int, float, bool, type(None)})
 
 
