@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from . import tensor as _tensor
 from .anomaly import checked_backward
 from .function import Function, _released_message
 from .mode import MODE, set_grad_enabled
+from .tensor import Tensor
 
 
 def toposort(roots: Iterable[Function]) -> list[Function]:
@@ -71,7 +71,6 @@ def run_backward(
     Without `inputs`, leaf gradients accumulate into `.grad`; with `inputs`, the gradients
     of those tensors are returned instead and no `.grad` is touched.
     """
-    Tensor = _tensor.Tensor
     grads: dict[Function, Any] = {}  # node -> gradient of its output, summed over its consumers
     captured: dict[int, Any] = {}    # id(leaf or node) -> gradient, when `inputs` are given
     wanted = None if inputs is None else {id(t._ctx or t) for t in inputs}
@@ -83,7 +82,7 @@ def run_backward(
         return previous + grad if create_graph else Tensor._make(previous.data + grad.data, None)
 
     def deliver(target: Any, grad: Any) -> None:
-        if type(target) is not Tensor and isinstance(target, Function):
+        if isinstance(target, Function):
             grads[target] = add(grads.get(target), grad)
         elif wanted is None:  # a leaf: accumulate like torch's AccumulateGrad
             target.grad = add(target.grad, grad)
@@ -112,10 +111,10 @@ def run_backward(
                     continue
                 if not isinstance(input_grad, Tensor):
                     input_grad = Tensor._make(np.asarray(input_grad), None)
-                if type(parent) is Tensor or not isinstance(parent, Function):
-                    shape, dtype = parent.data.shape, parent.data.dtype
-                else:
+                if isinstance(parent, Function):
                     shape, dtype = parent.out_shape, parent.out_dtype
+                else:  # a leaf tensor
+                    shape, dtype = parent.data.shape, parent.data.dtype
                 data = input_grad.data
                 if data.shape != shape:
                     input_grad = unbroadcast(input_grad, shape, node, index)

@@ -67,9 +67,7 @@ class Function:
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
         if data.dtype.char == "d" and not _asks_for_float64(args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers become float32, not float64
-        result = _new(Tensor)  # Tensor._make, inlined: this is the hottest line of the library
-        result.data, result.grad, result._version_box, result.name = data, None, None, None
-        result._ctx, result._requires_grad = (ctx, True) if record else (None, False)
+        result = Tensor._make(data, ctx if record else None)
         if data.base is not None:  # a view: share the version counter of the input it views
             for a in args:
                 if isinstance(a, Tensor) and np.may_share_memory(data, a.data):
@@ -126,7 +124,7 @@ class Function:
         raw = getattr(self, "_constant_inputs", None)
         if raw is None:
             return None
-        return tuple([None if c is None else c if type(c) in _NUMBERS else _constant(c) for c in raw])
+        return tuple([_constant(c) for c in raw])
 
     @property
     def name(self) -> str:
@@ -138,12 +136,8 @@ class Function:
         return f"<{self.name}({args}) -> {getattr(self, 'out_shape', '?')}>"
 
 
-_new = object.__new__
-_NUMBERS = frozenset({int, float, bool, type(None)})
-
-
 def _constant(value: Any) -> Any:
-    """What the graph keeps of an input without gradient: a number (or None) itself, else (shape, dtype, name)."""
+    """What a drawing shows of an input without gradient: a number (or None) itself, else (shape, dtype, name)."""
     if value is None or isinstance(value, (int, float, complex)):
         return value
     return getattr(value, "shape", ()), getattr(value, "dtype", None), getattr(value, "name", None)

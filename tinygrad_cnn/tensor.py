@@ -200,7 +200,6 @@ class Tensor:
                 "had requires_grad=True (or it ran under no_grad)"
             )
         grad = _check_output_grad(self, grad, "backward(grad=...)")
-        from .engine import run_backward
         run_backward([self], [grad], retain_graph or create_graph, create_graph)
 
     def draw_graph(self, **options: Any) -> Any:
@@ -510,4 +509,6 @@ def _check_output_grad(output: Tensor, grad: Any, argument: str) -> Tensor:
     return grad
 
 
-from . import ops  # noqa: E402  (ops build on Tensor; imported last, after the class exists)
+# ops and the engine build on Tensor: imported last, after the class exists
+from . import ops  # noqa: E402
+from .engine import run_backward  # noqa: E402

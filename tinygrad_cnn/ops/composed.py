@@ -11,6 +11,11 @@ from .elementwise import Maximum, Where
 from .reduce import normalize_axis
 
 
+def _first_tensor(a: Any, b: Any) -> Tensor | None:
+    """The operand whose dtype a plain number or list among (a, b) takes."""
+    return a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+
+
 def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
@@ -71,19 +76,19 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if condition.dtype != np.bool_:
         raise TypeError(f"where: condition must be bool, got dtype {condition.dtype}; compare first (x > 0)")
-    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    like = _first_tensor(a, b)
     return Where.apply(_tensor(a, like), _tensor(b, like), condition=condition)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise max; ties share the gradient equally."""
-    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    like = _first_tensor(a, b)
     return Maximum.apply(_tensor(a, like), _tensor(b, like))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise min = -max(-a, -b); ties share the gradient equally."""
-    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    like = _first_tensor(a, b)
     return -maximum(-_tensor(a, like), -_tensor(b, like))
 
 
