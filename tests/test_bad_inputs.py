@@ -96,6 +96,11 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
     ("hvp vector shape", lambda t: tc.hvp(lambda x: (x * x).sum(), mat(3), mat(2)), ValueError,
      ["v[0]", "(2,)", "(3,)", "input's shape"]),
     ("dense use_bias string", lambda t: tc.layers.Dense(3, use_bias="yes"), TypeError, ["use_bias", "'yes'"]),
+    ("gradgradcheck grad_outputs count", lambda t: tc.gradgradcheck(lambda a: a * a, [mat(3, grad=True)],
+                                                                    grad_outputs=[np.ones(3), np.ones(3)]),
+     ValueError, ["2 grad_outputs", "1 outputs", "one upstream gradient per output"]),
+    ("draw_graph gradcheck type", lambda t: tc.draw_graph(mat(3) * 2, gradcheck=True), TypeError,
+     ["gradcheck must be", "GradcheckError", "bool"]),
     # --- tensors: construction, shapes, indexing, autodiff ---
     ("string data", lambda t: tc.Tensor("abc"), TypeError, ["Tensor data must be numbers", "str", "abc"]),
     ("ragged data", lambda t: tc.Tensor([[1, 2], [3]]), ValueError, ["rectangular", "[[1, 2], [3]]"]),

@@ -252,3 +252,5 @@ def test_draw_graph_colours_the_blamed_op_red():
     assert any("dense_2 (Dense)" in line and "#e31a1c" in line for line in collapsed.splitlines())
     plain = tc.draw_graph(output).source
     assert "#e31a1c" not in plain and "wrong gradient" not in plain
+    from_error = tc.draw_graph(output, gradcheck=tc.GradcheckError(report)).source   # the caught error works too
+    assert from_error == tc.draw_graph(output, gradcheck=report).source

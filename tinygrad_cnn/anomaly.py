@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .mode import MODE
+from .mode import MODE, layer_label
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # frames that are plumbing between the user's line and ours (context managers, decorators)
@@ -132,7 +132,7 @@ def _context(scope: Any, site: tuple[str, int] | None, site_hint: str) -> list[s
     """The 'layer' and 'called at' lines of a report."""
     lines = []
     if scope is not None:
-        lines.append(f"  layer:     {scope.path!r} ({scope.kind})" if scope.kind else f"  layer:     {scope.path!r}")
+        lines.append(f"  layer:     {layer_label(repr(scope.path), scope.kind)}")
     if site is not None:
         code = linecache.getline(site[0], site[1]).strip()
         lines.append(f"  called at: {site[0]}:{site[1]}" + (f"   {code}" if code else ""))
@@ -190,7 +190,7 @@ def checked_backward(node: Any, grad: Any) -> Any:
 def _backward_report(node: Any, grad: Any, bad: np.ndarray, where: str) -> str:
     """What went wrong in `node`'s backward: the op, its layer and site, its inputs, the incoming gradient."""
     args = [f"input {i}" for i in range(len(node.parents))] + [f"{k}={_short(v)}" for k, v in node.op_args.items()]
-    constants = getattr(node, "constants", None) or (None,) * len(node.parents)
+    constants = node.constants
     lines = [f"the backward of {node.name} produced {_counts(bad)}{where}: {describe_array(bad)}",
              f"  op:        {node.name}({', '.join(args)})",
              *_context(node.scope, node.site, " (run the forward pass inside tc.detect_anomaly() too, to "

@@ -11,7 +11,7 @@ import numpy as np
 
 from .engine import toposort
 from .function import Function
-from .mode import enable_grad, keeping_inputs, recording_sites
+from .mode import enable_grad, keeping_inputs, layer_label, recording_sites
 from .tensor import Tensor
 
 
@@ -60,7 +60,7 @@ class Blame:
 
     def message(self) -> str:
         """Where the op is and what its own check found."""
-        where = f"in layer {self.layer!r} ({self.layer_kind})" if self.layer else "outside any layer"
+        where = f"in layer {layer_label(repr(self.layer), self.layer_kind)}" if self.layer else "outside any layer"
         called = f"called at {self.site[0]}:{self.site[1]}" if self.site else "applied by the check itself"
         defined = f"; {self.op} is defined at {self.defined[0]}:{self.defined[1]}" if self.defined else ""
         local = "\n".join("    " + line for line in self.report.message().splitlines())

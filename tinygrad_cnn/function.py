@@ -119,11 +119,11 @@ class Function:
         self.released = True
 
     @property
-    def constants(self) -> tuple[Any, ...] | None:
-        """Per input without gradient, what a drawing shows of it: a number, or (shape, dtype, name)."""
+    def constants(self) -> tuple[Any, ...]:
+        """Per input without gradient, what a drawing shows of it: a number, or (shape, dtype, name); else None."""
         raw = getattr(self, "_constant_inputs", None)
         if raw is None:
-            return None
+            return (None,) * len(self.parents)
         return tuple([_constant(c) for c in raw])
 
     @property

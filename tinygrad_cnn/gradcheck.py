@@ -404,6 +404,9 @@ def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: 
     else:
         given = grad_outputs if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)
         vectors = [Tensor(np.asarray(getattr(v, "data", v), dtype=np.float64), requires_grad=True) for v in given]
+        if len(vectors) != len(outputs):
+            raise ValueError(f"gradgradcheck: {len(vectors)} grad_outputs given for {len(outputs)} outputs of fn; "
+                             "pass one upstream gradient per output (or None to draw them)")
     count = len(prepared)
 
     def first_derivatives(*args: Any) -> tuple[Tensor, ...]:

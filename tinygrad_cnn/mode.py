@@ -80,8 +80,18 @@ class Scope:
             scope = scope.parent
         return "/".join(reversed(names))
 
+    @property
+    def label(self) -> str:
+        """The caption of a layer: `conv2d (Conv2D)`."""
+        return layer_label(self.name, self.kind)
+
     def __repr__(self) -> str:
         return f"Scope({self.path!r}, kind={self.kind!r})"
+
+
+def layer_label(name: str, kind: str | None) -> str:
+    """`name (kind)`, or the name alone for a scope opened without a kind."""
+    return f"{name} ({kind})" if kind else name
 
 
 @contextlib.contextmanager

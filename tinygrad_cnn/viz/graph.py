@@ -21,7 +21,6 @@ from .labels import (
     live_outputs,
     op_args_text,
     saved_text,
-    scope_label,
     shape_text,
     tensor_names,
     value_text,
@@ -128,7 +127,7 @@ def _clusters(scopes: dict[int, Scope], members: dict[int, list[tuple[str, dict[
     built: dict[int, graphviz.Digraph] = {}
     for scope in sorted(scopes.values(), key=_depth, reverse=True):
         sub = graphviz.Digraph(name=f"cluster_{numbers[id(scope)]}", graph_attr={
-            "label": graphviz.nohtml(_label([scope_label(scope)])), "style": "rounded,filled", "color": "#8c8c8c",
+            "label": graphviz.nohtml(_label([scope.label])), "style": "rounded,filled", "color": "#8c8c8c",
             "fillcolor": "#f3f3f8" if _depth(scope) % 2 == 0 else "#e6e6f0", "labeljust": "l"})
         for name, attributes in members.get(id(scope), ()):
             sub.body.append(_node_line(name, attributes))
@@ -149,7 +148,7 @@ class _Layer:
         self.params: list[tuple[str, int]] = []  # (name, size) of the weights drawn inside
 
     def lines(self, show: frozenset[str]) -> list[str]:
-        lines = [scope_label(self.scope)]
+        lines = [self.scope.label]
         if "shape" in show or "dtype" in show:
             lines += [f"in {text}" for text in self.inputs] + [f"out {text}" for text in self.outputs]
         lines.append(f"{self.ops} op{'s' if self.ops != 1 else ''}")
@@ -207,12 +206,21 @@ def _check_choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _blame_of(gradcheck: Any) -> Any:
+    """The blame of a failed check, given as `tc.GradcheckError`, its `.report`, or None."""
+    report = getattr(gradcheck, "report", gradcheck)  # the error itself is accepted too
+    if report is not None and not hasattr(report, "blame"):
+        raise TypeError(f"gradcheck must be a failed check's tc.GradcheckError or its .report, "
+                        f"got {type(gradcheck).__name__}")
+    return getattr(report, "blame", None)
+
+
 def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direction: str = "forward",
                show: Any = ("shape", "dtype", "op_args"), cluster: bool = True, collapse: Any = None,
                max_nodes: int | None = 500, rankdir: str = "TB", gradcheck: Any = None) -> graphviz.Digraph:
     """Draw the ops that made `outputs` (or, with direction="backward", the functions backward runs).
 
-    `gradcheck`: a failed check's report (`tc.GradcheckError.report`); the op it blames is drawn red
+    `gradcheck`: a failed check (`tc.GradcheckError` or its `.report`); the op it blames is drawn red
     with its error.
     """
     require_graphviz("draw_graph")
@@ -225,7 +233,7 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     groups = collapsed_layers(ops, collapse)
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
     builder = _Builder(_Drawing(backward), ops, drawn, groups, names, show)
-    builder.blame = getattr(gradcheck, "blame", None)
+    builder.blame = _blame_of(gradcheck)
     builder.blamed = builder.blame.find_in(tensors) if builder.blame is not None else None
     builder.add_ops(live_outputs([op for op in ops if id(op) in drawn], tensors))
     builder.add_outputs(tensors)
@@ -273,7 +281,7 @@ class _Builder:
             else:
                 layer.ops += 1
             place = op.scope if layer is None else layer.scope.parent
-            constants = getattr(op, "constants", None) or (None,) * len(op.parents)
+            constants = op.constants
             for position, parent in enumerate(op.parents):
                 if isinstance(parent, Function):
                     self._add_op_edge(parent, target, layer)

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ..mode import Scope
 from ..tensor import Tensor
 
 SHOW_OPTIONS = ("shape", "dtype", "op_args", "grad", "value", "bytes")
@@ -77,11 +76,6 @@ def leaf_role(tensor: Tensor, names: dict[int, str]) -> str:
     if id(tensor) in names or tensor.name:
         return "parameter"
     return "input" if tensor.requires_grad else "constant"
-
-
-def scope_label(scope: Scope) -> str:
-    """A layer's caption: `conv2d (Conv2D)`."""
-    return f"{scope.name} ({scope.kind})" if scope.kind else scope.name
 
 
 @functools.lru_cache(maxsize=64)

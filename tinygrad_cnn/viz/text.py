@@ -101,7 +101,7 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
 def _inputs(op: Function, rest: str, order: dict[int, int], printed: set[int],
             pending: Counter[int]) -> list[tuple[str, Any, str, str]]:
     """Work items for an op's inputs, in stack order: side inputs branch, the furthest upstream continues."""
-    constants = getattr(op, "constants", None) or (None,) * len(op.parents)
+    constants = op.constants
     inputs: list[tuple[str, Any]] = []
     for position, parent in enumerate(op.parents):
         if isinstance(parent, Function):
