@@ -102,8 +102,8 @@ ERRORS = [
     ((1, 5, 5, 1), (3, 3, 1, 1), dict(strides=1.5), TypeError, r"strides must be an int or a pair of ints"),
     ((1, 5, 5, 1), (3, 3, 1, 1), dict(padding=(1.0, 2)), TypeError, r"padding .*ints"),
     ((1, 5, 5, 1), (3, 3, 1, 1), dict(padding=-1), ValueError, r"padding must be at least 0"),
-    ((1, 5, 5, 2), (3, 3, 1, 2), dict(groups=2.0), TypeError, r"groups must be an int"),
-    ((1, 5, 5, 2), (3, 3, 1, 2), dict(groups=0), ValueError, r"groups must be at least 1"),
+    ((1, 5, 5, 2), (3, 3, 1, 2), dict(groups=2.0), TypeError, r"groups must be a positive int, got float"),
+    ((1, 5, 5, 2), (3, 3, 1, 2), dict(groups=0), ValueError, r"groups must be a positive int \(at least 1\), got 0"),
 ]
 
 

@@ -130,6 +130,8 @@ def test_callbacks_see_logs_and_can_stop_training():
     history = make_model().fit(x, y, epochs=10, validation_split=0.2, verbose=0, callbacks=[StopAfterTwo()])
     assert history.epoch == [0, 1]
     assert seen[0] == (0, ["accuracy", "loss", "val_accuracy", "val_loss"])
+    alone = make_model().fit(x, y, epochs=10, verbose=0, callbacks=StopAfterTwo())  # one callback, not in a list
+    assert alone.epoch == [0, 1]
 
 
 def test_progress_output(capsys):
@@ -208,8 +210,9 @@ def test_model_built_on_the_first_fit():
     (lambda m, x, y: m.fit(x, y, validation_split=1.0, verbose=0), ValueError, "validation_split must be"),
     (lambda m, x, y: m.fit(x[:1], y[:1], validation_split=0.5, verbose=0), ValueError, "leaves 0 for training"),
     (lambda m, x, y: m.fit(x, y, validation_data=(x,), verbose=0), ValueError, "pair \\(x_val, y_val\\)"),
-    (lambda m, x, y: m.fit(x, y, batch_size=0, verbose=0), ValueError, "batch_size must be an int >= 1"),
-    (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), ValueError, "epochs must be an int >= 0"),
+    (lambda m, x, y: m.fit(x, y, batch_size=0, verbose=0), ValueError,
+     r"batch_size must be a positive int \(at least 1\), got 0"),
+    (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), ValueError, "epochs must be an int >= 0, got -1"),
     (lambda m, x, y: m.fit(x, y, verbose=3), ValueError, "verbose must be 0"),
     (lambda m, x, y: m.fit(x, y, verbose=0, callbacks=[print]), TypeError, "callbacks\\[0\\]"),
     (lambda m, x, y: m.compile("adam"), ValueError, "compile needs a loss"),

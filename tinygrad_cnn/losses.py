@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import flag
 from .function import Function
 from .mode import MODE
 from .tensor import Tensor
@@ -210,7 +211,7 @@ class _Crossentropy(Loss):
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.from_logits = bool(from_logits)
+        self.from_logits = flag(from_logits, "from_logits", type(self).__name__)
 
     def get_config(self) -> dict[str, Any]:
         return {"from_logits": self.from_logits, "reduction": self.reduction}

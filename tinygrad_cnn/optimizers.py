@@ -19,19 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import flag, number
 from .mode import no_grad
 from .tensor import Tensor
-
-
-def _check(name: str, value: Any, low: float, high: float, closed_high: bool = False) -> float:
-    """A float hyperparameter in [low, high) (or [low, high]), else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    inside = low <= value <= high if closed_high else low <= value < high
-    if not inside or not np.isfinite(value):
-        bracket = "]" if closed_high else ")"
-        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value}")
-    return float(value)
 
 
 class Optimizer:
@@ -40,8 +30,8 @@ class Optimizer:
     slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
 
     def __init__(self, params: Iterable[Tensor] | None, learning_rate: float, weight_decay: float) -> None:
-        self.learning_rate = _check("learning_rate", learning_rate, 0.0, np.inf)
-        self.weight_decay = _check("weight_decay", weight_decay, 0.0, np.inf)
+        self.learning_rate = number(learning_rate, "learning_rate", type(self).__name__, 0.0, np.inf, high_open=True)
+        self.weight_decay = number(weight_decay, "weight_decay", type(self).__name__, 0.0, np.inf, high_open=True)
         self.params: list[Tensor] | None = None
         self.iterations = 0
         self.state: list[dict[str, np.ndarray]] = []
@@ -176,10 +166,10 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.01,
                  momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        self.momentum = _check("momentum", momentum, 0.0, 1.0)
-        if nesterov and not self.momentum:
+        self.momentum = number(momentum, "momentum", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.nesterov = flag(nesterov, "nesterov", type(self).__name__)
+        if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0 (got momentum=0.0)")
-        self.nesterov = bool(nesterov)
         self.slots = ("momentum",) if self.momentum else ()
         super().__init__(params, learning_rate, weight_decay)
 
@@ -211,10 +201,10 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.0,
                  amsgrad: bool = False) -> None:
-        self.beta_1 = _check("beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check("beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _check("epsilon", epsilon, 0.0, np.inf)
-        self.amsgrad = bool(amsgrad)
+        self.beta_1 = number(beta_1, "beta_1", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.beta_2 = number(beta_2, "beta_2", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.epsilon = number(epsilon, "epsilon", type(self).__name__, 0.0, np.inf, high_open=True)
+        self.amsgrad = flag(amsgrad, "amsgrad", type(self).__name__)
         self.slots = ("m", "v", "v_max") if amsgrad else ("m", "v")
         super().__init__(params, learning_rate, weight_decay)
 
@@ -268,10 +258,10 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001, rho: float = 0.9,
                  momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
                  weight_decay: float = 0.0) -> None:
-        self.rho = _check("rho", rho, 0.0, 1.0)
-        self.momentum = _check("momentum", momentum, 0.0, 1.0)
-        self.epsilon = _check("epsilon", epsilon, 0.0, np.inf)
-        self.centered = bool(centered)
+        self.rho = number(rho, "rho", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.momentum = number(momentum, "momentum", type(self).__name__, 0.0, 1.0, high_open=True)
+        self.epsilon = number(epsilon, "epsilon", type(self).__name__, 0.0, np.inf, high_open=True)
+        self.centered = flag(centered, "centered", type(self).__name__)
         self.slots = ("v",) + (("mean",) if centered else ()) + (("momentum",) if self.momentum else ())
         super().__init__(params, learning_rate, weight_decay)
 

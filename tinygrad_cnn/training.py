@@ -14,6 +14,7 @@ import numpy as np
 
 from . import losses, optimizers
 from . import metrics as metrics_lib
+from .arguments import number, positive_int
 from .creation import generator
 from .mode import no_grad
 from .progress import ProgressBar
@@ -116,12 +117,6 @@ def _targets(y: Any, count: int, what: str) -> np.ndarray:
     return array
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _verbosity(verbose: Any) -> int:
     if verbose == "auto":
         return 1
@@ -134,8 +129,7 @@ def _verbosity(verbose: Any) -> int:
 def _split(model: Any, x: np.ndarray, y: np.ndarray, validation_data: Any,
            validation_split: float) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Training arrays and the validation pair: `validation_data`, or the last `validation_split` of x, y."""
-    if isinstance(validation_split, bool) or not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be a fraction in [0, 1), got {validation_split!r}")
+    validation_split = number(validation_split, "validation_split", "fit", 0.0, 1.0, high_open=True)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (x_val, y_val), got "
@@ -210,8 +204,8 @@ def fit(model: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, valid
     _require_compiled(model, "fit")
     x = _inputs(model, x, "fit")
     y = _targets(y, len(x), "fit")
-    batch_size = _positive_int(batch_size, "batch_size")
-    epochs = _positive_int(epochs, "epochs", minimum=0)
+    batch_size = positive_int(batch_size, "batch_size", "fit")
+    epochs = positive_int(epochs, "epochs", "fit", minimum=0)
     verbose = _verbosity(verbose)
     x, y, validation = _split(model, x, y, validation_data, validation_split)
     if not model.built:
@@ -246,7 +240,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, valid
 
 
 def _callbacks(callbacks: Any) -> list[Callback]:
-    found = list(callbacks or [])
+    found = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
     for i, hook in enumerate(found):
         if not isinstance(hook, Callback):
             raise TypeError(f"callbacks[{i}] is a {type(hook).__name__}; callbacks must subclass "
@@ -298,7 +292,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1)
     _require_compiled(model, "evaluate")
     x = _inputs(model, x, "evaluate")
     y = _targets(y, len(x), "evaluate")
-    batch_size, verbose = _positive_int(batch_size, "batch_size"), _verbosity(verbose)
+    batch_size, verbose = positive_int(batch_size, "batch_size", "evaluate"), _verbosity(verbose)
     bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
     values = _evaluate(model, x, y, batch_size, bar)
     bar.finish(values)
@@ -309,7 +303,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1)
 def predict(model: Any, x: Any, batch_size: int = 32, verbose: Any = 0) -> np.ndarray:
     """The model's outputs for x as one array, computed batch by batch in inference mode without a graph."""
     x = _inputs(model, x, "predict")
-    batch_size, verbose = _positive_int(batch_size, "batch_size"), _verbosity(verbose)
+    batch_size, verbose = positive_int(batch_size, "batch_size", "predict"), _verbosity(verbose)
     bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
     outputs = []
     with no_grad(), _mode(model, False):

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import positive_int
 from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
@@ -161,10 +162,7 @@ def _as_tensor(value: Any, argument: str, like: Tensor | None = None) -> Tensor:
 
 
 def _check_groups(groups: Any, channels: int, filters: int) -> int:
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"groups must be at least 1, got {groups}")
+    groups = positive_int(groups, "groups", "conv2d")
     if channels % groups or filters % groups:
         raise ValueError(f"groups={groups} must divide both the input channels ({channels}) and the "
                          f"filters ({filters}): {channels} % {groups} = {channels % groups}, "

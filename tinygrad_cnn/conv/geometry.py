@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from ..arguments import is_int
 
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]   # ((top, bottom), (left, right))
@@ -53,14 +53,10 @@ class Geometry:
                 f"dilation={self.dilation}, padding={self.padding}, out={self.out_hw})")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def pair(value: Any, argument: str, minimum: int = 1) -> Pair:
     """An int or a pair of ints as (height, width), each at least `minimum`."""
-    values = (value, value) if _is_int(value) else value
-    if not isinstance(values, (tuple, list)) or len(values) != 2 or not all(_is_int(v) for v in values):
+    values = (value, value) if is_int(value) else value
+    if not isinstance(values, (tuple, list)) or len(values) != 2 or not all(is_int(v) for v in values):
         raise TypeError(f"{argument} must be an int or a pair of ints (height, width), got {value!r}")
     if min(values) < minimum:
         raise ValueError(f"{argument} must be at least {minimum} in both directions, got {value!r}")
@@ -77,7 +73,7 @@ def check_data_format(data_format: Any) -> str:
 
 def explicit_padding(padding: Any) -> Padding:
     """An int, a pair (vertical, horizontal) or ((top, bottom), (left, right)) as the last form."""
-    if _is_int(padding) or (isinstance(padding, (tuple, list)) and all(_is_int(p) for p in padding)):
+    if is_int(padding) or (isinstance(padding, (tuple, list)) and all(is_int(p) for p in padding)):
         vertical, horizontal = pair(padding, "padding", minimum=0)
         return (vertical, vertical), (horizontal, horizontal)
     if isinstance(padding, (tuple, list)) and len(padding) == 2:

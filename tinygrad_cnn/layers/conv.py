@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..arguments import one_of, positive_int
 from ..conv import conv2d
 from ..conv.geometry import DATA_FORMATS, PADDING_STRINGS, pair, window_geometry
 from ..tensor import Tensor
-from .arguments import one_of, positive_int
 from .base import Layer, ReceptiveField, Shape, format_shape
 from .core import KernelLayer
 

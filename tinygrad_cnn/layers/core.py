@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
+from ..arguments import axis_index, flag, number, one_of, positive_int
 from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
 from . import activations
-from .arguments import axis_index, number, one_of, positive_int
 from .base import WHOLE_INPUT, Layer, ReceptiveField, Shape, batch_shape, config_name, format_shape
 
 
@@ -72,9 +72,7 @@ class KernelLayer(Layer):
                  bias_initializer: Any) -> None:
         super().__init__(name)
         self.activation = activations.get(activation)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"{type(self).__name__}: use_bias must be True or False, got {use_bias!r}")
-        self.use_bias = bool(use_bias)
+        self.use_bias = flag(use_bias, "use_bias", type(self).__name__)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel: Tensor | None = None

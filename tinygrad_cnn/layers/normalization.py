@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
+from ..arguments import axis_index, flag, number
 from ..tensor import Tensor
-from .arguments import axis_index, number
 from .base import Layer, Shape, config_name, format_shape
 
 
@@ -33,7 +33,8 @@ class BatchNormalization(Layer):
         self.epsilon = number(epsilon, "epsilon", "BatchNormalization", 0.0, np.inf)
         if self.epsilon == 0:
             raise ValueError("BatchNormalization: epsilon must be positive (it keeps 1/sqrt(var + eps) finite)")
-        self.center, self.scale = bool(center), bool(scale)
+        self.center = flag(center, "center", "BatchNormalization")
+        self.scale = flag(scale, "scale", "BatchNormalization")
         self.initializers = {key: initializers.get(value) for key, value in (
             ("beta_initializer", beta_initializer), ("gamma_initializer", gamma_initializer),
             ("moving_mean_initializer", moving_mean_initializer),

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..arguments import flag, one_of
 from ..conv import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from ..conv.geometry import DATA_FORMATS, PADDING_STRINGS, pair
 from ..tensor import Tensor
-from .arguments import one_of
 from .base import WHOLE_INPUT, Layer, ReceptiveField, Shape
 from .conv import window_output_shape
 
@@ -64,7 +64,7 @@ class _GlobalPooling2D(Layer):
     def __init__(self, data_format: str = "channels_last", keepdims: bool = False, name: str | None = None) -> None:
         super().__init__(name)
         self.data_format = one_of(data_format, DATA_FORMATS, "data_format", type(self).__name__)
-        self.keepdims = bool(keepdims)
+        self.keepdims = flag(keepdims, "keepdims", type(self).__name__)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         channels_last = self.data_format == "channels_last"

@@ -1,4 +1,4 @@
-"""Checks for layer constructor arguments: each error names the layer, the argument, the value and the fix."""
+"""Checks for user arguments: each error names the owner (layer, function), the argument, the value and the fix."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -7,17 +7,26 @@ from typing import Any
 import numpy as np
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """A Python or NumPy integer, not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def positive_int(value: Any, argument: str, owner: str) -> int:
-    """`value` as an int >= 1."""
-    if not _is_int(value):
-        raise TypeError(f"{owner}: {argument} must be a positive int, got {type(value).__name__} {value!r:.40}")
-    if value < 1:
-        raise ValueError(f"{owner}: {argument} must be a positive int (at least 1), got {value}")
+def positive_int(value: Any, argument: str, owner: str, minimum: int = 1) -> int:
+    """`value` as an int >= minimum (1 by default: a positive int)."""
+    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if not is_int(value):
+        raise TypeError(f"{owner}: {argument} must be {kind}, got {type(value).__name__} {value!r:.40}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {argument} must be {kind}{' (at least 1)' if minimum == 1 else ''}, got {value}")
     return int(value)
+
+
+def flag(value: Any, argument: str, owner: str) -> bool:
+    """`value` as a bool: True or False only (a string such as "False" would silently be true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {argument} must be True or False, got {value!r:.40}")
+    return bool(value)
 
 
 def one_of(value: Any, options: Iterable[str], argument: str, owner: str) -> str:
@@ -40,6 +49,6 @@ def number(value: Any, argument: str, owner: str, low: float, high: float, high_
 
 def axis_index(value: Any, argument: str, owner: str) -> int:
     """An int axis (negative counts from the end)."""
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{owner}: {argument} must be an int axis, got {type(value).__name__} {value!r:.40}")
     return int(value)
