@@ -14,6 +14,7 @@ synced and renamed over the target, so a failure part-way leaves the previous fi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -101,7 +102,7 @@ def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) ->
         os.chmod(temporary, _file_mode(path))
         os.replace(temporary, path)
     except BaseException:
-        with _suppress_os_error():
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
     _sync_directory(path.parent)
@@ -124,20 +125,12 @@ def _file_mode(path: Path) -> int:
 
 def _sync_directory(directory: Path) -> None:
     """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
-    with _suppress_os_error():
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, *rest: Any) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def _spread(g: np.ndarray, geometry: Geometry, weights: np.ndarray, reuse: bool 
     """
     kh, kw = geometry.kernel
     if not geometry.tiles:
-        taps = weights * g                                    # (kh|1, kw|1, N, OH, OW, C)
+        full = reuse and weights.shape[:2] == (kh, kw)       # per-tap weights we may overwrite
+        taps = np.multiply(weights, g, out=weights) if full else weights * g   # (kh|1, kw|1, N, OH, OW, C)
         return col2im(np.broadcast_to(taps, (kh, kw, *taps.shape[2:])), geometry)
     # the windows tile the input: every input pixel gets one term, no sums
     n, oh, ow, c = g.shape

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import initializers
 from ..arguments import axis_index, flag, number, one_of, positive_int
+from ..conv.geometry import DATA_FORMATS
 from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
@@ -143,7 +144,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format: str = "channels_last", name: str | None = None) -> None:
         super().__init__(name)
-        self.data_format = one_of(data_format, ("channels_last", "channels_first"), "data_format", "Flatten")
+        self.data_format = one_of(data_format, DATA_FORMATS, "data_format", "Flatten")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
