@@ -98,6 +98,8 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
     ("dense use_bias string", lambda t: tc.layers.Dense(3, use_bias="yes"), TypeError, ["use_bias", "'yes'"]),
     ("from_logits string", lambda t: tc.losses.SparseCategoricalCrossentropy(from_logits="False"), TypeError,
      ["SparseCategoricalCrossentropy", "from_logits", "True or False", "'False'"]),
+    ("mse metric transposed targets", lambda t: tc.metrics.mean_squared_error(np.ones((2, 3)), np.zeros((3, 2))),
+     ValueError, ["mean_squared_error", "(2, 3)", "(3, 2)", "must match"]),
     ("nesterov string", lambda t: tc.optimizers.SGD(nesterov="yes"), TypeError, ["SGD", "nesterov", "'yes'"]),
     ("gradgradcheck grad_outputs count", lambda t: tc.gradgradcheck(lambda a: a * a, [mat(3, grad=True)],
                                                                     grad_outputs=[np.ones(3), np.ones(3)]),

@@ -26,10 +26,7 @@ def _per_sample(values: np.ndarray) -> np.ndarray:
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
     """Fraction of outputs on the right side of `threshold`, per sample."""
-    y_true, y_pred = _array(y_true), _array(y_pred)
-    if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
-        y_true = y_true[..., None]
-    _same_shape(y_true, y_pred, "binary_accuracy")
+    y_true, y_pred = _targets(y_true, y_pred, "binary_accuracy"), _array(y_pred)
     return _per_sample(((y_pred > threshold) == (y_true > 0.5)).astype(np.float64))
 
 
@@ -53,18 +50,23 @@ def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
     """Mean of (y_true - y_pred)^2 per sample."""
-    y_true, y_pred = _array(y_true), _array(y_pred)
-    y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
-    _same_shape(y_true, y_pred, "mean_squared_error")
+    y_true, y_pred = _targets(y_true, y_pred, "mean_squared_error"), _array(y_pred)
     return _per_sample((y_true - y_pred.astype(np.float64)) ** 2)
 
 
 def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
     """Mean of |y_true - y_pred| per sample."""
-    y_true, y_pred = _array(y_true), _array(y_pred)
-    y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
-    _same_shape(y_true, y_pred, "mean_absolute_error")
+    y_true, y_pred = _targets(y_true, y_pred, "mean_absolute_error"), _array(y_pred)
     return _per_sample(np.abs(y_true - y_pred.astype(np.float64)))
+
+
+def _targets(y_true: Any, y_pred: Any, name: str) -> np.ndarray:
+    """y_true with y_pred's shape; (N,) targets are accepted for (N, 1) outputs (the losses' rule)."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
+        y_true = y_true[..., None]
+    _same_shape(y_true, y_pred, name)
+    return y_true
 
 
 def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> None:
