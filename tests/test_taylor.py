@@ -87,3 +87,5 @@ def test_bad_arguments():
         tc.taylor_test(lambda x: x, [x], direction=np.ones(4))
     with pytest.raises(ValueError, match="at least 3 positive steps"):
         tc.taylor_test(lambda x: x, [x], h=[0.1, -0.1, 0.01])
+    with pytest.raises(TypeError, match="taylor_test: tolerance must be a number"):
+        tc.taylor_test(lambda x: x, [x], tolerance="x")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import number
 from .autograd import grad
 from .gradcheck import float64_inputs, output_tensors
 from .mode import enable_grad, no_grad
@@ -77,6 +78,7 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
     steps = np.sort(np.asarray(DEFAULT_STEPS[order] if h is None else h, dtype=np.float64))[::-1]
     if steps.size < 3 or np.any(steps <= 0):
         raise ValueError(f"h must hold at least 3 positive steps, got {steps.tolist()}")
+    tolerance = number(tolerance, "tolerance", "taylor_test", 0.0, np.inf, high_open=True)
     xs = float64_inputs(inputs)
     wrt = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
     rng = np.random.default_rng(seed)

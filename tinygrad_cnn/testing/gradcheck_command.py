@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -23,10 +24,10 @@ def run_gradcheck_command(args: argparse.Namespace) -> int:
     try:
         ops = CATALOG if args.op is None else [find(args.op)]
     except ValueError as error:
-        print(f"tinygrad-cnn gradcheck: {error}")
+        print(f"tinygrad-cnn gradcheck: {error}", file=sys.stderr)
         return 2
     if args.cases < 1:
-        print(f"tinygrad-cnn gradcheck: --cases must be at least 1, got {args.cases}")
+        print(f"tinygrad-cnn gradcheck: --cases must be at least 1, got {args.cases}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
     print(f"gradcheck and gradgradcheck in float64, {args.cases} drawn cases per op (seed {args.seed}); "

@@ -37,7 +37,8 @@ def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", in
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
     sample = _sample(model, input_shape)
-    with enable_grad():  # inference mode: drawing must not move BatchNormalization's statistics
+    with enable_grad():  # record the graph even if called under no_grad
+        # training=False: drawing must not move BatchNormalization's statistics
         output = model(sample, training=False) if isinstance(model, Layer) else model(sample)
     if not isinstance(output, Tensor):
         raise TypeError(f"plot_model: calling the model returned {type(output).__name__}, not a Tensor")
