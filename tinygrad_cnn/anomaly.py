@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .describe import call_text, op_args_text
 from .mode import MODE, layer_label
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -101,26 +102,9 @@ def describe_array(value: Any) -> str:
     return f"{head}: {span}, {bad}"
 
 
-def _short(value: Any) -> str:
-    """One argument as it appears in the op's call: tensors and arrays by shape and dtype."""
-    data = _array(value)
-    if data is not None:
-        name = getattr(value, "name", None)
-        kind = "Tensor" if data is not value else "array"
-        return f"{kind}{' ' + repr(name) if name else ''} {data.shape} {data.dtype}"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _named(value: Any) -> str:
     name = getattr(value, "name", None)
     return f"{name!r}, " if name else ""
-
-
-def _call(name: str, args: Any, kwargs: dict[str, Any]) -> str:
-    """`Op(Tensor (2, 3) float32, 0.5, axis=(1,))`."""
-    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
 
 
 def _counts(data: np.ndarray) -> str:
@@ -149,7 +133,7 @@ def check_forward(ctx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: 
         return
     inputs = [(i, a) for i, a in enumerate(args) if _array(a) is not None]
     lines = [f"{ctx.name} produced {_counts(out)} in its forward output ({describe_array(out)})",
-             f"  op:        {_call(ctx.name, args, kwargs)}",
+             f"  op:        {call_text(ctx.name, args, kwargs)}",
              *_context(MODE.scope, user_site(2), ""),
              "  inputs:", *(f"    input {i}: {_named(a)}{describe_array(a)}" for i, a in inputs)]
     already = [i for i, a in inputs if any(_non_finite(_array(a)))]
@@ -189,7 +173,7 @@ def checked_backward(node: Any, grad: Any) -> Any:
 
 def _backward_report(node: Any, grad: Any, bad: np.ndarray, where: str) -> str:
     """What went wrong in `node`'s backward: the op, its layer and site, its inputs, the incoming gradient."""
-    args = [f"input {i}" for i in range(len(node.parents))] + [f"{k}={_short(v)}" for k, v in node.op_args.items()]
+    args = [f"input {i}" for i in range(len(node.parents))] + op_args_text(node.op_args)
     constants = node.constants
     lines = [f"the backward of {node.name} produced {_counts(bad)}{where}: {describe_array(bad)}",
              f"  op:        {node.name}({', '.join(args)})",

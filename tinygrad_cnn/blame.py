@@ -7,21 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from .describe import op_args_text
 from .engine import toposort
 from .function import Function
 from .mode import enable_grad, keeping_inputs, layer_label, recording_sites
 from .tensor import Tensor
-
-
-def describe_value(value: Any) -> str:
-    """A short description of an op argument: arrays by shape and dtype, the rest by repr."""
-    data = value.data if isinstance(value, Tensor) else value
-    if isinstance(data, np.ndarray) and data.size > 4:
-        return f"<array {data.shape} {data.dtype}>"
-    text = repr(data.tolist() if isinstance(data, np.ndarray) else data)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass
@@ -44,7 +34,7 @@ class Blame:
     def call(self) -> str:
         """The op written as a call: `Name(shape, shape, key=value)`."""
         args = [str(s) if s is not None else "const" for s in self.input_shapes]
-        args += [f"{k}={describe_value(v)}" for k, v in self.op_args.items()]
+        args += op_args_text(self.op_args)
         return f"{self.op}({', '.join(args)})"
 
     @property

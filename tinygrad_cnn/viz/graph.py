@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..describe import op_args_text
 from ..engine import toposort
 from ..function import Function
 from ..mode import Scope
@@ -19,7 +20,6 @@ from .labels import (
     leaf_role,
     legend_html,
     live_outputs,
-    op_args_text,
     saved_text,
     shape_text,
     tensor_names,

@@ -1,13 +1,13 @@
 """The words on a drawn graph: tensor shapes, op arguments, value and gradient statistics, role colours."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from ..describe import describe_argument
 from ..tensor import Tensor
 
 SHOW_OPTIONS = ("shape", "dtype", "op_args", "grad", "value", "bytes")
@@ -93,37 +93,12 @@ def shape_text(shape: tuple[int, ...], dtype: Any, show: frozenset[str]) -> str:
     return " ".join(parts)
 
 
-def _short(value: Any) -> str:
-    """A compact rendering of an op argument: arrays by shape and dtype, long values cut."""
-    if isinstance(value, np.ndarray):
-        return f"array{value.shape} {value.dtype}"
-    if isinstance(value, slice):
-        return ":".join("" if part is None else str(part) for part in (value.start, value.stop, value.step)).rstrip(":")
-    if isinstance(value, tuple) and any(isinstance(v, (np.ndarray, slice)) for v in value):
-        return "(" + ", ".join(_short(v) for v in value) + ")"
-    if isinstance(value, np.dtype):
-        return str(value)
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def op_args_text(op_args: dict[str, Any]) -> list[str]:
-    """['axis=(1,)', 'keepdims=False'] for an op's keyword arguments; a dataclass argument shows its fields."""
-    texts = []
-    for key, value in op_args.items():
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            texts += [f"{field.name}={_short(getattr(value, field.name))}" for field in dataclasses.fields(value)]
-        else:
-            texts.append(f"{key}={_short(value)}")
-    return texts
-
-
 def constant_lines(meta: Any, show: frozenset[str]) -> list[str]:
     """A constant input: a number as itself, an array or tensor by its name (if any), shape and dtype."""
     if isinstance(meta, tuple):
         shape, dtype, name = meta
         return [name or "constant", shape_text(shape, dtype, show | {"shape"})]
-    return [_short(meta)]
+    return [describe_argument(meta)]
 
 
 def has_non_finite(array: Any) -> bool:

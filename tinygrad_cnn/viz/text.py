@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..describe import op_args_text
 from ..engine import toposort
 from ..function import Function
 from ..tensor import Tensor
@@ -19,7 +20,6 @@ from .labels import (
     grad_text,
     leaf_role,
     live_outputs,
-    op_args_text,
     saved_text,
     shape_text,
     tensor_names,

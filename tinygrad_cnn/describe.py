@@ -1,0 +1,44 @@
+"""Short text for op arguments, shared by error reports, gradcheck's blame and graph labels."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+MAX_CHARS = 40
+
+
+def describe_argument(value: Any) -> str:
+    """An op argument as it appears in a call: tensors and large arrays by shape and dtype, the rest by repr."""
+    data = getattr(value, "data", None)
+    if isinstance(data, np.ndarray):  # a Tensor (named if it has a name)
+        name = getattr(value, "name", None)
+        return f"Tensor{' ' + repr(name) if name else ''} {data.shape} {data.dtype}"
+    if isinstance(value, np.ndarray):
+        return repr(value.tolist()) if value.size <= 4 else f"array{value.shape} {value.dtype}"
+    if isinstance(value, slice):
+        return ":".join("" if part is None else str(part) for part in (value.start, value.stop, value.step)).rstrip(":")
+    if isinstance(value, tuple) and any(isinstance(v, (np.ndarray, slice)) for v in value):
+        return "(" + ", ".join(describe_argument(v) for v in value) + ")"
+    if isinstance(value, np.dtype):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= MAX_CHARS else text[:MAX_CHARS - 3] + "..."
+
+
+def op_args_text(op_args: dict[str, Any]) -> list[str]:
+    """['axis=(1,)', 'keepdims=False'] for an op's keyword arguments; a dataclass argument shows its fields."""
+    texts = []
+    for key, value in op_args.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            texts += [f"{field.name}={describe_argument(getattr(value, field.name))}"
+                      for field in dataclasses.fields(value)]
+        else:
+            texts.append(f"{key}={describe_argument(value)}")
+    return texts
+
+
+def call_text(name: str, args: Any, op_args: dict[str, Any]) -> str:
+    """`Op(Tensor 'x' (2, 3) float32, 0.5, axis=(1,))`."""
+    return f"{name}({', '.join([describe_argument(a) for a in args] + op_args_text(op_args))})"
