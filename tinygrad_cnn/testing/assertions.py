@@ -12,9 +12,9 @@ from ..tensor import Tensor
 
 
 def as_checked_input(value: Any) -> Any:
-    """Float arrays become float64 Tensors that require grad; Tensors and everything else pass."""
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return Tensor(value.astype(np.float64), requires_grad=True)
+    """Float arrays (and NumPy float scalars) become float64 Tensors that require grad; the rest pass."""
+    if isinstance(value, (np.ndarray, np.floating)) and value.dtype.kind == "f":
+        return Tensor(np.asarray(value, dtype=np.float64), requires_grad=True)
     return value
 
 

@@ -16,6 +16,7 @@ from ..conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.composed import maximum, minimum, where
 from ..ops.movement import concatenate, stack
 from ..tensor import Tensor
+from .assertions import as_checked_input
 
 Draw = Callable[[np.random.Generator, bool], list[Any]]
 
@@ -31,8 +32,7 @@ class CatalogOp:
 
     def inputs(self, rng: np.random.Generator, kinks: bool = False) -> list[Any]:
         """Drawn inputs: float arrays become float64 Tensors that require grad."""
-        return [Tensor(np.asarray(a), requires_grad=True) if isinstance(a, (np.ndarray, np.floating))
-                and np.asarray(a).dtype.kind == "f" else a for a in self.draw(rng, kinks)]
+        return [as_checked_input(a) for a in self.draw(rng, kinks)]
 
 
 def _shape(rng: np.random.Generator, min_dims: int = 0, max_dims: int = 3, max_side: int = 4) -> tuple[int, ...]:
