@@ -231,13 +231,7 @@ class Layer:
                              f"({', '.join(f'{w.name} {w.shape}' for w in own) or 'no weights: is it built?'}), "
                              f"got {count}")
         arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in weights]
-        for weight, array in zip(own, arrays, strict=True):
-            if array.shape != weight.shape or array.dtype.kind not in "fiub":
-                raise ValueError(f"{self._describe()}.set_weights: {weight.name} has shape {weight.shape}, "
-                                 f"got an array of shape {array.shape} and dtype {array.dtype}")
-        with no_grad():
-            for weight, array in zip(own, arrays, strict=True):
-                weight.copy_(array)
+        _copy_all(list(zip(own, arrays, strict=True)), f"{self._describe()}.set_weights")
 
     def parameters(self) -> list[Tensor]:
         """The trainable weights (PyTorch's name), e.g. for `tc.optimizers.SGD(model.parameters())`."""
@@ -269,14 +263,7 @@ class Layer:
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict for {self._describe()}: missing weights {missing}, unexpected "
                            f"weights {unexpected}; names must match {list(own)} (or pass strict=False)")
-        pairs = [(own[name], np.asarray(state[name])) for name in own if name in state]
-        for weight, array in pairs:
-            if array.shape != weight.shape or array.dtype.kind not in "fiub":
-                raise ValueError(f"load_state_dict: {weight.name} has shape {weight.shape}, the state holds "
-                                 f"an array of shape {array.shape} and dtype {array.dtype}; nothing was loaded")
-        with no_grad():
-            for weight, array in pairs:
-                weight.copy_(array)
+        _copy_all([(own[name], np.asarray(state[name])) for name in own if name in state], "load_state_dict")
         return missing, unexpected
 
     def astype(self, dtype: Any) -> Layer:
@@ -374,3 +361,14 @@ class ReceptiveField:
 
 
 WHOLE_INPUT = ReceptiveField(whole=True)
+
+
+def _copy_all(pairs: list[tuple[Tensor, np.ndarray]], caller: str) -> None:
+    """Copy each array into its weight, once every shape and dtype fits: nothing changes otherwise."""
+    for weight, array in pairs:
+        if array.shape != weight.shape or array.dtype.kind not in "fiub":
+            raise ValueError(f"{caller}: {weight.name} has shape {weight.shape}, got an array of shape "
+                             f"{array.shape} and dtype {array.dtype}; nothing was loaded")
+    with no_grad():
+        for weight, array in pairs:
+            weight.copy_(array)
