@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import flag
+from .arguments import flag, one_of
 from .function import Function
 from .mode import MODE
 from .tensor import Tensor
@@ -90,9 +90,7 @@ def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
 
 def _check_reduction(reduction: str) -> str:
     reduction = "mean" if reduction == "sum_over_batch_size" else reduction  # Keras's name for the mean
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+    return one_of(reduction, REDUCTIONS, "reduction", "loss")
 
 
 # --- the fused sparse cross-entropy ----------------------------------------------------------
@@ -214,7 +212,7 @@ class _Crossentropy(Loss):
         self.from_logits = flag(from_logits, "from_logits", type(self).__name__)
 
     def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits, "reduction": self.reduction}
+        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 class BinaryCrossentropy(_Crossentropy):
