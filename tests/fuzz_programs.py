@@ -314,6 +314,12 @@ def _small(s: Shape) -> bool:
     return int(np.prod(s)) * 4 <= MAX_SIZE
 
 
+def _softmax(method: str) -> Op:
+    """softmax or log_softmax over a drawn axis (torch names it dim)."""
+    return Op(method, lambda s: len(s) >= 1, lambda d, s: ({"axis": d(st.integers(-len(s), len(s) - 1))}, [], s),
+              lambda a, p: f"{a[0]}.{method}(axis={p['axis']})", lambda a, p: f"{a[0]}.{method}(dim={p['axis']})")
+
+
 OPS: list[Op] = [
     _unary("neg", "-{0}"),
     _unary("exp", "({0} * 0.5).exp()"),
@@ -343,10 +349,8 @@ OPS: list[Op] = [
     _with_shape(_reduction("min", "{0}.amin(dim={dims}, keepdim={keepdims})")),
     _with_shape(_reduction("var", "{0}.var(dim={dims}, correction=0, keepdim={keepdims})")),
     _with_shape(_reduction("logsumexp", "torch.logsumexp({0}, dim={dims}, keepdim={keepdims})")),
-    Op("softmax", lambda s: len(s) >= 1, lambda d, s: ({"axis": d(st.integers(-len(s), len(s) - 1))}, [], s),
-       lambda a, p: f"{a[0]}.softmax(axis={p['axis']})", lambda a, p: f"{a[0]}.softmax(dim={p['axis']})"),
-    Op("log_softmax", lambda s: len(s) >= 1, lambda d, s: ({"axis": d(st.integers(-len(s), len(s) - 1))}, [], s),
-       lambda a, p: f"{a[0]}.log_softmax(axis={p['axis']})", lambda a, p: f"{a[0]}.log_softmax(dim={p['axis']})"),
+    _softmax("softmax"),
+    _softmax("log_softmax"),
     Op("reshape", lambda s: True, _reshape,
        lambda a, p: f"{a[0]}.reshape({p['to']})", lambda a, p: f"{a[0]}.reshape({p['to']})"),
     Op("transpose", lambda s: len(s) >= 2, lambda d, s: ({"axes": tuple(d(st.permutations(range(len(s)))))}, [],
