@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .describe import call_text, op_args_text
+from .describe import call_text, finite_values, non_finite_counts, op_args_text
 from .mode import MODE, layer_label
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -79,14 +79,6 @@ def _array(value: Any) -> np.ndarray | None:
     return data if isinstance(data, np.ndarray) else None
 
 
-def _non_finite(data: np.ndarray) -> tuple[int, int]:
-    """(NaN count, Inf count) of a floating array; (0, 0) for other dtypes."""
-    if data.dtype.kind not in "fc":
-        return 0, 0
-    nan = int(np.isnan(data).sum())
-    return nan, int(data.size - nan - np.isfinite(data).sum())
-
-
 def describe_array(value: Any) -> str:
     """Shape, dtype, min and max of the finite values, and the NaN/Inf counts of a Tensor or an array."""
     data = _array(value)
@@ -95,9 +87,9 @@ def describe_array(value: Any) -> str:
     head = f"shape {data.shape} {data.dtype}"
     if data.dtype.kind not in "biufc" or data.size == 0:
         return head
-    finite = data[np.isfinite(data)] if data.dtype.kind in "fc" else data
+    finite = finite_values(data)
     span = f"min {finite.min():.4g}, max {finite.max():.4g}" if finite.size else "no finite values"
-    nan, inf = _non_finite(data)
+    nan, inf = non_finite_counts(data)
     bad = f"{nan} NaN, {inf} Inf" if nan or inf else "no NaN/Inf"
     return f"{head}: {span}, {bad}"
 
@@ -108,7 +100,7 @@ def _named(value: Any) -> str:
 
 
 def _counts(data: np.ndarray) -> str:
-    nan, inf = _non_finite(data)
+    nan, inf = non_finite_counts(data)
     return " and ".join(f"{n} {what}" for n, what in ((nan, "NaN"), (inf, "Inf")) if n)
 
 
@@ -136,7 +128,7 @@ def check_forward(ctx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: 
              f"  op:        {call_text(ctx.name, args, kwargs)}",
              *_context(MODE.scope, user_site(2), ""),
              "  inputs:", *(f"    input {i}: {_named(a)}{describe_array(a)}" for i, a in inputs)]
-    already = [i for i, a in inputs if any(_non_finite(_array(a)))]
+    already = [i for i, a in inputs if any(non_finite_counts(_array(a)))]
     if already:
         lines.append(f"  input {already[0]} already held NaN/Inf: the problem starts before {ctx.name} "
                      "(in the data, or in code that ran outside detect_anomaly)")
@@ -166,7 +158,7 @@ def checked_backward(node: Any, grad: Any) -> Any:
                                             "its backward formula)"), node.name, error.values) from None
     grads = [_array(g) for g in (input_grads if type(input_grads) is tuple else (input_grads,))]
     for index, g in enumerate(grads):
-        if g is not None and any(_non_finite(g)):
+        if g is not None and any(non_finite_counts(g)):
             raise AnomalyError(_backward_report(node, grad, g, f" in the gradient for input {index}"), node.name, g)
     return input_grads
 
@@ -183,7 +175,7 @@ def _backward_report(node: Any, grad: Any, bad: np.ndarray, where: str) -> str:
              f"  gradient arriving at its output: {describe_array(grad)}"]
     if node._saved:
         lines += ["  saved for backward:", *(f"    {i}: {describe_array(t)}" for i, t in enumerate(node._saved))]
-    if any(_non_finite(_array(grad))):
+    if any(non_finite_counts(_array(grad))):
         lines.append("  the incoming gradient already holds NaN/Inf: it came from the gradient given to backward()")
     else:
         lines.append(f"  the incoming gradient is finite: the derivative of {node.name} is not finite here "

@@ -27,6 +27,18 @@ def describe_argument(value: Any) -> str:
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS - 3] + "..."
 
 
+def non_finite_counts(data: np.ndarray) -> tuple[int, int]:
+    """(NaN count, Inf count) of an array; (0, 0) for dtypes that cannot hold them."""
+    if data.dtype.kind not in "fc":
+        return 0, 0
+    return int(np.isnan(data).sum()), int(np.isinf(data).sum())
+
+
+def finite_values(data: np.ndarray) -> np.ndarray:
+    """The finite entries of a floating array (every entry of other dtypes)."""
+    return data[np.isfinite(data)] if data.dtype.kind in "fc" else data
+
+
 def op_args_text(op_args: dict[str, Any]) -> list[str]:
     """['axis=(1,)', 'keepdims=False'] for an op's keyword arguments; a dataclass argument shows its fields."""
     texts = []

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..describe import describe_argument
+from ..describe import describe_argument, finite_values, non_finite_counts
 from ..tensor import Tensor
 
 SHOW_OPTIONS = ("shape", "dtype", "op_args", "grad", "value", "bytes")
@@ -117,10 +117,10 @@ def value_text(array: np.ndarray) -> str:
     if array.dtype.kind not in "fciub":
         return str(array.dtype)
     data = array.astype(np.float64) if array.dtype.kind == "b" else array
-    finite = data[np.isfinite(data)] if data.dtype.kind in "fc" else data
+    finite = finite_values(data)
     text = (f"min {_number(finite.min())} mean {_number(finite.mean())} max {_number(finite.max())}"
             if finite.size else "no finite values")
-    return text + _non_finite_counts(data)
+    return text + _non_finite_text(data)
 
 
 def grad_text(grad: Any) -> str:
@@ -128,17 +128,15 @@ def grad_text(grad: Any) -> str:
     if grad is None:
         return "no grad"
     data = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-    finite = data[np.isfinite(data)]
+    finite = finite_values(data)
     if not finite.size:
-        return "grad: no finite values" + _non_finite_counts(data)
+        return "grad: no finite values" + _non_finite_text(data)
     return (f"grad norm {_number(np.linalg.norm(finite))} "
-            f"[{_number(finite.min())}, {_number(finite.max())}]" + _non_finite_counts(data))
+            f"[{_number(finite.min())}, {_number(finite.max())}]" + _non_finite_text(data))
 
 
-def _non_finite_counts(data: np.ndarray) -> str:
-    if data.dtype.kind not in "fc":
-        return ""
-    nan, inf = int(np.isnan(data).sum()), int(np.isinf(data).sum())
+def _non_finite_text(data: np.ndarray) -> str:
+    nan, inf = non_finite_counts(data)
     return "".join(f", {count} {what}" for count, what in ((nan, "NaN"), (inf, "Inf")) if count)
 
 
