@@ -82,16 +82,12 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
     xs = float64_inputs(inputs)
     wrt = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
     rng = np.random.default_rng(seed)
-    readout = [rng.standard_normal(o.shape) for o in output_tensors(fn, xs)]
-    directions = _directions(direction, [xs[i] for i in wrt], rng)
-
-    def value() -> Tensor:
-        """phi = sum_k <readout_k, output_k>, the scalar whose expansion is tested."""
-        return _total([(o * Tensor(w)).sum() for o, w in zip(output_tensors(fn, xs), readout, strict=True)])
-
     with enable_grad():  # the derivatives need the graph, even inside no_grad
-        phi = value()
-        scale = sum(float(np.abs(o.data * w).sum()) for o, w in zip(output_tensors(fn, xs), readout, strict=True))
+        outputs = output_tensors(fn, xs)
+        readout = [rng.standard_normal(o.shape) for o in outputs]
+        directions = _directions(direction, [xs[i] for i in wrt], rng)
+        phi = _weighted_sum(outputs, readout)
+        scale = sum(float(np.abs(o.data * w).sum()) for o, w in zip(outputs, readout, strict=True))
         terms = _derivative_terms(phi, [xs[i] for i in wrt], directions, order)
     origin = {i: xs[i].data.copy() for i in wrt}
     remainders = []
@@ -101,7 +97,7 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
                 xs[i].data[...] = origin[i] + step * d
             # f(x) + h <grad, d> + h^2/2 <d, H d>
             expansion = phi.item() + sum(step ** k / math.factorial(k) * t for k, t in enumerate(terms, start=1))
-            remainders.append(abs(value().item() - expansion))
+            remainders.append(abs(_weighted_sum(output_tensors(fn, xs), readout).item() - expansion))
     for i in wrt:
         xs[i].data[...] = origin[i]
     remainders = np.array(remainders)
@@ -125,6 +121,11 @@ def _directions(direction: Any, xs: list[Tensor], rng: np.random.Generator) -> l
         raise ValueError(f"direction must hold one array per input that requires grad, with shapes {shapes}; "
                          f"got shapes {[a.shape for a in arrays]}")
     return arrays
+
+
+def _weighted_sum(outputs: list[Tensor], readout: list[np.ndarray]) -> Tensor:
+    """phi = sum_k <readout_k, output_k>, the scalar whose expansion is tested."""
+    return _total([(o * Tensor(w)).sum() for o, w in zip(outputs, readout, strict=True)])
 
 
 def _total(scalars: list[Tensor]) -> Tensor:
