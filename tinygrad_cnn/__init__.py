@@ -2,6 +2,7 @@
 from .tensor import Tensor
 from .function import Function
 from .mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .parallel import get_num_threads, set_num_threads
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .autograd import grad, hvp
 from .creation import (arange, eye, full, full_like, manual_seed, ones, ones_like, rand, rand_like,
@@ -29,7 +30,7 @@ __all__ = [
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
     "avg_pool2d", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
-    "enable_grad", "eye", "full", "full_like", "grad", "gradcheck", "gradgradcheck", "hvp",
+    "enable_grad", "eye", "get_num_threads", "set_num_threads", "full", "full_like", "grad", "gradcheck", "gradgradcheck", "hvp",
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like",
     "rand", "rand_like", "randn", "randn_like", "set_detect_anomaly", "set_grad_enabled", "stack", "where",
     "zeros", "zeros_like",

@@ -1,0 +1,188 @@
+"""Batch-parallel array work: a kernel's batch is split over threads, with BLAS held to one thread.
+
+NumPy releases the GIL inside ufunc loops, copies and BLAS calls, so threads that each take a
+slice of the batch run on separate cores. BLAS's own threads would fight ours for the same
+cores (and spin on them after every call), so while tinygrad_cnn's kernels run, OpenBLAS, MKL
+and BLIS are held to one thread through threadpoolctl and restored afterwards.
+
+The thread count follows PyTorch's `set_num_threads`: it starts at TINYGRAD_CNN_NUM_THREADS,
+else OMP_NUM_THREADS, else the number of cores this process may run on.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .arguments import positive_int
+
+T = TypeVar("T")
+
+MIN_BYTES_PER_THREAD = 1 << 20   # below this much work a thread's wake-up (about 60 us here) costs more than it saves
+
+
+def _default_threads() -> int:
+    """The thread count a new process starts with (environment, else the usable cores)."""
+    for variable in ("TINYGRAD_CNN_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"the environment variable {variable}={value!r} must be a positive whole "
+                                 f"number of threads, such as {variable}=2")
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
+class _Job:
+    """One task handed to a worker, with its result or its exception."""
+
+    __slots__ = ("task", "result", "error", "done")
+
+    def __init__(self, task: Callable[[], Any]) -> None:
+        self.task, self.result, self.error = task, None, None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.result = self.task()
+        except BaseException as e:   # handed back to the caller, who re-raises it
+            self.error = e
+        self.done.set()
+
+
+class _Workers:
+    """The threads that serve jobs beside the calling thread; they hold no data between jobs."""
+
+    def __init__(self, count: int) -> None:
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._serve, name=f"tinygrad_cnn-worker-{i}", daemon=True)
+                        for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _serve(self) -> None:
+        _LOCAL.depth = 1   # a job that splits again runs its parts inline: no worker waits on itself
+        while (job := self.jobs.get()) is not None:
+            job.run()
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+
+
+class _BlasHold:
+    """Holds BLAS to one thread while any split runs; restores it when the last one ends."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.holders = 0
+        self.limiter: Any = None
+        self.controller: Any = None
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.holders += 1
+            if self.holders == 1:
+                self.limiter = self._blas().limit(limits=1)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.holders -= 1
+            if self.holders == 0:
+                self.limiter.restore_original_limits()
+
+    def _blas(self) -> Any:
+        if self.controller is None:   # inspecting the loaded libraries takes about a millisecond: once
+            from threadpoolctl import ThreadpoolController
+            self.controller = ThreadpoolController().select(user_api="blas")
+        return self.controller
+
+
+class _Settings:
+    """The thread count and the workers that serve it (created on first use)."""
+
+    def __init__(self) -> None:
+        self.threads = _default_threads()
+        self.workers: _Workers | None = None
+        self.lock = threading.Lock()
+
+    def current_workers(self) -> _Workers:
+        """threads - 1 workers beside the caller, (re)started when the count has changed."""
+        with self.lock:
+            if self.workers is None or len(self.workers.threads) != self.threads - 1:
+                if self.workers is not None:
+                    self.workers.stop()
+                self.workers = _Workers(self.threads - 1)
+            return self.workers
+
+
+_SETTINGS = _Settings()
+_BLAS = _BlasHold()
+_LOCAL = threading.local()
+
+
+def _forget_workers_after_fork() -> None:
+    """A forked child has none of its parent's threads: it starts its own on first use."""
+    _SETTINGS.workers = None
+    _SETTINGS.lock = threading.Lock()
+    _BLAS.lock, _BLAS.holders = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
+def get_num_threads() -> int:
+    """The number of threads tinygrad_cnn's kernels use (the caller's thread included)."""
+    return _SETTINGS.threads
+
+
+def set_num_threads(threads: int) -> None:
+    """Use this many threads for tinygrad_cnn's kernels from now on (as torch.set_num_threads)."""
+    _SETTINGS.threads = positive_int(threads, "threads", "set_num_threads")
+
+
+def chunks(n: int, bytes_per_item: int) -> list[slice]:
+    """range(n) cut into one contiguous slice per thread, fewer when a slice would hold too little work."""
+    parts = min(_SETTINGS.threads, n, max(1, n * bytes_per_item // MIN_BYTES_PER_THREAD))
+    if getattr(_LOCAL, "depth", 0):
+        parts = 1
+    bounds = [n * k // max(1, parts) for k in range(parts + 1)]
+    return [slice(bounds[k], bounds[k + 1]) for k in range(parts)] if n else [slice(0, 0)]
+
+
+def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the tasks at the same time, the first on this thread; return their results in order.
+
+    BLAS is held to one thread meanwhile. Every task finishes before this returns, even when
+    one raises; the first exception is then raised here.
+    """
+    with _BLAS:
+        if len(tasks) == 1 or getattr(_LOCAL, "depth", 0):
+            return [task() for task in tasks]
+        workers = _SETTINGS.current_workers()
+        jobs = [_Job(task) for task in tasks[1:]]
+        for job in jobs:
+            workers.jobs.put(job)
+        _LOCAL.depth = 1
+        try:
+            first = _Job(tasks[0])
+            first.run()
+        finally:
+            _LOCAL.depth = 0
+            for job in jobs:
+                job.done.wait()
+    for job in (first, *jobs):
+        if job.error is not None:
+            raise job.error
+    return [first.result, *(job.result for job in jobs)]
+
+
+def over_batch(n: int, bytes_per_item: int, kernel: Callable[[slice], T]) -> list[T]:
+    """kernel(part) for the slices `chunks(n, bytes_per_item)`, run at the same time; their results in order."""
+    return run([lambda part=part: kernel(part) for part in chunks(n, bytes_per_item)])
