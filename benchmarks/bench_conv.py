@@ -1,6 +1,6 @@
-"""Convolution and pooling speed against PyTorch CPU, same process, same thread count.
+"""Convolution and pooling speed against PyTorch CPU, each library in its own process, same thread count.
 
-    python benchmarks/bench_conv.py [--repeats 15] [--threads N] [--clock wall|cpu] [--no-memory]
+    python benchmarks/bench_conv.py [--repeats 5] [--rounds 3] [--threads N] [--clock wall|cpu] [--no-memory]
 
 Workloads (float32; ours channels_last, also channels_first; PyTorch NCHW and channels_last memory
 format, the ratio is against the faster PyTorch):
@@ -11,11 +11,15 @@ format, the ratio is against the faster PyTorch):
   W5 max-pool 3x3/3 on (64, 33, 33, 16), f+b
   W6 one training step of a LeNet-like CNN on 128 images 28x28x1: conv 8 5x5 relu, max-pool 2,
      conv 16 5x5 relu, max-pool 2, flatten, dense 10, cross-entropy, backward.
-Times are the best of `--repeats` runs after two warm-ups, ours and PyTorch's interleaved (the
-machine is shared, the minimum is the least disturbed figure). Both use the same number of threads:
-the number NumPy's BLAS uses, or `--threads` (set for BLAS through threadpoolctl). `--clock cpu`
-measures process CPU time instead of wall time: with one thread it is immune to other processes
-competing for the cores. Peak memory of W6 is measured in
+Each library runs in its own worker process, so that neither one's threads (PyTorch's OpenMP
+threads keep spinning after each op) nor its objects disturb the other. Workers of the two
+libraries are started alternately `--rounds` times; each times every workload `--repeats` times
+after two warm-ups, and the best time over all rounds is kept (the machine is shared: the
+minimum is the least disturbed figure). Both use `--threads` threads (default: the cores this
+process may use): tc.set_num_threads for us, torch.set_num_threads for PyTorch, and the same for
+BLAS and OpenMP through their environment variables. `--clock cpu` measures process CPU time
+instead of wall time: with one thread it is immune to other processes competing for the cores.
+Peak memory of W6 is measured in
 fresh subprocesses as the growth of the resident set (VmHWM - VmRSS, after resetting VmHWM through
 /proc/self/clear_refs) during one step that follows a warm-up step, with glibc told to map every
 allocation of 64 KiB or more on its own (MALLOC_MMAP_THRESHOLD_), so that freed memory leaves the
@@ -47,25 +51,6 @@ POOL = {  # name: (input NHWC, pool size)
     "W4": ((64, 32, 32, 32), 2),
     "W5": ((64, 33, 33, 16), 3),
 }
-
-
-def blas_threads() -> int:
-    """The number of threads NumPy's BLAS uses (threadpoolctl if present, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
-        return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
-    except (ImportError, ValueError):
-        return os.cpu_count() or 1
-
-
-def limit_blas_threads(threads: int) -> Any:
-    """Limit NumPy's BLAS to `threads` (threadpoolctl); returns the limiter, kept alive by the caller."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl); or set "
-                         "OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before starting") from None
-    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def best_of(functions: dict[str, Callable[[], Any]], repeats: int,
@@ -234,7 +219,6 @@ def measure_memory(framework: str) -> dict[str, float]:
         step = ours_lenet("channels_last")
     else:
         import torch
-        torch.set_num_threads(blas_threads())
         step = torch_lenet(torch, channels_last=False)
     step()
     gc.collect()
@@ -248,63 +232,99 @@ def measure_memory(framework: str) -> dict[str, float]:
     return {"rss_peak_mib": (_status_kib("VmHWM") - before) / 1024, "traced_peak_mib": peak_traced / 2**20}
 
 
-def memory_in_subprocess(framework: str) -> dict[str, float]:
+def memory_in_subprocess(framework: str, threads: int) -> dict[str, float]:
     code = (f"import json, sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
             f"import bench_conv; print(json.dumps(bench_conv.measure_memory({framework!r})))")
     # every allocation of 64 KiB or more gets its own mapping, returned to the system when freed:
     # the resident set then follows the live arrays of both frameworks, not malloc's free lists
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    env = dict(thread_environment(threads), MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def worker(library: str, repeats: int, clock_name: str) -> dict[str, dict[str, float]]:
+    """Best times in ms of every workload, both layouts, for one library (run inside the worker process)."""
+    clock = time.perf_counter if clock_name == "wall" else time.process_time
+    if library == "ours":
+        layouts = {"ours": "channels_last", "ours_cf": "channels_first"}
+        conv = {key: lambda w, fmt=fmt: ours_conv(*w, fmt) for key, fmt in layouts.items()}
+        pool = {key: lambda w, fmt=fmt: ours_pool(*w, fmt) for key, fmt in layouts.items()}
+        lenet = {key: lambda fmt=fmt: ours_lenet(fmt) for key, fmt in layouts.items()}
+    else:
+        import torch
+        layouts = {"torch": False, "torch_cl": True}
+        conv = {key: lambda w, cl=cl: torch_conv(torch, *w, cl) for key, cl in layouts.items()}
+        pool = {key: lambda w, cl=cl: torch_pool(torch, *w, cl) for key, cl in layouts.items()}
+        lenet = {key: lambda cl=cl: torch_lenet(torch, cl) for key, cl in layouts.items()}
+    times = {}
+    for name, workload in CONV.items():
+        times[name] = best_of({key: make(workload) for key, make in conv.items()}, repeats, clock)
+    for name, workload in POOL.items():
+        times[name] = best_of({key: make(workload) for key, make in pool.items()}, repeats, clock)
+    times["W6"] = best_of({key: make() for key, make in lenet.items()}, repeats, clock)
+    return times
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """The environment that gives a fresh process `threads` threads in NumPy's BLAS, OpenMP, torch and us."""
+    names = ("TINYGRAD_CNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    return dict(os.environ, **{name: str(threads) for name in names})
+
+
+def run_worker(library: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    command = [sys.executable, __file__, "--worker", library, "--repeats", str(args.repeats), "--clock", args.clock]
+    done = subprocess.run(command, capture_output=True, text=True, env=thread_environment(args.threads))
+    if done.returncode:
+        raise SystemExit(f"the {library} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def versions(threads: int) -> str:
+    code = ("import numpy, torch, tinygrad_cnn as tc; "
+            "print(f'tinygrad_cnn {tc.get_num_threads()}, torch {torch.get_num_threads()}; '"
+            "f'NumPy {numpy.__version__}, torch {torch.__version__}')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=thread_environment(threads))
+    return done.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=None, help="threads for NumPy's BLAS and torch")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each workload per worker")
+    parser.add_argument("--rounds", type=int, default=3, help="workers started per library, alternately")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    import torch
-    limiter = limit_blas_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
-    threads = blas_threads()
-    torch.set_num_threads(threads)
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    print(f"threads: NumPy BLAS {threads}, torch {torch.get_num_threads()}; NumPy {np.__version__}, "
-          f"torch {torch.__version__}; best of {args.repeats}, {args.clock} clock")
-    rows = []
-    for name, (shape, filters, k, stride, padding) in CONV.items():
-        times = best_of({
-            "ours": ours_conv(shape, filters, k, stride, padding, "channels_last"),
-            "ours_cf": ours_conv(shape, filters, k, stride, padding, "channels_first"),
-            "torch": torch_conv(torch, shape, filters, k, stride, padding, False),
-            "torch_cl": torch_conv(torch, shape, filters, k, stride, padding, True),
-        }, args.repeats, clock)
-        rows.append((name, times, conv_flops(shape, filters, k, stride, padding)))
-    for name, (shape, size) in POOL.items():
-        times = best_of({
-            "ours": ours_pool(shape, size, "channels_last"),
-            "ours_cf": ours_pool(shape, size, "channels_first"),
-            "torch": torch_pool(torch, shape, size, False),
-            "torch_cl": torch_pool(torch, shape, size, True),
-        }, args.repeats, clock)
-        rows.append((name, times, pool_flops(shape, size)))
-    times = best_of({"ours": ours_lenet("channels_last"), "ours_cf": ours_lenet("channels_first"),
-                     "torch": torch_lenet(torch, False), "torch_cl": torch_lenet(torch, True)}, args.repeats, clock)
-    rows.append(("W6", times, lenet_flops()))
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats, args.clock)))
+        return
+    print(f"threads: {versions(args.threads)}; best of {args.rounds} x {args.repeats} per library, "
+          f"each in its own process, {args.clock} clock")
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(args.rounds):
+        for library in ("ours", "torch"):
+            for name, times in run_worker(library, args).items():
+                row = best.setdefault(name, {})
+                for key, ms in times.items():
+                    row[key] = min(row.get(key, float("inf")), ms)
+    flops = {name: conv_flops(*workload) for name, workload in CONV.items()}
+    flops.update({name: pool_flops(*workload) for name, workload in POOL.items()})
+    flops["W6"] = lenet_flops()
 
     header = (f"{'workload':8} {'ours ms':>8} {'ours cf ms':>10} {'torch ms':>9} {'torch cl ms':>11} "
               f"{'ratio':>6} {'ratio cf':>8} {'ours GFLOP/s':>12} {'torch GFLOP/s':>13}")
     print(header)
     print("-" * len(header))
-    for name, t, flops in rows:
+    for name, t in best.items():
         reference = min(t["torch"], t["torch_cl"])
         print(f"{name:8} {t['ours']:8.2f} {t['ours_cf']:10.2f} {t['torch']:9.2f} {t['torch_cl']:11.2f} "
               f"{t['ours'] / reference:6.2f} {t['ours_cf'] / reference:8.2f} "
-              f"{flops / t['ours'] / 1e6:12.1f} {flops / reference / 1e6:13.1f}")
+              f"{flops[name] / t['ours'] / 1e6:12.1f} {flops[name] / reference / 1e6:13.1f}")
     print("ratio = ours / the faster of PyTorch NCHW and channels_last (lower is better)")
     if not args.no_memory:
-        ours, theirs = memory_in_subprocess("ours"), memory_in_subprocess("torch")
+        ours, theirs = memory_in_subprocess("ours", args.threads), memory_in_subprocess("torch", args.threads)
         print(f"W6 peak memory above set-up (one step after a warm-up step, fresh process): "
               f"ours {ours['rss_peak_mib']:.1f} MiB resident ({ours['traced_peak_mib']:.1f} MiB NumPy "
               f"allocations by tracemalloc), PyTorch {theirs['rss_peak_mib']:.1f} MiB resident")
