@@ -1,16 +1,19 @@
 """One epoch of `fit` of the demo CNN on MNIST-sized data, against the same model and loop in PyTorch.
 
-Run: python benchmarks/bench_fit.py [--images 10000] [--batch 128] [--threads 2] [--repeat 2]
+Run: python benchmarks/bench_fit.py [--images 10000] [--batch 128] [--threads 2] [--repeat 3]
 
 Both sides train Conv2D(16, 3, same, relu) -> MaxPooling2D -> Conv2D(32, 3, same, relu) -> Flatten
 -> Dense(10) with Adam on the sparse cross-entropy of the logits, shuffling every epoch, on random
-28x28x1 images (the data does not change the arithmetic). PyTorch runs its native NCHW layout with
-the same number of threads as NumPy's BLAS. The best of `--repeat` runs is reported.
+28x28x1 images (the data does not change the arithmetic). PyTorch runs its native NCHW layout. Each
+library runs in its own worker process (started alternately, `--repeat` times each; the best is
+reported), with `--threads` threads for us, PyTorch, BLAS and OpenMP alike.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,13 +24,15 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 ARGS = parse()
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[variable] = str(ARGS.threads)  # before NumPy loads its BLAS
+THREAD_VARIABLES = ("TINYGRAD_CNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for variable in THREAD_VARIABLES:
+    os.environ[variable] = str(ARGS.threads)  # before NumPy loads its BLAS; inherited by the workers
 
 import numpy as np  # noqa: E402
 
@@ -79,21 +84,43 @@ def theirs(torch: object, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return middle - start, time.perf_counter() - middle
 
 
-def main() -> None:
-    import torch
-    torch.set_num_threads(ARGS.threads)
+def worker(library: str) -> tuple[float, float]:
+    """(fit seconds, predict seconds) for one library, inside its own process."""
     rng = np.random.default_rng(0)
     x = rng.random((ARGS.images, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, ARGS.images)
-    mine = [ours(x, y) for _ in range(ARGS.repeat)]
-    reference = [theirs(torch, x, y) for _ in range(ARGS.repeat)]
+    if library == "ours":
+        return ours(x, y)
+    import torch
+    return theirs(torch, x, y)
+
+
+def run_worker(library: str) -> tuple[float, float]:
+    command = [sys.executable, __file__, "--worker", library, "--images", str(ARGS.images),
+               "--batch", str(ARGS.batch), "--threads", str(ARGS.threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the {library} worker failed:\n{done.stderr}")
+    return tuple(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    if ARGS.worker:
+        print(json.dumps(worker(ARGS.worker)))
+        return
+    runs: dict[str, list[tuple[float, float]]] = {"ours": [], "torch": []}
+    for _ in range(ARGS.repeat):
+        for library in runs:
+            runs[library].append(run_worker(library))
+    import torch
     steps = -(-ARGS.images // ARGS.batch)
     print(f"demo CNN, {ARGS.images} images 28x28x1, batch {ARGS.batch} ({steps} steps), {ARGS.threads} threads, "
-          f"best of {ARGS.repeat}; torch {torch.__version__}, numpy {np.__version__}\n")
+          f"best of {ARGS.repeat}, each library in its own process; torch {torch.__version__}, "
+          f"numpy {np.__version__}\n")
     print(f"| {'what':<28} | {'tinygrad_cnn':>12} | {'PyTorch':>10} | {'ratio':>6} |")
     print(f"|{'-' * 30}|{'-' * 14}|{'-' * 12}|{'-' * 8}|")
     for index, what in enumerate(("fit, one epoch", "predict, all images")):
-        a, b = min(m[index] for m in mine), min(r[index] for r in reference)
+        a, b = min(m[index] for m in runs["ours"]), min(r[index] for r in runs["torch"])
         print(f"| {what:<28} | {a:>10.2f} s | {b:>8.2f} s | {a / b:>5.2f}x |")
         if index == 0:
             print(f"| {'  per training step':<28} | {1e3 * a / steps:>9.1f} ms | {1e3 * b / steps:>7.1f} ms | "
