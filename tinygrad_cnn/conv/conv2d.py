@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..arguments import positive_int
 from ..function import Function
 from ..mode import MODE
@@ -31,15 +32,27 @@ def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(kh * kw * cg, groups, f // groups).transpose(1, 0, 2)
 
 
-def _conv(x: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int) -> np.ndarray:
-    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel (G, Kg, Fg), one slab of images at a time."""
+def _work_per_image(geometry: Geometry, kernel_shape: tuple[int, ...], groups: int, itemsize: int) -> int:
+    """What one image costs a conv kernel, in bytes copied: its patches (kh * kw * C values per
+    output) and its GEMM's kh * kw * Cg * F multiply-adds per output, about three to a byte here."""
+    (oh, ow), (kh, kw, cg, f) = geometry.out_hw, kernel_shape
+    return oh * ow * kh * kw * cg * (groups * itemsize + f // 3)
+
+
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry, groups: int) -> np.ndarray:
+    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel (G, Kg, Fg) + b, each thread on its own images."""
     n, f = x.shape[0], w.shape[-1]
     y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w))
     kernel = _grouped_kernel(w, groups)
-    for part, cols in patch_slabs(x, geometry, groups):
-        out = y[part].reshape(cols.shape[1], groups, f // groups)
-        # (G, m, Kg) @ (G, Kg, Fg) -> (G, m, Fg), written straight into the (m, G, Fg) layout
-        np.matmul(cols, kernel, out=out.transpose(1, 0, 2))
+
+    def images(batch: slice) -> None:
+        for part, cols in patch_slabs(x[batch], geometry, groups):
+            out = y[batch][part].reshape(cols.shape[1], groups, f // groups)
+            # (G, m, Kg) @ (G, Kg, Fg) -> (G, m, Fg), written straight into the (m, G, Fg) layout
+            np.matmul(cols, kernel, out=out.transpose(1, 0, 2))
+            if b is not None:   # while the slab is in cache
+                out += b.reshape(groups, f // groups)
+    parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, x.itemsize), images)
     return y
 
 
@@ -48,14 +61,17 @@ def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int,
     """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient."""
     f = g.shape[-1]
     fg = f // groups
-    dw = None
-    for part, cols in patch_slabs(x, geometry, groups):
-        g_groups = g[part].reshape(cols.shape[1], groups, fg).transpose(1, 2, 0)  # (G, Fg, m)
-        # (G, Fg, m) @ (G, m, Kg) -> (G, Fg, Kg); the long m axis is the inner product
-        term = np.matmul(g_groups, cols)
-        dw = term if dw is None else np.add(dw, term, out=dw)
-    if dw is None:  # an empty batch
-        return np.zeros(kernel_shape, dtype=np.result_type(x, g))
+    kg = int(np.prod(kernel_shape[:3]))
+    dtype = np.result_type(x, g)
+
+    def images(batch: slice) -> np.ndarray:
+        dw = np.zeros((groups, fg, kg), dtype=dtype)
+        for part, cols in patch_slabs(x[batch], geometry, groups):
+            g_groups = g[batch][part].reshape(cols.shape[1], groups, fg).transpose(1, 2, 0)  # (G, Fg, m)
+            # (G, Fg, m) @ (G, m, Kg) -> (G, Fg, Kg); the long m axis is the inner product
+            dw += np.matmul(g_groups, cols)
+        return dw
+    dw = sum(parallel.over_batch(x.shape[0], _work_per_image(geometry, kernel_shape, groups, x.itemsize), images))
     # (G, Fg, Kg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
     return dw.transpose(2, 0, 1).reshape(kernel_shape)
 
@@ -69,16 +85,19 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
     w_taps = w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)             # (kh*kw, G, Fg, Cg)
     dtype = np.result_type(g, w)
     dx = np.empty(in_shape, dtype=dtype)
-    buffer = None
-    for part in slabs(n, oh * ow * kh * kw * cg * groups * dtype.itemsize):
-        m = (part.stop - part.start) * oh * ow
-        if buffer is None:   # sized by the first (largest) slab
-            buffer = np.empty(kh * kw * m * groups * cg, dtype=dtype)
-        g_groups = g[part].reshape(m, groups, fg).transpose(1, 0, 2)              # (G, m, Fg)
-        taps = buffer[:kh * kw * m * groups * cg].reshape(kh * kw, m, groups, cg)
-        # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
-        np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
-        dx[part] = col2im(taps.reshape(kh, kw, m // (oh * ow), oh, ow, cg * groups), geometry)
+
+    def images(batch: slice) -> None:
+        buffer = None
+        for part in slabs(batch.stop - batch.start, oh * ow * kh * kw * cg * groups * dtype.itemsize):
+            m = (part.stop - part.start) * oh * ow
+            if buffer is None:   # sized by the first (largest) slab
+                buffer = np.empty(kh * kw * m * groups * cg, dtype=dtype)
+            g_groups = g[batch][part].reshape(m, groups, fg).transpose(1, 0, 2)       # (G, m, Fg)
+            taps = buffer[:kh * kw * m * groups * cg].reshape(kh * kw, m, groups, cg)
+            # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
+            np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
+            dx[batch][part] = col2im(taps.reshape(kh, kw, m // (oh * ow), oh, ow, cg * groups), geometry)
+    parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, dtype.itemsize), images)
     return dx
 
 
@@ -87,9 +106,7 @@ class Conv(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, w: Tensor, b: Any, *, geometry: Geometry, groups: int) -> np.ndarray:
-        y = _conv(x.data, w.data, geometry, groups)
-        if b is not None:
-            y += b.data
+        y = _conv(x.data, w.data, None if b is None else b.data, geometry, groups)
         ctx.save_for_backward(x, w)
         return y
 
