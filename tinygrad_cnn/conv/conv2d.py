@@ -44,14 +44,17 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry
     n, f = x.shape[0], w.shape[-1]
     y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w))
     kernel = _grouped_kernel(w, groups)
+    ow = geometry.out_hw[1]
+    row_bias = None if b is None else np.tile(b, ow)   # (OW * F,): a whole output row, so the add runs long
 
     def images(batch: slice) -> None:
         for part, cols in patch_slabs(x[batch], geometry, groups):
-            out = y[batch][part].reshape(cols.shape[1], groups, f // groups)
+            out = y[batch][part]
             # (G, m, Kg) @ (G, Kg, Fg) -> (G, m, Fg), written straight into the (m, G, Fg) layout
-            np.matmul(cols, kernel, out=out.transpose(1, 0, 2))
-            if b is not None:   # while the slab is in cache
-                out += b.reshape(groups, f // groups)
+            np.matmul(cols, kernel, out=out.reshape(cols.shape[1], groups, f // groups).transpose(1, 0, 2))
+            if row_bias is not None:   # while the slab is in cache
+                rows = out.reshape(-1, ow * f)
+                rows += row_bias
     parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, x.itemsize), images)
     return y
 
@@ -65,15 +68,17 @@ def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int,
     dtype = np.result_type(x, g)
 
     def images(batch: slice) -> np.ndarray:
-        dw = np.zeros((groups, fg, kg), dtype=dtype)
+        dw = np.zeros((groups, kg, fg), dtype=dtype)
         for part, cols in patch_slabs(x[batch], geometry, groups):
-            g_groups = g[batch][part].reshape(cols.shape[1], groups, fg).transpose(1, 2, 0)  # (G, Fg, m)
-            # (G, Fg, m) @ (G, m, Kg) -> (G, Fg, Kg); the long m axis is the inner product
-            dw += np.matmul(g_groups, cols)
+            g_slab = g[batch][part].reshape(cols.shape[1], groups, fg)                # (m, G, Fg)
+            for k in range(groups):
+                # (Kg, m) @ (m, Fg) -> (Kg, Fg), the long m axis inside; np.dot lets go of the GIL
+                # however small its product is (np.matmul keeps it for products under 500 values)
+                dw[k] += np.dot(cols[k].T, g_slab[:, k])
         return dw
     dw = sum(parallel.over_batch(x.shape[0], _work_per_image(geometry, kernel_shape, groups, x.itemsize), images))
-    # (G, Fg, Kg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
-    return dw.transpose(2, 0, 1).reshape(kernel_shape)
+    # (G, Kg, Fg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
+    return dw.transpose(1, 0, 2).reshape(kernel_shape)
 
 
 def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
@@ -88,7 +93,8 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
 
     def images(batch: slice) -> None:
         buffer = None
-        for part in slabs(batch.stop - batch.start, oh * ow * kh * kw * cg * groups * dtype.itemsize):
+        # a slab's taps may outgrow the cache 4 times: each of its kh * kw adds then has enough work
+        for part in slabs(batch.stop - batch.start, oh * ow * kh * kw * cg * groups * dtype.itemsize // 4):
             m = (part.stop - part.start) * oh * ow
             if buffer is None:   # sized by the first (largest) slab
                 buffer = np.empty(kh * kw * m * groups * cg, dtype=dtype)
@@ -99,6 +105,12 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
             dx[batch][part] = col2im(taps.reshape(kh, kw, m // (oh * ow), oh, ow, cg * groups), geometry)
     parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, dtype.itemsize), images)
     return dx
+
+
+def _bias_grad(g: np.ndarray) -> np.ndarray:
+    """db (F,) = g (N, OH, OW, F) summed over all but F; einsum sums rows far faster than ndarray.sum."""
+    n, oh, ow, f = g.shape
+    return sum(parallel.over_batch(n, oh * ow * f * g.itemsize, lambda part: np.einsum("nhwf->f", g[part])))
 
 
 class Conv(Function):
@@ -120,8 +132,8 @@ class Conv(Function):
             gx = ConvInputGrad.apply(g, w, geometry=geometry, groups=groups, in_shape=x.shape)
         if need_w:
             gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
-        if need_b:   # first order: einsum sums the rows (N * OH * OW, F) far faster than ndarray.sum
-            gb = g.sum(axis=(0, 1, 2)) if MODE.grad_enabled else np.einsum("nhwf->f", g.data)
+        if need_b:
+            gb = g.sum(axis=(0, 1, 2)) if MODE.grad_enabled else _bias_grad(g.data)
         return gx, gw, gb
 
 

@@ -116,12 +116,12 @@ def _window_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.nd
 def _tap_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.ndarray) -> np.ndarray:
     """Patches (1, M, K) of a channel-major padded slab (C, m, Hp, Wp), copied tap by tap (rows of OW)."""
     c, m, _, _ = xp.shape
+    s_c, s_n, s_h, s_w = xp.strides
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    (sh, sw), (dh, dw) = geometry.strides, geometry.dilation
     cols = buffer[:m * oh * ow * kh * kw * c].reshape(kh, kw, c, m, oh, ow)
-    for i in range(kh):
-        for j in range(kw):
-            rows, columns = geometry.offset(i, j)
-            cols[i, j] = xp[:, :, rows, columns]
+    # every tap (i, j) of every window as one view (kh, kw, C, m, OH, OW): a single copy
+    np.copyto(cols, as_strided(xp, cols.shape, (dh * s_h, dw * s_w, s_c, s_n, sh * s_h, sw * s_w), writeable=False))
     # (kh, kw, C, m, OH, OW) -> (K, M) -> its transpose (1, M, K), a view
     return cols.reshape(kh * kw * c, m * oh * ow).T[None]
 

@@ -1,0 +1,111 @@
+"""conv2d split over threads: the same forward, gradients and second order as on one thread."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_conv2d import SMALL_CASES
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import parallel
+
+
+@pytest.fixture
+def tasks(monkeypatch):
+    """Force a split of any batch (no minimum work per thread); yields the task count of every run."""
+    before = tc.get_num_threads()
+    counts: list[int] = []
+    run = parallel.run
+
+    def counting_run(jobs):
+        counts.append(len(jobs))
+        return run(jobs)
+    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+    monkeypatch.setattr(parallel, "run", counting_run)
+    yield counts
+    tc.set_num_threads(before)
+
+
+def conv_and_gradients(arrays, upstream, options):
+    """y, then the gradients wrt x, kernel and bias for the given upstream gradient, as arrays."""
+    inputs = [tc.Tensor(a, requires_grad=True) for a in arrays]
+    y = tc.conv2d(*inputs, **options)
+    return [y.numpy()] + [g.numpy() for g in tc.grad(y, inputs, upstream)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("options", SMALL_CASES)
+def test_split_matches_one_thread(tasks, options, threads, dtype):
+    rng = np.random.default_rng(5)
+    shape = (5, 7, 6, 4) if options["data_format"] == "channels_last" else (5, 4, 7, 6)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in (shape, (3, 2, 4 // options["groups"], 2), (2,))]
+    tc.set_num_threads(1)
+    upstream = rng.standard_normal(tc.conv2d(arrays[0], arrays[1], **options).shape).astype(dtype)
+    single = conv_and_gradients(arrays, upstream, options)
+    assert max(tasks) == 1
+    tasks.clear()
+    tc.set_num_threads(threads)
+    split = conv_and_gradients(arrays, upstream, options)
+    assert min(tasks) == threads   # forward, both gradients and the bias sum were all split
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for name, ours, reference in zip(["y", "x", "kernel", "bias"], split, single):
+        assert ours.dtype == dtype, name
+        np.testing.assert_allclose(ours, reference, rtol=tol, atol=tol, err_msg=name)
+
+
+def test_more_threads_than_images(tasks):
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal((2, 6, 6, 3)), rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)]
+    upstream = rng.standard_normal((2, 6, 6, 4))
+    tc.set_num_threads(1)
+    single = conv_and_gradients(arrays, upstream, dict(padding="same"))
+    tc.set_num_threads(4)
+    for ours, reference in zip(conv_and_gradients(arrays, upstream, dict(padding="same")), single):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+    assert max(tasks) == 2
+
+
+def test_empty_batch_split(tasks):
+    tc.set_num_threads(2)
+    x = tc.zeros(0, 5, 5, 2, requires_grad=True)
+    kernel = tc.randn(3, 3, 2, 4, requires_grad=True)
+    bias = tc.zeros(4, requires_grad=True)
+    tc.conv2d(x, kernel, bias, padding="same").sum().backward()
+    assert x.grad.shape == x.shape
+    np.testing.assert_array_equal(kernel.grad.numpy(), 0)
+    np.testing.assert_array_equal(bias.grad.numpy(), 0)
+
+
+@pytest.mark.parametrize("options", [SMALL_CASES[1], SMALL_CASES[2]])
+def test_gradgradcheck_split(tasks, options):
+    """Second order through the split kernels: each of the three conv primitives runs on 2 threads."""
+    tc.set_num_threads(2)
+    rng = np.random.default_rng(7)
+    shape = (3, 5, 4, 4) if options["data_format"] == "channels_last" else (3, 4, 5, 4)
+    x = tc.Tensor(rng.standard_normal(shape), requires_grad=True)
+    kernel = tc.Tensor(rng.standard_normal((3, 2, 4 // options["groups"], 2)), requires_grad=True)
+    bias = tc.Tensor(rng.standard_normal(2), requires_grad=True)
+
+    def fn(x, kernel, bias):
+        return tc.conv2d(x, kernel, bias, **options)
+    assert tc.gradgradcheck(fn, (x, kernel, bias))
+    assert min(tasks) == 2
+
+
+def test_small_convs_stay_on_one_thread_and_large_ones_split(monkeypatch):
+    """The work estimate: a tiny conv is not worth a thread's wake-up, a benchmark-sized one is."""
+    before = tc.get_num_threads()
+    counts: list[int] = []
+    run = parallel.run
+    monkeypatch.setattr(parallel, "run", lambda jobs: counts.append(len(jobs)) or run(jobs))
+    tc.set_num_threads(2)
+    try:
+        x = tc.randn(2, 6, 6, 3, requires_grad=True)
+        tc.conv2d(x, tc.randn(3, 3, 3, 4, requires_grad=True), padding="same").sum().backward()
+        assert counts and max(counts) == 1
+        counts.clear()
+        x = tc.randn(64, 32, 32, 16, requires_grad=True)
+        tc.conv2d(x, tc.randn(3, 3, 16, 32, requires_grad=True), padding="same").sum().backward()
+        assert min(counts) == 2
+    finally:
+        tc.set_num_threads(before)
