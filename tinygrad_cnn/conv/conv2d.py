@@ -23,7 +23,7 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import col2im, patch_slabs, slabs
+from .windows import col2im, patch_slabs, slabs, workspace
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -92,17 +92,17 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
     dx = np.empty(in_shape, dtype=dtype)
 
     def images(batch: slice) -> None:
-        buffer = None
+        taps = None
         # a slab's taps may outgrow the cache 4 times: each of its kh * kw adds then has enough work
         for part in slabs(batch.stop - batch.start, oh * ow * kh * kw * cg * groups * dtype.itemsize // 4):
             m = (part.stop - part.start) * oh * ow
-            if buffer is None:   # sized by the first (largest) slab
-                buffer = np.empty(kh * kw * m * groups * cg, dtype=dtype)
+            if taps is None:   # sized by the first (largest) slab
+                taps = workspace("taps", (kh * kw, m, groups, cg), dtype)
             g_groups = g[batch][part].reshape(m, groups, fg).transpose(1, 0, 2)       # (G, m, Fg)
-            taps = buffer[:kh * kw * m * groups * cg].reshape(kh * kw, m, groups, cg)
             # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
-            np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
-            dx[batch][part] = col2im(taps.reshape(kh, kw, m // (oh * ow), oh, ow, cg * groups), geometry)
+            np.matmul(g_groups[None], w_taps, out=taps[:, :m].transpose(0, 2, 1, 3))
+            # (kh*kw, m, G, Cg) -> (kh, kw, images, OH, OW, C)
+            col2im(taps[:, :m].reshape(kh, kw, -1, oh, ow, cg * groups), geometry, out=dx[batch][part])
     parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, dtype.itemsize), images)
     return dx
 

@@ -1,11 +1,14 @@
 """Array-level window helpers (NumPy in, NumPy out, channels_last): pad, patches (im2col), col2im.
 
 `patch_slabs` gathers every window into a contiguous patch matrix, a slab of images at a time;
-`col2im` is the adjoint: it adds per-tap contributions back onto the input grid. Both are plain array functions; the
-differentiable ops in conv2d.py and pool.py are built on them.
+`col2im` is the adjoint: it adds per-tap contributions back onto the input grid. Both are plain array
+functions; the differentiable ops in conv2d.py and pool.py are built on them. Work buffers are kept per
+thread (`workspace`), so a kernel split over threads reuses its pages from call to call.
 """
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -13,8 +16,24 @@ from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry
 
-SLAB_BYTES = 1 << 20   # work per slab: cache-resident, and small next to the arrays it serves
-MAX_SLABS = 16
+SLAB_BYTES = 2 << 20   # work per slab: near the cache's size, and far more than Python's cost per slab
+
+_WORKSPACE = threading.local()   # each thread's work buffers, kept from call to call
+
+
+def workspace(slot: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """This thread's work buffer `slot` as an uninitialised array of `shape`, grown when too small.
+
+    A fresh buffer of a few MB costs a page fault per 4 KiB when first written (milliseconds),
+    every call; kept buffers cost nothing. One user per slot and thread at a time, and what is
+    in it never leaves that user.
+    """
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    buffer = getattr(_WORKSPACE, slot, None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        setattr(_WORKSPACE, slot, buffer)
+    return buffer[:nbytes].view(dtype).reshape(shape)
 
 
 def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
@@ -26,13 +45,6 @@ def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
     out = np.full((n, hp, wp, c), value, dtype=x.dtype)
     out[:, top:top + h, left:left + w] = x
     return out
-
-
-def crop(xp: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """The inverse of `pad`: the input region of a padded (N, Hp, Wp, C) array (a view)."""
-    (top, _), (left, _) = geometry.padding
-    h, w = geometry.in_hw
-    return xp[:, top:top + h, left:left + w]
 
 
 def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
@@ -47,13 +59,12 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
 
 
 def slabs(n: int, bytes_per_image: int) -> Iterator[slice]:
-    """Consecutive slices of a batch of n images, each holding SLAB_BYTES of work or 1/MAX_SLABS of it all.
+    """Consecutive slices of a batch of n images, each holding about SLAB_BYTES of work (at least one image).
 
-    Small slabs stay in cache and keep temporaries small; a bounded number of slabs keeps the
-    number of BLAS calls (each one a synchronisation of BLAS's threads) bounded for big batches.
+    Small slabs stay in cache and keep temporaries small whatever the batch size; BLAS runs on
+    one thread inside them (see parallel.py), so their number costs no thread synchronisation.
     """
-    slab_bytes = max(SLAB_BYTES, n * bytes_per_image // MAX_SLABS)
-    step = max(1, min(n, slab_bytes // max(1, bytes_per_image)))
+    step = max(1, min(n, SLAB_BYTES // max(1, bytes_per_image)))
     for start in range(0, n, step):
         yield slice(start, min(start + step, n))
 
@@ -63,43 +74,53 @@ def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1) -> Iterator[
 
     Kg = kh * kw * C // groups is ordered (kh, kw, Cg), as the kernel. The patches of one slab fit
     in cache, so they are still there when the GEMM reads them; the padded copy and the patch
-    buffer are allocated once and reused by every slab. Copies are arranged so that their inner
-    loops are long: a window row (kw * C values) when that is long, else an output row (OW values).
+    buffer are this thread's workspace, reused by every slab and every call (a slab's patches are
+    valid until the next one is made). Copies are arranged so that their inner loops are long:
+    a window row (kw * C values) when that is long, else an output row (OW values).
     """
     n, _, _, c = x.shape
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
     window_row = kw * c if geometry.dilation[1] == 1 else c
-    copy = _tap_major if groups == 1 and window_row < min(ow, 16) else _window_major
-    buffer = padded = None
+    channel_major = groups == 1 and window_row < min(ow, 16)
+    copy = _tap_major if channel_major else _window_major
+    padded = None
     for part in slabs(n, oh * ow * kh * kw * c * x.itemsize):
-        if buffer is None:   # sized by the first (largest) slab
-            buffer = np.empty((part.stop - part.start) * oh * ow * kh * kw * c, dtype=x.dtype)
-        padded = _padded_slab(x[part], geometry, padded, channel_major=copy is _tap_major)
-        yield part, copy(padded, geometry, groups, buffer)
+        m = part.stop - part.start
+        if padded is None:   # sized by the first (largest) slab
+            buffer = workspace("patches", (m * oh * ow * kh * kw * c,), x.dtype)
+            padded = _padded_buffer(x, m, geometry, channel_major)
+        yield part, copy(_padded_slab(x[part], geometry, padded, channel_major), geometry, groups, buffer)
 
 
-def _padded_slab(xs: np.ndarray, geometry: Geometry, previous: np.ndarray | None,
+def _padded_buffer(x: np.ndarray, m: int, geometry: Geometry, channel_major: bool) -> np.ndarray | None:
+    """Room for m padded images of x (N, H, W, C), zero: (m, Hp, Wp, C) or (C, m, Hp, Wp); None unpadded."""
+    if not geometry.is_padded:
+        return None
+    c = x.shape[3]
+    padded = workspace("padded", (c, m, *geometry.padded_hw) if channel_major else (m, *geometry.padded_hw, c),
+                       x.dtype)
+    padded.fill(0)
+    return padded
+
+
+def _padded_slab(xs: np.ndarray, geometry: Geometry, padded: np.ndarray | None,
                  channel_major: bool) -> np.ndarray:
     """The slab xs (m, H, W, C) padded with zeros, (m, Hp, Wp, C) or channel-major (C, m, Hp, Wp).
 
-    Without padding it is a view of xs; with padding the previous slab's buffer is reused
-    (its border is still zero).
+    Without padding it is a view of xs; with padding it is written inside the border of the
+    zeroed buffer `padded`, which every slab reuses (its border stays zero).
     """
     if channel_major:
         xs = xs.transpose(3, 0, 1, 2)                         # (C, m, H, W), a view
-    if not geometry.is_padded:
+    if padded is None:
         return xs
-    batch_axis = 1 if channel_major else 0
-    m = xs.shape[batch_axis]
-    if previous is None:
-        shape = (xs.shape[0], m, *geometry.padded_hw) if channel_major else (m, *geometry.padded_hw, xs.shape[3])
-        previous = np.zeros(shape, dtype=xs.dtype)
-    padded = previous[:, :m] if channel_major else previous[:m]   # the last slab may be smaller
     (top, _), (left, _) = geometry.padding
     h, w = geometry.in_hw
     if channel_major:
+        padded = padded[:, :xs.shape[1]]                      # the last slab may be smaller
         padded[:, :, top:top + h, left:left + w] = xs
     else:
+        padded = padded[:xs.shape[0]]
         padded[:, top:top + h, left:left + w] = xs
     return padded
 
@@ -126,22 +147,30 @@ def _tap_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.ndarr
     return cols.reshape(kh * kw * c, m * oh * ow).T[None]
 
 
-def col2im(taps: np.ndarray, geometry: Geometry) -> np.ndarray:
+def col2im(taps: np.ndarray, geometry: Geometry, out: np.ndarray | None = None) -> np.ndarray:
     """The adjoint of im2col: sum taps (kh, kw, N, OH, OW, C) onto the input grid (N, H, W, C).
 
     Tap (i, j) of output (oh, ow) lands on padded row oh * sh + i * dh. Rows of one phase
     (row mod sh) are accumulated in their own contiguous plane, so each tap is a single
-    slice-add with long contiguous runs; the phases are interleaved back at the end.
+    slice-add with long contiguous runs; each phase is then copied to its rows of `out`
+    (a new array when None).
     """
     kh, kw, n, oh, ow, c = taps.shape
     (sh, sw), (dh, dw), (hp, wp) = geometry.strides, geometry.dilation, geometry.padded_hw
+    (h, w), ((top, _), (left, _)) = geometry.in_hw, geometry.padding
+    out = np.empty((n, h, w, c), dtype=taps.dtype) if out is None else out
+    # phase (p, q) holds padded rows a * sh + p, columns b * sw + q
     planes = np.zeros((sh, sw, n, -(-hp // sh), -(-wp // sw), c), dtype=taps.dtype)
     for i in range(kh):
         q_h, p_h = divmod(i * dh, sh)
         for j in range(kw):
             q_w, p_w = divmod(j * dw, sw)
             planes[p_h, p_w, :, q_h:q_h + oh, q_w:q_w + ow] += taps[i, j]
-    # (sh, sw, N, Ha, Wb, C) -> (N, Ha, sh, Wb, sw, C) -> (N, Ha * sh, Wb * sw, C): row a * sh + p
-    _, _, _, ha, wb, _ = planes.shape
-    grid = planes.transpose(2, 3, 0, 4, 1, 5).reshape(n, ha * sh, wb * sw, c)
-    return crop(grid, geometry)
+    for p in range(sh):
+        rows = slice((p - top) % sh, h, sh)                   # input rows r with (r + top) % sh == p
+        a = (rows.start + top) // sh
+        for q in range(sw):
+            columns = slice((q - left) % sw, w, sw)
+            b = (columns.start + left) // sw
+            out[:, rows, columns] = planes[p, q, :, a:a + len(range(h)[rows]), b:b + len(range(w)[columns])]
+    return out
