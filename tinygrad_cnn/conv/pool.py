@@ -17,11 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, pair, spatial_layout, window_geometry
 from .windows import col2im, pad
+
+BLOCK_BYTES = 1 << 21   # input per block of a tiling max-pool: bounds the scratch memory of each thread
 
 
 def _taps(geometry: Geometry) -> list[tuple[int, int, slice, slice]]:
@@ -111,9 +114,15 @@ def _tile_rows_of_taps(taps: np.ndarray) -> np.ndarray:
     return taps.transpose(2, 3, 0, 4, 1, 5).reshape(n, oh, kh, ow * kw, c)
 
 
-def _widen(a: np.ndarray, kw: int) -> np.ndarray:
-    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C)."""
-    return np.repeat(a, kw, axis=2)[:, :, None]
+def _widen(a: np.ndarray, kw: int, buffer: np.ndarray | None = None) -> np.ndarray:
+    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C), in `buffer` if given.
+
+    The copy into a buffer lets other threads run meanwhile (np.repeat holds the GIL).
+    """
+    n, oh, ow, c = a.shape
+    wide = np.empty((n, oh, 1, ow * kw, c), dtype=a.dtype) if buffer is None else buffer
+    np.copyto(wide.reshape(n, oh, ow, kw, c), a[:, :, :, None])
+    return wide
 
 
 def _lowest(dtype: np.dtype) -> Any:
@@ -126,32 +135,101 @@ class MaxPool(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, *, geometry: Geometry) -> np.ndarray:
-        xp = pad(x.data, geometry, _lowest(x.dtype))
-        kh, kw = geometry.kernel
-        # separable: the max over window rows first (long contiguous runs), then over columns
-        row_max = _max_of([xp[:, geometry.offset(i, 0)[0]] for i in range(kh)])      # (N, OH, Wp, C)
-        out = _max_of([row_max[:, :, geometry.offset(0, j)[1]] for j in range(kw)])  # (N, OH, OW, C)
-        del row_max
-        if ctx.needs_input_grad[0]:   # keep where the maxima are (bool), not the input
-            ctx.is_max = _maxima(xp, out, geometry)
-            ties = np.count_nonzero(ctx.is_max) > out.size    # rare in real data, common after relu
-            ctx.count = _count(ctx.is_max, geometry, x.dtype) if ties else None
+        keep = ctx.needs_input_grad[0]   # keep where the maxima are (bool), not the input
+        if geometry.tiles:
+            out, ctx.is_max, maxima = _tiled_max(np.ascontiguousarray(x.data), geometry, keep)
+        else:
+            xp = pad(x.data, geometry, _lowest(x.dtype))
+            kh, kw = geometry.kernel
+            # separable: the max over window rows first (long contiguous runs), then over columns
+            row_max = _max_of([xp[:, geometry.offset(i, 0)[0]] for i in range(kh)])      # (N, OH, Wp, C)
+            out = _max_of([row_max[:, :, geometry.offset(0, j)[1]] for j in range(kw)])  # (N, OH, OW, C)
+            del row_max
+            ctx.is_max = _maxima(xp, out, geometry) if keep else None
+            maxima = np.count_nonzero(ctx.is_max) if keep else 0
+        ctx.ties = maxima > out.size   # rare in real data, common after relu
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        geometry, count = ctx.op_args["geometry"], ctx.count
+        geometry, is_max = ctx.op_args["geometry"], ctx.is_max
         if MODE.grad_enabled:   # create_graph: a recorded op with the share as constant weights
-            share = ctx.is_max.astype(g.dtype)
-            return WindowSumAdjoint.apply(g, geometry=geometry, weights=share if count is None else share / count)
+            share = is_max.astype(g.dtype)
+            weights = share / _count(is_max, geometry, g.dtype) if ctx.ties else share
+            return WindowSumAdjoint.apply(g, geometry=geometry, weights=weights)
+        if geometry.tiles:
+            return _tiled_spread(g.data, is_max, geometry, ctx.ties)
         # first order: share * g = is_max * (g / count), and the float mask can hold the result
-        return _spread(g.data if count is None else g.data / count, geometry, ctx.is_max.astype(g.dtype),
-                       reuse=True)
+        gc = g.data / _count(is_max, geometry, g.dtype) if ctx.ties else g.data
+        return _spread(gc, geometry, is_max.astype(g.dtype), reuse=True)
 
 
-def _max_of(views: list[np.ndarray]) -> np.ndarray:
-    """The elementwise maximum of equally shaped arrays, as a new array."""
-    return _fold(np.maximum, views)
+def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np.ndarray, Any, int]:
+    """Max-pool of windows that tile x (N, H, W, C), split over the batch and done a block at a time.
+
+    Returns the maxima (N, OH, OW, C), where they are (bool (kh, kw, N, OH, OW, C), a view of
+    an array in x's layout, or None without `keep_maxima`) and how many there are.
+    """
+    n, _, _, c = x.shape
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    out = np.empty((n, oh, ow, c), dtype=x.dtype)
+    is_max = np.empty((n, oh, kh, ow * kw, c), dtype=bool) if keep_maxima else None
+
+    def kernel(part: slice) -> int:
+        blocks = _blocks(part, x[0].nbytes)
+        most = blocks[0].stop - blocks[0].start if blocks else 0
+        row_max = np.empty((most, oh, ow * kw, c), dtype=x.dtype)     # scratch reused by every block
+        maxima = 0
+        for block in blocks:
+            m = block.stop - block.start
+            rows = _tile_rows(x[block], geometry)                             # (m, OH, kh, OW * kw, C)
+            # the max over window rows first: long contiguous runs of OW * kw * C values
+            _max_of([rows[:, :, i] for i in range(kh)], out=row_max[:m])       # (m, OH, OW * kw, C)
+            columns = row_max[:m].reshape(m, oh, ow, kw, c)
+            _max_of([columns[:, :, :, j] for j in range(kw)], out=out[block])  # (m, OH, OW, C)
+            if is_max is not None:   # the scratch now holds the maxima widened over their windows
+                np.equal(rows, _widen(out[block], kw, row_max[:m, :, None]), out=is_max[block])
+                maxima += np.count_nonzero(is_max[block])
+        return maxima
+
+    maxima = sum(parallel.over_batch(n, x[0].nbytes, kernel))
+    if is_max is None:
+        return out, None, 0
+    return out, is_max.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), maxima
+
+
+def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: bool) -> np.ndarray:
+    """gx (N, H, W, C) of a tiling max-pool: each output's gradient g (shared among ties) on its maxima."""
+    n, oh, ow, c = g.shape
+    (h, w), (kh, kw) = geometry.in_hw, geometry.kernel
+    gx = np.empty((n, h, w, c), dtype=g.dtype)
+
+    def kernel(part: slice) -> None:
+        blocks = _blocks(part, gx[0].nbytes)
+        most = blocks[0].stop - blocks[0].start if blocks else 0
+        wide = np.empty((most, oh, 1, ow * kw, c), dtype=g.dtype)      # scratch reused by every block
+        for block in blocks:
+            share = is_max[:, :, block]                                       # (kh, kw, m, OH, OW, C)
+            gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
+            target = _tile_rows(gx[block], geometry)                          # (m, OH, kh, OW * kw, C)
+            np.copyto(target, _tile_rows_of_taps(share))
+            np.multiply(target, _widen(gb, kw, wide[:len(gb)]), out=target)
+        gx[part, oh * kh:] = 0                                                # rows and columns no window sees
+        gx[part, :, ow * kw:] = 0
+
+    parallel.over_batch(n, gx[0].nbytes, kernel)
+    return gx
+
+
+def _blocks(part: slice, bytes_per_item: int) -> list[slice]:
+    """part cut into consecutive blocks of about BLOCK_BYTES (the first is the largest)."""
+    step = max(1, BLOCK_BYTES // max(1, bytes_per_item))
+    return [slice(start, min(start + step, part.stop)) for start in range(part.start, part.stop, step)]
+
+
+def _max_of(views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """The elementwise maximum of equally shaped arrays (into `out` if given)."""
+    return _fold(np.maximum, views, out)
 
 
 def _sum_of(views: list[np.ndarray]) -> np.ndarray:
@@ -159,8 +237,12 @@ def _sum_of(views: list[np.ndarray]) -> np.ndarray:
     return _fold(np.add, views)
 
 
-def _fold(ufunc: np.ufunc, views: list[np.ndarray]) -> np.ndarray:
-    out = ufunc(views[0], views[1]) if len(views) > 1 else np.array(views[0])
+def _fold(ufunc: np.ufunc, views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    if len(views) == 1:
+        out = np.empty_like(views[0]) if out is None else out
+        np.copyto(out, views[0])
+        return out
+    out = ufunc(views[0], views[1], out=out)
     for view in views[2:]:
         ufunc(out, view, out=out)
     return out
@@ -169,11 +251,6 @@ def _fold(ufunc: np.ufunc, views: list[np.ndarray]) -> np.ndarray:
 def _maxima(xp: np.ndarray, out: np.ndarray, geometry: Geometry) -> np.ndarray:
     """Bool (kh, kw, N, OH, OW, C): where each window's maximum out is; several where it ties."""
     kh, kw = geometry.kernel
-    if geometry.tiles:   # compared on whole image rows, stored in the input's layout (N, OH, kh, OW, kw, C)
-        n, oh, ow, c = out.shape
-        is_max = np.empty((n, oh, kh, ow, kw, c), dtype=bool)
-        np.equal(_tile_rows(xp, geometry), _widen(out, kw), out=is_max.reshape(n, oh, kh, ow * kw, c))
-        return is_max.transpose(2, 4, 0, 1, 3, 5)           # a view (kh, kw, N, OH, OW, C)
     is_max = np.empty((kh, kw, *out.shape), dtype=bool)
     for i, j, rows, cols in _taps(geometry):
         np.equal(xp[:, rows, cols], out, out=is_max[i, j])
