@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
@@ -169,16 +170,52 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """max(a, 0); the derivative at 0 is 0 (the documented kink rule)."""
+    """max(a, 0); the derivative at 0 is 0 (the documented kink rule); relu(nan) is nan."""
 
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
-        ctx.mask = a.data > 0
-        return np.maximum(a.data, 0, dtype=a.dtype)
+        x = a.data
+        if x.dtype.kind != "f" or not x.flags.c_contiguous:
+            ctx.mask = x > 0
+            return np.maximum(x, 0, dtype=a.dtype)
+        out, ctx.mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
+        xs, outs, masks = x.reshape(-1), out.reshape(-1), ctx.mask.reshape(-1)
+
+        def kernel(block: slice) -> None:
+            np.greater(xs[block], 0, out=masks[block])
+            o = outs[block]
+            o.fill(0)   # max with an array of zeros takes NumPy's fast loop; with the scalar 0 a slow one
+            np.maximum(xs[block], o, out=o)
+        _blockwise(x.size, x.itemsize, kernel)
+        return out
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> Tensor:
-        return g * ctx.mask
+    def backward(ctx: Any, g: Tensor) -> Any:
+        gs, mask = g.data, ctx.mask
+        if MODE.grad_enabled or gs.dtype.kind != "f" or gs.shape != mask.shape or not gs.flags.c_contiguous:
+            return g * mask   # under create_graph a recorded product, so relu has a second derivative (0)
+        out = np.empty_like(gs)
+        gs, outs, masks = gs.reshape(-1), out.reshape(-1), mask.reshape(-1)
+
+        def kernel(block: slice) -> None:
+            o = outs[block]
+            np.copyto(o, masks[block])   # the mask as 0/1 in g's dtype, then times g: faster than bool * float
+            np.multiply(o, gs[block], out=o)
+        _blockwise(gs.size, gs.itemsize, kernel)
+        return out
+
+
+RELU_BLOCK_BYTES = 1 << 20   # a block of relu's work: cache-sized, and far more than Python's cost per block
+
+
+def _blockwise(n: int, itemsize: int, kernel: Any) -> None:
+    """kernel(block) for consecutive blocks of range(n) of RELU_BLOCK_BYTES each, split over threads."""
+    step = max(1, RELU_BLOCK_BYTES // itemsize)
+
+    def part_kernel(part: slice) -> None:
+        for start in range(part.start, part.stop, step):
+            kernel(slice(start, min(start + step, part.stop)))
+    parallel.over_batch(n, itemsize, part_kernel)
 
 
 class Abs(Function):
