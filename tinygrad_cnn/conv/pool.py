@@ -22,7 +22,7 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, pair, spatial_layout, window_geometry
-from .windows import col2im, pad
+from .windows import col2im, pad, workspace
 
 BLOCK_BYTES = 1 << 21   # input per block of a tiling max-pool: bounds the scratch memory of each thread
 
@@ -178,7 +178,7 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
     def kernel(part: slice) -> int:
         blocks = _blocks(part, x[0].nbytes)
         most = blocks[0].stop - blocks[0].start if blocks else 0
-        row_max = np.empty((most, oh, ow * kw, c), dtype=x.dtype)     # scratch reused by every block
+        row_max = workspace("max_pool", (most, oh, ow * kw, c), x.dtype)   # this thread's, kept between calls
         maxima = 0
         for block in blocks:
             m = block.stop - block.start
@@ -207,7 +207,7 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
     def kernel(part: slice) -> None:
         blocks = _blocks(part, gx[0].nbytes)
         most = blocks[0].stop - blocks[0].start if blocks else 0
-        wide = np.empty((most, oh, 1, ow * kw, c), dtype=g.dtype)      # scratch reused by every block
+        wide = workspace("max_pool", (most, oh, 1, ow * kw, c), g.dtype)  # this thread's, kept between calls
         for block in blocks:
             share = is_max[:, :, block]                                       # (kh, kw, m, OH, OW, C)
             gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
