@@ -121,7 +121,9 @@ def _widen(a: np.ndarray, kw: int, buffer: np.ndarray | None = None) -> np.ndarr
     """
     n, oh, ow, c = a.shape
     wide = np.empty((n, oh, 1, ow * kw, c), dtype=a.dtype) if buffer is None else buffer
-    np.copyto(wide.reshape(n, oh, ow, kw, c), a[:, :, :, None])
+    columns = wide.reshape(n, oh, ow, kw, c)
+    for j in range(kw):   # one copy per window column: inner loops of OW (C = 1) or C values, never kw
+        np.copyto(columns[:, :, :, j], a)
     return wide
 
 
