@@ -1,17 +1,39 @@
 """conv2d split over threads: the same forward, gradients and second order as on one thread."""
 from __future__ import annotations
 
+import importlib
+import threading
+
 import numpy as np
 import pytest
 from test_conv2d import SMALL_CASES
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import parallel
+from tinygrad_cnn.conv.windows import SharedSlabs
+
+conv_module = importlib.import_module("tinygrad_cnn.conv.conv2d")
+
+
+class EveryThreadWorks(SharedSlabs):
+    """Shared slabs where each thread waits, after its first slab, until every thread has one: on
+    small inputs the calling thread would otherwise take the whole batch before a worker wakes."""
+
+    def __init__(self, parts):
+        super().__init__(parts)
+        self.barrier = threading.Barrier(min(tc.get_num_threads(), len(self.parts)) or 1, timeout=10)
+
+    def __iter__(self):
+        for k, part in enumerate(super().__iter__()):
+            yield part
+            if k == 0:
+                self.barrier.wait()
 
 
 @pytest.fixture
 def tasks(monkeypatch):
-    """Force a split of any batch (no minimum work per thread); yields the task count of every run."""
+    """Force a split of any batch (no minimum work per thread) with work for every thread; yields
+    the task count of every run."""
     before = tc.get_num_threads()
     counts: list[int] = []
     run = parallel.run
@@ -21,6 +43,7 @@ def tasks(monkeypatch):
         return run(jobs)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
     monkeypatch.setattr(parallel, "run", counting_run)
+    monkeypatch.setattr(conv_module, "SharedSlabs", EveryThreadWorks)
     yield counts
     tc.set_num_threads(before)
 
@@ -47,10 +70,10 @@ def test_split_matches_one_thread(tasks, options, threads, dtype):
     tc.set_num_threads(threads)
     split = conv_and_gradients(arrays, upstream, options)
     assert min(tasks) == threads   # forward, both gradients and the bias sum were all split
-    tol = 1e-5 if dtype == np.float32 else 1e-12
     for name, ours, reference in zip(["y", "x", "kernel", "bias"], split, single):
         assert ours.dtype == dtype, name
-        np.testing.assert_allclose(ours, reference, rtol=tol, atol=tol, err_msg=name)
+        # the same slabs on any thread count, their partial sums added in slab order: the same bits
+        np.testing.assert_array_equal(ours, reference, err_msg=name)
 
 
 def test_more_threads_than_images(tasks):
@@ -61,7 +84,7 @@ def test_more_threads_than_images(tasks):
     single = conv_and_gradients(arrays, upstream, dict(padding="same"))
     tc.set_num_threads(4)
     for ours, reference in zip(conv_and_gradients(arrays, upstream, dict(padding="same")), single):
-        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(ours, reference)
     assert max(tasks) == 2
 
 

@@ -13,7 +13,8 @@ one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * k
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,7 +24,9 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import col2im, patch_slabs, slabs, workspace
+from .windows import SharedSlabs, col2im, patch_slabs, slabs, workspace
+
+T = TypeVar("T")
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -39,44 +42,74 @@ def _work_per_image(geometry: Geometry, kernel_shape: tuple[int, ...], groups: i
     return oh * ow * kh * kw * cg * (groups * itemsize + f // 3)
 
 
+def _on_threads(n: int, work_per_image: int, parts: Iterable[slice],
+                kernel: Callable[[SharedSlabs], T]) -> list[T]:
+    """kernel(shared) on as many threads as the work deserves, all taking slabs of `parts` from one queue.
+
+    A thread that starts late (waking one costs from 60 us to half a millisecond here) takes
+    fewer slabs, rather than making the others wait for its fixed share.
+    """
+    shared = SharedSlabs(parts)
+    return parallel.run([lambda: kernel(shared)] * len(parallel.chunks(n, work_per_image)))
+
+
+def _in_slab_order(terms: list[list[tuple[int, np.ndarray]]], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """The sum of every thread's (slab start, term) pairs, added in slab order whichever thread made
+    each: the same float result on any number of threads."""
+    total = np.zeros(shape, dtype=dtype)
+    for _, term in sorted((pair for pairs in terms for pair in pairs), key=lambda pair: pair[0]):
+        total += term
+    return total
+
+
+def _patch_bytes(x: np.ndarray, geometry: Geometry) -> int:
+    """The bytes of one image's patches: kh * kw * C values per output."""
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
+    return oh * ow * kh * kw * x.shape[3] * x.itemsize
+
+
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry, groups: int) -> np.ndarray:
-    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel (G, Kg, Fg) + b, each thread on its own images."""
+    """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel (G, Kg, Fg) + b, one slab of images at a time."""
     n, f = x.shape[0], w.shape[-1]
     y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w))
     kernel = _grouped_kernel(w, groups)
     ow = geometry.out_hw[1]
     row_bias = None if b is None else np.tile(b, ow)   # (OW * F,): a whole output row, so the add runs long
 
-    def images(batch: slice) -> None:
-        for part, cols in patch_slabs(x[batch], geometry, groups):
-            out = y[batch][part]
+    def thread(shared: SharedSlabs) -> None:
+        for part, cols in patch_slabs(x, geometry, groups, shared):
+            out = y[part]
             # (G, m, Kg) @ (G, Kg, Fg) -> (G, m, Fg), written straight into the (m, G, Fg) layout
             np.matmul(cols, kernel, out=out.reshape(cols.shape[1], groups, f // groups).transpose(1, 0, 2))
             if row_bias is not None:   # while the slab is in cache
                 rows = out.reshape(-1, ow * f)
                 rows += row_bias
-    parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, x.itemsize), images)
+    work = _work_per_image(geometry, w.shape, groups, x.itemsize)
+    _on_threads(n, work, slabs(n, _patch_bytes(x, geometry)), thread)
     return y
 
 
 def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int,
                  kernel_shape: tuple[int, ...]) -> np.ndarray:
     """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient."""
-    f = g.shape[-1]
+    n, f = g.shape[0], g.shape[-1]
     fg = f // groups
     kg = int(np.prod(kernel_shape[:3]))
     dtype = np.result_type(x, g)
 
-    def images(batch: slice) -> np.ndarray:
-        dw = np.zeros((groups, kg, fg), dtype=dtype)
-        for part, cols in patch_slabs(x[batch], geometry, groups):
-            g_slab = g[batch][part].reshape(cols.shape[1], groups, fg)                # (m, G, Fg)
+    def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
+        terms = []
+        for part, cols in patch_slabs(x, geometry, groups, shared):
+            g_slab = g[part].reshape(cols.shape[1], groups, fg)                       # (m, G, Fg)
+            term = np.empty((groups, kg, fg), dtype=dtype)
             for k in range(groups):
                 # (Kg, m) @ (m, Fg) -> (Kg, Fg), the long m axis inside; np.dot lets go of the GIL
                 # however small its product is (np.matmul keeps it for products under 500 values)
-                dw[k] += np.dot(cols[k].T, g_slab[:, k])
-        return dw
-    dw = sum(parallel.over_batch(x.shape[0], _work_per_image(geometry, kernel_shape, groups, x.itemsize), images))
+                term[k] = np.dot(cols[k].T, g_slab[:, k])
+            terms.append((part.start, term))
+        return terms
+    work = _work_per_image(geometry, kernel_shape, groups, x.itemsize)
+    dw = _in_slab_order(_on_threads(n, work, slabs(n, _patch_bytes(x, geometry)), thread), (groups, kg, fg), dtype)
     # (G, Kg, Fg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
     return dw.transpose(1, 0, 2).reshape(kernel_shape)
 
@@ -91,19 +124,17 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
     dtype = np.result_type(g, w)
     dx = np.empty(in_shape, dtype=dtype)
 
-    def images(batch: slice) -> None:
-        taps = None
-        # a slab's taps may outgrow the cache 4 times: each of its kh * kw adds then has enough work
-        for part in slabs(batch.stop - batch.start, oh * ow * kh * kw * cg * groups * dtype.itemsize // 4):
+    def thread(shared: SharedSlabs) -> None:
+        taps = workspace("taps", (kh * kw, shared.most * oh * ow, groups, cg), dtype)
+        for part in shared:
             m = (part.stop - part.start) * oh * ow
-            if taps is None:   # sized by the first (largest) slab
-                taps = workspace("taps", (kh * kw, m, groups, cg), dtype)
-            g_groups = g[batch][part].reshape(m, groups, fg).transpose(1, 0, 2)       # (G, m, Fg)
+            g_groups = g[part].reshape(m, groups, fg).transpose(1, 0, 2)              # (G, m, Fg)
             # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
             np.matmul(g_groups[None], w_taps, out=taps[:, :m].transpose(0, 2, 1, 3))
             # (kh*kw, m, G, Cg) -> (kh, kw, images, OH, OW, C)
-            col2im(taps[:, :m].reshape(kh, kw, -1, oh, ow, cg * groups), geometry, out=dx[batch][part])
-    parallel.over_batch(n, _work_per_image(geometry, w.shape, groups, dtype.itemsize), images)
+            col2im(taps[:, :m].reshape(kh, kw, -1, oh, ow, cg * groups), geometry, out=dx[part])
+    taps_per_image = oh * ow * kh * kw * cg * groups * dtype.itemsize
+    _on_threads(n, _work_per_image(geometry, w.shape, groups, dtype.itemsize), slabs(n, taps_per_image), thread)
     return dx
 
 
@@ -111,11 +142,13 @@ def _bias_grad(g: np.ndarray) -> np.ndarray:
     """db (F,) = g (N, OH, OW, F) summed over all but F, by BLAS: ones @ rows, then the OW columns folded."""
     n, oh, ow, f = g.shape
 
-    def images(part: slice) -> np.ndarray:
-        rows = g[part].reshape(-1, ow * f)                                        # (n * OH, OW * F)
-        return np.dot(np.ones(len(rows), dtype=g.dtype), rows)                   # (OW * F,)
-    # (OW * F,) -> (OW, F) -> (F,)
-    return sum(parallel.over_batch(n, oh * ow * f * g.itemsize, images)).reshape(ow, f).sum(axis=0)
+    def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
+        # (m * OH, OW * F) rows of g, summed by ones (m * OH,) @ rows -> (OW * F,)
+        return [(part.start, np.dot(np.ones((part.stop - part.start) * oh, dtype=g.dtype),
+                                    g[part].reshape(-1, ow * f))) for part in shared]
+    image_bytes = oh * ow * f * g.itemsize
+    column_sums = _in_slab_order(_on_threads(n, image_bytes, slabs(n, image_bytes), thread), (ow * f,), g.dtype)
+    return column_sums.reshape(ow, f).sum(axis=0)                                # (OW * F,) -> (OW, F) -> (F,)
 
 
 class Conv(Function):

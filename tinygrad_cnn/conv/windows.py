@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 from .geometry import Geometry
 
 SLAB_BYTES = 2 << 20   # work per slab: near the cache's size, and far more than Python's cost per slab
+MIN_SLABS = 8          # so that threads taking slabs from one queue finish close together
 
 _WORKSPACE = threading.local()   # each thread's work buffers, kept from call to call
 
@@ -59,18 +60,34 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
 
 
 def slabs(n: int, bytes_per_image: int) -> Iterator[slice]:
-    """Consecutive slices of a batch of n images, each holding about SLAB_BYTES of work (at least one image).
+    """Consecutive slices of a batch of n images, each holding at most about SLAB_BYTES of work (at
+    least one image), and at least MIN_SLABS of them when there are enough images.
 
     Small slabs stay in cache and keep temporaries small whatever the batch size; BLAS runs on
     one thread inside them (see parallel.py), so their number costs no thread synchronisation.
     """
-    step = max(1, min(n, SLAB_BYTES // max(1, bytes_per_image)))
+    step = max(1, min(-(-n // MIN_SLABS), SLAB_BYTES // max(1, bytes_per_image)))
     for start in range(0, n, step):
         yield slice(start, min(start + step, n))
 
 
-def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1) -> Iterator[tuple[slice, np.ndarray]]:
-    """For each slab of images of x (N, H, W, C): its slice and its patch matrices (groups, n * OH * OW, Kg).
+class SharedSlabs:
+    """Slabs of a batch handed out in order, each to the first thread that asks: threads sharing
+    one stay busy until the batch is done, however late each of them starts."""
+
+    def __init__(self, parts: Iterable[slice]) -> None:
+        self.parts = list(parts)
+        self.most = max((part.stop - part.start for part in self.parts), default=0)   # images in the largest
+        self._next = iter(self.parts)   # a list iterator's next() is one indivisible step under the GIL
+
+    def __iter__(self) -> Iterator[slice]:
+        return self._next
+
+
+def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int,
+                shared: SharedSlabs) -> Iterator[tuple[slice, np.ndarray]]:
+    """For each slab of images of x (N, H, W, C) this thread takes: its slice and its patch matrices
+    (groups, n * OH * OW, Kg).
 
     Kg = kh * kw * C // groups is ordered (kh, kw, Cg), as the kernel. The patches of one slab fit
     in cache, so they are still there when the GEMM reads them; the padded copy and the patch
@@ -78,17 +95,14 @@ def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int = 1) -> Iterator[
     valid until the next one is made). Copies are arranged so that their inner loops are long:
     a window row (kw * C values) when that is long, else an output row (OW values).
     """
-    n, _, _, c = x.shape
+    _, _, _, c = x.shape
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
     window_row = kw * c if geometry.dilation[1] == 1 else c
     channel_major = groups == 1 and window_row < min(ow, 16)
     copy = _tap_major if channel_major else _window_major
-    padded = None
-    for part in slabs(n, oh * ow * kh * kw * c * x.itemsize):
-        m = part.stop - part.start
-        if padded is None:   # sized by the first (largest) slab
-            buffer = workspace("patches", (m * oh * ow * kh * kw * c,), x.dtype)
-            padded = _padded_buffer(x, m, geometry, channel_major)
+    buffer = workspace("patches", (shared.most * oh * ow * kh * kw * c,), x.dtype)
+    padded = _padded_buffer(x, shared.most, geometry, channel_major)
+    for part in shared:
         yield part, copy(_padded_slab(x[part], geometry, padded, channel_major), geometry, groups, buffer)
 
 
