@@ -122,7 +122,10 @@ def _widen(a: np.ndarray, kw: int, buffer: np.ndarray | None = None) -> np.ndarr
     n, oh, ow, c = a.shape
     wide = np.empty((n, oh, 1, ow * kw, c), dtype=a.dtype) if buffer is None else buffer
     columns = wide.reshape(n, oh, ow, kw, c)
-    for j in range(kw):   # one copy per window column: inner loops of OW (C = 1) or C values, never kw
+    if a.strides[-1] == a.itemsize:   # each pixel's C values as one element: the copies loop over pixels
+        pixel = np.dtype((np.void, c * a.itemsize))
+        a, columns = a.view(pixel), columns.view(pixel)                  # (N, OH, OW, 1), (N, OH, OW, kw, 1)
+    for j in range(kw):   # one copy per window column
         np.copyto(columns[:, :, :, j], a)
     return wide
 
