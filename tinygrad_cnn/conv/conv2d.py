@@ -10,6 +10,9 @@ and so on. Gradients of any order therefore stay inside this family of three.
 
 Internally everything is channels_last with the kernel as (kh, kw, C // groups, F); a conv is
 one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * kw * Cg, Fg) per group.
+The batch is cut into cache-sized slabs of images, which the threads of tinygrad_cnn.parallel take
+from one queue (BLAS on one thread in each); sums over slabs are added in slab order, so every
+result is the same on any number of threads.
 """
 from __future__ import annotations
 
