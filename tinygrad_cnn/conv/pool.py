@@ -8,8 +8,12 @@ Max pooling picks the window's maximum; near any input its local linear map is a
 whose weights are the *share* of each maximum: 1 / (number of tied maxima) on the maxima of
 the window, 0 elsewhere. Tied maxima therefore share the gradient equally, the same rule as
 Tensor.max. Its backward is WindowSumAdjoint with those weights (constant: max-pool is piecewise
-linear, so its second derivative is zero). The forward pass keeps a bool map of the maxima (and
-their count per window, when there are ties) rather than the input.
+linear, so its second derivative is zero). The forward pass keeps a bool map of the maxima
+rather than the input; the count per window is made in backward, and only when there are ties.
+
+Windows that tile the input (stride = size, no padding: the common case) have a fast path: the
+batch is split over threads (parallel.over_batch) and each thread works through its images a
+block at a time, with its scratch kept between calls, in passes with long contiguous inner loops.
 """
 from __future__ import annotations
 
@@ -115,10 +119,7 @@ def _tile_rows_of_taps(taps: np.ndarray) -> np.ndarray:
 
 
 def _widen(a: np.ndarray, kw: int, buffer: np.ndarray | None = None) -> np.ndarray:
-    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C), in `buffer` if given.
-
-    The copy into a buffer lets other threads run meanwhile (np.repeat holds the GIL).
-    """
+    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C), in `buffer` if given."""
     n, oh, ow, c = a.shape
     wide = np.empty((n, oh, 1, ow * kw, c), dtype=a.dtype) if buffer is None else buffer
     columns = wide.reshape(n, oh, ow, kw, c)
@@ -243,6 +244,7 @@ def _sum_of(views: list[np.ndarray]) -> np.ndarray:
 
 
 def _fold(ufunc: np.ufunc, views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """ufunc folded over the views, pairwise, into `out` (a new array if None)."""
     if len(views) == 1:
         out = np.empty_like(views[0]) if out is None else out
         np.copyto(out, views[0])
