@@ -201,3 +201,15 @@ def test_relu_second_order_is_recorded():
     np.testing.assert_array_equal(gg, [0.0, 0.0, 2.0, 2.0])
     np.testing.assert_array_equal(split_result[0], g)
     np.testing.assert_array_equal(split_result[1], gg)
+
+
+def test_empty_batches():
+    for data_format, shape, pooled in [("channels_last", (0, 4, 4, 3), (0, 2, 2, 3)),
+                                       ("channels_first", (0, 3, 4, 4), (0, 3, 2, 2))]:
+        x = tc.Tensor(np.zeros(shape, dtype=np.float32), requires_grad=True)
+        y = tc.max_pool2d(x, 2, data_format=data_format)
+        y.sum().backward()
+        assert y.shape == pooled and x.grad.shape == shape
+    r = tc.Tensor(np.zeros((0, 3), dtype=np.float32), requires_grad=True)
+    r.relu().sum().backward()
+    assert r.grad.shape == (0, 3)

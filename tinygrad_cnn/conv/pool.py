@@ -180,9 +180,10 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
     is_max = np.empty((n, oh, kh, ow * kw, c), dtype=bool) if keep_maxima else None
+    image_bytes = x.itemsize * x[:1].size
 
     def kernel(part: slice) -> int:
-        blocks = _blocks(part, x[0].nbytes)
+        blocks = _blocks(part, image_bytes)
         most = blocks[0].stop - blocks[0].start if blocks else 0
         row_max = workspace("max_pool", (most, oh, ow * kw, c), x.dtype)   # this thread's, kept between calls
         maxima = 0
@@ -198,7 +199,7 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
                 maxima += np.count_nonzero(is_max[block])
         return maxima
 
-    maxima = sum(parallel.over_batch(n, x[0].nbytes, kernel))
+    maxima = sum(parallel.over_batch(n, image_bytes, kernel))
     if is_max is None:
         return out, None, 0
     return out, is_max.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), maxima
@@ -209,9 +210,10 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
     n, oh, ow, c = g.shape
     (h, w), (kh, kw) = geometry.in_hw, geometry.kernel
     gx = np.empty((n, h, w, c), dtype=g.dtype)
+    image_bytes = gx.itemsize * gx[:1].size
 
     def kernel(part: slice) -> None:
-        blocks = _blocks(part, gx[0].nbytes)
+        blocks = _blocks(part, image_bytes)
         most = blocks[0].stop - blocks[0].start if blocks else 0
         wide = workspace("max_pool", (most, oh, 1, ow * kw, c), g.dtype)  # this thread's, kept between calls
         for block in blocks:
@@ -223,7 +225,7 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
         gx[part, oh * kh:] = 0                                                # rows and columns no window sees
         gx[part, :, ow * kw:] = 0
 
-    parallel.over_batch(n, gx[0].nbytes, kernel)
+    parallel.over_batch(n, image_bytes, kernel)
     return gx
 
 
