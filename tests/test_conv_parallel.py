@@ -88,6 +88,27 @@ def test_more_threads_than_images(tasks):
     assert max(tasks) == 2
 
 
+@pytest.mark.parametrize("trainable", [("kernel",), ("bias",), ("x", "bias")])
+def test_split_gradients_of_some_inputs(tasks, trainable):
+    """Each combination of wanted gradients (the kernel's and the bias's share one pass over g)."""
+    rng = np.random.default_rng(8)
+    names = ("x", "kernel", "bias")
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((6, 9, 8, 3), (3, 3, 3, 5), (5,))]
+    upstream = rng.standard_normal((6, 9, 8, 5)).astype(np.float32)
+
+    def gradients():
+        inputs = [tc.Tensor(a, requires_grad=name in trainable) for name, a in zip(names, arrays)]
+        y = tc.conv2d(*inputs, padding="same")
+        return tc.grad(y, [t for t in inputs if t.requires_grad], upstream)
+    tc.set_num_threads(1)
+    single = gradients()
+    tc.set_num_threads(2)
+    for name, ours, reference in zip(trainable, gradients(), single):
+        np.testing.assert_array_equal(ours.numpy(), reference.numpy(), err_msg=name)
+        if name == "bias":
+            np.testing.assert_allclose(ours.numpy(), upstream.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+
+
 def test_empty_batch_split(tasks):
     tc.set_num_threads(2)
     x = tc.zeros(0, 5, 5, 2, requires_grad=True)

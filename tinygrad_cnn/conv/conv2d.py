@@ -92,29 +92,36 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry
     return y
 
 
-def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int,
-                 kernel_shape: tuple[int, ...]) -> np.ndarray:
-    """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient."""
-    n, f = g.shape[0], g.shape[-1]
+def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int, kernel_shape: tuple[int, ...],
+                 bias: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient;
+    with `bias` also db (F,), the sum of g, made in the same pass over g."""
+    n, oh, ow, f = g.shape
     fg = f // groups
     kg = int(np.prod(kernel_shape[:3]))
     dtype = np.result_type(x, g)
+    size = groups * kg * fg
 
     def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
         terms = []
         for part, cols in patch_slabs(x, geometry, groups, shared):
             g_slab = g[part].reshape(cols.shape[1], groups, fg)                       # (m, G, Fg)
-            term = np.empty((groups, kg, fg), dtype=dtype)
+            term = np.empty(size + ow * f * bias, dtype=dtype)                        # dw's, then db's
+            dw_term = term[:size].reshape(groups, kg, fg)
             for k in range(groups):
                 # (Kg, m) @ (m, Fg) -> (Kg, Fg), the long m axis inside; np.dot lets go of the GIL
                 # however small its product is (np.matmul keeps it for products under 500 values)
-                term[k] = np.dot(cols[k].T, g_slab[:, k])
+                dw_term[k] = np.dot(cols[k].T, g_slab[:, k])
+            if bias:   # while the slab of g is in cache
+                term[size:] = _row_sums(g[part])
             terms.append((part.start, term))
         return terms
     work = _work_per_image(geometry, kernel_shape, groups, x.itemsize)
-    dw = _in_slab_order(_on_threads(n, work, slabs(n, _patch_bytes(x, geometry)), thread), (groups, kg, fg), dtype)
+    total = _in_slab_order(_on_threads(n, work, slabs(n, _patch_bytes(x, geometry)), thread),
+                           (size + ow * f * bias,), dtype)
     # (G, Kg, Fg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
-    return dw.transpose(1, 0, 2).reshape(kernel_shape)
+    dw = total[:size].reshape(groups, kg, fg).transpose(1, 0, 2).reshape(kernel_shape)
+    return dw, (total[size:].reshape(ow, f).sum(axis=0) if bias else None)          # (OW * F,) -> (F,)
 
 
 def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
@@ -141,14 +148,18 @@ def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
     return dx
 
 
+def _row_sums(g: np.ndarray) -> np.ndarray:
+    """(OW * F,): g (m, OH, OW, F) summed over m and OH by BLAS, ones (m * OH,) @ rows (m * OH, OW * F)."""
+    m, oh, ow, f = g.shape
+    return np.dot(np.ones(m * oh, dtype=g.dtype), g.reshape(m * oh, ow * f))
+
+
 def _bias_grad(g: np.ndarray) -> np.ndarray:
-    """db (F,) = g (N, OH, OW, F) summed over all but F, by BLAS: ones @ rows, then the OW columns folded."""
+    """db (F,) = g (N, OH, OW, F) summed over all but F."""
     n, oh, ow, f = g.shape
 
     def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
-        # (m * OH, OW * F) rows of g, summed by ones (m * OH,) @ rows -> (OW * F,)
-        return [(part.start, np.dot(np.ones((part.stop - part.start) * oh, dtype=g.dtype),
-                                    g[part].reshape(-1, ow * f))) for part in shared]
+        return [(part.start, _row_sums(g[part])) for part in shared]
     image_bytes = oh * ow * f * g.itemsize
     column_sums = _in_slab_order(_on_threads(n, image_bytes, slabs(n, image_bytes), thread), (ow * f,), g.dtype)
     return column_sums.reshape(ow, f).sum(axis=0)                                # (OW * F,) -> (OW, F) -> (F,)
@@ -171,10 +182,15 @@ class Conv(Function):
         gx = gw = gb = None
         if need_x:
             gx = ConvInputGrad.apply(g, w, geometry=geometry, groups=groups, in_shape=x.shape)
-        if need_w:
-            gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
-        if need_b:
-            gb = g.sum(axis=(0, 1, 2)) if MODE.grad_enabled else _bias_grad(g.data)
+        if MODE.grad_enabled:   # gradients that are themselves differentiable
+            if need_w:
+                gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
+            if need_b:
+                gb = g.sum(axis=(0, 1, 2))
+        elif need_w:            # first order: the kernel's and the bias's gradients from one pass over g
+            gw, gb = _kernel_grad(x.data, g.data, geometry, groups, w.shape, bias=need_b)
+        elif need_b:
+            gb = _bias_grad(g.data)
         return gx, gw, gb
 
 
@@ -205,7 +221,7 @@ class ConvKernelGrad(Function):
     def forward(ctx: Any, x: Tensor, g: Tensor, *, geometry: Geometry, groups: int,
                 kernel_shape: tuple[int, ...]) -> np.ndarray:
         ctx.save_for_backward(x, g)
-        return _kernel_grad(x.data, g.data, geometry, groups, kernel_shape)
+        return _kernel_grad(x.data, g.data, geometry, groups, kernel_shape)[0]
 
     @staticmethod
     def backward(ctx: Any, k: Tensor) -> tuple[Any, Any]:

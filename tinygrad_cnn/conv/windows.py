@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 from .geometry import Geometry
 
 SLAB_BYTES = 2 << 20   # work per slab: near the cache's size, and far more than Python's cost per slab
-MIN_SLABS = 8          # so that threads taking slabs from one queue finish close together
+MIN_SLABS = 4          # so that threads taking slabs from one queue finish close together
 
 _WORKSPACE = threading.local()   # each thread's work buffers, kept from call to call
 
