@@ -18,14 +18,14 @@ from tinygrad_cnn.ops import elementwise
 
 
 def split(f):
-    """f() run once in one pass, and once split over 2 threads into blocks of one image (or a few values)."""
+    """f() run once in one pass, and once split over 2 threads into blocks of a few images (or values)."""
     threads = tc.get_num_threads()
     tc.set_num_threads(1)
     try:
         whole = f()
         with pytest.MonkeyPatch.context() as m:
             m.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
-            m.setattr(pool, "BLOCK_BYTES", 1)
+            m.setattr(pool, "BLOCK_BYTES", 200)          # blocks of one image or a few, not all equal
             m.setattr(elementwise, "RELU_BLOCK_BYTES", 64)
             tc.set_num_threads(2)
             parts = f()

@@ -184,7 +184,7 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
 
     def kernel(part: slice) -> int:
         blocks = _blocks(part, image_bytes)
-        most = blocks[0].stop - blocks[0].start if blocks else 0
+        most = max((block.stop - block.start for block in blocks), default=0)
         row_max = workspace("max_pool", (most, oh, ow * kw, c), x.dtype)   # this thread's, kept between calls
         maxima = 0
         for block in blocks:
@@ -214,7 +214,7 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
 
     def kernel(part: slice) -> None:
         blocks = _blocks(part, image_bytes)
-        most = blocks[0].stop - blocks[0].start if blocks else 0
+        most = max((block.stop - block.start for block in blocks), default=0)
         wide = workspace("max_pool", (most, oh, 1, ow * kw, c), g.dtype)  # this thread's, kept between calls
         for block in blocks:
             share = is_max[:, :, block]                                       # (kh, kw, m, OH, OW, C)
@@ -230,9 +230,11 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
 
 
 def _blocks(part: slice, bytes_per_item: int) -> list[slice]:
-    """part cut into consecutive blocks of about BLOCK_BYTES (the first is the largest)."""
-    step = max(1, BLOCK_BYTES // max(1, bytes_per_item))
-    return [slice(start, min(start + step, part.stop)) for start in range(part.start, part.stop, step)]
+    """part cut into consecutive blocks of equal size (within one item), each at most BLOCK_BYTES if it can."""
+    items = part.stop - part.start
+    count = max(1, min(items, -(-items * bytes_per_item // BLOCK_BYTES)))
+    bounds = [part.start + items * k // count for k in range(count + 1)]
+    return [slice(bounds[k], bounds[k + 1]) for k in range(count)] if items else []
 
 
 def _max_of(views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
