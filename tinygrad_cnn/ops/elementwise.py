@@ -1,6 +1,7 @@
 """Elementwise primitives. NumPy broadcasting in forward; the engine sums gradients back to shape."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -208,7 +209,7 @@ class Relu(Function):
 RELU_BLOCK_BYTES = 1 << 20   # a block of relu's work: cache-sized, and far more than Python's cost per block
 
 
-def _blockwise(n: int, itemsize: int, kernel: Any) -> None:
+def _blockwise(n: int, itemsize: int, kernel: Callable[[slice], None]) -> None:
     """kernel(block) for consecutive blocks of range(n) of RELU_BLOCK_BYTES each, split over threads."""
     step = max(1, RELU_BLOCK_BYTES // itemsize)
 
