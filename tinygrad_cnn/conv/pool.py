@@ -118,17 +118,9 @@ def _tile_rows_of_taps(taps: np.ndarray) -> np.ndarray:
     return taps.transpose(2, 3, 0, 4, 1, 5).reshape(n, oh, kh, ow * kw, c)
 
 
-def _widen(a: np.ndarray, kw: int, buffer: np.ndarray | None = None) -> np.ndarray:
-    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C), in `buffer` if given."""
-    n, oh, ow, c = a.shape
-    wide = np.empty((n, oh, 1, ow * kw, c), dtype=a.dtype) if buffer is None else buffer
-    columns = wide.reshape(n, oh, ow, kw, c)
-    if a.strides[-1] == a.itemsize:   # each pixel's C values as one element: the copies loop over pixels
-        pixel = np.dtype((np.void, c * a.itemsize))
-        a, columns = a.view(pixel), columns.view(pixel)                  # (N, OH, OW, 1), (N, OH, OW, kw, 1)
-    for j in range(kw):   # one copy per window column
-        np.copyto(columns[:, :, :, j], a)
-    return wide
+def _widen(a: np.ndarray, kw: int) -> np.ndarray:
+    """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C)."""
+    return np.repeat(a, kw, axis=2)[:, :, None]
 
 
 def _lowest(dtype: np.dtype) -> Any:
@@ -194,8 +186,8 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
             _max_of([rows[:, :, i] for i in range(kh)], out=row_max[:m])       # (m, OH, OW * kw, C)
             columns = row_max[:m].reshape(m, oh, ow, kw, c)
             _max_of([columns[:, :, :, j] for j in range(kw)], out=out[block])  # (m, OH, OW, C)
-            if is_max is not None:   # the scratch now holds the maxima widened over their windows
-                np.equal(rows, _widen(out[block], kw, row_max[:m, :, None]), out=is_max[block])
+            if is_max is not None:
+                np.equal(rows, _widen(out[block], kw), out=is_max[block])
                 maxima += np.count_nonzero(is_max[block])
         return maxima
 
@@ -214,14 +206,12 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
 
     def kernel(part: slice) -> None:
         blocks = _blocks(part, image_bytes)
-        most = max((block.stop - block.start for block in blocks), default=0)
-        wide = workspace("max_pool", (most, oh, 1, ow * kw, c), g.dtype)  # this thread's, kept between calls
         for block in blocks:
             share = is_max[:, :, block]                                       # (kh, kw, m, OH, OW, C)
             gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
             target = _tile_rows(gx[block], geometry)                          # (m, OH, kh, OW * kw, C)
             np.copyto(target, _tile_rows_of_taps(share))
-            np.multiply(target, _widen(gb, kw, wide[:len(gb)]), out=target)
+            np.multiply(target, _widen(gb, kw), out=target)
         gx[part, oh * kh:] = 0                                                # rows and columns no window sees
         gx[part, :, ow * kw:] = 0
 
