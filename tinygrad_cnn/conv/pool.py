@@ -120,7 +120,13 @@ def _tile_rows_of_taps(taps: np.ndarray) -> np.ndarray:
 
 def _widen(a: np.ndarray, kw: int) -> np.ndarray:
     """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C)."""
-    return np.repeat(a, kw, axis=2)[:, :, None]
+    n, oh, ow, c = a.shape
+    if c > 1:   # np.repeat copies each pixel's C values as one chunk
+        return np.repeat(a, kw, axis=2)[:, :, None]
+    wide = np.empty((n, oh, ow, kw, 1), dtype=a.dtype)   # one value a pixel (channels_first): 2x faster by columns
+    for j in range(kw):
+        wide[:, :, :, j] = a
+    return wide.reshape(n, oh, 1, ow * kw, 1)
 
 
 def _lowest(dtype: np.dtype) -> Any:
