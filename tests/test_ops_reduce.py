@@ -94,3 +94,21 @@ def test_var_with_ddof_matches_numpy():
     x = np.random.default_rng(0).standard_normal((4, 5))
     np.testing.assert_allclose(tc.Tensor(x).var(axis=1, ddof=1).data, x.var(axis=1, ddof=1), rtol=1e-12)
     np.testing.assert_allclose(tc.Tensor(x).std(axis=0).data, x.std(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [None, 1])
+def test_a_nan_maximum_gives_its_gradient_to_the_nans_like_pytorch(axis):
+    """max over values with NaNs is NaN, and the NaNs share its gradient (torch.max's even split)."""
+    torch = require_torch()
+    x = np.array([[np.nan, 1.0, np.nan, 0.5], [2.0, 3.0, 3.0, 1.0]])
+    upstream = np.random.default_rng(0).standard_normal(() if axis is None else (2,))
+    xt = tc.Tensor(x, requires_grad=True)
+    xt.max(axis=axis).backward(tc.Tensor(upstream))
+    x_torch = torch.tensor(x, requires_grad=True)
+    y_torch = torch.max(x_torch) if axis is None else torch.amax(x_torch, dim=axis)
+    y_torch.backward(torch.tensor(upstream))
+    if axis is None:   # the whole tensor: both frameworks split evenly among the NaNs
+        np.testing.assert_allclose(xt.grad.numpy(), x_torch.grad.numpy())
+    else:              # per row: ours splits among the NaNs (row 0) and the tied 3s (row 1)
+        np.testing.assert_allclose(xt.grad.numpy(), [[upstream[0] / 2, 0, upstream[0] / 2, 0],
+                                                     [0, upstream[1] / 2, upstream[1] / 2, 0]])

@@ -104,13 +104,14 @@ def windows_max_oracle(x, size, strides, padding):
 
 
 @settings(max_examples=30)
-@given(pool_cases(max_size=8), st.integers(0, 2))
-def test_max_pool_ties_share_the_gradient_like_max(case, levels):
-    """With many tied maxima (values from a tiny set), the gradient follows Tensor.max's tie rule."""
+@given(pool_cases(max_size=8), st.integers(0, 2), st.booleans())
+def test_max_pool_ties_share_the_gradient_like_max(case, levels, nans):
+    """With many tied maxima (values from a tiny set, and NaNs), the gradient follows Tensor.max's tie rule."""
     case["data_format"], case["dtype"] = "channels_last", np.float64
     rng = np.random.default_rng(case["seed"])
-    x = tc.Tensor(rng.integers(0, levels + 1, (case["n"], *case["hw"], case["channels"])).astype(np.float64),
-                  requires_grad=True)
+    values = rng.integers(0, levels + 1 + nans, (case["n"], *case["hw"], case["channels"])).astype(np.float64)
+    values[values > levels] = np.nan
+    x = tc.Tensor(values, requires_grad=True)
     strides = case["strides"] or case["size"]
     y = tc.max_pool2d(x, case["size"], case["strides"], case["padding"])
     y_ref = windows_max_oracle(x, case["size"], strides, torch_pads(case))
@@ -118,6 +119,27 @@ def test_max_pool_ties_share_the_gradient_like_max(case, levels):
     upstream = rng.standard_normal(y.shape)
     (gx,), (gx_ref,) = tc.grad(y, [x], upstream), tc.grad(y_ref, [x], upstream)
     np.testing.assert_allclose(gx.numpy(), gx_ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("pool_size, strides", [(2, None), (3, 1)])
+def test_a_nan_window_gives_its_gradient_to_the_nan_like_pytorch(pool_size, strides):
+    """A NaN is the maximum of its window (as in PyTorch), even beside a tied window elsewhere."""
+    torch = require_torch()
+    x = np.zeros((1, 3, 6, 1))
+    x[0, 0, 0, 0] = x[0, 0, 1, 0] = 1.0        # a tie in the first window
+    x[0, 1, 2, 0] = np.nan                     # a NaN in another
+    upstream = np.random.default_rng(0).standard_normal(tc.max_pool2d(x, pool_size, strides).shape)
+    xt = tc.Tensor(x, requires_grad=True)
+    y = tc.max_pool2d(xt, pool_size, strides)
+    y.backward(upstream)
+    x_torch = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    y_torch = torch.nn.functional.max_pool2d(x_torch, pool_size, strides)
+    y_torch.backward(torch.tensor(upstream.transpose(0, 3, 1, 2)))
+    np.testing.assert_array_equal(y.numpy(), y_torch.detach().numpy().transpose(0, 2, 3, 1))
+    grad, grad_torch = xt.grad.numpy(), x_torch.grad.numpy().transpose(0, 2, 3, 1)
+    assert grad[0, 1, 2, 0] == grad_torch[0, 1, 2, 0] != 0                   # the NaN takes its windows' gradient
+    tie = grad[0, 0, :2, 0]
+    np.testing.assert_allclose(tie, grad_torch[0, 0, :2, 0].sum() / 2)      # PyTorch gives a tie to the first
 
 
 def test_tied_window_splits_equally():

@@ -30,8 +30,9 @@ __all__ = [
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
     "avg_pool2d", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
-    "enable_grad", "eye", "get_num_threads", "set_num_threads", "full", "full_like", "grad", "gradcheck", "gradgradcheck", "hvp",
+    "enable_grad", "eye", "full", "full_like", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "hvp",
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like",
-    "rand", "rand_like", "randn", "randn_like", "set_detect_anomaly", "set_grad_enabled", "stack", "where",
+    "rand", "rand_like", "randn", "randn_like", "set_detect_anomaly", "set_grad_enabled", "set_num_threads",
+    "stack", "where",
     "zeros", "zeros_like",
 ]

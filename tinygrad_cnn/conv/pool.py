@@ -151,6 +151,8 @@ class MaxPool(Function):
             del row_max
             ctx.is_max = _maxima(xp, out, geometry) if keep else None
             maxima = np.count_nonzero(ctx.is_max) if keep else 0
+        if keep and out.dtype.kind == "f" and np.isnan(out).any():
+            maxima = _give_nan_maxima(ctx.is_max, x.data if geometry.tiles else xp, out, geometry)
         ctx.ties = maxima > out.size   # rare in real data, common after relu
         return out
 
@@ -262,6 +264,17 @@ def _maxima(xp: np.ndarray, out: np.ndarray, geometry: Geometry) -> np.ndarray:
     for i, j, rows, cols in _taps(geometry):
         np.equal(xp[:, rows, cols], out, out=is_max[i, j])
     return is_max
+
+
+def _give_nan_maxima(is_max: np.ndarray, xp: np.ndarray, out: np.ndarray, geometry: Geometry) -> int:
+    """A window whose maximum is NaN has its NaNs as maxima (as PyTorch): mark them; the new number of maxima.
+
+    NaN equals nothing, so without this such a window would have no maximum and get no gradient.
+    """
+    nan_out = np.isnan(out)
+    for i, j, rows, cols in _taps(geometry):
+        is_max[i, j] |= np.isnan(xp[:, rows, cols]) & nan_out
+    return np.count_nonzero(is_max)
 
 
 def _count(is_max: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:

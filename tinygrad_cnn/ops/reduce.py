@@ -56,6 +56,8 @@ class Max(Function):
         ctx.keepdims, ctx.axis, ctx.in_shape = keepdims, axis, a.shape
         if ctx.needs_input_grad[0]:
             winners = a.data == out
+            if out.dtype.kind in "fc" and np.isnan(out).any():   # a NaN maximum: its NaNs win (as PyTorch)
+                winners |= np.isnan(a.data) & np.isnan(out)
             # each winner's share: 1 / (number of tied maxima in its reduction group)
             ctx.share = winners / np.sum(winners, axis=axis, keepdims=True, dtype=a.dtype)
         return out if keepdims else np.squeeze(out, axis=axis)
