@@ -52,3 +52,31 @@ def test_gradient_of_shared_weight_sums_over_the_batch():
 def test_shape_mismatch_is_a_clear_error(left, right, message):
     with pytest.raises(ValueError, match=message):
         tc.ones(left) @ tc.ones(right)
+
+
+def _product_and_grads(a: np.ndarray, b: np.ndarray, upstream: np.ndarray) -> list[np.ndarray]:
+    ta, tb = tc.Tensor(a, requires_grad=True), tc.Tensor(b, requires_grad=True)
+    y = ta @ tb
+    y.backward(upstream)
+    return [y.numpy(), ta.grad.numpy(), tb.grad.numpy()]
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((7, 5), (5, 3)), ((2, 7, 5), (5, 3)), ((7, 5), (4, 5, 3)),
+                                              ((3, 1, 6, 4), (2, 4, 5)), ((1, 4), (4, 2)), ((0, 4), (4, 2))])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_product_split_over_threads_equals_one_numpy_matmul(shape_a, shape_b, threads, monkeypatch):
+    """The rows of a product split between threads (forced on small arrays): the same product and gradients."""
+    from tinygrad_cnn import parallel
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    upstream = rng.standard_normal(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]))
+    expected = _product_and_grads(a, b, upstream)      # small: one np.matmul each
+    monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
+    before = tc.get_num_threads()
+    tc.set_num_threads(threads)
+    try:
+        split = _product_and_grads(a, b, upstream)
+    finally:
+        tc.set_num_threads(before)
+    for got, want in zip(split, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -159,11 +159,14 @@ def chunks(n: int, bytes_per_item: int) -> list[slice]:
 def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
     """Run the tasks at the same time, the first on this thread; return their results in order.
 
-    BLAS is held to one thread meanwhile. Every task finishes before this returns, even when
-    one raises; the first exception is then raised here.
+    BLAS is held to one thread while several run. A single task runs as a plain call (BLAS may
+    then use its own threads on a large product). Every task finishes before this returns, even
+    when one raises; the first exception is then raised here.
     """
+    if len(tasks) == 1:
+        return [tasks[0]()]
     with _BLAS:
-        if len(tasks) == 1 or getattr(_LOCAL, "depth", 0):
+        if getattr(_LOCAL, "depth", 0):
             return [task() for task in tasks]
         workers = _SETTINGS.current_workers()
         jobs = [_Job(task) for task in tasks[1:]]

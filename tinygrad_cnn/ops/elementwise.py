@@ -176,7 +176,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         x = a.data
-        if x.dtype.kind != "f" or not x.flags.c_contiguous:
+        if x.dtype.kind != "f" or not x.flags.c_contiguous or x.nbytes < RELU_BLOCK_BYTES // 16:   # or small
             ctx.mask = x > 0
             return np.maximum(x, 0, dtype=a.dtype)
         out, ctx.mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
@@ -193,7 +193,8 @@ class Relu(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Any:
         gs, mask = g.data, ctx.mask
-        if MODE.grad_enabled or gs.dtype.kind != "f" or gs.shape != mask.shape or not gs.flags.c_contiguous:
+        if (MODE.grad_enabled or gs.dtype.kind != "f" or gs.shape != mask.shape or not gs.flags.c_contiguous
+                or gs.nbytes < RELU_BLOCK_BYTES // 16):
             return g * mask   # under create_graph a recorded product, so relu has a second derivative (0)
         out = np.empty_like(gs)
         gs, outs, masks = gs.reshape(-1), out.reshape(-1), mask.reshape(-1)

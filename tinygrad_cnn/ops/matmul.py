@@ -12,6 +12,8 @@ from ..tensor import Tensor
 
 def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b on our threads: the rows of a (axis -2) are split between them, BLAS on one thread each."""
+    if a.size + b.size < parallel.MIN_BYTES_PER_THREAD // 8:   # a small product: not worth a thought about threads
+        return np.matmul(a, b)
     k, n = b.shape[-2:]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     out = np.empty((*batch, a.shape[-2], n), dtype=np.result_type(a, b))
