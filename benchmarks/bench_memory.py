@@ -1,4 +1,4 @@
-"""Memory of one training step of the demo CNN, against the same model and step in PyTorch (same process).
+"""Memory of one training step of the demo CNN, against the same model and step in PyTorch (own processes).
 
 Run: python benchmarks/bench_memory.py [--batch 32 128] [--size 8 28] [--steps 3]
 
@@ -12,13 +12,16 @@ For each (image size, batch) it reports, after warm-up steps, the median over `-
              included, PyTorch's C++ allocations are not, so its column only shows Python-side objects);
   growth     RSS after the measured steps minus RSS before them (0 when no graph is kept alive);
 and the floor every framework needs: the activations (layer outputs of the batch), the weights, their
-gradients and Adam's two moments, in float32.
+gradients and Adam's two moments, in float32. Each library is measured in its own process, so that
+each runs with the C allocator settings it chooses (tinygrad_cnn sets glibc's thresholds at import).
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
+import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -127,13 +130,38 @@ def theirs(x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     return step
 
 
+def worker(library: str, size: int, batch: int, warmup: int, steps: int) -> dict[str, float]:
+    """The measurement of one library and shape, inside its own process."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, size, size, 1)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    if library == "ours":
+        step, activations, params = ours(x, y)
+        floor = (activations + 4 * 4 * params) / MiB   # weights, gradients, Adam's m and v
+        return {**measure(step, warmup, steps), "floor": floor}
+    return measure(theirs(x, y), warmup, steps)
+
+
+def run_worker(library: str, size: int, batch: int, args: argparse.Namespace) -> dict[str, float]:
+    command = [sys.executable, __file__, "--worker", library, "--size", str(size), "--batch", str(batch),
+               "--warmup", str(args.warmup), "--steps", str(args.steps)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the {library} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--size", type=int, nargs="+", default=[8, 28])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.size[0], args.batch[0], args.warmup, args.steps)))
+        return
     try:
         import torch
         version = torch.__version__
@@ -141,19 +169,16 @@ def main() -> None:
         version = None
         print("(PyTorch not installed: no reference rows)")
     print(f"one training step (forward, loss, backward, Adam) of the demo CNN, median of {args.steps} steps, "
-          f"{THREADS} threads; MiB")
+          f"{THREADS} threads, each library in its own process; MiB")
     print(f"{'input':<10}{'batch':>6}  {'library':<20}{'peak RSS':>9}{'traced':>9}{'growth':>8}{'floor':>8}"
           f"{'RSS ratio':>11}")
-    rng = np.random.default_rng(0)
     for size in args.size:
         for batch in args.batch:
-            x = rng.standard_normal((batch, size, size, 1)).astype(np.float32)
-            y = rng.integers(0, 10, batch)
-            step, activations, params = ours(x, y)
-            floor = (activations + 4 * 4 * params) / MiB   # weights, gradients, Adam's m and v
-            rows = [("tinygrad_cnn", measure(step, args.warmup, args.steps))]
+            mine = run_worker("ours", size, batch, args)
+            floor = mine["floor"]
+            rows = [("tinygrad_cnn", mine)]
             if version is not None:
-                rows.append((f"torch {version}", measure(theirs(x, y), args.warmup, args.steps)))
+                rows.append((f"torch {version}", run_worker("torch", size, batch, args)))
             for name, m in rows:
                 ratio = m["rise"] / rows[-1][1]["rise"] if rows[-1][1]["rise"] > 0 else float("nan")
                 print(f"{size}x{size:<7}{batch:>6}  {name:<20}{m['rise'] / MiB:>9.2f}{m['traced'] / MiB:>9.2f}"

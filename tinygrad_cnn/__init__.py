@@ -1,4 +1,8 @@
 """tinygrad_cnn: a small, fast autodiff framework on NumPy, with Keras-style CNN layers."""
+from .malloc import tune_malloc
+
+tune_malloc()   # glibc's malloc as its adaptive rule leaves it (docs/threads.md); TINYGRAD_CNN_TUNE_MALLOC=0 opts out
+
 from .tensor import Tensor
 from .function import Function
 from .mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
