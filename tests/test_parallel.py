@@ -104,6 +104,8 @@ def test_blas_is_held_to_one_thread_inside_and_restored_after(threads):
     seen = parallel.run([lambda: [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"],
                          lambda: None])[0]
     assert seen and all(count == 1 for count in seen)
+    alone = parallel.run([lambda: [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]])[0]
+    assert alone and all(count == 1 for count in alone)    # a single task too: BLAS's threads never wake
     assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == blas_before
 
 

@@ -1,6 +1,7 @@
 """Batched matrix product (NumPy's matmul semantics)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,19 +10,21 @@ from .. import parallel
 from ..function import Function
 from ..tensor import Tensor
 
+SMALL_PRODUCT = 1 << 16   # multiply-adds below which OpenBLAS never wakes its threads (its limit is 4 * 65536)
+
 
 def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b on our threads: the rows of a (axis -2) are split between them, BLAS on one thread each."""
-    if a.size + b.size < parallel.MIN_BYTES_PER_THREAD // 8:   # a small product: not worth a thought about threads
-        return np.matmul(a, b)
     k, n = b.shape[-2:]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if a.shape[-2] * k * n * math.prod(batch) < SMALL_PRODUCT:   # BLAS runs it on one thread anyway
+        return np.matmul(a, b)
     out = np.empty((*batch, a.shape[-2], n), dtype=np.result_type(a, b))
 
     def rows(part: slice) -> None:
         # (..., rows, k) @ (..., k, n) -> (..., rows, n): every row of the product is its own
         np.matmul(a[..., part, :], b, out=out[..., part, :])
-    work_per_row = max(1, int(np.prod(batch))) * k * n * out.itemsize   # one pass over b per row
+    work_per_row = max(1, math.prod(batch)) * k * n * out.itemsize   # one pass over b per row
     parallel.over_batch(a.shape[-2], work_per_row, rows)
     return out
 
