@@ -69,10 +69,28 @@ def test_over_batch_matches_a_serial_kernel(threads):
 
     def kernel(part):
         np.maximum(x[part], 0, out=out[part])
-        return part
-    parts = parallel.over_batch(len(x), 1 << 20, kernel)   # as if each image were a megabyte of work
-    assert len(parts) == 2
+        return part, threading.get_ident()
+    results = parallel.over_batch(len(x), 1 << 20, kernel)   # as if each image were a megabyte of work
+    parts = [part for part, _ in results]
+    assert len(parts) == 2 * parallel.PIECES_PER_THREAD
+    assert [i for part in parts for i in range(part.start, part.stop)] == list(range(len(x)))   # in order
     np.testing.assert_array_equal(out, np.maximum(x, 0))
+
+
+def test_a_late_thread_takes_fewer_pieces(threads):
+    threads(2)
+    worker_started = threading.Event()
+
+    def kernel(part):
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(0.005)
+        else:
+            worker_started.set()
+            time.sleep(0.05)          # a worker ten times slower than the caller
+        return threading.get_ident()
+    owners = parallel.over_batch(64, 1 << 20, kernel)
+    mine = owners.count(threading.get_ident())
+    assert mine > len(owners) // 2 and worker_started.is_set()
 
 
 def test_every_task_finishes_before_the_first_error_is_raised(threads):
