@@ -12,7 +12,8 @@ Internally everything is channels_last with the kernel as (kh, kw, C // groups, 
 one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * kw * Cg, Fg) per group.
 The batch is cut into cache-sized slabs of images, which the threads of tinygrad_cnn.parallel take
 from one queue (BLAS on one thread in each); sums over slabs are added in slab order, so every
-result is the same on any number of threads.
+result is the same on any number of threads. First-order backward makes every wanted gradient in
+one pass over g (one wake-up of the threads); second order records the three ops instead.
 """
 from __future__ import annotations
 
@@ -65,10 +66,10 @@ def _in_slab_order(terms: list[list[tuple[int, np.ndarray]]], shape: tuple[int, 
     return total
 
 
-def _patch_bytes(x: np.ndarray, geometry: Geometry) -> int:
-    """The bytes of one image's patches: kh * kw * C values per output."""
+def _patch_bytes(geometry: Geometry, channels: int, itemsize: int) -> int:
+    """The bytes of one image's patches (or of its taps in the input gradient): kh * kw * C values per output."""
     (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
-    return oh * ow * kh * kw * x.shape[3] * x.itemsize
+    return oh * ow * kh * kw * channels * itemsize
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry, groups: int) -> np.ndarray:
@@ -88,81 +89,80 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry
                 rows = out.reshape(-1, ow * f)
                 rows += row_bias
     work = _work_per_image(geometry, w.shape, groups, x.itemsize)
-    _on_threads(n, work, slabs(n, _patch_bytes(x, geometry)), thread)
+    _on_threads(n, work, slabs(n, _patch_bytes(geometry, x.shape[3], x.itemsize)), thread)
     return y
 
 
-def _kernel_grad(x: np.ndarray, g: np.ndarray, geometry: Geometry, groups: int, kernel_shape: tuple[int, ...],
-                 bias: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """dw (kh, kw, Cg, F) = patches^T @ g per group: the correlation of the input with the gradient;
-    with `bias` also db (F,), the sum of g, made in the same pass over g."""
+def _kernel_term(cols: np.ndarray, g_slab: np.ndarray, out: np.ndarray) -> None:
+    """out (G, Kg, Fg) = one slab's share of dw: patches (G, m, Kg) transposed @ g_slab (m, OH, OW, F)."""
+    groups, m, _ = cols.shape
+    g_groups = g_slab.reshape(m, groups, -1)                                          # (m, G, Fg)
+    for k in range(groups):
+        # (Kg, m) @ (m, Fg) -> (Kg, Fg), the long m axis inside; np.dot lets go of the GIL
+        # however small its product is (np.matmul keeps it for products under 500 values)
+        out[k] = np.dot(cols[k].T, g_groups[:, k])
+
+
+def _spread(g_slab: np.ndarray, w_taps: np.ndarray, taps: np.ndarray, geometry: Geometry, out: np.ndarray) -> None:
+    """out (m, H, W, C) = A_w^T g_slab for one slab of g (m, OH, OW, F), through the buffer `taps`."""
+    images, oh, ow, f = g_slab.shape
+    (kh, kw), (_, groups, fg, cg) = geometry.kernel, w_taps.shape
+    m = images * oh * ow
+    g_groups = g_slab.reshape(m, groups, fg).transpose(1, 0, 2)                      # (G, m, Fg)
+    # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
+    np.matmul(g_groups[None], w_taps, out=taps[:, :m].transpose(0, 2, 1, 3))
+    # (kh*kw, m, G, Cg) -> (kh, kw, images, OH, OW, C)
+    col2im(taps[:, :m].reshape(kh, kw, images, oh, ow, cg * groups), geometry, out=out)
+
+
+def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape: tuple[int, ...],
+                   in_shape: tuple[int, ...], *, x: np.ndarray | None = None, w: np.ndarray | None = None,
+                   bias: bool = False) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """First-order gradients (dx, dw, db) from one pass over g (N, OH, OW, F), one slab of images at a
+    time: dx = A_w^T g when w is given, dw = B_x^T g when x is given, db = the sum of g with `bias`.
+
+    Each slab of g serves every wanted gradient while it is in cache, and the threads wake once for all.
+    """
     n, oh, ow, f = g.shape
-    fg = f // groups
-    kg = int(np.prod(kernel_shape[:3]))
-    dtype = np.result_type(x, g)
-    size = groups * kg * fg
+    kh, kw, cg, _ = kernel_shape
+    fg, kg = f // groups, kh * kw * cg
+    dtype = np.result_type(*(a for a in (x, g, w) if a is not None))
+    dx = None if w is None else np.empty(in_shape, dtype=dtype)
+    w_taps = None if w is None else w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)   # (kh*kw, G, Fg, Cg)
+    dw_size = 0 if x is None else groups * kg * fg
+    term_size = dw_size + ow * f * bias                                               # dw's, then db's
 
     def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
         terms = []
-        for part, cols in patch_slabs(x, geometry, groups, shared):
-            g_slab = g[part].reshape(cols.shape[1], groups, fg)                       # (m, G, Fg)
-            term = np.empty(size + ow * f * bias, dtype=dtype)                        # dw's, then db's
-            dw_term = term[:size].reshape(groups, kg, fg)
-            for k in range(groups):
-                # (Kg, m) @ (m, Fg) -> (Kg, Fg), the long m axis inside; np.dot lets go of the GIL
-                # however small its product is (np.matmul keeps it for products under 500 values)
-                dw_term[k] = np.dot(cols[k].T, g_slab[:, k])
-            if bias:   # while the slab of g is in cache
-                term[size:] = _row_sums(g[part])
-            terms.append((part.start, term))
+        taps = None if w is None else workspace("taps", (kh * kw, shared.most * oh * ow, groups, cg), dtype)
+        with_patches = ((part, None) for part in shared) if x is None else patch_slabs(x, geometry, groups, shared)
+        for part, cols in with_patches:
+            if term_size:
+                term = np.empty(term_size, dtype=dtype)
+                if cols is not None:
+                    _kernel_term(cols, g[part], term[:dw_size].reshape(groups, kg, fg))
+                if bias:
+                    term[dw_size:] = _row_sums(g[part])
+                terms.append((part.start, term))
+            if taps is not None:   # while the slab of g is in cache
+                _spread(g[part], w_taps, taps, geometry, dx[part])
         return terms
-    work = _work_per_image(geometry, kernel_shape, groups, x.itemsize)
-    total = _in_slab_order(_on_threads(n, work, slabs(n, _patch_bytes(x, geometry)), thread),
-                           (size + ow * f * bias,), dtype)
+    wanted = (x is not None) + (w is not None)
+    if wanted:
+        work = wanted * _work_per_image(geometry, kernel_shape, groups, dtype.itemsize)
+        image_bytes = _patch_bytes(geometry, in_shape[3], dtype.itemsize)
+    else:   # the bias alone: a sum over g
+        work = image_bytes = oh * ow * f * dtype.itemsize
+    total = _in_slab_order(_on_threads(n, work, slabs(n, image_bytes), thread), (term_size,), dtype)
     # (G, Kg, Fg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
-    dw = total[:size].reshape(groups, kg, fg).transpose(1, 0, 2).reshape(kernel_shape)
-    return dw, (total[size:].reshape(ow, f).sum(axis=0) if bias else None)          # (OW * F,) -> (F,)
-
-
-def _input_grad(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int,
-                in_shape: tuple[int, ...]) -> np.ndarray:
-    """dx (N, H, W, C) = A_w^T g: every output's gradient spread back through the kernel taps."""
-    n, oh, ow, f = g.shape
-    kh, kw, cg, _ = w.shape
-    fg = f // groups
-    w_taps = w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1)             # (kh*kw, G, Fg, Cg)
-    dtype = np.result_type(g, w)
-    dx = np.empty(in_shape, dtype=dtype)
-
-    def thread(shared: SharedSlabs) -> None:
-        taps = workspace("taps", (kh * kw, shared.most * oh * ow, groups, cg), dtype)
-        for part in shared:
-            m = (part.stop - part.start) * oh * ow
-            g_groups = g[part].reshape(m, groups, fg).transpose(1, 0, 2)              # (G, m, Fg)
-            # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
-            np.matmul(g_groups[None], w_taps, out=taps[:, :m].transpose(0, 2, 1, 3))
-            # (kh*kw, m, G, Cg) -> (kh, kw, images, OH, OW, C)
-            col2im(taps[:, :m].reshape(kh, kw, -1, oh, ow, cg * groups), geometry, out=dx[part])
-    taps_per_image = oh * ow * kh * kw * cg * groups * dtype.itemsize
-    _on_threads(n, _work_per_image(geometry, w.shape, groups, dtype.itemsize), slabs(n, taps_per_image), thread)
-    return dx
+    dw = None if x is None else total[:dw_size].reshape(groups, kg, fg).transpose(1, 0, 2).reshape(kernel_shape)
+    return dx, dw, (total[dw_size:].reshape(ow, f).sum(axis=0) if bias else None)    # (OW * F,) -> (F,)
 
 
 def _row_sums(g: np.ndarray) -> np.ndarray:
     """(OW * F,): g (m, OH, OW, F) summed over m and OH by BLAS, ones (m * OH,) @ rows (m * OH, OW * F)."""
     m, oh, ow, f = g.shape
     return np.dot(np.ones(m * oh, dtype=g.dtype), g.reshape(m * oh, ow * f))
-
-
-def _bias_grad(g: np.ndarray) -> np.ndarray:
-    """db (F,) = g (N, OH, OW, F) summed over all but F."""
-    n, oh, ow, f = g.shape
-
-    def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
-        return [(part.start, _row_sums(g[part])) for part in shared]
-    image_bytes = oh * ow * f * g.itemsize
-    column_sums = _in_slab_order(_on_threads(n, image_bytes, slabs(n, image_bytes), thread), (ow * f,), g.dtype)
-    return column_sums.reshape(ow, f).sum(axis=0)                                # (OW * F,) -> (OW, F) -> (F,)
 
 
 class Conv(Function):
@@ -179,19 +179,13 @@ class Conv(Function):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         geometry, groups = ctx.op_args["geometry"], ctx.op_args["groups"]
-        gx = gw = gb = None
-        if need_x:
-            gx = ConvInputGrad.apply(g, w, geometry=geometry, groups=groups, in_shape=x.shape)
         if MODE.grad_enabled:   # gradients that are themselves differentiable
-            if need_w:
-                gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape)
-            if need_b:
-                gb = g.sum(axis=(0, 1, 2))
-        elif need_w:            # first order: the kernel's and the bias's gradients from one pass over g
-            gw, gb = _kernel_grad(x.data, g.data, geometry, groups, w.shape, bias=need_b)
-        elif need_b:
-            gb = _bias_grad(g.data)
-        return gx, gw, gb
+            gx = ConvInputGrad.apply(g, w, geometry=geometry, groups=groups, in_shape=x.shape) if need_x else None
+            gw = ConvKernelGrad.apply(x, g, geometry=geometry, groups=groups, kernel_shape=w.shape) if need_w else None
+            return gx, gw, (g.sum(axis=(0, 1, 2)) if need_b else None)
+        # first order: every wanted gradient from one pass over g, the threads woken once
+        return _backward_pass(g.data, geometry, groups, w.shape, x.shape, x=x.data if need_w else None,
+                              w=w.data if need_x else None, bias=need_b)
 
 
 class ConvInputGrad(Function):
@@ -201,7 +195,7 @@ class ConvInputGrad(Function):
     def forward(ctx: Any, g: Tensor, w: Tensor, *, geometry: Geometry, groups: int,
                 in_shape: tuple[int, ...]) -> np.ndarray:
         ctx.save_for_backward(g, w)
-        return _input_grad(g.data, w.data, geometry, groups, in_shape)
+        return _backward_pass(g.data, geometry, groups, w.shape, in_shape, w=w.data)[0]
 
     @staticmethod
     def backward(ctx: Any, h: Tensor) -> tuple[Any, Any]:
@@ -221,7 +215,7 @@ class ConvKernelGrad(Function):
     def forward(ctx: Any, x: Tensor, g: Tensor, *, geometry: Geometry, groups: int,
                 kernel_shape: tuple[int, ...]) -> np.ndarray:
         ctx.save_for_backward(x, g)
-        return _kernel_grad(x.data, g.data, geometry, groups, kernel_shape)[0]
+        return _backward_pass(g.data, geometry, groups, kernel_shape, x.shape, x=x.data)[1]
 
     @staticmethod
     def backward(ctx: Any, k: Tensor) -> tuple[Any, Any]:
