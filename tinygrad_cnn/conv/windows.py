@@ -167,19 +167,24 @@ def col2im(taps: np.ndarray, geometry: Geometry, out: np.ndarray | None = None) 
     Tap (i, j) of output (oh, ow) lands on padded row oh * sh + i * dh. Rows of one phase
     (row mod sh) are accumulated in their own contiguous plane, so each tap is a single
     slice-add with long contiguous runs; each phase is then copied to its rows of `out`
-    (a new array when None).
+    (a new array when None). With stride 1 and no padding the one plane is `out` itself.
     """
     kh, kw, n, oh, ow, c = taps.shape
     (sh, sw), (dh, dw), (hp, wp) = geometry.strides, geometry.dilation, geometry.padded_hw
     (h, w), ((top, _), (left, _)) = geometry.in_hw, geometry.padding
     out = np.empty((n, h, w, c), dtype=taps.dtype) if out is None else out
+    direct = (sh, sw) == (1, 1) and not geometry.is_padded
+    if direct:
+        out.fill(0)
     # phase (p, q) holds padded rows a * sh + p, columns b * sw + q
-    planes = np.zeros((sh, sw, n, -(-hp // sh), -(-wp // sw), c), dtype=taps.dtype)
+    planes = out[None, None] if direct else np.zeros((sh, sw, n, -(-hp // sh), -(-wp // sw), c), dtype=taps.dtype)
     for i in range(kh):
         q_h, p_h = divmod(i * dh, sh)
         for j in range(kw):
             q_w, p_w = divmod(j * dw, sw)
             planes[p_h, p_w, :, q_h:q_h + oh, q_w:q_w + ow] += taps[i, j]
+    if direct:
+        return out
     for p in range(sh):
         rows = slice((p - top) % sh, h, sh)                   # input rows r with (r + top) % sh == p
         a = (rows.start + top) // sh
