@@ -138,18 +138,24 @@ SMALL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("options", SMALL_CASES)
-def test_gradcheck_and_gradgradcheck(options):
-    rng = np.random.default_rng(0)
-    shape = (2, 5, 4, 4) if options["data_format"] == "channels_last" else (2, 4, 5, 4)
+def small_conv_case(options: dict, batch: int, seed: int) -> tuple:
+    """(fn, (x, kernel, bias)) of a small float64 conv with `options`: 4 channels, 2 filters of 3x2."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, 5, 4, 4) if options["data_format"] == "channels_last" else (batch, 4, 5, 4)
     x = tc.Tensor(rng.standard_normal(shape), requires_grad=True)
     kernel = tc.Tensor(rng.standard_normal((3, 2, 4 // options["groups"], 2)), requires_grad=True)
     bias = tc.Tensor(rng.standard_normal(2), requires_grad=True)
 
     def fn(x, kernel, bias):
         return tc.conv2d(x, kernel, bias, **options)
-    assert tc.gradcheck(fn, (x, kernel, bias))
-    assert tc.gradgradcheck(fn, (x, kernel, bias))
+    return fn, (x, kernel, bias)
+
+
+@pytest.mark.parametrize("options", SMALL_CASES)
+def test_gradcheck_and_gradgradcheck(options):
+    fn, inputs = small_conv_case(options, batch=2, seed=0)
+    assert tc.gradcheck(fn, inputs)
+    assert tc.gradgradcheck(fn, inputs)
 
 
 def test_only_needed_gradients_are_computed():

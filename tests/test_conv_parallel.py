@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from test_conv2d import SMALL_CASES
+from test_conv2d import SMALL_CASES, small_conv_case
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import parallel
@@ -148,15 +148,8 @@ def test_empty_batch_split(tasks):
 def test_gradgradcheck_split(tasks, options):
     """Second order through the split kernels: each of the three conv primitives runs on 2 threads."""
     tc.set_num_threads(2)
-    rng = np.random.default_rng(7)
-    shape = (3, 5, 4, 4) if options["data_format"] == "channels_last" else (3, 4, 5, 4)
-    x = tc.Tensor(rng.standard_normal(shape), requires_grad=True)
-    kernel = tc.Tensor(rng.standard_normal((3, 2, 4 // options["groups"], 2)), requires_grad=True)
-    bias = tc.Tensor(rng.standard_normal(2), requires_grad=True)
-
-    def fn(x, kernel, bias):
-        return tc.conv2d(x, kernel, bias, **options)
-    assert tc.gradgradcheck(fn, (x, kernel, bias))
+    fn, inputs = small_conv_case(options, batch=3, seed=7)
+    assert tc.gradgradcheck(fn, inputs)
     assert min(tasks) == 2
 
 
