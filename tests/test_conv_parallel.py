@@ -170,3 +170,32 @@ def test_small_convs_stay_on_one_thread_and_large_ones_split(monkeypatch):
         assert min(counts) == 2
     finally:
         tc.set_num_threads(before)
+
+
+def test_work_buffers_are_kept_unless_huge(monkeypatch):
+    """A thread's buffer is reused from call to call; one over MAX_KEPT_BYTES is a temporary, not kept."""
+    windows = importlib.import_module("tinygrad_cnn.conv.windows")
+    first = windows.workspace("test_slot", (100,), np.float32)
+    assert np.shares_memory(first, windows.workspace("test_slot", (50,), np.float32))
+    monkeypatch.setattr(windows, "MAX_KEPT_BYTES", 1000)
+    huge = windows.workspace("test_slot", (1000,), np.float32)
+    assert huge.shape == (1000,) and not np.shares_memory(huge, first)
+    assert np.shares_memory(first, windows.workspace("test_slot", (100,), np.float32))   # the kept one is intact
+
+
+def test_a_conv_with_temporary_buffers_equals_the_kept_ones(monkeypatch):
+    windows = importlib.import_module("tinygrad_cnn.conv.windows")
+    rng = np.random.default_rng(3)
+    x = tc.Tensor(rng.standard_normal((4, 9, 9, 3)), requires_grad=True)
+    kernel = tc.Tensor(rng.standard_normal((3, 3, 3, 5)), requires_grad=True)
+    upstream = rng.standard_normal((4, 9, 9, 5))
+
+    def run():
+        x.grad = kernel.grad = None
+        y = tc.conv2d(x, kernel, padding="same")
+        y.backward(upstream)
+        return y.numpy(), x.grad.numpy(), kernel.grad.numpy()
+    kept = run()
+    monkeypatch.setattr(windows, "MAX_KEPT_BYTES", 0)
+    for got, want in zip(run(), kept):
+        np.testing.assert_array_equal(got, want)

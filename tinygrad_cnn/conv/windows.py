@@ -18,6 +18,7 @@ from .geometry import Geometry
 
 SLAB_BYTES = 2 << 20   # work per slab: near the cache's size, and far more than Python's cost per slab
 MIN_SLABS = 4          # so that threads taking slabs from one queue finish close together
+MAX_KEPT_BYTES = 64 << 20   # a work buffer larger than this (one huge image's patches) is not kept after the call
 
 _WORKSPACE = threading.local()   # each thread's work buffers, kept from call to call
 
@@ -27,9 +28,12 @@ def workspace(slot: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
     A fresh buffer of a few MB costs a page fault per 4 KiB when first written (milliseconds),
     every call; kept buffers cost nothing. One user per slot and thread at a time, and what is
-    in it never leaves that user.
+    in it never leaves that user. A buffer over MAX_KEPT_BYTES is a plain temporary, so that one
+    huge call does not leave the thread holding its memory.
     """
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > MAX_KEPT_BYTES:
+        return np.empty(shape, dtype=dtype)
     buffer = getattr(_WORKSPACE, slot, None)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = np.empty(nbytes, dtype=np.uint8)
