@@ -121,8 +121,8 @@ def _tile_rows_of_taps(taps: np.ndarray) -> np.ndarray:
 def _widen(a: np.ndarray, kw: int) -> np.ndarray:
     """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C)."""
     n, oh, ow, c = a.shape
-    if c > 1:   # np.repeat copies each pixel's C values as one chunk
-        return np.repeat(a, kw, axis=2)[:, :, None]
+    if c > 1:   # np.take copies each pixel's C values as one chunk, and lets go of the GIL (np.repeat keeps it)
+        return np.take(a, np.arange(ow).repeat(kw), axis=2)[:, :, None]
     wide = np.empty((n, oh, ow, kw, 1), dtype=a.dtype)   # one value a pixel (channels_first): 2x faster by columns
     for j in range(kw):
         wide[:, :, :, j] = a
