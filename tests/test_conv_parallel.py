@@ -10,12 +10,11 @@ from test_conv2d import SMALL_CASES, small_conv_case
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import parallel
-from tinygrad_cnn.conv.windows import SharedSlabs
 
 conv_module = importlib.import_module("tinygrad_cnn.conv.conv2d")
 
 
-class EveryThreadWorks(SharedSlabs):
+class EveryThreadWorks(parallel.Pieces):
     """Shared slabs where each thread waits, after its first slab, until every thread has one: on
     small inputs the calling thread would otherwise take the whole batch before a worker wakes."""
 
@@ -43,7 +42,7 @@ def tasks(monkeypatch):
         return run(jobs)
     monkeypatch.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
     monkeypatch.setattr(parallel, "run", counting_run)
-    monkeypatch.setattr(conv_module, "SharedSlabs", EveryThreadWorks)
+    monkeypatch.setattr(parallel, "Pieces", EveryThreadWorks)
     yield counts
     tc.set_num_threads(before)
 

@@ -1,4 +1,4 @@
-"""The batch splitter: chunks cover the batch, tasks run on several threads, errors and BLAS are handled."""
+"""The batch splitter: pieces cover the batch, tasks run on several threads, errors and BLAS are handled."""
 from __future__ import annotations
 
 import os
@@ -26,27 +26,32 @@ def threads():
     tc.set_num_threads(before)
 
 
-@given(n=st.integers(0, 500), bytes_per_item=st.integers(1, 1 << 22), count=st.integers(1, 8))
-def test_chunks_cover_the_batch_in_order(n, bytes_per_item, count):
+@given(n=st.integers(0, 500), bytes_per_item=st.integers(1, 1 << 22), count=st.integers(1, 8),
+       piece_bytes=st.one_of(st.none(), st.integers(1, 1 << 24)))
+def test_over_batch_covers_the_batch_in_balanced_pieces(n, bytes_per_item, count, piece_bytes):
     before = tc.get_num_threads()
     tc.set_num_threads(count)
     try:
-        parts = parallel.chunks(n, bytes_per_item)
+        threads = parallel.thread_count(n, bytes_per_item)
+        parts = parallel.over_batch(n, bytes_per_item, lambda part: part, piece_bytes)
     finally:
         tc.set_num_threads(before)
-    assert 1 <= len(parts) <= max(1, min(count, n))
+    assert 1 <= threads <= max(1, min(count, n))
+    assert threads == 1 or n * bytes_per_item // threads >= parallel.MIN_BYTES_PER_THREAD   # enough for each
     covered = [i for part in parts for i in range(part.start, part.stop)]
-    assert covered == list(range(n))
+    assert covered == list(range(n))                                 # every item once, in order
+    sizes = [part.stop - part.start for part in parts]
+    assert max(sizes) - min(sizes) <= 1                              # balanced
     if n:
-        sizes = [part.stop - part.start for part in parts]
-        assert max(sizes) - min(sizes) <= 1                       # balanced
-        assert len(parts) == 1 or min(sizes) * bytes_per_item >= parallel.MIN_BYTES_PER_THREAD // 2
+        assert len(parts) >= min(n, threads * parallel.PIECES_PER_THREAD if threads > 1 else 1)
+        if piece_bytes and bytes_per_item <= piece_bytes:
+            assert max(sizes) * bytes_per_item <= 2 * piece_bytes   # cache-sized pieces, within rounding
 
 
 def test_small_work_is_not_split(threads):
     threads(4)
-    assert len(parallel.chunks(1000, 8)) == 1
-    assert len(parallel.chunks(64, 1 << 20)) == 4
+    assert parallel.thread_count(1000, 8) == 1
+    assert parallel.thread_count(64, 1 << 20) == 4
 
 
 def test_tasks_run_on_separate_threads_and_results_keep_their_order(threads):
@@ -111,9 +116,9 @@ def test_every_task_finishes_before_the_first_error_is_raised(threads):
 
 def test_a_task_that_splits_again_runs_its_parts_inline(threads):
     threads(2)
-    inner = parallel.run([lambda: parallel.run([lambda: 1, lambda: 2]), lambda: parallel.chunks(64, 1 << 20)])
+    inner = parallel.run([lambda: parallel.run([lambda: 1, lambda: 2]), lambda: parallel.thread_count(64, 1 << 20)])
     assert inner[0] == [1, 2]
-    assert len(inner[1]) == 1
+    assert inner[1] == 1
 
 
 def test_blas_is_held_to_one_thread_inside_and_restored_after(threads):

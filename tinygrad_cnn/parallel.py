@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .arguments import positive_int
@@ -23,7 +23,7 @@ T = TypeVar("T")
 # Below this much work a split loses: waking a worker costs 60 us to 0.5 ms here, and two threads hand
 # the GIL to each other between NumPy calls, each handoff a wake-up too (a 2.4 MB max-pool ran slower on 2)
 MIN_BYTES_PER_THREAD = 1 << 21
-PIECES_PER_THREAD = 4            # over_batch's pieces: enough for a late thread to take fewer, few enough to be cheap
+PIECES_PER_THREAD = 4   # over_batch's pieces per thread: enough for a late thread to take fewer, few enough to be cheap
 
 
 def _default_threads() -> int:
@@ -157,13 +157,24 @@ def set_num_threads(threads: int) -> None:
     _SETTINGS.threads = positive_int(threads, "threads", "set_num_threads")
 
 
-def chunks(n: int, bytes_per_item: int) -> list[slice]:
-    """range(n) cut into one contiguous slice per thread, fewer when a slice would hold too little work."""
-    parts = min(_SETTINGS.threads, n, max(1, n * bytes_per_item // MIN_BYTES_PER_THREAD))
+def thread_count(n: int, bytes_per_item: int) -> int:
+    """How many threads n items of work deserve: each gets MIN_BYTES_PER_THREAD at least (one inside a task)."""
     if getattr(_LOCAL, "depth", 0):
-        parts = 1
-    bounds = [n * k // max(1, parts) for k in range(parts + 1)]
-    return [slice(bounds[k], bounds[k + 1]) for k in range(parts)] if n else [slice(0, 0)]
+        return 1
+    return max(1, min(_SETTINGS.threads, n, n * bytes_per_item // MIN_BYTES_PER_THREAD))
+
+
+class Pieces:
+    """Slices of a batch handed out in order, each to the first thread that asks: threads sharing
+    them stay busy until the batch is done, however late each of them starts."""
+
+    def __init__(self, parts: Iterable[slice]) -> None:
+        self.parts = list(parts)
+        self.largest = max((part.stop - part.start for part in self.parts), default=0)   # items in the largest
+        self._next = iter(self.parts)   # a list iterator's next() is one indivisible step under the GIL
+
+    def __iter__(self) -> Iterator[slice]:
+        return self._next
 
 
 def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
@@ -194,22 +205,31 @@ def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
     return [first.result, *(job.result for job in jobs)]
 
 
-def over_batch(n: int, bytes_per_item: int, kernel: Callable[[slice], T]) -> list[T]:
+def over_pieces(parts: Iterable[slice], threads: int, thread: Callable[[Pieces], T]) -> list[T]:
+    """thread(pieces) on `threads` threads at once, all taking their slices of `parts` from one Pieces.
+
+    A thread that wakes late (from 60 us to half a millisecond here) takes fewer pieces instead of
+    making the others wait for a fixed share. The results are each thread's, in thread order.
+    """
+    pieces = Pieces(parts)
+    return run([lambda: thread(pieces)] * threads)
+
+
+def over_batch(n: int, bytes_per_item: int, kernel: Callable[[slice], T], piece_bytes: int | None = None) -> list[T]:
     """kernel(part) for consecutive slices `part` of range(n), on as many threads as the work deserves.
 
-    The batch is cut into PIECES_PER_THREAD pieces per thread, handed out in order to whichever
-    thread asks first, so a thread that wakes late (from 60 us to half a millisecond here) takes
-    fewer pieces instead of making the others wait. The results come back in piece order.
+    The batch is cut into equal pieces: PIECES_PER_THREAD per thread when it is split, and more if
+    needed so that none holds over `piece_bytes` (a cache-sized block) when it can. The results
+    come back in piece order.
     """
-    threads = len(chunks(n, bytes_per_item))
-    if threads == 1:
-        return run([lambda: kernel(slice(0, n))])
-    count = min(n, threads * PIECES_PER_THREAD)
+    threads = thread_count(n, bytes_per_item)
+    count = threads * PIECES_PER_THREAD if threads > 1 else 1
+    if piece_bytes:
+        count = max(count, -(-n * bytes_per_item // piece_bytes))
+    count = max(1, min(n, count))
     bounds = [n * k // count for k in range(count + 1)]
-    # a list iterator's next() is one indivisible step under the GIL: each piece goes to one thread
-    pieces = iter([(k, slice(bounds[k], bounds[k + 1])) for k in range(count)])
 
-    def thread() -> list[tuple[int, T]]:
-        return [(k, kernel(part)) for k, part in pieces]
-    done = sorted((pair for pairs in run([thread] * threads) for pair in pairs), key=lambda pair: pair[0])
-    return [result for _, result in done]
+    def thread(pieces: Pieces) -> list[tuple[int, T]]:
+        return [(part.start, kernel(part)) for part in pieces]
+    done = over_pieces([slice(bounds[k], bounds[k + 1]) for k in range(count)], threads, thread)
+    return [result for _, result in sorted((pair for pairs in done for pair in pairs), key=lambda pair: pair[0])]

@@ -17,8 +17,7 @@ one pass over g (one wake-up of the threads); second order records the three ops
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +27,7 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import SharedSlabs, col2im, patch_slabs, slabs, workspace
-
-T = TypeVar("T")
+from .windows import col2im, patch_slabs, slabs, workspace
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -44,17 +41,6 @@ def _work_per_image(geometry: Geometry, kernel_shape: tuple[int, ...], groups: i
     output) and its GEMM's kh * kw * Cg * F multiply-adds per output, about three to a byte here."""
     (oh, ow), (kh, kw, cg, f) = geometry.out_hw, kernel_shape
     return oh * ow * kh * kw * cg * (groups * itemsize + f // 3)
-
-
-def _on_threads(n: int, work_per_image: int, parts: Iterable[slice],
-                kernel: Callable[[SharedSlabs], T]) -> list[T]:
-    """kernel(shared) on as many threads as the work deserves, all taking slabs of `parts` from one queue.
-
-    A thread that starts late (waking one costs from 60 us to half a millisecond here) takes
-    fewer slabs, rather than making the others wait for its fixed share.
-    """
-    shared = SharedSlabs(parts)
-    return parallel.run([lambda: kernel(shared)] * len(parallel.chunks(n, work_per_image)))
 
 
 def _in_slab_order(terms: list[list[tuple[int, np.ndarray]]], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -80,16 +66,16 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry
     ow = geometry.out_hw[1]
     row_bias = None if b is None else np.tile(b, ow)   # (OW * F,): a whole output row, so the add runs long
 
-    def thread(shared: SharedSlabs) -> None:
-        for part, cols in patch_slabs(x, geometry, groups, shared):
+    def thread(pieces: parallel.Pieces) -> None:
+        for part, cols in patch_slabs(x, geometry, groups, pieces):
             out = y[part]
             # (G, m, Kg) @ (G, Kg, Fg) -> (G, m, Fg), written straight into the (m, G, Fg) layout
             np.matmul(cols, kernel, out=out.reshape(cols.shape[1], groups, f // groups).transpose(1, 0, 2))
             if row_bias is not None:   # while the slab is in cache
                 rows = out.reshape(-1, ow * f)
                 rows += row_bias
-    work = _work_per_image(geometry, w.shape, groups, x.itemsize)
-    _on_threads(n, work, slabs(n, _patch_bytes(geometry, x.shape[3], x.itemsize)), thread)
+    threads = parallel.thread_count(n, _work_per_image(geometry, w.shape, groups, x.itemsize))
+    parallel.over_pieces(slabs(n, _patch_bytes(geometry, x.shape[3], x.itemsize)), threads, thread)
     return y
 
 
@@ -133,10 +119,10 @@ def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape:
     dw_size = 0 if x is None else groups * kg * fg
     term_size = dw_size + ow * f * bias                                               # dw's, then db's
 
-    def thread(shared: SharedSlabs) -> list[tuple[int, np.ndarray]]:
+    def thread(pieces: parallel.Pieces) -> list[tuple[int, np.ndarray]]:
         terms = []
-        taps = None if w is None else workspace("taps", (kh * kw, shared.most * oh * ow, groups, cg), dtype)
-        with_patches = ((part, None) for part in shared) if x is None else patch_slabs(x, geometry, groups, shared)
+        taps = None if w is None else workspace("taps", (kh * kw, pieces.largest * oh * ow, groups, cg), dtype)
+        with_patches = ((part, None) for part in pieces) if x is None else patch_slabs(x, geometry, groups, pieces)
         for part, cols in with_patches:
             if term_size:
                 term = np.empty(term_size, dtype=dtype)
@@ -154,7 +140,8 @@ def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape:
         image_bytes = _patch_bytes(geometry, in_shape[3], dtype.itemsize)
     else:   # the bias alone: a sum over g
         work = image_bytes = oh * ow * f * dtype.itemsize
-    total = _in_slab_order(_on_threads(n, work, slabs(n, image_bytes), thread), (term_size,), dtype)
+    terms = parallel.over_pieces(slabs(n, image_bytes), parallel.thread_count(n, work), thread)
+    total = _in_slab_order(terms, (term_size,), dtype)
     # (G, Kg, Fg) -> (Kg, G, Fg) -> (kh, kw, Cg, F)
     dw = None if x is None else total[:dw_size].reshape(groups, kg, fg).transpose(1, 0, 2).reshape(kernel_shape)
     return dx, dw, (total[dw_size:].reshape(ow, f).sum(axis=0) if bias else None)    # (OW * F,) -> (F,)

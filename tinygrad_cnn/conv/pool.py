@@ -12,8 +12,8 @@ linear, so its second derivative is zero). The forward pass keeps a bool map of 
 rather than the input; the count per window is made in backward, and only when there are ties.
 
 Windows that tile the input (stride = size, no padding: the common case) have a fast path: the
-batch is split over threads (parallel.over_batch) and each thread works through its images a
-block at a time, with its scratch kept between calls, in passes with long contiguous inner loops.
+batch is cut into blocks of images that the threads share (parallel.over_batch), each block done
+with scratch kept between calls, in passes with long contiguous inner loops.
 """
 from __future__ import annotations
 
@@ -182,24 +182,20 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
     is_max = np.empty((n, oh, kh, ow * kw, c), dtype=bool) if keep_maxima else None
     image_bytes = x.itemsize * x[:1].size
 
-    def kernel(part: slice) -> int:
-        blocks = _blocks(part, image_bytes)
-        most = max((block.stop - block.start for block in blocks), default=0)
-        row_max = workspace("max_pool", (most, oh, ow * kw, c), x.dtype)   # this thread's, kept between calls
-        maxima = 0
-        for block in blocks:
-            m = block.stop - block.start
-            rows = _tile_rows(x[block], geometry)                             # (m, OH, kh, OW * kw, C)
-            # the max over window rows first: long contiguous runs of OW * kw * C values
-            _max_of([rows[:, :, i] for i in range(kh)], out=row_max[:m])       # (m, OH, OW * kw, C)
-            columns = row_max[:m].reshape(m, oh, ow, kw, c)
-            _max_of([columns[:, :, :, j] for j in range(kw)], out=out[block])  # (m, OH, OW, C)
-            if is_max is not None:
-                np.equal(rows, _widen(out[block], kw), out=is_max[block])
-                maxima += np.count_nonzero(is_max[block])
-        return maxima
+    def kernel(block: slice) -> int:
+        m = block.stop - block.start
+        row_max = workspace("max_pool", (m, oh, ow * kw, c), x.dtype)          # this thread's, kept between calls
+        rows = _tile_rows(x[block], geometry)                                 # (m, OH, kh, OW * kw, C)
+        # the max over window rows first: long contiguous runs of OW * kw * C values
+        _max_of([rows[:, :, i] for i in range(kh)], out=row_max)               # (m, OH, OW * kw, C)
+        columns = row_max.reshape(m, oh, ow, kw, c)
+        _max_of([columns[:, :, :, j] for j in range(kw)], out=out[block])      # (m, OH, OW, C)
+        if is_max is None:
+            return 0
+        np.equal(rows, _widen(out[block], kw), out=is_max[block])
+        return np.count_nonzero(is_max[block])
 
-    maxima = sum(parallel.over_batch(n, image_bytes, kernel))
+    maxima = sum(parallel.over_batch(n, image_bytes, kernel, piece_bytes=BLOCK_BYTES))
     if is_max is None:
         return out, None, 0
     return out, is_max.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), maxima
@@ -212,27 +208,17 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
     gx = np.empty((n, h, w, c), dtype=g.dtype)
     image_bytes = gx.itemsize * gx[:1].size
 
-    def kernel(part: slice) -> None:
-        blocks = _blocks(part, image_bytes)
-        for block in blocks:
-            share = is_max[:, :, block]                                       # (kh, kw, m, OH, OW, C)
-            gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
-            target = _tile_rows(gx[block], geometry)                          # (m, OH, kh, OW * kw, C)
-            np.copyto(target, _tile_rows_of_taps(share))
-            np.multiply(target, _widen(gb, kw), out=target)
-        gx[part, oh * kh:] = 0                                                # rows and columns no window sees
-        gx[part, :, ow * kw:] = 0
+    def kernel(block: slice) -> None:
+        share = is_max[:, :, block]                                           # (kh, kw, m, OH, OW, C)
+        gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
+        target = _tile_rows(gx[block], geometry)                              # (m, OH, kh, OW * kw, C)
+        np.copyto(target, _tile_rows_of_taps(share))
+        np.multiply(target, _widen(gb, kw), out=target)
+        gx[block, oh * kh:] = 0                                               # rows and columns no window sees
+        gx[block, :, ow * kw:] = 0
 
-    parallel.over_batch(n, image_bytes, kernel)
+    parallel.over_batch(n, image_bytes, kernel, piece_bytes=BLOCK_BYTES)
     return gx
-
-
-def _blocks(part: slice, bytes_per_item: int) -> list[slice]:
-    """part cut into consecutive blocks of equal size (within one item), each at most BLOCK_BYTES if it can."""
-    items = part.stop - part.start
-    count = max(1, min(items, -(-items * bytes_per_item // BLOCK_BYTES)))
-    bounds = [part.start + items * k // count for k in range(count + 1)]
-    return [slice(bounds[k], bounds[k + 1]) for k in range(count)] if items else []
 
 
 def _max_of(views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..parallel import Pieces
 from .geometry import Geometry
 
 SLAB_BYTES = 2 << 20   # work per slab: near the cache's size, and far more than Python's cost per slab
@@ -75,23 +76,10 @@ def slabs(n: int, bytes_per_image: int) -> Iterator[slice]:
         yield slice(start, min(start + step, n))
 
 
-class SharedSlabs:
-    """Slabs of a batch handed out in order, each to the first thread that asks: threads sharing
-    one stay busy until the batch is done, however late each of them starts."""
-
-    def __init__(self, parts: Iterable[slice]) -> None:
-        self.parts = list(parts)
-        self.most = max((part.stop - part.start for part in self.parts), default=0)   # images in the largest
-        self._next = iter(self.parts)   # a list iterator's next() is one indivisible step under the GIL
-
-    def __iter__(self) -> Iterator[slice]:
-        return self._next
-
-
 def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int,
-                shared: SharedSlabs) -> Iterator[tuple[slice, np.ndarray]]:
-    """For each slab of images of x (N, H, W, C) this thread takes: its slice and its patch matrices
-    (groups, n * OH * OW, Kg).
+                slabs: Pieces) -> Iterator[tuple[slice, np.ndarray]]:
+    """For each slab of images of x (N, H, W, C) this thread takes from `slabs`: its slice and its
+    patch matrices (groups, n * OH * OW, Kg).
 
     Kg = kh * kw * C // groups is ordered (kh, kw, Cg), as the kernel. The patches of one slab fit
     in cache, so they are still there when the GEMM reads them; the padded copy and the patch
@@ -104,9 +92,9 @@ def patch_slabs(x: np.ndarray, geometry: Geometry, groups: int,
     window_row = kw * c if geometry.dilation[1] == 1 else c
     channel_major = groups == 1 and window_row < min(ow, 16)
     copy = _tap_major if channel_major else _window_major
-    buffer = workspace("patches", (shared.most * oh * ow * kh * kw * c,), x.dtype)
-    padded = _padded_buffer(x, shared.most, geometry, channel_major)
-    for part in shared:
+    buffer = workspace("patches", (slabs.largest * oh * ow * kh * kw * c,), x.dtype)
+    padded = _padded_buffer(x, slabs.largest, geometry, channel_major)
+    for part in slabs:
         yield part, copy(_padded_slab(x[part], geometry, padded, channel_major), geometry, groups, buffer)
 
 

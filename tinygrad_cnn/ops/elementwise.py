@@ -1,7 +1,6 @@
 """Elementwise primitives. NumPy broadcasting in forward; the engine sums gradients back to shape."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -187,7 +186,7 @@ class Relu(Function):
             o = outs[block]
             o.fill(0)   # max with an array of zeros takes NumPy's fast loop; with the scalar 0 a slow one
             np.maximum(xs[block], o, out=o)
-        _blockwise(x.size, x.itemsize, kernel)
+        parallel.over_batch(x.size, x.itemsize, kernel, piece_bytes=RELU_BLOCK_BYTES)
         return out
 
     @staticmethod
@@ -203,21 +202,11 @@ class Relu(Function):
             o = outs[block]
             np.copyto(o, masks[block])   # the mask as 0/1 in g's dtype, then times g: faster than bool * float
             np.multiply(o, gs[block], out=o)
-        _blockwise(gs.size, gs.itemsize, kernel)
+        parallel.over_batch(gs.size, gs.itemsize, kernel, piece_bytes=RELU_BLOCK_BYTES)
         return out
 
 
 RELU_BLOCK_BYTES = 1 << 20   # a block of relu's work: cache-sized, and far more than Python's cost per block
-
-
-def _blockwise(n: int, itemsize: int, kernel: Callable[[slice], None]) -> None:
-    """kernel(block) for consecutive blocks of range(n) of RELU_BLOCK_BYTES each, split over threads."""
-    step = max(1, RELU_BLOCK_BYTES // itemsize)
-
-    def part_kernel(part: slice) -> None:
-        for start in range(part.start, part.stop, step):
-            kernel(slice(start, min(start + step, part.stop)))
-    parallel.over_batch(n, itemsize, part_kernel)
 
 
 class Abs(Function):
