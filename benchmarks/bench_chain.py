@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from workers import run_worker
 
 # One pass over STEPS records 13 ops: elementwise, broadcasting, transcendental.
 STEPS: list[Callable[[Any, Any, Any], Any]] = [
@@ -62,12 +61,6 @@ def worker(library: str, n_ops: int) -> float:
     return chain(n_ops, make)
 
 
-def run_worker(library: str, n_ops: int) -> float:
-    done = subprocess.run([sys.executable, __file__, "--worker", library, "--ops", str(n_ops)],
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)["seconds"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=10_000)
@@ -88,7 +81,7 @@ def main() -> None:
     best = {name: float("inf") for name in libraries}
     for _ in range(args.repeat):  # alternate, so that machine noise hits every library alike
         for name in libraries:
-            best[name] = min(best[name], run_worker(name, n_ops))
+            best[name] = min(best[name], run_worker(__file__, name, ["--ops", str(n_ops)])["seconds"])
     reference = best.get("torch", best["tinygrad_cnn"])
     print(f"chain of {n_ops} ops on float32 vectors of 16, forward + backward, best of {args.repeat} "
           f"(one process per run{f', PyTorch {version} with 1 thread' if version else ''})")

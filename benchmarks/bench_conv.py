@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from workers import run_worker, thread_environment
 
 import tinygrad_cnn as tc
 
@@ -265,20 +266,6 @@ def worker(library: str, repeats: int, clock_name: str) -> dict[str, dict[str, f
     return times
 
 
-def thread_environment(threads: int) -> dict[str, str]:
-    """The environment that gives a fresh process `threads` threads in NumPy's BLAS, OpenMP, torch and us."""
-    names = ("TINYGRAD_CNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    return dict(os.environ, **{name: str(threads) for name in names})
-
-
-def run_worker(library: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    command = [sys.executable, __file__, "--worker", library, "--repeats", str(args.repeats), "--clock", args.clock]
-    done = subprocess.run(command, capture_output=True, text=True, env=thread_environment(args.threads))
-    if done.returncode:
-        raise SystemExit(f"the {library} worker failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def versions(threads: int) -> str:
     code = ("import numpy, torch, tinygrad_cnn as tc; "
             "print(f'tinygrad_cnn {tc.get_num_threads()}, torch {torch.get_num_threads()}; '"
@@ -305,7 +292,8 @@ def main() -> None:
     best: dict[str, dict[str, float]] = {}
     for _ in range(args.rounds):
         for library in ("ours", "torch"):
-            for name, times in run_worker(library, args).items():
+            arguments = ["--repeats", str(args.repeats), "--clock", args.clock]
+            for name, times in run_worker(__file__, library, arguments, thread_environment(args.threads)).items():
                 row = best.setdefault(name, {})
                 for key, ms in times.items():
                     row[key] = min(row.get(key, float("inf")), ms)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from workers import run_worker, thread_environment
 
 
 def parse() -> argparse.Namespace:
@@ -30,9 +31,7 @@ def parse() -> argparse.Namespace:
 
 
 ARGS = parse()
-THREAD_VARIABLES = ("TINYGRAD_CNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-for variable in THREAD_VARIABLES:
-    os.environ[variable] = str(ARGS.threads)  # before NumPy loads its BLAS; inherited by the workers
+os.environ.update(thread_environment(ARGS.threads))  # before NumPy loads its BLAS; inherited by the workers
 
 import numpy as np  # noqa: E402
 
@@ -95,15 +94,6 @@ def worker(library: str) -> tuple[float, float]:
     return theirs(torch, x, y)
 
 
-def run_worker(library: str) -> tuple[float, float]:
-    command = [sys.executable, __file__, "--worker", library, "--images", str(ARGS.images),
-               "--batch", str(ARGS.batch), "--threads", str(ARGS.threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"the {library} worker failed:\n{done.stderr}")
-    return tuple(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def main() -> None:
     if ARGS.worker:
         print(json.dumps(worker(ARGS.worker)))
@@ -111,7 +101,8 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float]]] = {"ours": [], "torch": []}
     for _ in range(ARGS.repeat):
         for library in runs:
-            runs[library].append(run_worker(library))
+            arguments = ["--images", str(ARGS.images), "--batch", str(ARGS.batch), "--threads", str(ARGS.threads)]
+            runs[library].append(tuple(run_worker(__file__, library, arguments)))
     import torch
     steps = -(-ARGS.images // ARGS.batch)
     print(f"demo CNN, {ARGS.images} images 28x28x1, batch {ARGS.batch} ({steps} steps), {ARGS.threads} threads, "

@@ -21,11 +21,12 @@ import argparse
 import ctypes
 import json
 import os
-import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+
+from workers import run_worker
 
 THREADS = str(os.cpu_count() or 1)
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -142,15 +143,6 @@ def worker(library: str, size: int, batch: int, warmup: int, steps: int) -> dict
     return measure(theirs(x, y), warmup, steps)
 
 
-def run_worker(library: str, size: int, batch: int, args: argparse.Namespace) -> dict[str, float]:
-    command = [sys.executable, __file__, "--worker", library, "--size", str(size), "--batch", str(batch),
-               "--warmup", str(args.warmup), "--steps", str(args.steps)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"the {library} worker failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128])
@@ -174,11 +166,13 @@ def main() -> None:
           f"{'RSS ratio':>11}")
     for size in args.size:
         for batch in args.batch:
-            mine = run_worker("ours", size, batch, args)
+            arguments = ["--size", str(size), "--batch", str(batch), "--warmup", str(args.warmup),
+                         "--steps", str(args.steps)]
+            mine = run_worker(__file__, "ours", arguments)
             floor = mine["floor"]
             rows = [("tinygrad_cnn", mine)]
             if version is not None:
-                rows.append((f"torch {version}", run_worker("torch", size, batch, args)))
+                rows.append((f"torch {version}", run_worker(__file__, "torch", arguments)))
             for name, m in rows:
                 ratio = m["rise"] / rows[-1][1]["rise"] if rows[-1][1]["rise"] > 0 else float("nan")
                 print(f"{size}x{size:<7}{batch:>6}  {name:<20}{m['rise'] / MiB:>9.2f}{m['traced'] / MiB:>9.2f}"
