@@ -16,7 +16,7 @@ SMALL_PRODUCT = 1 << 16   # multiply-adds below which OpenBLAS never wakes its t
 def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b on our threads: the rows of a (axis -2) are split between them, BLAS on one thread each."""
     k, n = b.shape[-2:]
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    batch = _batch_shape(a.shape, b.shape)
     if a.shape[-2] * k * n * math.prod(batch) < SMALL_PRODUCT:   # BLAS runs it on one thread anyway
         return np.matmul(a, b)
     out = np.empty((*batch, a.shape[-2], n), dtype=np.result_type(a, b))
@@ -27,6 +27,11 @@ def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     work_per_row = max(1, math.prod(batch)) * k * n * out.itemsize   # one pass over b per row
     parallel.over_batch(a.shape[-2], work_per_row, rows)
     return out
+
+
+def _batch_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast batch axes of two operand shapes (ValueError if they clash); quick when equal."""
+    return a[:-2] if a[:-2] == b[:-2] else np.broadcast_shapes(a[:-2], b[:-2])
 
 
 class MatMul(Function):
@@ -57,7 +62,7 @@ def matmul(a: Tensor, b: Any) -> Tensor:
     k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
     batch_ok = True
     try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        _batch_shape(a.shape, b.shape)
     except ValueError:
         batch_ok = False
     if k_a != k_b or not batch_ok:

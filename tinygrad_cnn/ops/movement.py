@@ -1,6 +1,7 @@
 """Primitives that move data without arithmetic: reshape, transpose, broadcast, pad, index, concatenate."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,18 +135,18 @@ def _resolve_shape(shape: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, .
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in new):
         raise ValueError("sizes must be ints")
     new = tuple(int(n) for n in new)
-    size = int(np.prod(shape))
+    size = math.prod(shape)   # math.prod: a few times faster than np.prod on a small tuple (per-op cost)
     if new.count(-1) > 1:
         raise ValueError("only one dimension can be -1")
     if any(n < -1 for n in new):
         raise ValueError("sizes must be non-negative (or -1 for one inferred size)")
-    known = int(np.prod([n for n in new if n != -1]))
     if -1 in new:
+        known = math.prod(n for n in new if n != -1)
         if known == 0 or size % known:
             raise ValueError(f"{size} elements cannot be split into {new}")
         new = tuple(size // known if n == -1 else n for n in new)
-    if int(np.prod(new)) != size:
-        raise ValueError(f"the new shape has {int(np.prod(new))} elements")
+    if math.prod(new) != size:
+        raise ValueError(f"the new shape has {math.prod(new)} elements")
     return new
 
 
@@ -169,7 +170,7 @@ def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     start, end = normalize_axis(start_axis, a.ndim, "start_axis")[0], normalize_axis(end_axis, a.ndim, "end_axis")[0]
     if start > end:
         raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for shape {a.shape}")
-    merged = int(np.prod(a.shape[start:end + 1]))
+    merged = math.prod(a.shape[start:end + 1])
     return a.reshape(a.shape[:start] + (merged,) + a.shape[end + 1:])
 
 
