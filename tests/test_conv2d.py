@@ -202,3 +202,39 @@ def test_slabs_give_the_same_result(monkeypatch, options):
     monkeypatch.setattr(conv_module, "slabs", pairs)
     for ours, reference in zip(run(), whole):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("options", SMALL_CASES)
+def test_input_gradient_by_rows_equals_tap_by_tap(monkeypatch, options):
+    """The two ways of making the input gradient (whole rows, or tap by tap) agree, to second order."""
+    import importlib
+    conv_module = importlib.import_module("tinygrad_cnn.conv.conv2d")
+    rng = np.random.default_rng(4)
+    shape = (3, 7, 6, 4) if options["data_format"] == "channels_last" else (3, 4, 7, 6)
+    arrays = [rng.standard_normal(shape), rng.standard_normal((3, 2, 4 // options["groups"], 2))]
+
+    def run():
+        inputs = [tc.Tensor(a, requires_grad=True) for a in arrays]
+        y = tc.conv2d(*inputs, **options)
+        gx, gw = tc.grad(y, inputs, tc.Tensor(np.cos(y.numpy())), create_graph=True)
+        return [gx.numpy()] + [g.numpy() for g in tc.grad((gx * gx).sum() + (gw * gw).sum(), inputs)]
+    results = {}
+    for limit in (0, 10**6):   # never by rows, always (where groups allow)
+        monkeypatch.setattr(conv_module, "ROW_SPAN_LIMIT", limit)
+        results[limit] = run()
+    for by_rows, by_taps in zip(results[10**6], results[0]):
+        np.testing.assert_allclose(by_rows, by_taps, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_upstream_gradient_stays_in_its_windows(bad):
+    """A NaN or inf of g reaches only the inputs of its window, as in PyTorch (the row kernel's zeros
+    would otherwise carry it along the whole row)."""
+    x = tc.Tensor(np.ones((2, 8, 8, 2), dtype=np.float32), requires_grad=True)
+    kernel = tc.Tensor(np.full((3, 3, 2, 3), 0.5, dtype=np.float32))
+    upstream = np.ones((2, 6, 6, 3), dtype=np.float32)
+    upstream[1, 2, 3, 1] = bad
+    (gx,) = tc.grad(tc.conv2d(x, kernel), [x], upstream)
+    expected = np.zeros(x.shape, dtype=bool)
+    expected[1, 2:5, 3:6] = True
+    np.testing.assert_array_equal(~np.isfinite(gx.numpy()), expected)

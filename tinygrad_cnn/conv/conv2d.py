@@ -10,6 +10,9 @@ and so on. Gradients of any order therefore stay inside this family of three.
 
 Internally everything is channels_last with the kernel as (kh, kw, C // groups, F); a conv is
 one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * kw * Cg, Fg) per group.
+The input gradient is one GEMM per kernel tap and a col2im add per tap; for narrow images it is one
+GEMM of g's rows with a banded "row kernel" and one long add per kernel row (a few times the
+arithmetic, far fewer and longer adds).
 The batch is cut into cache-sized slabs of images, which the threads of tinygrad_cnn.parallel take
 from one queue (BLAS on one thread in each); sums over slabs are added in slab order, so every
 result is the same on any number of threads. First-order backward makes every wanted gradient in
@@ -27,7 +30,9 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import col2im, patch_slabs, slabs, workspace
+from .windows import col2im, col2im_rows, patch_slabs, slabs, workspace
+
+ROW_SPAN_LIMIT = 3   # the input gradient goes by whole rows while a row of windows spans at most 3 kernel widths
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -89,16 +94,51 @@ def _kernel_term(cols: np.ndarray, g_slab: np.ndarray, out: np.ndarray) -> None:
         out[k] = np.dot(cols[k].T, g_groups[:, k])
 
 
-def _spread(g_slab: np.ndarray, w_taps: np.ndarray, taps: np.ndarray, geometry: Geometry, out: np.ndarray) -> None:
-    """out (m, H, W, C) = A_w^T g_slab for one slab of g (m, OH, OW, F), through the buffer `taps`."""
+def _spread(g_slab: np.ndarray, w_taps: np.ndarray, geometry: Geometry, out: np.ndarray) -> None:
+    """out (m, H, W, C) = A_w^T g_slab for one slab of g (m, OH, OW, F), tap by tap."""
     images, oh, ow, f = g_slab.shape
     (kh, kw), (_, groups, fg, cg) = geometry.kernel, w_taps.shape
     m = images * oh * ow
     g_groups = g_slab.reshape(m, groups, fg).transpose(1, 0, 2)                      # (G, m, Fg)
+    taps = workspace("taps", (kh * kw, m, groups, cg), out.dtype)
     # (1, G, m, Fg) @ (kh*kw, G, Fg, Cg) -> (kh*kw, G, m, Cg), stored as (kh*kw, m, G, Cg)
-    np.matmul(g_groups[None], w_taps, out=taps[:, :m].transpose(0, 2, 1, 3))
+    np.matmul(g_groups[None], w_taps, out=taps.transpose(0, 2, 1, 3))
     # (kh*kw, m, G, Cg) -> (kh, kw, images, OH, OW, C)
-    col2im(taps[:, :m].reshape(kh, kw, images, oh, ow, cg * groups), geometry, out=out)
+    col2im(taps.reshape(kh, kw, images, oh, ow, cg * groups), geometry, out=out)
+
+
+def _row_kernel(w: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """w (kh, kw, C, F) as the kernel of whole rows (kh, OW * F, S * C), S = the input columns a row of
+    windows reads: entry [i, (b, f), (u, c)] is w[i, j, c, f] where u = b * sw + j * dw, else zero."""
+    kh, kw, c, f = w.shape
+    ow, (_, sw), (_, dw) = geometry.out_hw[1], geometry.strides, geometry.dilation
+    span = (ow - 1) * sw + (kw - 1) * dw + 1
+    band = np.zeros((kh, ow, f, span, c), dtype=w.dtype)
+    b = np.arange(ow)
+    for j in range(kw):
+        # band[:, b, :, b * sw + j * dw, :] is (OW, kh, F, C): tap column j, the same for every b
+        band[:, b, :, b * sw + j * dw, :] = w[:, j].transpose(0, 2, 1)
+    return band.reshape(kh, ow * f, span * c)
+
+
+def _spread_rows(g_slab: np.ndarray, row_kernel: np.ndarray, geometry: Geometry, out: np.ndarray) -> None:
+    """out (m, H, W, C) = A_w^T g_slab for one slab of g (m, OH, OW, F), a kernel row at a time."""
+    images, oh, ow, f = g_slab.shape
+    kh, _, span = row_kernel.shape
+    rows = workspace("taps", (kh, images * oh, span), out.dtype)
+    # (1, m*OH, OW*F) @ (kh, OW*F, S*C) -> (kh, m*OH, S*C): what kernel row i adds to one input row
+    np.matmul(g_slab.reshape(1, images * oh, ow * f), row_kernel, out=rows)
+    col2im_rows(rows.reshape(kh, images, oh, span), geometry, out)
+
+
+def _by_rows(g: np.ndarray, geometry: Geometry, groups: int) -> bool:
+    """Whether the input gradient goes a kernel row at a time: one GEMM and kh long adds, instead of
+    kh * kw narrow GEMMs and adds. The row kernel is mostly zeros: it costs S / kw times the
+    arithmetic, worth it up to ROW_SPAN_LIMIT. Its zeros would spread a NaN or inf of g along the
+    whole row, so g must be finite (its sum is; an overflowing sum only loses the shortcut)."""
+    kw = geometry.kernel[1]
+    span = (geometry.out_hw[1] - 1) * geometry.strides[1] + (kw - 1) * geometry.dilation[1] + 1
+    return groups == 1 and span <= ROW_SPAN_LIMIT * kw and bool(np.isfinite(g.sum()))
 
 
 def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape: tuple[int, ...],
@@ -114,14 +154,17 @@ def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape:
     fg, kg = f // groups, kh * kw * cg
     dtype = np.result_type(*(a for a in (x, g, w) if a is not None))
     dx = None if w is None else np.empty(in_shape, dtype=dtype)
-    # (kh, kw, Cg, F) -> (kh*kw, G, Fg, Cg), copied: BLAS takes a third longer with transposed taps here
-    w_taps = None if w is None else np.ascontiguousarray(w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1))
+    if w is None:
+        spread = operand = None
+    elif _by_rows(g, geometry, groups):
+        spread, operand = _spread_rows, _row_kernel(w, geometry)
+    else:   # (kh, kw, Cg, F) -> (kh*kw, G, Fg, Cg), copied: BLAS takes a third longer with transposed taps here
+        spread, operand = _spread, np.ascontiguousarray(w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1))
     dw_size = 0 if x is None else groups * kg * fg
     term_size = dw_size + ow * f * bias                                               # dw's, then db's
 
     def thread(pieces: parallel.Pieces) -> list[tuple[int, np.ndarray]]:
         terms = []
-        taps = None if w is None else workspace("taps", (kh * kw, pieces.largest * oh * ow, groups, cg), dtype)
         with_patches = ((part, None) for part in pieces) if x is None else patch_slabs(x, geometry, groups, pieces)
         for part, cols in with_patches:
             if term_size:
@@ -131,8 +174,8 @@ def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape:
                 if bias:
                     term[dw_size:] = _row_sums(g[part])
                 terms.append((part.start, term))
-            if taps is not None:   # while the slab of g is in cache
-                _spread(g[part], w_taps, taps, geometry, dx[part])
+            if spread is not None:   # while the slab of g is in cache
+                spread(g[part], operand, geometry, dx[part])
         return terms
     wanted = (x is not None) + (w is not None)
     if wanted:

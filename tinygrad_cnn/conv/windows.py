@@ -1,9 +1,10 @@
 """Array-level window helpers (NumPy in, NumPy out, channels_last): pad, patches (im2col), col2im.
 
 `patch_slabs` gathers every window into a contiguous patch matrix, a slab of images at a time;
-`col2im` is the adjoint: it adds per-tap contributions back onto the input grid. Both are plain array
-functions; the differentiable ops in conv2d.py and pool.py are built on them. Work buffers are kept per
-thread (`workspace`), so a kernel split over threads reuses its pages from call to call.
+`col2im` is the adjoint: it adds per-tap contributions back onto the input grid, and `col2im_rows`
+adds whole input rows (one per kernel row) instead, a few long adds. All are plain array functions;
+the differentiable ops in conv2d.py and pool.py are built on them. Work buffers are kept per thread
+(`workspace`), so a kernel split over threads reuses its pages from call to call.
 """
 from __future__ import annotations
 
@@ -184,4 +185,25 @@ def col2im(taps: np.ndarray, geometry: Geometry, out: np.ndarray | None = None) 
             columns = slice((q - left) % sw, w, sw)
             b = (columns.start + left) // sw
             out[:, rows, columns] = planes[p, q, :, a:a + len(range(h)[rows]), b:b + len(range(w)[columns])]
+    return out
+
+
+def col2im_rows(rows: np.ndarray, geometry: Geometry, out: np.ndarray) -> np.ndarray:
+    """Sum rows (kh, N, OH, S * C) onto the input grid out (N, H, W, C): kernel row i of output row oh
+    adds to padded row oh * sh + i * dh, on its first S columns (the ones a row of windows reads).
+
+    Each kernel row is one slice-add whose runs are whole rows (a whole image's rows for stride 1).
+    Without padding the rows land in `out` itself; else in this thread's zeroed padded grid.
+    """
+    kh, n, oh, span = rows.shape
+    (sh, _), (dh, _), (hp, wp) = geometry.strides, geometry.dilation, geometry.padded_hw
+    (h, w), ((top, _), (left, _)) = geometry.in_hw, geometry.padding
+    c = out.shape[3]
+    grid = workspace("grid", (n, hp, wp, c), out.dtype) if geometry.is_padded else out
+    grid.fill(0)
+    grid_rows = grid.reshape(n, hp, wp * c)                           # (N, Hp, Wp * C), a view
+    for i in range(kh):
+        grid_rows[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, :span] += rows[i]
+    if geometry.is_padded:
+        out[...] = grid[:, top:top + h, left:left + w]
     return out
