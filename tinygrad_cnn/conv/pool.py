@@ -183,13 +183,8 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
     image_bytes = x.itemsize * x[:1].size
 
     def kernel(block: slice) -> int:
-        m = block.stop - block.start
-        row_max = workspace("max_pool", (m, oh, ow * kw, c), x.dtype)          # this thread's, kept between calls
         rows = _tile_rows(x[block], geometry)                                 # (m, OH, kh, OW * kw, C)
-        # the max over window rows first: long contiguous runs of OW * kw * C values
-        _max_of([rows[:, :, i] for i in range(kh)], out=row_max)               # (m, OH, OW * kw, C)
-        columns = row_max.reshape(m, oh, ow, kw, c)
-        _max_of([columns[:, :, :, j] for j in range(kw)], out=out[block])      # (m, OH, OW, C)
+        _fold_tiles(np.maximum, rows, kw, out[block], "max_pool")             # (m, OH, OW, C)
         if is_max is None:
             return 0
         np.equal(rows, _widen(out[block], kw), out=is_max[block])
@@ -226,11 +221,6 @@ def _max_of(views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarra
     return _fold(np.maximum, views, out)
 
 
-def _sum_of(views: list[np.ndarray]) -> np.ndarray:
-    """The elementwise sum of equally shaped arrays, as a new array (faster than a strided reduce)."""
-    return _fold(np.add, views)
-
-
 def _fold(ufunc: np.ufunc, views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
     """ufunc folded over the views, pairwise, into `out` (a new array if None)."""
     if len(views) == 1:
@@ -264,15 +254,32 @@ def _give_nan_maxima(is_max: np.ndarray, xp: np.ndarray, out: np.ndarray, geomet
 
 
 def _count(is_max: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
-    """The number of maxima of every window, (N, OH, OW, C)."""
+    """The number of maxima of every window, (N, OH, OW, C): of `dtype`, or uint8 for tiling windows."""
     kh, kw = geometry.kernel
     if not geometry.tiles or kh * kw > 255:
         return is_max.sum(axis=(0, 1), dtype=dtype)
     rows = _tile_rows_of_taps(is_max).view(np.uint8)          # (N, OH, kh, OW * kw, C), a view
-    n, oh, _, _, c = rows.shape
-    # add the window rows (long contiguous runs), then the columns of each window; at most 255 maxima
-    row_sums = _sum_of([rows[:, :, i] for i in range(kh)]).reshape(n, oh, -1, kw, c)
-    return _sum_of([row_sums[:, :, :, j] for j in range(kw)]).astype(dtype)
+    n, oh, _, width, c = rows.shape
+    return _fold_tiles(np.add, rows, kw, np.empty((n, oh, width // kw, c), np.uint8), "max_pool_count")
+
+
+def _fold_tiles(ufunc: np.ufunc, rows: np.ndarray, kw: int, out: np.ndarray, slot: str) -> np.ndarray:
+    """ufunc folded over every window of the tiles `rows` (m, OH, kh, OW * kw, C), into out (m, OH, OW, C).
+
+    The window rows first (runs of OW * kw * C values), then the columns: the fold of kw neighbouring
+    pixels slid along that contiguous result (NumPy runs a contiguous pass several times faster than
+    one with runs of C values), of which every kw-th pixel starts a window. Scratch: this thread's `slot`.
+    """
+    m, oh, kh, width, c = rows.shape
+    across = workspace(slot, (m, oh, width, c), out.dtype)
+    _fold(ufunc, [rows[:, :, i] for i in range(kh)], out=across)           # (m, OH, OW * kw, C)
+    if kw > 1:
+        flat = across.reshape(-1)
+        length = max(flat.size - (kw - 1) * c, 0)      # the last window starts kw - 1 pixels before the end
+        slid = workspace(slot + "_slid", flat.shape, out.dtype)
+        _fold(ufunc, [flat[j * c:j * c + length] for j in range(kw)], out=slid[:length])
+        across = slid.reshape(across.shape)
+    return np.take(across, np.arange(0, width, kw), axis=2, out=out, mode="clip")
 
 
 # --- public functions ---
