@@ -238,3 +238,14 @@ def test_a_non_finite_upstream_gradient_stays_in_its_windows(bad):
     expected = np.zeros(x.shape, dtype=bool)
     expected[1, 2:5, 3:6] = True
     np.testing.assert_array_equal(~np.isfinite(gx.numpy()), expected)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_input_stays_in_its_windows(bad):
+    """A NaN or inf of x reaches only the outputs whose windows hold it."""
+    x = np.ones((2, 12, 12, 1), dtype=np.float32)
+    x[1, 6, 7, 0] = bad
+    y = tc.conv2d(x, np.full((5, 5, 1, 8), 0.5, dtype=np.float32))
+    expected = np.zeros(y.shape, dtype=bool)
+    expected[1, 2:7, 3:8] = True
+    np.testing.assert_array_equal(~np.isfinite(y.numpy()), expected)

@@ -141,6 +141,15 @@ def _by_rows(g: np.ndarray, geometry: Geometry, groups: int) -> bool:
     return groups == 1 and span <= ROW_SPAN_LIMIT * kw and bool(np.isfinite(g.sum()))
 
 
+def _spreader(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int) -> tuple[Any, np.ndarray]:
+    """How the input gradient is made from g: (_spread_rows, the row kernel) or (_spread, w's taps)."""
+    if _by_rows(g, geometry, groups):
+        return _spread_rows, _row_kernel(w, geometry)
+    kh, kw, cg, f = w.shape
+    # (kh, kw, Cg, F) -> (kh*kw, G, Fg, Cg), copied: BLAS takes a third longer with transposed taps here
+    return _spread, np.ascontiguousarray(w.reshape(kh * kw, cg, groups, f // groups).transpose(0, 2, 3, 1))
+
+
 def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape: tuple[int, ...],
                    in_shape: tuple[int, ...], *, x: np.ndarray | None = None, w: np.ndarray | None = None,
                    bias: bool = False) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
@@ -154,12 +163,7 @@ def _backward_pass(g: np.ndarray, geometry: Geometry, groups: int, kernel_shape:
     fg, kg = f // groups, kh * kw * cg
     dtype = np.result_type(*(a for a in (x, g, w) if a is not None))
     dx = None if w is None else np.empty(in_shape, dtype=dtype)
-    if w is None:
-        spread = operand = None
-    elif _by_rows(g, geometry, groups):
-        spread, operand = _spread_rows, _row_kernel(w, geometry)
-    else:   # (kh, kw, Cg, F) -> (kh*kw, G, Fg, Cg), copied: BLAS takes a third longer with transposed taps here
-        spread, operand = _spread, np.ascontiguousarray(w.reshape(kh * kw, cg, groups, fg).transpose(0, 2, 3, 1))
+    spread, operand = (None, None) if w is None else _spreader(g, w, geometry, groups)
     dw_size = 0 if x is None else groups * kg * fg
     term_size = dw_size + ow * f * bias                                               # dw's, then db's
 
