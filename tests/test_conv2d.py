@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
+from tinygrad_cnn.conv.geometry import window_geometry
 
 
 def tf_same(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -204,13 +205,15 @@ def test_slabs_give_the_same_result(monkeypatch, options):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("options", SMALL_CASES)
-def test_input_gradient_by_rows_equals_tap_by_tap(monkeypatch, options):
-    """The two ways of making the input gradient (whole rows, or tap by tap) agree, to second order."""
+@pytest.mark.parametrize("options", SMALL_CASES + [dict(strides=2, padding="valid", dilation_rate=1, groups=1,
+                                                       data_format="channels_last")])
+def test_input_gradient_by_blocks_equals_tap_by_tap(monkeypatch, options):
+    """The ways of making the input gradient (tap by tap, or by blocks of outputs of a row, up to whole
+    rows) agree, to second order."""
     import importlib
     conv_module = importlib.import_module("tinygrad_cnn.conv.conv2d")
     rng = np.random.default_rng(4)
-    shape = (3, 7, 6, 4) if options["data_format"] == "channels_last" else (3, 4, 7, 6)
+    shape = (3, 9, 9, 4) if options["data_format"] == "channels_last" else (3, 4, 9, 9)
     arrays = [rng.standard_normal(shape), rng.standard_normal((3, 2, 4 // options["groups"], 2))]
 
     def run():
@@ -218,12 +221,16 @@ def test_input_gradient_by_rows_equals_tap_by_tap(monkeypatch, options):
         y = tc.conv2d(*inputs, **options)
         gx, gw = tc.grad(y, inputs, tc.Tensor(np.cos(y.numpy())), create_graph=True)
         return [gx.numpy()] + [g.numpy() for g in tc.grad((gx * gx).sum() + (gw * gw).sum(), inputs)]
-    results = {}
-    for limit in (0, 10**6):   # never by rows, always (where groups allow)
+    geometry = window_geometry((9, 9), (3, 2), options["strides"], options["dilation_rate"], options["padding"])
+    blocks, results = [], []
+    for limit in (0, 1.5, 3, 10**6):   # never by blocks, then blocks up to whole rows (where groups allow)
         monkeypatch.setattr(conv_module, "ROW_SPAN_LIMIT", limit)
-        results[limit] = run()
-    for by_rows, by_taps in zip(results[10**6], results[0]):
-        np.testing.assert_allclose(by_rows, by_taps, rtol=1e-12, atol=1e-12)
+        blocks.append(conv_module._row_block(np.zeros(1), geometry, 4, options["groups"]))
+        results.append(run())
+    assert blocks[0] == 1 and (options["groups"] > 1 or blocks[-1] == geometry.out_hw[1])   # 1 to OW
+    for other in results[1:]:
+        for ours, reference in zip(other, results[0]):
+            np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -10,9 +10,10 @@ and so on. Gradients of any order therefore stay inside this family of three.
 
 Internally everything is channels_last with the kernel as (kh, kw, C // groups, F); a conv is
 one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * kw * Cg, Fg) per group.
-The input gradient is one GEMM per kernel tap and a col2im add per tap; for narrow images it is one
-GEMM of g's rows with a banded "row kernel" and one long add per kernel row (a few times the
-arithmetic, far fewer and longer adds).
+The input gradient is one GEMM per kernel tap and a col2im add per tap; with few channels (narrow,
+slow GEMMs) it goes by blocks of B outputs of a row instead: g's blocks (B * F values) times a banded
+kernel give whole stretches of input rows, one long add per kernel row and block (up to three
+times the arithmetic, far fewer and wider GEMMs and adds).
 The batch is cut into cache-sized slabs of images, which the threads of tinygrad_cnn.parallel take
 from one queue (BLAS on one thread in each); sums over slabs are added in slab order, so every
 result is the same on any number of threads. First-order backward makes every wanted gradient in
@@ -32,7 +33,8 @@ from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
 from .windows import col2im, col2im_rows, patch_slabs, slabs, workspace
 
-ROW_SPAN_LIMIT = 3   # the input gradient goes by whole rows while a row of windows spans at most 3 kernel widths
+ROW_SPAN_LIMIT = 3   # the input gradient goes by blocks of outputs whose windows span at most 3 kernel widths
+NARROW_GEMM = 16     # GEMMs with fewer output columns run at 3/4 of BLAS's speed here or less (8: 40%)
 
 
 def _grouped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
@@ -107,44 +109,56 @@ def _spread(g_slab: np.ndarray, w_taps: np.ndarray, geometry: Geometry, out: np.
     col2im(taps.reshape(kh, kw, images, oh, ow, cg * groups), geometry, out=out)
 
 
-def _row_kernel(w: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """w (kh, kw, C, F) as the kernel of whole rows (kh, OW * F, S * C), S = the input columns a row of
-    windows reads: entry [i, (b, f), (u, c)] is w[i, j, c, f] where u = b * sw + j * dw, else zero."""
+def _band(w: np.ndarray, geometry: Geometry, block: int) -> np.ndarray:
+    """w (kh, kw, C, F) as the kernel of `block` neighbouring outputs of a row, (kh, block * F, S * C), S =
+    the input columns they read: entry [i, (b, f), (u, c)] is w[i, j, c, f] where u = b * sw + j * dw, else 0."""
     kh, kw, c, f = w.shape
-    ow, (_, sw), (_, dw) = geometry.out_hw[1], geometry.strides, geometry.dilation
-    span = (ow - 1) * sw + (kw - 1) * dw + 1
-    band = np.zeros((kh, ow, f, span, c), dtype=w.dtype)
-    b = np.arange(ow)
+    (_, sw), (_, dw) = geometry.strides, geometry.dilation
+    span = (block - 1) * sw + (kw - 1) * dw + 1
+    band = np.zeros((kh, block, f, span, c), dtype=w.dtype)
+    b = np.arange(block)
     for j in range(kw):
-        # band[:, b, :, b * sw + j * dw, :] is (OW, kh, F, C): tap column j, the same for every b
+        # band[:, b, :, b * sw + j * dw, :] is (block, kh, F, C): tap column j, the same for every b
         band[:, b, :, b * sw + j * dw, :] = w[:, j].transpose(0, 2, 1)
-    return band.reshape(kh, ow * f, span * c)
+    return band.reshape(kh, block * f, span * c)
 
 
-def _spread_rows(g_slab: np.ndarray, row_kernel: np.ndarray, geometry: Geometry, out: np.ndarray) -> None:
-    """out (m, H, W, C) = A_w^T g_slab for one slab of g (m, OH, OW, F), a kernel row at a time."""
+def _spread_blocks(g_slab: np.ndarray, band: np.ndarray, geometry: Geometry, out: np.ndarray) -> None:
+    """out (m, H, W, C) = A_w^T g_slab for one slab of g (m, OH, OW, F), by blocks of B outputs of a row."""
     images, oh, ow, f = g_slab.shape
-    kh, _, span = row_kernel.shape
-    rows = workspace("taps", (kh, images * oh, span), out.dtype)
-    # (1, m*OH, OW*F) @ (kh, OW*F, S*C) -> (kh, m*OH, S*C): what kernel row i adds to one input row
-    np.matmul(g_slab.reshape(1, images * oh, ow * f), row_kernel, out=rows)
-    col2im_rows(rows.reshape(kh, images, oh, span), geometry, out)
+    kh, block_f, span = band.shape
+    blocks = ow * f // block_f
+    rows = workspace("taps", (blocks, kh, images * oh, span), out.dtype)
+    # block k of every output row, (m*OH, B*F), strided views BLAS reads as they are: (OW/B, 1, m*OH, B*F)
+    g_blocks = g_slab.reshape(images * oh, blocks, block_f).transpose(1, 0, 2)[:, None]
+    # (OW/B, 1, m*OH, B*F) @ (kh, B*F, S*C) -> (OW/B, kh, m*OH, S*C): what kernel row i of block k adds to a row
+    np.matmul(g_blocks, band, out=rows)
+    col2im_rows(rows.reshape(blocks, kh, images, oh, span), geometry, out)
 
 
-def _by_rows(g: np.ndarray, geometry: Geometry, groups: int) -> bool:
-    """Whether the input gradient goes a kernel row at a time: one GEMM and kh long adds, instead of
-    kh * kw narrow GEMMs and adds. The row kernel is mostly zeros: it costs S / kw times the
-    arithmetic, worth it up to ROW_SPAN_LIMIT. Its zeros would spread a NaN or inf of g along the
-    whole row, so g must be finite (its sum is; an overflowing sum only loses the shortcut)."""
-    kw = geometry.kernel[1]
-    span = (geometry.out_hw[1] - 1) * geometry.strides[1] + (kw - 1) * geometry.dilation[1] + 1
-    return groups == 1 and span <= ROW_SPAN_LIMIT * kw and bool(np.isfinite(g.sum()))
+def _row_block(g: np.ndarray, geometry: Geometry, channels: int, groups: int) -> int:
+    """How many neighbouring outputs of a row go through one band in the input gradient (1: tap by tap).
+
+    Tap by tap, the GEMMs have only C output columns, which BLAS runs slowly when C < NARROW_GEMM. B
+    outputs read S = (B - 1) * sw + (kw - 1) * dw + 1 input columns: their band costs S / kw times the
+    arithmetic of their taps, but makes one GEMM with S * C columns and kh long adds for all B, instead
+    of kh * kw narrow GEMMs and adds. B is the largest divisor of OW with S at most ROW_SPAN_LIMIT
+    kernel widths. The band's zeros would spread a NaN or inf of g along the block, so g must be
+    finite (its sum is; an overflowing sum only loses the shortcut).
+    """
+    (_, kw), (_, ow), (_, sw), (_, dw) = geometry.kernel, geometry.out_hw, geometry.strides, geometry.dilation
+    fitting = [block for block in range(2, ow + 1)
+               if ow % block == 0 and (block - 1) * sw + (kw - 1) * dw + 1 <= ROW_SPAN_LIMIT * kw]
+    if groups > 1 or channels >= NARROW_GEMM or not fitting or not np.isfinite(g.sum()):
+        return 1
+    return fitting[-1]
 
 
 def _spreader(g: np.ndarray, w: np.ndarray, geometry: Geometry, groups: int) -> tuple[Any, np.ndarray]:
-    """How the input gradient is made from g: (_spread_rows, the row kernel) or (_spread, w's taps)."""
-    if _by_rows(g, geometry, groups):
-        return _spread_rows, _row_kernel(w, geometry)
+    """How the input gradient is made from g: (_spread_blocks, the band) or (_spread, w's taps)."""
+    block = _row_block(g, geometry, w.shape[2], groups)
+    if block > 1:
+        return _spread_blocks, _band(w, geometry, block)
     kh, kw, cg, f = w.shape
     # (kh, kw, Cg, F) -> (kh*kw, G, Fg, Cg), copied: BLAS takes a third longer with transposed taps here
     return _spread, np.ascontiguousarray(w.reshape(kh * kw, cg, groups, f // groups).transpose(0, 2, 3, 1))

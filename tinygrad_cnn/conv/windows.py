@@ -2,9 +2,10 @@
 
 `patch_slabs` gathers every window into a contiguous patch matrix, a slab of images at a time;
 `col2im` is the adjoint: it adds per-tap contributions back onto the input grid, and `col2im_rows`
-adds whole input rows (one per kernel row) instead, a few long adds. All are plain array functions;
-the differentiable ops in conv2d.py and pool.py are built on them. Work buffers are kept per thread
-(`workspace`), so a kernel split over threads reuses its pages from call to call.
+adds stretches of input rows (one per kernel row and block of outputs) instead, fewer and longer
+adds. All are plain array functions; the differentiable ops in conv2d.py and pool.py are built on
+them. Work buffers are kept per thread (`workspace`), so a kernel split over threads reuses its
+pages from call to call.
 """
 from __future__ import annotations
 
@@ -189,21 +190,25 @@ def col2im(taps: np.ndarray, geometry: Geometry, out: np.ndarray | None = None) 
 
 
 def col2im_rows(rows: np.ndarray, geometry: Geometry, out: np.ndarray) -> np.ndarray:
-    """Sum rows (kh, N, OH, S * C) onto the input grid out (N, H, W, C): kernel row i of output row oh
-    adds to padded row oh * sh + i * dh, on its first S columns (the ones a row of windows reads).
+    """Sum rows (OW / B, kh, N, OH, S * C) onto the input grid out (N, H, W, C): kernel row i of block k
+    of output row oh (its B outputs reading S columns) adds to padded row oh * sh + i * dh, columns
+    from k * B * sw on.
 
-    Each kernel row is one slice-add whose runs are whole rows (a whole image's rows for stride 1).
-    Without padding the rows land in `out` itself; else in this thread's zeroed padded grid.
+    Each is one slice-add whose runs are S * C values (a whole image's rows for one block of
+    stride 1 spanning the image). Without padding they land in `out` itself; else in this
+    thread's zeroed padded grid.
     """
-    kh, n, oh, span = rows.shape
-    (sh, _), (dh, _), (hp, wp) = geometry.strides, geometry.dilation, geometry.padded_hw
+    blocks, kh, n, oh, span = rows.shape
+    (sh, sw), (dh, _), (hp, wp) = geometry.strides, geometry.dilation, geometry.padded_hw
     (h, w), ((top, _), (left, _)) = geometry.in_hw, geometry.padding
     c = out.shape[3]
+    step = geometry.out_hw[1] // blocks * sw * c                      # from one block's columns to the next's
     grid = workspace("grid", (n, hp, wp, c), out.dtype) if geometry.is_padded else out
     grid.fill(0)
     grid_rows = grid.reshape(n, hp, wp * c)                           # (N, Hp, Wp * C), a view
-    for i in range(kh):
-        grid_rows[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, :span] += rows[i]
+    for k in range(blocks):
+        for i in range(kh):
+            grid_rows[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, k * step:k * step + span] += rows[k, i]
     if geometry.is_padded:
         out[...] = grid[:, top:top + h, left:left + w]
     return out
