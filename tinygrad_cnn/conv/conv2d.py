@@ -33,7 +33,7 @@ from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
 from .windows import col2im, col2im_rows, patch_slabs, slabs, workspace
 
-ROW_SPAN_LIMIT = 3   # the input gradient goes by blocks of outputs whose windows span at most 3 kernel widths
+ROW_SPAN_LIMIT = 2   # the input gradient goes by blocks of outputs whose windows span at most 2 kernel widths
 NARROW_GEMM = 16     # GEMMs with fewer output columns run at 3/4 of BLAS's speed here or less (8: 40%)
 
 

@@ -194,21 +194,27 @@ def col2im_rows(rows: np.ndarray, geometry: Geometry, out: np.ndarray) -> np.nda
     of output row oh (its B outputs reading S columns) adds to padded row oh * sh + i * dh, columns
     from k * B * sw on.
 
-    Each is one slice-add whose runs are S * C values (a whole image's rows for one block of
-    stride 1 spanning the image). Without padding they land in `out` itself; else in this
-    thread's zeroed padded grid.
+    Blocks q = ceil(S / (B * sw)) apart do not overlap, so each phase k % q of each kernel row is
+    one slice-add (kh * q adds in all), its runs S * C values. The adds land in `out` itself when
+    it is unpadded and wide enough for the last phase's stride; else in this thread's zeroed grid.
     """
     blocks, kh, n, oh, span = rows.shape
     (sh, sw), (dh, _), (hp, wp) = geometry.strides, geometry.dilation, geometry.padded_hw
     (h, w), ((top, _), (left, _)) = geometry.in_hw, geometry.padding
     c = out.shape[3]
     step = geometry.out_hw[1] // blocks * sw * c                      # from one block's columns to the next's
-    grid = workspace("grid", (n, hp, wp, c), out.dtype) if geometry.is_padded else out
+    q = -(-span // step)
+    phases = [(p, len(range(p, blocks, q))) for p in range(min(q, blocks))]   # (first block, blocks in it)
+    width = max(wp * c, max((p + count * q) * step for p, count in phases))   # a phase's reshape needs its stride
+    direct = not geometry.is_padded and width == wp * c
+    grid = out.reshape(n, hp, width) if direct else workspace("grid", (n, hp, width), out.dtype)
     grid.fill(0)
-    grid_rows = grid.reshape(n, hp, wp * c)                           # (N, Hp, Wp * C), a view
-    for k in range(blocks):
-        for i in range(kh):
-            grid_rows[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, k * step:k * step + span] += rows[k, i]
-    if geometry.is_padded:
-        out[...] = grid[:, top:top + h, left:left + w]
+    for i in range(kh):
+        target = grid[:, i * dh:i * dh + (oh - 1) * sh + 1:sh]       # (N, OH, width): the rows kernel row i reaches
+        for p, count in phases:
+            # blocks p, p + q, ... (N, OH, count, S * C) <- (count, N, OH, S * C) of rows
+            stretch = target[..., p * step:(p + count * q) * step].reshape(n, oh, count, q * step)[..., :span]
+            stretch += rows[p::q, i].transpose(1, 2, 0, 3)
+    if not direct:
+        out[...] = grid[..., :wp * c].reshape(n, hp, wp, c)[:, top:top + h, left:left + w]
     return out
