@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import parallel
 from ..arguments import positive_int
@@ -116,10 +117,10 @@ def _band(w: np.ndarray, geometry: Geometry, block: int) -> np.ndarray:
     (_, sw), (_, dw) = geometry.strides, geometry.dilation
     span = (block - 1) * sw + (kw - 1) * dw + 1
     band = np.zeros((kh, block, f, span, c), dtype=w.dtype)
-    b = np.arange(block)
-    for j in range(kw):
-        # band[:, b, :, b * sw + j * dw, :] is (block, kh, F, C): tap column j, the same for every b
-        band[:, b, :, b * sw + j * dw, :] = w[:, j].transpose(0, 2, 1)
+    s_i, s_b, s_f, s_u, s_c = band.strides
+    # the entries [i, b, f, b * sw + j * dw, c] as one view (kh, block, F, kw, C), each b a diagonal
+    taps = as_strided(band, (kh, block, f, kw, c), (s_i, s_b + sw * s_u, s_f, dw * s_u, s_c))
+    taps[...] = w.transpose(0, 3, 1, 2)[:, None]                    # (kh, 1, F, kw, C): the same for every b
     return band.reshape(kh, block * f, span * c)
 
 
@@ -144,12 +145,12 @@ def _row_block(g: np.ndarray, geometry: Geometry, channels: int, groups: int) ->
     arithmetic of their taps, but makes one GEMM with S * C columns and kh long adds for all B, instead
     of kh * kw narrow GEMMs and adds. B is the largest divisor of OW with S at most ROW_SPAN_LIMIT
     kernel widths. The band's zeros would spread a NaN or inf of g along the block, so g must be
-    finite (its sum is; an overflowing sum only loses the shortcut).
+    finite.
     """
     (_, kw), (_, ow), (_, sw), (_, dw) = geometry.kernel, geometry.out_hw, geometry.strides, geometry.dilation
     fitting = [block for block in range(2, ow + 1)
                if ow % block == 0 and (block - 1) * sw + (kw - 1) * dw + 1 <= ROW_SPAN_LIMIT * kw]
-    if groups > 1 or channels >= NARROW_GEMM or not fitting or not np.isfinite(g.sum()):
+    if groups > 1 or channels >= NARROW_GEMM or not fitting or not np.isfinite(g).all():
         return 1
     return fitting[-1]
 
