@@ -11,13 +11,18 @@ Tensor.max. Its backward is WindowSumAdjoint with those weights (constant: max-p
 linear, so its second derivative is zero). The forward pass keeps a bool map of the maxima
 rather than the input; the count per window is made in backward, and only when there are ties.
 
-Windows that tile the input (stride = size, no padding: the common case) have a fast path: the
-batch is cut into blocks of images that the threads share (parallel.over_batch), each block done
-with scratch kept between calls, in passes with long contiguous inner loops.
+Windows that tile the input (stride = size, no padding: the common case) have a fast path. The
+batch is cut into blocks of about a megabyte of images, each taken whole by a free thread; a block
+is done in a few NumPy passes over arrays in its cache, with scratch kept between calls: the max
+over the window rows (runs of a whole row of windows), then over the columns by a max slid along
+that contiguous result, of which every kw-th pixel (np.take) starts a window; the map of the maxima
+by comparing the block with its windows' maxima repeated over their columns. The tie count folds
+the bool map the same way. Backward writes the map into gx and multiplies it by the widened g.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,7 +33,9 @@ from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, pair, spatial_layout, window_geometry
 from .windows import col2im, pad, workspace
 
-BLOCK_BYTES = 1 << 21   # input per block of a tiling max-pool: bounds the scratch memory of each thread
+T = TypeVar("T")
+
+BLOCK_BYTES = 1 << 20   # input per block of a tiling max-pool: its scratch stays in cache
 
 
 def _taps(geometry: Geometry) -> list[tuple[int, int, slice, slice]]:
@@ -190,7 +197,7 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
         np.equal(rows, _widen(out[block], kw), out=is_max[block])
         return np.count_nonzero(is_max[block])
 
-    maxima = sum(parallel.over_batch(n, image_bytes, kernel, piece_bytes=BLOCK_BYTES))
+    maxima = sum(_over_blocks(n, image_bytes, kernel))
     if is_max is None:
         return out, None, 0
     return out, is_max.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), maxima
@@ -212,8 +219,25 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
         gx[block, oh * kh:] = 0                                               # rows and columns no window sees
         gx[block, :, ow * kw:] = 0
 
-    parallel.over_batch(n, image_bytes, kernel, piece_bytes=BLOCK_BYTES)
+    _over_blocks(n, image_bytes, kernel)
     return gx
+
+
+def _over_blocks(n: int, image_bytes: int, kernel: Callable[[slice], T]) -> list[T]:
+    """kernel(block) for consecutive blocks of about BLOCK_BYTES of the n images; results in no set order.
+
+    Each block goes whole to whichever thread is free (parallel.over_pieces). A block is long enough
+    to pay for a thread's wake-up and its GIL handoffs, so two blocks already go to two threads (the
+    general rule of 2 MB a thread is for work cut finer): a 2.4 MB pool 0.78 -> 0.68 ms on two threads,
+    and 4 blocks of a 4.4 MB pool take 0.84 ms where 8 took 1.1.
+    """
+    count = max(1, min(n, round(n * image_bytes / BLOCK_BYTES)))
+    blocks = [slice(n * k // count, n * (k + 1) // count) for k in range(count)]
+
+    def thread(pieces: parallel.Pieces) -> list[T]:
+        return [kernel(block) for block in pieces]
+    return [result for results in parallel.over_pieces(blocks, min(parallel.get_num_threads(), count), thread)
+            for result in results]
 
 
 def _max_of(views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
