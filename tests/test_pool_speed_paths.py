@@ -141,6 +141,37 @@ def test_split_max_pool_second_order():
         np.testing.assert_array_equal(p, w)
 
 
+@pytest.mark.parametrize("size", [(4, 4), (16, 16), (1, 17)])
+def test_wide_tied_windows_count_every_maximum(size):
+    """Counts of tied maxima past 255 (a 16 x 16 window) are not wrapped round; all-tied windows share evenly."""
+    rng = np.random.default_rng(5)
+    x = np.repeat(rng.integers(0, 3, (3, 1, 1, 5)), size[0] * size[1], axis=1).reshape(3, *size, 5).astype(np.float64)
+    x[1, 0, 0, 2] += 1                       # one window with a single maximum
+    upstream = rng.standard_normal((3, 1, 1, 5))
+    _, (_, gx) = split(lambda: max_pool_and_grad(x, dict(size=size, data_format="channels_last"), upstream))
+    np.testing.assert_allclose(gx, tie_rule(x, size, upstream), rtol=1e-12)
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 40), st.integers(1, 5000), st.integers(1, 3000), st.integers(1, 3))
+def test_blocks_cover_the_batch_once_in_order(n, image_bytes, block_bytes, threads):
+    """The tiling pool's blocks: about BLOCK_BYTES each, every image in exactly one, whatever the threads."""
+    seen = []
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pool, "BLOCK_BYTES", block_bytes)
+        previous = tc.get_num_threads()
+        tc.set_num_threads(threads)
+        try:
+            results = pool._over_blocks(n, image_bytes, lambda block: seen.append(block) or block.stop - block.start)
+        finally:
+            tc.set_num_threads(previous)
+    assert sum(results) == n and sorted(r for b in seen for r in range(b.start, b.stop)) == list(range(n))
+    count = max(1, min(n, round(n * image_bytes / block_bytes)))
+    assert len(seen) == count
+    sizes = [b.stop - b.start for b in seen]
+    assert max(sizes) - min(sizes) <= 1   # equal blocks, within one image
+
+
 def test_max_pool_without_input_gradient_keeps_no_maxima():
     x = tc.Tensor(np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3))
     whole, parts = split(lambda: tc.max_pool2d(x, 2))
