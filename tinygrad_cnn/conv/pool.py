@@ -282,7 +282,7 @@ def _give_nan_maxima(is_max: np.ndarray, xp: np.ndarray, out: np.ndarray, geomet
 
 
 def _count(is_max: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
-    """The number of maxima of every window, (N, OH, OW, C): of `dtype`, or uint8 for tiling windows."""
+    """The number of maxima of every window (N, OH, OW, C): uint8 for tiling windows of up to 255 pixels, else dtype."""
     kh, kw = geometry.kernel
     if not geometry.tiles or kh * kw > 255:
         return is_max.sum(axis=(0, 1), dtype=dtype)
