@@ -1,7 +1,8 @@
 """The fast paths of max-pool (tiling windows) and relu: split over threads and blocks, they give what one pass gives.
 
 The split is forced on small arrays by lowering the work a thread needs (parallel.MIN_BYTES_PER_THREAD)
-and the block sizes, so that every batch is cut into several parts and every part into several blocks.
+and the block sizes, so that every batch is cut into several parts and every part into several blocks;
+the max-pool's rows count as long from 16 values (pool.LONG_RUN), so that its cut buffer is used too.
 """
 from __future__ import annotations
 
@@ -18,19 +19,22 @@ from tinygrad_cnn.ops import elementwise
 
 
 def split(f):
-    """f() run once in one pass, and once split over 2 threads into blocks of a few images (or values)."""
-    threads = tc.get_num_threads()
+    """f() run once in one pass, and once split over 2 threads into blocks of a few images (or values),
+    the max-pool's with NumPy's ufunc buffer cut to a row of windows (restored afterwards)."""
+    threads, buffer = tc.get_num_threads(), np.getbufsize()
     tc.set_num_threads(1)
     try:
         whole = f()
         with pytest.MonkeyPatch.context() as m:
             m.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
             m.setattr(pool, "BLOCK_BYTES", 200)          # blocks of one image or a few, not all equal
+            m.setattr(pool, "LONG_RUN", 16)
             m.setattr(elementwise, "RELU_BLOCK_BYTES", 64)
             tc.set_num_threads(2)
             parts = f()
     finally:
         tc.set_num_threads(threads)
+    assert np.getbufsize() == buffer
     return whole, parts
 
 

@@ -18,6 +18,7 @@ over the window rows (runs of a whole row of windows), then over the columns by 
 that contiguous result, of which every kw-th pixel (np.take) starts a window; the map of the maxima
 by comparing the block with its windows' maxima repeated over their columns. The tie count folds
 the bool map the same way. Backward writes the map into gx and multiplies it by the widened g.
+Where a row of windows is long, NumPy's ufunc buffer is cut to it, so that strided passes work in place.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from .windows import col2im, pad, workspace
 T = TypeVar("T")
 
 BLOCK_BYTES = 1 << 20   # input per block of a tiling max-pool: its scratch stays in cache
+LONG_RUN = 1024         # contiguous values in a row of windows from which NumPy's buffer is cut to a row
 
 
 def _taps(geometry: Geometry) -> list[tuple[int, int, slice, slice]]:
@@ -199,7 +201,7 @@ def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np
         np.equal(rows, _widen(out[block], kw, wide), out=is_max[block])
         return np.count_nonzero(is_max[block])
 
-    maxima = sum(_over_blocks(n, image_bytes, kernel))
+    maxima = sum(_over_blocks(n, image_bytes, _row_buffered(kernel, ow * kw * c)))
     if is_max is None:
         return out, None, 0
     return out, is_max.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), maxima
@@ -223,8 +225,28 @@ def _tiled_spread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: b
             gx[block, oh * kh:] = 0                                           # rows and columns no window sees
             gx[block, :, ow * kw:] = 0
 
-    _over_blocks(n, image_bytes, kernel)
+    _over_blocks(n, image_bytes, _row_buffered(kernel, ow * kw * c))
     return gx
+
+
+def _row_buffered(kernel: Callable[[slice], T], run: int) -> Callable[[slice], T]:
+    """The kernel, run with NumPy's ufunc buffer (8192 values) cut to within `run` when a row of windows
+    is LONG_RUN values or more.
+
+    A ufunc whose operands are strided, in contiguous runs shorter than its buffer, copies them through
+    the buffer; a buffer no longer than a run lets it work on them where they are (W4's rows of 1024
+    values: its max-pool f+b 1.85 -> 1.66 ms). Shorter runs go faster copied.
+    """
+    if not LONG_RUN <= run < np.getbufsize():
+        return kernel
+
+    def cut(block: slice) -> T:
+        size = np.setbufsize(run // 16 * 16)   # this thread's setting (NumPy keeps it per thread)
+        try:
+            return kernel(block)
+        finally:
+            np.setbufsize(size)
+    return cut
 
 
 def _over_blocks(n: int, image_bytes: int, kernel: Callable[[slice], T]) -> list[T]:
