@@ -205,6 +205,12 @@ def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
     return [first.result, *(job.result for job in jobs)]
 
 
+def equal_slices(n: int, count: int) -> list[slice]:
+    """range(n) cut into `count` consecutive slices (at least one, at most n) whose sizes differ by one at most."""
+    count = max(1, min(n, count))
+    return [slice(n * k // count, n * (k + 1) // count) for k in range(count)]
+
+
 def over_pieces(parts: Iterable[slice], threads: int, thread: Callable[[Pieces], T]) -> list[T]:
     """thread(pieces) on `threads` threads at once, all taking their slices of `parts` from one Pieces.
 
@@ -226,10 +232,8 @@ def over_batch(n: int, bytes_per_item: int, kernel: Callable[[slice], T], piece_
     count = threads * PIECES_PER_THREAD if threads > 1 else 1
     if piece_bytes:
         count = max(count, -(-n * bytes_per_item // piece_bytes))
-    count = max(1, min(n, count))
-    bounds = [n * k // count for k in range(count + 1)]
 
     def thread(pieces: Pieces) -> list[tuple[int, T]]:
         return [(part.start, kernel(part)) for part in pieces]
-    done = over_pieces([slice(bounds[k], bounds[k + 1]) for k in range(count)], threads, thread)
+    done = over_pieces(equal_slices(n, count), threads, thread)
     return [result for _, result in sorted((pair for pairs in done for pair in pairs), key=lambda pair: pair[0])]
