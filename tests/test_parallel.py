@@ -98,6 +98,25 @@ def test_a_late_thread_takes_fewer_pieces(threads):
     assert mine > len(owners) // 2 and worker_started.is_set()
 
 
+def test_a_task_no_worker_has_started_runs_on_the_caller(threads, monkeypatch):
+    """Workers that never wake (as if asleep) cannot hold the caller up: it runs their tasks itself."""
+    threads(3)
+
+    class Asleep:
+        jobs = type("Jobs", (), {"put": staticmethod(lambda job: None)})()
+    monkeypatch.setattr(parallel._SETTINGS, "current_workers", lambda: Asleep)
+    x = np.arange(40.0)
+    results = []
+
+    def caller():   # on its own thread, so that a caller left waiting fails the test instead of hanging it
+        results.append(parallel.run([threading.get_ident] * 3))
+        results.append(parallel.over_batch(40, 1 << 20, lambda part: x[part].sum()))
+    thread = threading.Thread(target=caller, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert results == [[thread.ident] * 3, [x[part].sum() for part in parallel.equal_slices(40, 12)]]
+
+
 def test_every_task_finishes_before_the_first_error_is_raised(threads):
     threads(2)
     finished = []

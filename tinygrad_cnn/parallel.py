@@ -42,13 +42,18 @@ def _default_threads() -> int:
 
 
 class _Job:
-    """One task handed to a worker, with its result or its exception."""
+    """One task handed to a worker, with its result or its exception; run by whoever claims it first."""
 
-    __slots__ = ("task", "result", "error", "done")
+    __slots__ = ("task", "result", "error", "done", "_claim")
 
     def __init__(self, task: Callable[[], Any]) -> None:
         self.task, self.result, self.error = task, None, None
         self.done = threading.Event()
+        self._claim = threading.Lock()
+
+    def claim(self) -> bool:
+        """Whether this thread is the one to run the job (only one claim ever succeeds)."""
+        return self._claim.acquire(blocking=False)
 
     def run(self) -> None:
         try:
@@ -71,7 +76,8 @@ class _Workers:
     def _serve(self) -> None:
         _LOCAL.depth = 1   # a job that splits again runs its parts inline: no worker waits on itself
         while (job := self.jobs.get()) is not None:
-            job.run()
+            if job.claim():
+                job.run()
 
     def stop(self) -> None:
         for _ in self.threads:
@@ -180,6 +186,8 @@ class Pieces:
 def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
     """Run the tasks at the same time, the first on this thread; return their results in order.
 
+    A task that no worker has started by the time the first is done is run on this thread too.
+
     BLAS is held to one thread meanwhile, even for a single task: OpenBLAS's own threads, once
     woken, spin for milliseconds and would take the cores our next split needs. Every task
     finishes before this returns, even when one raises; the first exception is then raised here.
@@ -195,6 +203,9 @@ def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
         try:
             first = _Job(tasks[0])
             first.run()
+            for job in jobs:   # a job no worker has started yet is run here, rather than waiting for one to wake
+                if job.claim():
+                    job.run()
         finally:
             _LOCAL.depth = 0
             for job in jobs:
