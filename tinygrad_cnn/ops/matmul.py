@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import parallel
 from ..function import Function
+from ..mode import MODE
 from ..tensor import Tensor
 
 SMALL_PRODUCT = 1 << 16   # multiply-adds below which OpenBLAS never wakes its threads (its limit is 4 * 65536)
@@ -48,6 +49,9 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         # (..., m, n) = (..., m, k) @ (..., k, n): dA = dC @ B^T, dB = A^T @ dC;
         # batch axes that were broadcast are summed by the engine
+        if not MODE.grad_enabled:   # first order: the same products on the arrays, nothing recorded
+            return (_product(g.data, b.data.swapaxes(-1, -2)) if need_a else None,
+                    _product(a.data.swapaxes(-1, -2), g.data) if need_b else None)
         grad_a = g @ b.swapaxes(-1, -2) if need_a else None
         grad_b = a.swapaxes(-1, -2) @ g if need_b else None
         return grad_a, grad_b
