@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .. import parallel
 from ..arguments import positive_int
@@ -32,7 +31,7 @@ from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
 from .geometry import Geometry, check_data_format, check_rank, spatial_layout, window_geometry
-from .windows import col2im, col2im_rows, patch_slabs, slabs, workspace
+from .windows import col2im, col2im_rows, patch_slabs, slabs, strided, workspace
 
 ROW_SPAN_LIMIT = 2   # the input gradient goes by blocks of outputs whose windows span at most 2 kernel widths
 NARROW_GEMM = 16     # GEMMs with fewer output columns run at 3/4 of BLAS's speed here or less (8: 40%)
@@ -72,7 +71,11 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry
     y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w))
     kernel = _grouped_kernel(w, groups)
     ow = geometry.out_hw[1]
-    row_bias = None if b is None else np.tile(b, ow)   # (OW * F,): a whole output row, so the add runs long
+    row_bias = None
+    if b is not None:   # (OW, F) -> (OW * F,): b along a whole output row, so the add runs long
+        row_bias = np.empty((ow, f), dtype=b.dtype)
+        row_bias[...] = b
+        row_bias = row_bias.reshape(-1)
 
     def thread(pieces: parallel.Pieces) -> None:
         for part, cols in patch_slabs(x, geometry, groups, pieces):
@@ -119,7 +122,7 @@ def _band(w: np.ndarray, geometry: Geometry, block: int) -> np.ndarray:
     band = np.zeros((kh, block, f, span, c), dtype=w.dtype)
     s_i, s_b, s_f, s_u, s_c = band.strides
     # the entries [i, b, f, b * sw + j * dw, c] as one view (kh, block, F, kw, C), each b a diagonal
-    taps = as_strided(band, (kh, block, f, kw, c), (s_i, s_b + sw * s_u, s_f, dw * s_u, s_c))
+    taps = strided(band, (kh, block, f, kw, c), (s_i, s_b + sw * s_u, s_f, dw * s_u, s_c), writeable=True)
     taps[...] = w.transpose(0, 3, 1, 2)[:, None]                    # (kh, 1, F, kw, C): the same for every b
     return band.reshape(kh, block * f, span * c)
 

@@ -55,6 +55,8 @@ class Geometry:
 
 def pair(value: Any, argument: str, minimum: int = 1) -> Pair:
     """An int or a pair of ints as (height, width), each at least `minimum`."""
+    if type(value) is int and value >= minimum:   # the common case, checked in one step
+        return value, value
     values = (value, value) if is_int(value) else value
     if not isinstance(values, (tuple, list)) or len(values) != 2 or not all(is_int(v) for v in values):
         raise TypeError(f"{argument} must be an int or a pair of ints (height, width), got {value!r}")

@@ -55,6 +55,18 @@ def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
     return out
 
 
+def strided(a: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...], writeable: bool = False) -> np.ndarray:
+    """A view of a's memory with the given shape and strides (in bytes), as NumPy's as_strided.
+
+    On a contiguous array the view is made directly over its buffer, about 1 us instead of as_strided's 4.
+    """
+    if not a.flags.c_contiguous:
+        return as_strided(a, shape, strides, writeable=writeable)
+    view = np.ndarray(shape, a.dtype, buffer=a, strides=strides)
+    view.flags.writeable = writeable and a.flags.writeable
+    return view
+
+
 def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
     """A view of every window of the padded xp (N, Hp, Wp, C): (N, OH, OW, groups, kh, kw, C // groups)."""
     n, _, _, c = xp.shape
@@ -63,7 +75,7 @@ def windows(xp: np.ndarray, geometry: Geometry, groups: int = 1) -> np.ndarray:
     (sh, sw), (dh, dw) = geometry.strides, geometry.dilation
     shape = (n, oh, ow, groups, kh, kw, c // groups)
     strides = (s_n, sh * s_h, sw * s_w, (c // groups) * s_c, dh * s_h, dw * s_w, s_c)
-    return as_strided(xp, shape, strides, writeable=False)
+    return strided(xp, shape, strides)
 
 
 def slabs(n: int, bytes_per_image: int) -> Iterator[slice]:
@@ -150,7 +162,7 @@ def _tap_major(xp: np.ndarray, geometry: Geometry, groups: int, buffer: np.ndarr
     (sh, sw), (dh, dw) = geometry.strides, geometry.dilation
     cols = buffer[:m * oh * ow * kh * kw * c].reshape(kh, kw, c, m, oh, ow)
     # every tap (i, j) of every window as one view (kh, kw, C, m, OH, OW): a single copy
-    np.copyto(cols, as_strided(xp, cols.shape, (dh * s_h, dw * s_w, s_c, s_n, sh * s_h, sw * s_w), writeable=False))
+    np.copyto(cols, strided(xp, cols.shape, (dh * s_h, dw * s_w, s_c, s_n, sh * s_h, sw * s_w)))
     # (kh, kw, C, m, OH, OW) -> (K, M) -> its transpose (1, M, K), a view
     return cols.reshape(kh * kw * c, m * oh * ow).T[None]
 
