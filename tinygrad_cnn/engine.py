@@ -56,7 +56,9 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
     )
-    return grad.sum(axis=axes).reshape(shape)
+    if MODE.plain_backward:
+        return Tensor._make(grad.data.sum(axis=axes).reshape(shape), None)
+    return grad.sum(axis=axes).reshape(shape)   # recorded under create_graph, so that it is differentiated too
 
 
 def run_backward(

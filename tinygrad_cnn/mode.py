@@ -20,6 +20,12 @@ class _RecordingMode:
         self.keep_inputs = False   # keep every recorded op's inputs as ctx.inputs (gradcheck's blame)
         self.scope: Any = None     # innermost layer scope (see `scope`), or None
 
+    @property
+    def plain_backward(self) -> bool:
+        """Whether a backward formula may run on plain arrays: first order (nothing to record) and no
+        anomaly check (which checks every op inside a backward formula on its own)."""
+        return not (self.grad_enabled or self.anomaly)
+
 
 MODE = _RecordingMode()
 

@@ -63,6 +63,8 @@ class Div(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
+        if MODE.plain_backward and not ctx.needs_input_grad[1]:   # a constant divisor: one array op
+            return g.data / _d(b), None
         grad_a = g / b
         # d(a/b)/db = -a / b^2 = -(g / b) * (a / b)
         return grad_a, (-grad_a * (a / b) if ctx.needs_input_grad[1] else None)
@@ -192,9 +194,11 @@ class Relu(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Any:
         gs, mask = g.data, ctx.mask
-        if (MODE.grad_enabled or gs.dtype.kind != "f" or gs.shape != mask.shape or not gs.flags.c_contiguous
+        if MODE.grad_enabled:
+            return g * mask   # a recorded product, so relu has a second derivative (0)
+        if (gs.dtype.kind != "f" or gs.shape != mask.shape or not gs.flags.c_contiguous
                 or gs.nbytes < RELU_BLOCK_BYTES // 16):
-            return g * mask   # under create_graph a recorded product, so relu has a second derivative (0)
+            return gs * mask if MODE.plain_backward else g * mask   # in anomaly mode an op, checked on its own
         out = np.empty_like(gs)
         gs, outs, masks = gs.reshape(-1), out.reshape(-1), mask.reshape(-1)
 

@@ -49,7 +49,7 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         # (..., m, n) = (..., m, k) @ (..., k, n): dA = dC @ B^T, dB = A^T @ dC;
         # batch axes that were broadcast are summed by the engine
-        if not MODE.grad_enabled:   # first order: the same products on the arrays, nothing recorded
+        if MODE.plain_backward:   # the same products on the arrays, without ops
             return (_product(g.data, b.data.swapaxes(-1, -2)) if need_a else None,
                     _product(a.data.swapaxes(-1, -2), g.data) if need_b else None)
         grad_a = g @ b.swapaxes(-1, -2) if need_a else None

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..mode import MODE
 from ..tensor import Tensor
 
 
@@ -39,7 +40,10 @@ class Sum(Function):
         return np.sum(a.data, axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> Tensor:
+    def backward(ctx: Any, g: Tensor) -> Any:
+        if MODE.plain_backward:   # the same views of the array, without ops
+            gs = g.data if ctx.keepdims else g.data.reshape(kept_shape(ctx.in_shape, ctx.axis))
+            return gs if gs.shape == ctx.in_shape else np.broadcast_to(gs, ctx.in_shape)
         if not ctx.keepdims:
             g = g.reshape(kept_shape(ctx.in_shape, ctx.axis))
         return g.broadcast_to(ctx.in_shape)
