@@ -105,7 +105,8 @@ class SparseCrossEntropyWithLogits(Function):
         exp = np.exp(shifted)
         total = exp.sum(axis=-1, keepdims=True)
         ctx.probs = exp / total  # softmax, kept for backward
-        picked = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+        rows = shifted.reshape(-1, shifted.shape[-1])  # (..., C) -> (samples, C), a view
+        picked = rows[np.arange(len(rows)), labels.ravel()].reshape(labels.shape)  # shifted[..., label]
         return np.log(total[..., 0]) - picked  # -log softmax[label] = log sum exp - shifted[label]
 
     @staticmethod

@@ -1,6 +1,7 @@
 """Ops composed from the primitives (no backward of their own: the primitives' gradients compose)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
 def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Average over `axis`."""
     axes = normalize_axis(axis, a.ndim)
-    count = int(np.prod([a.shape[i] for i in axes]))
+    count = math.prod([a.shape[i] for i in axes])
     if count == 0:
         raise ValueError(f"mean over axis {axis} of a tensor of shape {a.shape}: no elements to average")
     return a.sum(axes, keepdims) / count
@@ -35,7 +36,7 @@ def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over `axis`, dividing by N - ddof (NumPy's convention, ddof=0)."""
     axes = normalize_axis(axis, a.ndim)
-    count = int(np.prod([a.shape[i] for i in axes]))
+    count = math.prod([a.shape[i] for i in axes])
     if count - ddof <= 0:
         raise ValueError(f"var with ddof={ddof} needs more than {ddof} elements, got {count} "
                          f"(shape {a.shape}, axis {axis})")
