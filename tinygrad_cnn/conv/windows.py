@@ -221,12 +221,15 @@ def col2im_rows(rows: np.ndarray, geometry: Geometry, out: np.ndarray) -> np.nda
     direct = not geometry.is_padded and width == wp * c
     grid = out.reshape(n, hp, width) if direct else workspace("grid", (n, hp, width), out.dtype)
     grid.fill(0)
+    (s_image, s_row, _), size = grid.strides, grid.itemsize
+    # per phase, blocks p, p + q, ...: (kh, N, OH, count, S * C) views of the grid, kernel row i reaching
+    # rows i * dh + oh * sh, and the (count, kh, N, OH, S * C) rows to add there, in the same layout
+    phase_views = [(strided(grid.reshape(-1)[p * step:], (kh, n, oh, count, span),
+                            (dh * s_row, s_image, sh * s_row, q * step * size, size), writeable=True),
+                    rows[p::q].transpose(1, 2, 3, 0, 4)) for p, count in phases]
     for i in range(kh):
-        target = grid[:, i * dh:i * dh + (oh - 1) * sh + 1:sh]       # (N, OH, width): the rows kernel row i reaches
-        for p, count in phases:
-            # blocks p, p + q, ... (N, OH, count, S * C) <- (count, N, OH, S * C) of rows
-            stretch = target[..., p * step:(p + count * q) * step].reshape(n, oh, count, q * step)[..., :span]
-            stretch += rows[p::q, i].transpose(1, 2, 0, 3)
+        for stretches, added in phase_views:
+            stretches[i] += added[i]
     if not direct:
         out[...] = grid[..., :wp * c].reshape(n, hp, wp, c)[:, top:top + h, left:left + w]
     return out
