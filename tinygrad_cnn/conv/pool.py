@@ -337,7 +337,7 @@ def _fold_tiles(ufunc: np.ufunc, rows: np.ndarray, kw: int, out: np.ndarray, slo
 
 def _pool_geometry(x: Tensor, pool_size: Any, strides: Any, padding: Any) -> Geometry:
     size = pair(pool_size, "pool_size")
-    strides = size if strides is None else strides
+    strides = pool_size if strides is None else strides   # as given (checked just now): an int passes quickest
     geometry = window_geometry(x.shape[1:3], size, strides, 1, padding, "pool window")
     for (before, after), k, side in zip(geometry.padding, size, ("top/bottom", "left/right")):
         if max(before, after) >= k:
