@@ -41,7 +41,7 @@ def workspace(slot: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if buffer is None or buffer.nbytes < nbytes:
         buffer = np.empty(nbytes, dtype=np.uint8)
         setattr(_WORKSPACE, slot, buffer)
-    return buffer[:nbytes].view(dtype).reshape(shape)
+    return np.ndarray(shape, dtype, buffer=buffer)   # the buffer's first nbytes, as `shape`
 
 
 def pad(x: np.ndarray, geometry: Geometry, value: float = 0.0) -> np.ndarray:
