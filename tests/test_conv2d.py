@@ -256,3 +256,20 @@ def test_a_non_finite_input_stays_in_its_windows(bad):
     expected = np.zeros(y.shape, dtype=bool)
     expected[1, 2:7, 3:8] = True
     np.testing.assert_array_equal(~np.isfinite(y.numpy()), expected)
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_strided_views_match_as_strided(contiguous):
+    """windows.strided builds NumPy's as_strided view (read-only unless asked), from a contiguous array or not."""
+    from numpy.lib.stride_tricks import as_strided
+
+    from tinygrad_cnn.conv.windows import strided
+    base = np.arange(2 * 7 * 6 * 3, dtype=np.float32).reshape(2, 7, 6, 3)
+    a = base if contiguous else base.transpose(3, 0, 1, 2)
+    shape, steps = (2, 3, 3, 2), (a.strides[0], a.strides[1], a.strides[2] * 2, a.strides[3])
+    view = strided(a, shape, steps)
+    np.testing.assert_array_equal(view, as_strided(a, shape, steps))
+    assert not view.flags.writeable and np.shares_memory(view, a)
+    writeable = strided(a, shape, steps, writeable=True)
+    writeable[0, 0, 0, 0] = -1.0
+    assert a[0, 0, 0, 0] == -1.0

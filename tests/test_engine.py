@@ -634,3 +634,23 @@ def test_elementwise_ties_match_pytorch(name, pair, seed):
     a, b = (np.random.default_rng(seed + i).integers(0, 2, s).astype(np.float64)
             for i, s in enumerate(pair.input_shapes))
     compare_with_torch(getattr(tc, name), (a, b), getattr(torch, name), np.float64, seed)
+
+
+@settings(max_examples=10)
+@given(rows=st.integers(1, 4), inner=st.integers(1, 5), seed=seeds)
+def test_first_order_array_backward_equals_the_recorded_one(rows, inner, seed):
+    """Sum, Reshape, Div by a constant, Relu, MatMul and the engine's unbroadcast work on plain arrays in
+    first order; their gradients must equal, bit for bit, the ones built from recorded ops (create_graph)."""
+    rng = np.random.default_rng(seed)
+    x = tc.Tensor(rng.standard_normal((rows, inner), dtype=np.float32), requires_grad=True)
+    w = tc.Tensor(rng.standard_normal((inner, 6), dtype=np.float32), requires_grad=True)
+    b = tc.Tensor(rng.standard_normal(6, dtype=np.float32), requires_grad=True)   # broadcast over the rows
+    upstream = tc.Tensor(rng.standard_normal(3, dtype=np.float32))
+
+    def f():
+        h = ((x @ w + b).relu().reshape(rows, 2, 3) / 3.0).sum(axis=(0, 1))   # (3,)
+        return h * upstream
+    plain = tc.grad(f().mean(), [x, w, b])
+    recorded = tc.grad(f().mean(), [x, w, b], create_graph=True)
+    for p, r in zip(plain, recorded):
+        np.testing.assert_array_equal(p.data, r.data)
