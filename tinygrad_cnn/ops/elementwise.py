@@ -21,6 +21,12 @@ def _local(constant: Any, differentiable: Any) -> Any:
     return differentiable() if MODE.grad_enabled else constant
 
 
+def _operands(*values: Any) -> tuple[Any, ...]:
+    """A backward formula's operands: their arrays in first order, so that it runs as plain NumPy without
+    an op's cost; else the Tensors themselves, so that it is recorded (create_graph) or checked (anomaly)."""
+    return tuple([_d(v) for v in values]) if MODE.plain_backward else values
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
@@ -38,7 +44,8 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        return g, (-g if ctx.needs_input_grad[1] else None)
+        (g_b,) = _operands(g)
+        return g, (-g_b if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Function):
@@ -49,7 +56,7 @@ class Mul(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
+        g, a, b = _operands(g, *ctx.saved_tensors)
         need_a, need_b = ctx.needs_input_grad
         return (g * b if need_a else None), (g * a if need_b else None)
 
@@ -62,9 +69,7 @@ class Div(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
-        if MODE.plain_backward and not ctx.needs_input_grad[1]:   # a constant divisor: one array op
-            return g.data / _d(b), None
+        g, a, b = _operands(g, *ctx.saved_tensors)
         grad_a = g / b
         # d(a/b)/db = -a / b^2 = -(g / b) * (a / b)
         return grad_a, (-grad_a * (a / b) if ctx.needs_input_grad[1] else None)
@@ -80,6 +85,7 @@ class Pow(Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         a, b = ctx.saved_tensors
         a_data, b_data = _d(a), _d(b)
+        (g,) = _operands(g)
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore"):  # 0^-1 and log(0) are masked below
@@ -108,7 +114,8 @@ class Neg(Function):
         return -a.data
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> Tensor:
+    def backward(ctx: Any, g: Tensor) -> Any:
+        (g,) = _operands(g)
         return -g
 
 
@@ -121,6 +128,7 @@ class Exp(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors  # the output is recomputed: it may have been changed in place since
+        (g,) = _operands(g)
         return g * _local(np.exp(a.data), a.exp)
 
 
@@ -132,7 +140,7 @@ class Log(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        (a,) = ctx.saved_tensors
+        g, a = _operands(g, *ctx.saved_tensors)
         return g / a
 
 
@@ -146,6 +154,7 @@ class Tanh(Function):
     def backward(ctx: Any, g: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
         y = np.tanh(a.data)
+        (g,) = _operands(g)
         return g * _local(1 - y * y, lambda: 1 - a.tanh() ** 2)
 
 
@@ -168,6 +177,7 @@ class Sigmoid(Function):
         def graph() -> Tensor:
             t = a.sigmoid()
             return t * (1 - t)
+        (g,) = _operands(g)
         return g * _local(s * (1 - s), graph)
 
 
