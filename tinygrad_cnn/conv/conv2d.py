@@ -12,8 +12,8 @@ Internally everything is channels_last with the kernel as (kh, kw, C // groups, 
 one GEMM of the patch matrix (N * OH * OW, kh * kw * Cg) with the kernel (kh * kw * Cg, Fg) per group.
 The input gradient is one GEMM per kernel tap and a col2im add per tap; with few channels (narrow,
 slow GEMMs) it goes by blocks of B outputs of a row instead: g's blocks (B * F values) times a banded
-kernel give whole stretches of input rows, one long add per kernel row and block (up to three
-times the arithmetic, far fewer and wider GEMMs and adds).
+kernel give whole stretches of input rows, one long add per kernel row and block (up to
+ROW_SPAN_LIMIT = 2 times the arithmetic, far fewer and wider GEMMs and adds).
 The batch is cut into cache-sized slabs of images, which the threads of tinygrad_cnn.parallel take
 from one queue (BLAS on one thread in each); sums over slabs are added in slab order, so every
 result is the same on any number of threads. First-order backward makes every wanted gradient in
