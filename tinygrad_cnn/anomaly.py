@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import flag
 from .describe import call_text, finite_values, non_finite_counts, op_args_text
 from .mode import MODE, layer_label
 
@@ -36,10 +37,20 @@ class AnomalyError(RuntimeError):
         self.op, self.values = op, values
 
 
-def set_detect_anomaly(enabled: bool) -> None:
-    """Turn anomaly checking (and call-site recording) on or off for the rest of the program."""
-    MODE.anomaly = bool(enabled)
-    MODE.record_sites = bool(enabled)
+class set_detect_anomaly:
+    """Turn anomaly checking (and call-site recording) on or off: for the rest of the program when called,
+    or until the end of the block in `with tc.set_detect_anomaly(True):` (as PyTorch's)."""
+
+    def __init__(self, mode: bool) -> None:
+        mode = flag(mode, "mode", "set_detect_anomaly")
+        self.previous = MODE.anomaly, MODE.record_sites
+        MODE.anomaly = MODE.record_sites = mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        MODE.anomaly, MODE.record_sites = self.previous
 
 
 def is_anomaly_enabled() -> bool:
@@ -50,12 +61,8 @@ def is_anomaly_enabled() -> bool:
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Inside, every forward output and backward gradient is checked for NaN and Inf."""
-    previous = MODE.anomaly, MODE.record_sites
-    set_detect_anomaly(True)
-    try:
+    with set_detect_anomaly(True):
         yield
-    finally:
-        MODE.anomaly, MODE.record_sites = previous
 
 
 def user_site(skip: int = 1) -> tuple[str, int] | None:

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from . import losses, optimizers
+from .arguments import flag
+from .creation import generator
 from .models import Sequential
 from .training import compile_model
 
@@ -93,6 +95,9 @@ def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) ->
     path = _file_path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save to {path}: the directory {path.parent} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {path}: it is a directory; give a file name such as "
+                                f"{path / 'model.npz'}")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -138,6 +143,8 @@ def _sync_directory(directory: Path) -> None:
 def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every entry of an .npz file, read without unpickling; any damage raises ModelFileError."""
     path = _file_path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a model file; give the file's name")
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     with open(path, "rb") as f:
@@ -173,6 +180,8 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ModelFileError(f"{path}: corrupt or truncated file ({type(e).__name__}: {e})") from None
     for key, array in arrays.items():
+        if not isinstance(array, np.ndarray):   # a zip member that is not a .npy file: np.load gives its bytes
+            raise ModelFileError(f"{path}: entry {key!r} is not a NumPy array; is this a tinygrad_cnn file?")
         if array.dtype.kind not in "biufU":
             raise ModelFileError(f"{path}: entry {key!r} has dtype {array.dtype}; only numbers and text are allowed")
     return arrays
@@ -190,7 +199,10 @@ def _check_format(arrays: dict[str, np.ndarray], path: Path, expected: tuple[str
     if kind not in expected:
         raise ModelFileError(f"{path} is a {kind!r} file; expected {' or '.join(expected)}")
     version = arrays.get("version")
-    if version is None or version.ndim != 0 or int(version) > FORMAT_VERSION:
+    if version is None or version.ndim != 0 or version.dtype.kind not in "iu" or version < 1:
+        raise ModelFileError(f"{path}: the entry 'version' should be a positive integer, got "
+                             f"{'nothing' if version is None else repr(version)}; is this a tinygrad_cnn file?")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version} is newer than this library reads "
                              f"({FORMAT_VERSION}); upgrade tinygrad_cnn")
 
@@ -242,6 +254,7 @@ def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
 def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:  # noqa: A002 (Keras's name)
     """A model rebuilt from a file written by `model.save`: architecture, weights and, when it was
     compiled (and `compile` is True), the optimizer with its state."""
+    compile = flag(compile, "compile", "load_model")  # noqa: A001
     arrays = read_arrays(path)   # checks the path first
     path = Path(path)
     _check_format(arrays, path, (MODEL_FORMAT,))
@@ -249,10 +262,13 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
     if not isinstance(architecture, dict) or architecture.get("class_name") != "Sequential":
         found = architecture.get("class_name") if isinstance(architecture, dict) else type(architecture).__name__
         raise ModelFileError(f"{path}: the architecture is a {found!r}; only Sequential models can be loaded")
+    random_state = generator().bit_generator.state   # building draws initial weights the file replaces
     try:
         model = Sequential.from_config(architecture.get("config"))
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, MemoryError) as e:
         raise ModelFileError(f"{path}: cannot rebuild the model from its architecture: {e}") from None
+    finally:   # so that loading leaves the random stream (shuffling, dropout) where it was: resuming is exact
+        generator().bit_generator.state = random_state
     if not model.built:
         raise ModelFileError(f"{path}: the architecture has no input shape, so the weights cannot be placed")
     model.load_state_dict(_checked_weights(model, arrays, path))
@@ -270,12 +286,16 @@ def _restore_training(model: Sequential, config: Any, arrays: dict[str, np.ndarr
         raise ModelFileError(f"{path}: cannot restore the compile settings {config!r:.200}: {e}") from None
     if "optimizer/iterations" not in arrays:
         return
+    iterations = arrays["optimizer/iterations"]
+    if iterations.ndim != 0 or iterations.dtype.kind not in "iu" or iterations < 0:
+        raise ModelFileError(f"{path}: the entry 'optimizer/iterations' should be an integer >= 0, "
+                             f"got {iterations!r}")
     states = []
     for param in optimizer.params or []:
         prefix = f"optimizer/{param.name}/"
         states.append({key[len(prefix):]: a for key, a in arrays.items() if key.startswith(prefix)})
     state = {"class_name": type(optimizer).__name__, "config": optimizer.get_config(),
-             "iterations": int(arrays["optimizer/iterations"]), "state": states}
+             "iterations": int(iterations), "state": states}
     try:
         optimizer.load_state_dict(state)
     except ValueError as e:
