@@ -68,7 +68,7 @@ def _patch_bytes(geometry: Geometry, channels: int, itemsize: int) -> int:
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Geometry, groups: int) -> np.ndarray:
     """y (N, OH, OW, F) = patches (M, G, Kg) @ kernel (G, Kg, Fg) + b, one slab of images at a time."""
     n, f = x.shape[0], w.shape[-1]
-    y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w))
+    y = np.empty((n, *geometry.out_hw, f), dtype=np.result_type(x, w, *([] if b is None else [b])))
     kernel = _grouped_kernel(w, groups)
     ow = geometry.out_hw[1]
     row_bias = None
@@ -284,14 +284,16 @@ class ConvKernelGrad(Function):
 # --- the public function: validate, move to channels_last, run one Conv ---
 
 def _as_tensor(value: Any, argument: str, like: Tensor | None = None) -> Tensor:
+    """value as a Tensor; a list or scalar takes the dtype of a floating `like` (float64 stays float64)."""
     if isinstance(value, Tensor):
         return value
-    if like is not None and not isinstance(value, np.ndarray):
-        return Tensor(value, dtype=like.dtype)
     try:
-        return Tensor(value)
-    except TypeError as e:
-        raise TypeError(f"{argument} must be a Tensor or an array of numbers: {e}") from None
+        tensor = Tensor(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{argument} must be a Tensor or an array of numbers: {e}") from None
+    if like is None or isinstance(value, np.ndarray) or like.dtype.kind != "f":
+        return tensor   # an integer `like` would truncate floats (0.5 -> 0)
+    return Tensor(value, dtype=like.dtype)
 
 
 def _check_groups(groups: Any, channels: int, filters: int) -> int:
@@ -317,6 +319,8 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: 
     if data_format == "channels_first":
         x = x.transpose(0, 2, 3, 1)   # (N, C, H, W) -> (N, H, W, C)
     kh, kw, cg, filters = kernel.shape
+    if kh < 1 or kw < 1:
+        raise ValueError(f"the kernel {kernel.shape} is {kh} high and {kw} wide; both must be at least 1")
     channels = x.shape[-1]
     groups = _check_groups(groups, channels, filters)
     if channels != cg * groups:

@@ -1,0 +1,105 @@
+"""Acceptance audit of conv2d and pooling: integer inputs, lists and scalars, and the argument errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import require_torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_conv2d import conv_cases, make_inputs, run_ours, torch_conv
+from test_pool import pool_cases, torch_pool
+
+import tinygrad_cnn as tc
+
+
+@settings(max_examples=20)
+@given(conv_cases(max_size=9))
+def test_integer_images_convolve_exactly(case):
+    """Integer x and kernel give the exact integer result; a float kernel and bias make it float32."""
+    torch = require_torch()
+    rng, x, kernel, bias = make_inputs(case)
+    xi, ki = rng.integers(-9, 10, x.shape), rng.integers(-3, 4, kernel.shape)
+
+    def oracle(x, kernel, bias):   # PyTorch in float64, exact for these small integers
+        as_t = [None if a is None else torch.tensor(a, dtype=torch.float64) for a in (x, kernel, bias)]
+        return torch_conv(torch, *as_t, case).numpy()
+    exact = run_ours(xi, ki, None, case)
+    assert exact.dtype == np.int64
+    np.testing.assert_array_equal(exact.numpy(), oracle(xi, ki, None))
+    pixels = (xi + 9).astype(np.uint8)                                         # an 8-bit image
+    ours = run_ours(pixels, ki.astype(np.float32), bias, case)                 # bias: the case's dtype or None
+    assert ours.dtype == (np.float32 if bias is None else bias.dtype)
+    np.testing.assert_allclose(ours.numpy(), oracle(pixels, ki, bias), rtol=1e-5, atol=1e-3)
+
+
+def test_integer_input_gradient_of_the_kernel_matches_torch(torch):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (3, 9, 8, 2)).astype(np.uint8)
+    kernel = tc.Tensor(rng.standard_normal((3, 2, 2, 4)).astype(np.float32), requires_grad=True)
+    y = tc.conv2d(pixels, kernel, strides=2, padding="same")
+    upstream = rng.standard_normal(y.shape).astype(np.float32)
+    (grad,) = tc.grad(y, [kernel], upstream)
+    k_t = torch.tensor(kernel.numpy(), requires_grad=True)
+    x_t = torch.nn.functional.pad(torch.tensor(pixels, dtype=torch.float32).permute(0, 3, 1, 2), (0, 1, 1, 1))
+    y_t = torch.nn.functional.conv2d(x_t, k_t.permute(3, 2, 0, 1).contiguous(), stride=2).permute(0, 2, 3, 1)
+    (grad_t,) = torch.autograd.grad(y_t, [k_t], torch.tensor(upstream))
+    assert y.dtype == grad.dtype == np.float32
+    np.testing.assert_allclose(grad.numpy(), grad_t.numpy(), rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize("kernel", [[[[[0.5]]]], 0.5])
+def test_float_lists_are_not_truncated_by_an_integer_input(kernel):
+    """A kernel or bias given as Python floats keeps its fractions when x holds integers."""
+    x = np.arange(9).reshape(1, 3, 3, 1)
+    kernel = np.reshape(kernel, (1, 1, 1, 1)).tolist()
+    y = tc.conv2d(x, kernel, [0.25])
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), x * 0.5 + 0.25)
+
+
+def test_a_float_bias_array_with_integer_x_and_kernel_makes_the_output_float():
+    x, kernel = np.ones((1, 3, 3, 1), dtype=np.int64), np.ones((2, 2, 1, 2), dtype=np.int32)
+    y = tc.conv2d(x, kernel, np.array([0.5, -1.5], dtype=np.float32))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.numpy()[0, :, :, 0], 4.5)
+    np.testing.assert_array_equal(y.numpy()[0, :, :, 1], 2.5)
+
+
+@pytest.mark.parametrize("kernel_shape", [(0, 3, 1, 2), (3, 0, 1, 2)])
+def test_a_kernel_without_rows_or_columns_is_an_error(kernel_shape):
+    with pytest.raises(ValueError, match=rf"the kernel \({kernel_shape[0]}, {kernel_shape[1]}, 1, 2\) is "
+                                         rf"{kernel_shape[0]} high and {kernel_shape[1]} wide"):
+        tc.conv2d(tc.zeros(1, 5, 5, 1), tc.zeros(*kernel_shape))
+
+
+@pytest.mark.parametrize(("arguments", "name"), [((None, np.ones((1, 1, 1, 1))), "x"),
+                                                 ((np.ones((1, 3, 3, 1)), None), "kernel"),
+                                                 ((np.ones((1, 3, 3, 1)), np.ones((1, 1, 1, 1)), "0"), "bias"),
+                                                 ((np.ones((1, 3, 3, 1)), [[[[1.0]]], [[[1.0, 2.0]]]]), "kernel")])
+def test_values_that_are_not_numbers_name_their_argument(arguments, name):
+    with pytest.raises((TypeError, ValueError), match=rf"^{name} must be a Tensor or an array of numbers"):
+        tc.conv2d(*arguments)
+
+
+@settings(max_examples=20)
+@given(pool_cases(max_size=9), st.sampled_from(["max", "avg"]), st.sampled_from([np.int64, np.int8, np.uint8]))
+def test_integer_images_pool_like_their_float_values(case, kind, dtype):
+    """max_pool2d keeps the integer dtype (padding never wins, even against the dtype's least value);
+    avg_pool2d gives float32 means."""
+    torch = require_torch()
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(case["seed"])
+    h, w = case["hw"]
+    shape = (case["n"], h, w, case["channels"]) if case["data_format"] == "channels_last" else \
+        (case["n"], case["channels"], h, w)
+    x = rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
+    x.flat[0] = info.min
+    fn = tc.max_pool2d if kind == "max" else tc.avg_pool2d
+    y = fn(x, case["size"], case["strides"], case["padding"], case["data_format"])
+    expected = torch_pool(torch, kind, torch.tensor(x.astype(np.float64)), case).numpy()
+    if kind == "max":
+        assert y.dtype == dtype
+        np.testing.assert_array_equal(y.numpy(), expected)
+    else:
+        assert y.dtype == np.float32
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6, atol=1e-4)
