@@ -269,6 +269,10 @@ torch_activations = {
     "leaky_relu": lambda t, F: F.leaky_relu(t, 0.2), "elu": lambda t, F: F.elu(t), "selu": lambda t, F: F.selu(t),
     "softplus": lambda t, F: F.softplus(t), "swish": lambda t, F: F.silu(t), "silu": lambda t, F: F.silu(t),
     "gelu": lambda t, F: F.gelu(t, approximate="tanh"),
+    "relu6": lambda t, F: F.relu6(t), "hard_sigmoid": lambda t, F: F.relu6(t + 3) / 6,  # F.hardsigmoid rounds 1/6
+    "hard_silu": lambda t, F: t * F.relu6(t + 3) / 6, "hard_swish": lambda t, F: t * F.relu6(t + 3) / 6,
+    "softsign": lambda t, F: F.softsign(t), "exponential": lambda t, F: t.exp(), "mish": lambda t, F: F.mish(t),
+    "log_softmax": lambda t, F: F.log_softmax(t, dim=-1),
 }
 
 
@@ -442,7 +446,7 @@ def test_initializers_follow_manual_seed():
     (lambda: Conv2D(8, 3, strides=0), ValueError, "strides must be at least 1"),
     (lambda: Conv2D(8, 3, padding="full"), ValueError, "padding must be one of 'valid', 'same', got 'full'"),
     (lambda: Conv2D(8, 3, data_format="NHWC"), ValueError, "data_format must be one of"),
-    (lambda: Conv2D(8, 3, activation="relu6"), ValueError, "unknown activation 'relu6'; known names"),
+    (lambda: Conv2D(8, 3, activation="relu7"), ValueError, "unknown activation 'relu7'; known names"),
     (lambda: Conv2D(8, 3, activation=3), TypeError, "activation must be a name"),
     (lambda: Conv2D(8, 3, kernel_initializer="uniform"), ValueError, "unknown initializer 'uniform'"),
     (lambda: Conv2D(6, 3, groups=4), ValueError, r"filters \(6\) must be divisible by groups \(4\)"),

@@ -24,6 +24,11 @@ def relu(x: Tensor) -> Tensor:
     return x.relu()
 
 
+def relu6(x: Tensor) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return x.relu().minimum(6.0)
+
+
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), computed stably."""
     return x.sigmoid()
@@ -37,6 +42,31 @@ def tanh(x: Tensor) -> Tensor:
 def softmax(x: Tensor) -> Tensor:
     """exp(x) normalised over the last axis (the class axis)."""
     return x.softmax(axis=-1)
+
+
+def hard_sigmoid(x: Tensor) -> Tensor:
+    """relu6(x + 3) / 6, a piecewise-linear sigmoid (Keras 3's definition, as torch's hardsigmoid)."""
+    return relu6(x + 3.0) / 6.0
+
+
+def hard_silu(x: Tensor) -> Tensor:
+    """x * hard_sigmoid(x) (also called hard swish)."""
+    return x * hard_sigmoid(x)
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return x / (x.abs() + 1)
+
+
+def exponential(x: Tensor) -> Tensor:
+    """exp(x)."""
+    return x.exp()
+
+
+def log_softmax(x: Tensor) -> Tensor:
+    """log(softmax(x)) over the last axis, computed stably."""
+    return x.log_softmax(axis=-1)
 
 
 def leaky_relu(x: Tensor) -> Tensor:
@@ -65,6 +95,11 @@ def swish(x: Tensor) -> Tensor:
     return x * x.sigmoid()
 
 
+def mish(x: Tensor) -> Tensor:
+    """x * tanh(softplus(x)) (Misra, 2019)."""
+    return x * softplus(x).tanh()
+
+
 def gelu(x: Tensor) -> Tensor:
     """Gaussian error linear unit, tanh approximation: x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
@@ -72,9 +107,10 @@ def gelu(x: Tensor) -> Tensor:
 
 
 ACTIVATIONS: MappingProxyType[str, Activation] = MappingProxyType({
-    "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
-    "leaky_relu": leaky_relu, "elu": elu, "selu": selu, "softplus": softplus, "swish": swish,
-    "silu": swish, "gelu": gelu,
+    "linear": linear, "relu": relu, "relu6": relu6, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid,
+    "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax, "leaky_relu": leaky_relu, "elu": elu,
+    "selu": selu, "softplus": softplus, "softsign": softsign, "exponential": exponential, "swish": swish,
+    "silu": swish, "hard_silu": hard_silu, "hard_swish": hard_silu, "mish": mish, "gelu": gelu,
 })
 
 
