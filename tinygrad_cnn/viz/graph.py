@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import flag
 from ..describe import op_args_text
 from ..engine import toposort
 from ..function import Function
@@ -229,6 +230,7 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     names = tensor_names(params)
     backward = _check_choice(direction, "direction", DIRECTIONS) == "backward"
     rankdir = _check_choice(rankdir, "rankdir", RANKDIRS)
+    cluster = flag(cluster, "cluster", "draw_graph")
     ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
     groups = collapsed_layers(ops, collapse)
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))

@@ -46,7 +46,9 @@ def check_show(show: Any) -> frozenset[str]:
 
 
 def check_outputs(outputs: tuple[Any, ...], caller: str) -> list[Tensor]:
-    """The tensors whose graph is drawn: at least one, all Tensors."""
+    """The tensors whose graph is drawn: at least one, all Tensors (also given as one list or tuple)."""
+    if len(outputs) == 1 and isinstance(outputs[0], (list, tuple)):
+        outputs = tuple(outputs[0])
     if not outputs:
         raise TypeError(f"{caller} needs at least one output tensor, e.g. {caller}(loss)")
     for index, output in enumerate(outputs):
@@ -128,6 +130,8 @@ def grad_text(grad: Any) -> str:
     if grad is None:
         return "no grad"
     data = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+    if data.size == 0:
+        return "grad: empty"
     finite = finite_values(data)
     if not finite.size:
         return "grad: no finite values" + _non_finite_text(data)

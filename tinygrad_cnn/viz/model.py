@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import flag
 from ..layers import Layer
 from ..mode import enable_grad
 from ..tensor import Tensor
@@ -36,13 +37,15 @@ def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", in
     """Run `model` (in inference mode) on a zero batch, draw its graph, one node per layer, and save it to `path`."""
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
+    show_shapes, show_dtype = (flag(value, name, "plot_model") for value, name in
+                               ((show_shapes, "show_shapes"), (show_dtype, "show_dtype")))
     sample = _sample(model, input_shape)
     with enable_grad():  # record the graph even if called under no_grad
         # training=False: drawing must not move BatchNormalization's statistics
         output = model(sample, training=False) if isinstance(model, Layer) else model(sample)
     if not isinstance(output, Tensor):
         raise TypeError(f"plot_model: calling the model returned {type(output).__name__}, not a Tensor")
-    show = ("shape",) * bool(show_shapes) + ("dtype",) * bool(show_dtype)
+    show = ("shape",) * show_shapes + ("dtype",) * show_dtype
     graph = draw_graph(output, show=show + ("op_args",), direction=direction, collapse=collapse,
                        max_nodes=max_nodes, rankdir=rankdir)
     if path is not None:

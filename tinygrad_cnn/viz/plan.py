@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..arguments import is_int
 from ..function import Function
 from ..mode import Scope
 
@@ -56,12 +57,15 @@ def collapsed_layers(ops: Sequence[Function], collapse: Any) -> dict[int, Scope]
 
 
 def check_max_nodes(max_nodes: Any) -> int | None:
-    """A positive int or None (no limit)."""
+    """A positive int (NumPy's too) or None (no limit)."""
     if max_nodes is None:
         return None
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"max_nodes must be a positive int or None (no limit), got {max_nodes!r:.40}")
-    return max_nodes
+    if not is_int(max_nodes):
+        raise TypeError(f"max_nodes must be a positive int or None (no limit), got {type(max_nodes).__name__} "
+                        f"{max_nodes!r:.40}")
+    if max_nodes < 1:
+        raise ValueError(f"max_nodes must be a positive int or None (no limit), got {max_nodes}")
+    return int(max_nodes)
 
 
 def within_budget(ops: Sequence[Function], groups: dict[int, Scope], max_nodes: int | None) -> set[int]:

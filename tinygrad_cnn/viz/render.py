@@ -53,7 +53,8 @@ class ComputationGraph(_Digraph):
         try:
             return super().render(*args, **kwargs)
         except graphviz.ExecutableNotFound as error:
-            target = kwargs.get("outfile") or kwargs.get("format") or self.format
+            # without outfile, graphviz writes the source path plus the format's extension
+            target = kwargs.get("outfile") or f"{self.filepath}.{kwargs.get('format') or self.format}"
             raise GraphvizNotFoundError(self.filepath, str(target)) from error
 
     def pipe(self, *args: Any, **kwargs: Any) -> Any:
