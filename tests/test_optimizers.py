@@ -209,6 +209,8 @@ def test_load_state_dict_checks_before_changing():
     (lambda: optimizers.Adam([]), "empty parameter list"),
     (lambda: optimizers.Adam([np.ones(3)]), "parameter 0 is a ndarray, not a Tensor"),
     (lambda: optimizers.Adam([tc.Tensor(np.ones(2), requires_grad=True) * 2]), "leaf tensor"),
+    (lambda: optimizers.SGD(tc.Tensor(np.ones(2), requires_grad=True)), r"got Tensor \(wrap a single tensor"),
+    (lambda: optimizers.SGD(3), "params must be an iterable of Tensors"),
 ])
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -42,6 +42,10 @@ class Optimizer:
     # --- parameters ---
     def bind(self, params: Iterable[Tensor]) -> Optimizer:
         """Attach the parameters to update (compile calls this with the model's); returns self."""
+        if isinstance(params, Tensor) or not isinstance(params, Iterable):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors such as "
+                            f"model.parameters() or [w, b], got {type(params).__name__}"
+                            f"{' (wrap a single tensor in a list: [w])' if isinstance(params, Tensor) else ''}")
         params = list(params)
         if self.params is not None:
             if len(params) == len(self.params) and all(a is b for a, b in zip(params, self.params, strict=True)):
