@@ -65,11 +65,16 @@ def test_a_float_bias_array_with_integer_x_and_kernel_makes_the_output_float():
     np.testing.assert_array_equal(y.numpy()[0, :, :, 1], 2.5)
 
 
-@pytest.mark.parametrize("kernel_shape", [(0, 3, 1, 2), (3, 0, 1, 2)])
-def test_a_kernel_without_rows_or_columns_is_an_error(kernel_shape):
-    with pytest.raises(ValueError, match=rf"the kernel \({kernel_shape[0]}, {kernel_shape[1]}, 1, 2\) is "
-                                         rf"{kernel_shape[0]} high and {kernel_shape[1]} wide"):
-        tc.conv2d(tc.zeros(1, 5, 5, 1), tc.zeros(*kernel_shape))
+@pytest.mark.parametrize("kernel_shape", [(0, 3, 1, 2), (3, 0, 1, 2), (3, 3, 0, 2), (3, 3, 1, 0)])
+def test_an_empty_kernel_is_an_error(kernel_shape):
+    """An empty axis gave an output larger than the input (0 rows) or failed in backward (0 channels or filters)."""
+    x = tc.zeros(1, 5, 5, kernel_shape[2], requires_grad=True)
+    kernel = tc.zeros(*kernel_shape, requires_grad=True)
+    shape = str(kernel_shape).replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ValueError, match=rf"the kernel {shape} is empty: its height {kernel_shape[0]}, width "
+                                         rf"{kernel_shape[1]}, in_channels // groups {kernel_shape[2]} and filters "
+                                         rf"{kernel_shape[3]} must all be at least 1"):
+        tc.conv2d(x, kernel)
 
 
 @pytest.mark.parametrize(("arguments", "name"), [((None, np.ones((1, 1, 1, 1))), "x"),

@@ -319,8 +319,9 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: 
     if data_format == "channels_first":
         x = x.transpose(0, 2, 3, 1)   # (N, C, H, W) -> (N, H, W, C)
     kh, kw, cg, filters = kernel.shape
-    if kh < 1 or kw < 1:
-        raise ValueError(f"the kernel {kernel.shape} is {kh} high and {kw} wide; both must be at least 1")
+    if min(kernel.shape) < 1:
+        raise ValueError(f"the kernel {kernel.shape} is empty: its height {kh}, width {kw}, in_channels // groups "
+                         f"{cg} and filters {filters} must all be at least 1")
     channels = x.shape[-1]
     groups = _check_groups(groups, channels, filters)
     if channels != cg * groups:
