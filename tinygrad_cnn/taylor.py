@@ -41,7 +41,7 @@ class TaylorResult:
     @property
     def exact(self) -> bool:
         """The function is polynomial of this order along the direction: every remainder is rounding."""
-        return bool(np.isnan(self.slope))
+        return bool(np.isnan(self.slope)) and bool(np.isfinite(self.remainders).all())
 
     @property
     def passed(self) -> bool:
@@ -52,6 +52,9 @@ class TaylorResult:
         if self.exact:
             verdict = (f"passed: every remainder is at rounding level (< {self.noise:.2g}), the expansion "
                        "is exact along this direction")
+        elif np.isnan(self.slope):
+            verdict = ("FAILED: no slope to fit, the remainders are NaN or Inf (the function or its "
+                       "derivatives are not finite along the direction)")
         else:
             verdict = (f"{'passed' if self.passed else 'FAILED'}: slope {self.slope:.3f}, expected "
                        f"{self.expected} (a wrong {'gradient' if self.order == 1 else 'H d'} gives "
@@ -73,11 +76,11 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
     Non-scalar outputs are read out along a random vector. `direction` (one array per input that
     requires grad) defaults to a random one with entries in [-1, 1]. Slope near order + 1 passes.
     """
+    if not callable(fn):
+        raise TypeError(f"taylor_test: fn must be a function of the inputs, got {type(fn).__name__} {fn!r:.40}")
     if order not in DEFAULT_STEPS:
         raise ValueError(f"order must be 1 (gradient) or 2 (Hessian-vector product), got {order!r}")
-    steps = np.sort(np.asarray(DEFAULT_STEPS[order] if h is None else h, dtype=np.float64))[::-1]
-    if steps.size < 3 or np.any(steps <= 0):
-        raise ValueError(f"h must hold at least 3 positive steps, got {steps.tolist()}")
+    steps = _steps(DEFAULT_STEPS[order] if h is None else h)
     tolerance = number(tolerance, "tolerance", "taylor_test", 0.0, np.inf, high_open=True)
     xs = float64_inputs(inputs)
     wrt = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
@@ -110,6 +113,17 @@ def taylor_test_hvp(fn: Callable[..., Any], inputs: Any, direction: Any = None, 
     return taylor_test(fn, inputs, direction, order=2, **options)
 
 
+def _steps(h: Any) -> np.ndarray:
+    """The steps, largest first: at least 3 finite positive numbers."""
+    try:
+        steps = np.asarray(h, dtype=np.float64)
+    except (TypeError, ValueError):
+        steps = None
+    if steps is None or steps.ndim != 1 or steps.size < 3 or not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ValueError(f"h must hold at least 3 positive steps, got {h!r:.80}; e.g. h=[0.1, 0.01, 0.001]")
+    return np.sort(steps)[::-1]
+
+
 def _directions(direction: Any, xs: list[Tensor], rng: np.random.Generator) -> list[np.ndarray]:
     """The given direction (one array per input that requires grad), or a random one in [-1, 1]."""
     if direction is None:
@@ -120,6 +134,8 @@ def _directions(direction: Any, xs: list[Tensor], rng: np.random.Generator) -> l
     if [a.shape for a in arrays] != shapes:
         raise ValueError(f"direction must hold one array per input that requires grad, with shapes {shapes}; "
                          f"got shapes {[a.shape for a in arrays]}")
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError("direction must hold finite values; it has NaN or Inf entries")
     return arrays
 
 

@@ -29,10 +29,14 @@ def run_gradcheck_command(args: argparse.Namespace) -> int:
     if args.cases < 1:
         print(f"tinygrad-cnn gradcheck: --cases must be at least 1, got {args.cases}", file=sys.stderr)
         return 2
+    if args.seed < 0:
+        print(f"tinygrad-cnn gradcheck: --seed must be a non-negative int, got {args.seed}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     print(f"gradcheck and gradgradcheck in float64, {args.cases} drawn cases per op (seed {args.seed}); "
           "relative error = |analytic - numeric| / max(|numeric|, 1)")
-    print(f"{'op':<18} {'cases':>5} {'worst rel error':>16} {'kinks':>6}  verdict")
+    width = max(18, *(len(op.name) + 1 for op in ops))
+    print(f"{'op':<{width}} {'cases':>5} {'worst rel error':>16} {'kinks':>6}  verdict")
     failures = []
     for op in ops:
         reports = check_op(op, args.cases, rng)
@@ -40,7 +44,7 @@ def run_gradcheck_command(args: argparse.Namespace) -> int:
         failures += [(op.name, r) for r in failed]
         worst = max(r.worst_rel_error for r in reports)
         kinks = sum(len(r.kinks) for r in reports)
-        print(f"{op.name:<18} {args.cases:>5} {worst:>16.2e} {kinks:>6}  {'FAILED' if failed else 'ok'}")
+        print(f"{op.name:<{width}} {args.cases:>5} {worst:>16.2e} {kinks:>6}  {'FAILED' if failed else 'ok'}")
     for name, report in failures[:3]:
         print(f"\n{name}:\n{report.message()}")
     print(f"\n{len(ops) - len({name for name, _ in failures})} of {len(ops)} ops passed")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..conv import avg_pool2d, conv2d, max_pool2d
+from ..losses import sparse_categorical_crossentropy
 from ..ops.composed import maximum, minimum, where
 from ..ops.movement import concatenate, stack
 from ..tensor import Tensor
@@ -97,18 +98,28 @@ def _image(rng: np.random.Generator, kinks: bool, spread: bool = False) -> list[
 
 
 def _conv(rng: np.random.Generator, kinks: bool) -> list[Any]:
+    """Input, kernel, bias, strides, padding, dilation and groups (1 or 2: channels and filters per group)."""
+    groups, dilation = (int(n) for n in rng.integers(1, 3, 2))
     (x,) = _image(rng, kinks)
-    kh, kw = (int(k) for k in rng.integers(1, 4, 2))
-    filters = int(rng.integers(1, 4))
+    x = np.concatenate([x] * groups, axis=-1)   # (N, H, W, C * groups)
+    kh, kw = (int(k) for k in rng.integers(1, 4 - dilation, 2))   # a dilated window fits in 3 rows
+    filters = groups * int(rng.integers(1, 3))
     padding = ["valid", "same", ((1, 0), (0, 1))][rng.integers(0, 3)]
     strides = int(rng.integers(1, 3))
-    return [x, _values(rng, (kh, kw, x.shape[-1], filters)), _values(rng, (filters,)), strides, padding]
+    return [x, _values(rng, (kh, kw, x.shape[-1] // groups, filters)), _values(rng, (filters,)), strides, padding,
+            dilation, groups]
 
 
 def _pool(rng: np.random.Generator, kinks: bool) -> list[Any]:
     (x,) = _image(rng, kinks, spread=True)
     size = int(rng.integers(2, 4))
     return [x, size, int(rng.integers(1, size + 1)), ["valid", "same"][rng.integers(0, 2)]]
+
+
+def _logits(rng: np.random.Generator, kinks: bool) -> list[Any]:
+    """Logits of shape (batch, classes) and an integer label per sample."""
+    batch, classes = int(rng.integers(1, 5)), int(rng.integers(2, 6))
+    return [_values(rng, (batch, classes)), rng.integers(0, classes, batch)]
 
 
 def _getitem_index(rng: np.random.Generator, n: int) -> Any:
@@ -185,6 +196,7 @@ CATALOG: list[CatalogOp] = [
     CatalogOp("transpose", lambda a, axes: a.transpose(axes),
               _movement(lambda rng, x: tuple(int(i) for i in rng.permutation(x.ndim)))),
     CatalogOp("flatten", lambda a: a.flatten(), _unary()),
+    CatalogOp("clone", Tensor.clone, _unary()),
     CatalogOp("unsqueeze_squeeze", lambda a: a.unsqueeze(0).squeeze(), _unary()),
     CatalogOp("broadcast_to", lambda a, shape: a.broadcast_to(shape), _movement(lambda rng, x: (2, *x.shape))),
     CatalogOp("pad", lambda a, width: a.pad(width, 0.5),
@@ -193,9 +205,12 @@ CATALOG: list[CatalogOp] = [
     CatalogOp("concatenate", lambda a, b: concatenate([a, b], axis=0), _pair_along_axis),
     CatalogOp("stack", lambda a, b: stack([a, b], axis=-1), _same_shape_pair),
     CatalogOp("matmul", lambda a, b: a @ b, _matmul),
-    CatalogOp("conv2d", lambda x, w, b, s, p: conv2d(x, w, b, strides=s, padding=p), _conv),
+    CatalogOp("conv2d", lambda x, w, b, s, p, d, g: conv2d(x, w, b, strides=s, padding=p, dilation_rate=d, groups=g),
+              _conv),
     CatalogOp("max_pool2d", lambda x, size, s, p: max_pool2d(x, size, s, p), _pool, has_kinks=True),
     CatalogOp("avg_pool2d", lambda x, size, s, p: avg_pool2d(x, size, s, p), _pool),
+    CatalogOp("sparse_crossentropy", lambda z, labels: sparse_categorical_crossentropy(labels, z, from_logits=True),
+              _logits),
 ]
 
 

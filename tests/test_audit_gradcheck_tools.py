@@ -1,0 +1,75 @@
+"""Acceptance audit of the gradient-checking tools (issue 6): Taylor test edge cases, the CLI's catalog."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from planted import arrays
+
+import tinygrad_cnn as tc
+from tinygrad_cnn.cli import main
+from tinygrad_cnn.engine import toposort
+from tinygrad_cnn.function import Function
+from tinygrad_cnn.testing.op_catalog import CATALOG, find
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("order", [1, 2])
+def test_taylor_fails_when_the_function_is_not_finite(order):
+    (x,) = arrays(0, (3,))
+    negative = tc.Tensor(-np.abs(x.data) - 1, requires_grad=True)
+    result = tc.taylor_test(tc.Tensor.log, [negative], order=order)   # log of negatives: NaN everywhere
+    assert not result.passed and not result.exact and "NaN or Inf" in str(result)
+
+
+def test_taylor_fits_the_finite_remainders_where_large_steps_leave_the_domain():
+    x = tc.Tensor(np.array([0.05, 1.0]), requires_grad=True)
+    result = tc.taylor_test(tc.Tensor.log, [x], direction=np.array([-1.0, 0.5]))
+    assert np.isnan(result.remainders[0]) and result.passed and result.slope == pytest.approx(2, abs=0.15)
+
+
+def test_taylor_argument_errors_name_the_argument():
+    (x,) = arrays(1, (3,))
+    for steps in (0.1, "abc", [0.1, np.nan, 0.01, 0.001], [[0.1, 0.01, 0.001]]):
+        with pytest.raises(ValueError, match="h must hold at least 3 positive steps"):
+            tc.taylor_test(tc.Tensor.tanh, [x], h=steps)
+    with pytest.raises(ValueError, match="direction must hold finite values"):
+        tc.taylor_test(tc.Tensor.tanh, [x], direction=np.array([0.0, np.inf, 1.0]))
+    with pytest.raises(TypeError, match="taylor_test: fn must be a function of the inputs, got int"):
+        tc.taylor_test(3, [x])
+
+
+def test_cli_seed_must_not_be_negative(capsys):
+    assert main(["gradcheck", "--op", "add", "--seed", "-1"]) == 2
+    assert "--seed must be a non-negative int, got -1" in capsys.readouterr().err
+
+
+def primitives() -> set[str]:
+    """Every Function subclass the package defines."""
+    found, stack = set(), [Function]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.startswith("tinygrad_cnn.") and sub.__name__ not in found:
+                found.add(sub.__name__)
+                stack.append(sub)
+    return found
+
+
+# adjoints reached by gradgradcheck of the op they differentiate; Cast changes precision (float64 checks only)
+SECOND_ORDER_ONLY = {"ConvInputGrad", "ConvKernelGrad", "WindowSumAdjoint", "IndexAdd"}
+
+
+def test_the_catalog_reaches_every_primitive_op():
+    rng = np.random.default_rng(0)
+    recorded = set()
+    for op in CATALOG:
+        for _ in range(3):
+            out = op.fn(*op.inputs(rng))
+            recorded |= {node.name for node in toposort([out._ctx] if out._ctx is not None else [])}
+    missing = primitives() - recorded - SECOND_ORDER_ONLY - {"Cast"}
+    assert not missing, f"ops no `tinygrad-cnn gradcheck` row exercises: {sorted(missing)}"
+
+
+def test_conv2d_rows_draw_groups_and_dilation():
+    rng = np.random.default_rng(0)
+    draws = [find("conv2d").inputs(rng) for _ in range(20)]
+    assert {d[-1] for d in draws} == {1, 2} and {d[-2] for d in draws} == {1, 2}   # groups, dilation
