@@ -162,6 +162,23 @@ def test_state_dict_round_trip():
     assert source.layers[-1].bias.data.max() < 100
 
 
+def test_state_dict_loads_into_a_copy_built_in_the_same_session():
+    """A second small_cnn() is named conv2d_1, ...: as in PyTorch, a copy of the architecture loads the state."""
+    tc.manual_seed(3)
+    source = small_cnn()
+    source(np.random.default_rng(0).standard_normal((4, 8, 8, 1)), training=True)  # moves the statistics
+    target = small_cnn()
+    assert not set(target.state_dict()) & set(source.state_dict())
+    assert target.load_state_dict(source.state_dict()) == ([], [])
+    x = np.random.default_rng(1).standard_normal((3, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_array_equal(target(x).data, source(x).data)
+    other = tc.Sequential([tc.Input((8, 8, 1)), Conv2D(4, 3), BatchNormalization(), Flatten(), Dense(2)])
+    before = other.get_weights()
+    with pytest.raises(ValueError, match=r"dense_2/kernel has shape \(144, 2\), got an array of shape \(36, 3\)"):
+        other.load_state_dict(source.state_dict())
+    assert all(np.array_equal(a, b) for a, b in zip(other.get_weights(), before, strict=True))
+
+
 def test_load_state_dict_checks_everything_before_changing_anything():
     model = small_cnn()
     before = model.state_dict()

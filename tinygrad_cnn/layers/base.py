@@ -253,11 +253,17 @@ class Layer:
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Load arrays by weight name; checks names (unless not strict) and shapes before changing anything.
 
-        Returns (missing, unexpected) names, which are empty when strict.
+        When no name matches but the count does (a copy of the architecture built in the same session is
+        named conv2d_1, dense_1, ...), the arrays load in order, as load_weights does. Returns (missing,
+        unexpected) names, which are empty when strict.
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict needs a mapping from weight names to arrays, got {type(state).__name__}")
         own = {w.name: w for w in self.weights}
+        if strict and own and len(state) == len(own) and not set(state) & set(own):
+            _copy_all([(weight, np.asarray(array)) for weight, array in zip(own.values(), state.values(),
+                                                                           strict=True)], "load_state_dict")
+            return [], []
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
