@@ -187,6 +187,14 @@ def _slice_text(slices: list[tuple[Any, Any, int]]) -> str:
     return ", ".join(parts)
 
 
+def _swap(draw: Any, s: Shape) -> tuple[dict[str, Any], list[Shape], Shape]:
+    """Two axes (negative too, possibly the same one) for swapaxes."""
+    axes = (draw(st.integers(-len(s), len(s) - 1)), draw(st.integers(-len(s), len(s) - 1)))
+    out = list(s)
+    out[axes[0]], out[axes[1]] = s[axes[1]], s[axes[0]]
+    return {"axes": axes}, [], tuple(out)
+
+
 def _take(draw: Any, s: Shape) -> tuple[dict[str, Any], list[Shape], Shape]:
     axis = draw(st.integers(0, len(s) - 1))
     index = draw(st.lists(st.integers(-s[axis], s[axis] - 1), min_size=1, max_size=4))  # repeats accumulate
@@ -335,6 +343,9 @@ OPS: list[Op] = [
     _unary("square", "{0} ** 2"),
     _unary("scale", "2.5 - {0} / 3"),
     _unary("reciprocal", "1 / ({0} * {0} + 1)"),
+    _unary("rpow", "1.5 ** {0}"),
+    _unary("cast", "{0}.float().double()"),            # float32 rounding on the way, identity gradient
+    _unary("detach", "{0}.detach() * {0}"),            # the gradient flows through one factor only
     _binary("add", "{0} + {1}"),
     _binary("sub", "{0} - {1}"),
     _binary("mul", "{0} * {1}"),
@@ -356,6 +367,9 @@ OPS: list[Op] = [
     Op("transpose", lambda s: len(s) >= 2, lambda d, s: ({"axes": tuple(d(st.permutations(range(len(s)))))}, [],
                                                           None),
        lambda a, p: f"{a[0]}.transpose({p['axes']})", lambda a, p: f"{a[0]}.permute({p['axes']})"),
+    Op("swapaxes", lambda s: len(s) >= 2, _swap,
+       lambda a, p: f"{a[0]}.swapaxes({p['axes'][0]}, {p['axes'][1]})",
+       lambda a, p: f"{a[0]}.transpose({p['axes'][0]}, {p['axes'][1]})"),
     Op("slice", lambda s: len(s) >= 1, _slices,
        lambda a, p: f"{a[0]}[{_slice_text(p['slices'])}]", lambda a, p: f"index_ref({a[0]}, {p['slices']})",
        "index_ref"),
