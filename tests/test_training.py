@@ -106,6 +106,25 @@ def test_evaluate_returns_a_float_without_metrics_and_the_mean_loss():
     np.testing.assert_allclose(value, expected, rtol=1e-5)
 
 
+def test_keras_neighbours_batch_size_none_verbose_bools_return_dict_and_no_optimizer(capsys):
+    """Keras's batch_size=None means 32, verbose may be a bool, evaluate(return_dict=True) names the values,
+    and an uncompiled model's optimizer and loss are None."""
+    x, y = blobs(70)
+    assert make_model(compile_=False).optimizer is None and make_model(compile_=False).loss is None
+    by_default = make_model().fit(x, y, batch_size=None, epochs=2, verbose=False).history
+    assert by_default == make_model().fit(x, y, batch_size=32, epochs=2, verbose=0).history
+    assert capsys.readouterr().out == ""
+    model = make_model()
+    model.fit(x, y, verbose=True)
+    assert "Epoch 1/1" in capsys.readouterr().out
+    values = model.evaluate(x, y, batch_size=None, verbose=0, return_dict=True)
+    assert list(values) == ["loss", "accuracy"]
+    assert list(values.values()) == model.evaluate(x, y, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, batch_size=None), model.predict(x))
+    with pytest.raises(TypeError, match="return_dict must be True or False"):
+        model.evaluate(x, y, verbose=0, return_dict="yes")
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered")
 def test_nan_loss_stops_with_epoch_and_batch():
     x, y = blobs(64)

@@ -16,6 +16,9 @@ class Sequential(Layer):
     Shapes are inferred from the `Input` (layers are built as they are added) or from the first call.
     """
 
+    optimizer: Any = None  # set by compile, as are loss and compiled_metrics
+    loss: Any = None
+
     def __init__(self, layers: list[Layer] | None = None, name: str | None = None) -> None:
         super().__init__(name)
         self.layers: list[Layer] = []
@@ -197,10 +200,10 @@ class Sequential(Layer):
         return fit(self, x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
                    validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 32, verbose: int = 1) -> Any:
-        """[loss, *metrics] on (x, y), in inference mode."""
+    def evaluate(self, x: Any, y: Any, batch_size: int = 32, verbose: int = 1, return_dict: bool = False) -> Any:
+        """[loss, *metrics] on (x, y), in inference mode (a dict by name with return_dict=True)."""
         from .training import evaluate
-        return evaluate(self, x, y, batch_size=batch_size, verbose=verbose)
+        return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict)
 
     def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
         """The outputs for x, batch by batch, in inference mode and without recording a graph."""

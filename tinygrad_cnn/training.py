@@ -14,7 +14,7 @@ import numpy as np
 
 from . import losses, optimizers
 from . import metrics as metrics_lib
-from .arguments import number, positive_int
+from .arguments import flag, number, positive_int
 from .creation import generator
 from .mode import no_grad
 from .progress import ProgressBar
@@ -120,10 +120,15 @@ def _targets(y: Any, count: int, what: str) -> np.ndarray:
 def _verbosity(verbose: Any) -> int:
     if verbose == "auto":
         return 1
-    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+    if verbose not in (0, 1, 2):  # True and False count as 1 and 0, as in Keras
         raise ValueError(f"verbose must be 0 (silent), 1 (progress bar), 2 (one line per epoch) or 'auto', "
                          f"got {verbose!r}")
     return int(verbose)
+
+
+def _batch_size(batch_size: Any, what: str) -> int:
+    """The batch size; None means Keras's default, 32."""
+    return 32 if batch_size is None else positive_int(batch_size, "batch_size", what)
 
 
 def _split(model: Any, x: np.ndarray, y: np.ndarray, validation_data: Any,
@@ -204,7 +209,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, valid
     _require_compiled(model, "fit")
     x = _inputs(model, x, "fit")
     y = _targets(y, len(x), "fit")
-    batch_size = positive_int(batch_size, "batch_size", "fit")
+    batch_size = _batch_size(batch_size, "fit")
     epochs = positive_int(epochs, "epochs", "fit", minimum=0)
     verbose = _verbosity(verbose)
     x, y, validation = _split(model, x, y, validation_data, validation_split)
@@ -287,15 +292,20 @@ def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, bar: Pr
     return tracker.values()
 
 
-def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1) -> float | list[float]:
-    """The loss and metrics on (x, y): `[loss, *metrics]`, or the loss alone without metrics."""
+def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1,
+             return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    """The loss and metrics on (x, y): `[loss, *metrics]`, the loss alone without metrics, or with
+    `return_dict` a dict {"loss": ..., "accuracy": ...}."""
     _require_compiled(model, "evaluate")
     x = _inputs(model, x, "evaluate")
     y = _targets(y, len(x), "evaluate")
-    batch_size, verbose = positive_int(batch_size, "batch_size", "evaluate"), _verbosity(verbose)
+    batch_size, verbose = _batch_size(batch_size, "evaluate"), _verbosity(verbose)
+    return_dict = flag(return_dict, "return_dict", "evaluate")
     bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
     values = _evaluate(model, x, y, batch_size, bar)
     bar.finish(values)
+    if return_dict:
+        return values
     results = list(values.values())
     return results if len(results) > 1 else results[0]
 
@@ -303,7 +313,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1)
 def predict(model: Any, x: Any, batch_size: int = 32, verbose: Any = 0) -> np.ndarray:
     """The model's outputs for x as one array, computed batch by batch in inference mode without a graph."""
     x = _inputs(model, x, "predict")
-    batch_size, verbose = positive_int(batch_size, "batch_size", "predict"), _verbosity(verbose)
+    batch_size, verbose = _batch_size(batch_size, "predict"), _verbosity(verbose)
     bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
     outputs = []
     with no_grad(), _mode(model, False):
