@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planted import arrays
 
 import tinygrad_cnn as tc
 from tinygrad_cnn.cli import main
 from tinygrad_cnn.engine import toposort
 from tinygrad_cnn.function import Function
+from tinygrad_cnn.testing import strategies as tst
 from tinygrad_cnn.testing.op_catalog import CATALOG, find
 
 
@@ -73,3 +76,25 @@ def test_conv2d_rows_draw_groups_and_dilation():
     rng = np.random.default_rng(0)
     draws = [find("conv2d").inputs(rng) for _ in range(20)]
     assert {d[-1] for d in draws} == {1, 2} and {d[-2] for d in draws} == {1, 2}   # groups, dilation
+
+
+@settings(max_examples=25)
+@given(st.data())
+def test_arrays_keep_min_abs_inside_low_high_and_on_the_grid(data):
+    low = data.draw(st.sampled_from([-2.0, -1.0, 0.0, 0.5]))
+    high = data.draw(st.sampled_from([1.0, 2.0]))
+    grid = data.draw(st.sampled_from([None, 0.25]))
+    values = data.draw(tst.arrays((6,), low=low, high=high, min_abs=0.3, grid=grid))
+    assert np.all((low <= values) & (values <= high) & (np.abs(values) >= 0.3))
+    if grid is not None:
+        np.testing.assert_array_equal(values, np.round(values / grid) * grid)
+
+
+def test_arrays_argument_errors():
+    for options, message in [(dict(grid=0), "grid must be a positive step"),
+                             (dict(grid=-0.5), "grid must be a positive step"),
+                             (dict(min_abs=3.0), "no value in .* has |value| >= min_abs=3.0"),
+                             (dict(low=0.1, high=0.2, grid=0.5), "multiple of grid=0.5"),
+                             (dict(dtype=np.int64), "dtype must be a float dtype")]:
+        with pytest.raises(ValueError, match=message):
+            tst.arrays((2,), **options)

@@ -32,14 +32,23 @@ def arrays(shape: Any = None, *, low: float = -2.0, high: float = 2.0, min_abs: 
     """
     if not low < high:
         raise ValueError(f"arrays: low must be below high, got low={low}, high={high}")
+    if grid is not None and not grid > 0:
+        raise ValueError(f"arrays: grid must be a positive step (or None), got {grid!r}")
+    if np.dtype(dtype).kind != "f":
+        raise ValueError(f"arrays: dtype must be a float dtype (gradients need floats), got {np.dtype(dtype)}")
     shape = shapes(**shape_options) if shape is None else shape
-    if grid is not None:
-        values = st.integers(int(np.ceil(low / grid)), int(np.floor(high / grid))).map(lambda k: k * grid)
+    # [low, high] without (-min_abs, min_abs): the negative and the positive part, where not empty
+    parts = [(low, min(high, -min_abs)), (max(low, min_abs), high)] if min_abs > 0 else [(low, high)]
+    if grid is not None:   # multiples k * grid, k in [ceil(a / grid), floor(b / grid)]
+        bounds = [(int(np.ceil(a / grid)), int(np.floor(b / grid))) for a, b in parts]
+        choices = [st.integers(a, b).map(lambda k: k * grid) for a, b in bounds if a <= b]
     else:
-        values = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
-    if min_abs > 0:  # fold [low, high] onto values with |v| >= min_abs, keeping the sign
-        values = values.map(lambda v: float(np.sign(v) or 1.0) * max(abs(v), min_abs))
-    return hnp.arrays(np.dtype(dtype), shape, elements=values, unique=unique)
+        choices = [st.floats(a, b, allow_nan=False, allow_infinity=False, width=64) for a, b in parts if a <= b]
+    if not choices:
+        raise ValueError(f"arrays: no value in [{low}, {high}] has |value| >= min_abs={min_abs}"
+                         + (f" and is a multiple of grid={grid}" if grid is not None else "")
+                         + "; widen [low, high] or lower min_abs")
+    return hnp.arrays(np.dtype(dtype), shape, elements=st.one_of(*choices), unique=unique)
 
 
 def tensors(shape: Any = None, *, requires_grad: bool = True, **options: Any) -> st.SearchStrategy:
