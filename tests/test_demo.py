@@ -45,6 +45,25 @@ def test_demo_trains_on_mnist_files(tmp_path, capsys):
     assert (tmp_path / "out" / "model.npz").is_file()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "argument --epochs: must be a whole number of at least 1, got '0'"),
+    (["--epochs", "two"], "argument --epochs: must be a whole number of at least 1, got 'two'"),
+    (["--out", "{file}"], "is a file, not a folder; choose another --out"),
+    (["--mnist", "{tmp}/nowhere"], "MNIST directory not found"),
+    (["--mnist", "{tmp}"], "no MNIST split found"),
+])
+def test_bad_options_stop_before_training_with_a_message(argv, message, tmp_path, capsys):
+    """Each was a traceback (after a whole training run for --epochs 0 and a file as --out)."""
+    (tmp_path / "a_file").write_text("")
+    argv = [a.format(file=tmp_path / "a_file", tmp=tmp_path) for a in argv]
+    try:
+        code = main(["demo", "--out", str(tmp_path / "out"), *argv])
+    except SystemExit as usage_error:  # argparse's exit for a bad option value
+        code = usage_error.code
+    captured = capsys.readouterr()
+    assert code == 2 and message in captured.err and "Epoch" not in captured.out
+
+
 def test_weights_replaced_restores_the_model():
     model = build_model((8, 8, 1))
     before = list(model.weights)

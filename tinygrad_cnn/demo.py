@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -122,7 +123,14 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     tc.manual_seed(seed)
     tc.clear_session()  # default layer names from conv2d, dense, ... (they name the picture files)
-    description, train_data, (x_test, y_test) = load_data(args.mnist, seed)
+    try:  # a bad --out or --mnist: say so before any training, without a traceback
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"--out {out} is a file, not a folder; choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        description, train_data, (x_test, y_test) = load_data(args.mnist, seed)
+    except (OSError, ValueError) as error:
+        print(f"tinygrad-cnn demo: error: {error}", file=sys.stderr)
+        return 2
     epochs = epochs if epochs is not None else (10 if args.mnist is None else 2)
     print(f"Data: {description}: {len(train_data[0])} for training, {len(x_test)} for testing\n")
     model = build_model(train_data[0].shape[1:])
@@ -133,7 +141,6 @@ def run_demo(args: argparse.Namespace) -> int:
     good = accuracy >= REQUIRED_ACCURACY
     print(f"\nTest accuracy: {accuracy:.2%} on {len(x_test)} unseen images "
           f"({'at least' if good else 'BELOW'} {REQUIRED_ACCURACY:.0%})")
-    out.mkdir(parents=True, exist_ok=True)
     written = draw(model, history, x_test[0], out)
     model.save(out / "model.npz")
     written.append(out / "model.npz")
@@ -151,10 +158,18 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if good and checked else 1
 
 
+def positive_epochs(text: str) -> int:
+    """--epochs: an int of at least 1 (argparse prints the error with the usage)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's command-line options."""
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: ./{DEFAULT_OUT}/)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: 10, or 2 with --mnist)")
+    parser.add_argument("--epochs", type=positive_epochs, default=None,
+                        help="training epochs, at least 1 (default: 10, or 2 with --mnist)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--mnist", metavar="DIR", default=None,
                         help="train on the MNIST IDX files in DIR instead of the 8x8 digits")
