@@ -98,3 +98,8 @@ def test_arrays_argument_errors():
                              (dict(dtype=np.int64), "dtype must be a float dtype")]:
         with pytest.raises(ValueError, match=message):
             tst.arrays((2,), **options)
+
+
+def test_gradcheck_property_names_an_input_that_is_not_a_strategy(gradcheck_property, tc_strategies):
+    with pytest.raises(TypeError, match="gradcheck_property: input 1 must be a hypothesis strategy .*got ndarray"):
+        gradcheck_property(lambda a, b: a * b, tc_strategies.arrays((2,)), np.ones(2))

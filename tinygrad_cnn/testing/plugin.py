@@ -46,6 +46,12 @@ def gradcheck_property() -> Callable[..., None]:
     from hypothesis import given, settings  # importable: _strategies() did not skip
 
     def check(fn: Callable[..., Any], *drawn: Any, max_examples: int | None = None, **options: Any) -> None:
+        for index, strategy in enumerate(drawn):
+            if not isinstance(strategy, strategies.st.SearchStrategy):
+                raise TypeError(f"gradcheck_property: input {index} must be a hypothesis strategy (e.g. "
+                                f"tc_strategies.arrays()), got {type(strategy).__name__} {strategy!r:.40}; "
+                                "wrap a fixed value in hypothesis.strategies.just(...)")
+
         @given(strategies.st.tuples(*drawn))
         def run(drawn_inputs: tuple[Any, ...]) -> None:
             inputs = [x for d in drawn_inputs for x in (d if isinstance(d, strategies.Inputs) else (d,))]
