@@ -108,3 +108,42 @@ def test_integer_images_pool_like_their_float_values(case, kind, dtype):
     else:
         assert y.dtype == np.float32
         np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6, atol=1e-4)
+
+
+CONV_FORMS = [  # each list: spellings of one geometry that must give the same result
+    [dict(strides=2), dict(strides=(2, 2)), dict(strides=[2, 2]), dict(strides=np.int64(2))],
+    [dict(padding=1), dict(padding=(1, 1)), dict(padding=((1, 1), (1, 1))), dict(padding=[[1, 1], [1, 1]])],
+    [dict(padding="same"), dict(padding="SAME"), dict(padding=((1, 1), (1, 1)))],
+    [dict(padding="valid"), dict(padding="Valid"), dict(padding=0), dict()],
+    [dict(dilation_rate=2, padding="same"), dict(dilation_rate=(2, 2), padding=((2, 2), (2, 2)))],
+]
+
+
+@pytest.mark.parametrize("forms", CONV_FORMS)
+def test_every_spelling_of_a_conv_geometry_agrees(forms):
+    rng = np.random.default_rng(4)
+    x, kernel = rng.standard_normal((2, 7, 6, 3)), rng.standard_normal((3, 3, 3, 2))
+    results = [tc.conv2d(x, kernel, **form).numpy() for form in forms]
+    for form, result in zip(forms[1:], results[1:]):
+        np.testing.assert_array_equal(result, results[0], err_msg=str(form))
+
+
+@pytest.mark.parametrize("pool", [tc.max_pool2d, tc.avg_pool2d])
+def test_every_spelling_of_a_pool_geometry_agrees(pool):
+    x = np.random.default_rng(5).standard_normal((2, 7, 6, 3))
+    forms = [lambda: pool(x, 2), lambda: pool(x, (2, 2), (2, 2)), lambda: pool(x, [2, 2], None, "VALID"),
+             lambda: pool(x=x, pool_size=np.int64(2), strides=2, padding="valid", data_format="channels_last"),
+             lambda: pool(x.transpose(0, 3, 1, 2), 2, data_format="channels_first").transpose(0, 2, 3, 1)]
+    results = [form().numpy() for form in forms]
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+
+
+def test_max_pool_of_the_whole_image_has_global_max_pools_gradient():
+    """The tie rule is Tensor.max's: whole-image windows share gradients exactly as global_max_pool2d."""
+    rng = np.random.default_rng(6)
+    x = tc.Tensor(rng.integers(0, 3, (3, 4, 5, 2)).astype(np.float64), requires_grad=True)   # many ties
+    upstream = rng.standard_normal((3, 2))
+    (pooled,) = tc.grad(tc.max_pool2d(x, (4, 5)).reshape(3, 2), [x], upstream)
+    (global_,) = tc.grad(tc.global_max_pool2d(x), [x], upstream)
+    np.testing.assert_allclose(pooled.numpy(), global_.numpy(), rtol=1e-15, atol=0)
