@@ -1,6 +1,9 @@
 """Acceptance audit of the gradient-checking tools (issue 6): Taylor test edge cases, the CLI's catalog."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -103,3 +106,10 @@ def test_arrays_argument_errors():
 def test_gradcheck_property_names_an_input_that_is_not_a_strategy(gradcheck_property, tc_strategies):
     with pytest.raises(TypeError, match="gradcheck_property: input 1 must be a hypothesis strategy .*got ndarray"):
         gradcheck_property(lambda a, b: a * b, tc_strategies.arrays((2,)), np.ones(2))
+
+
+def test_strategies_are_reachable_as_tc_testing_strategies():
+    code = ("import sys, tinygrad_cnn as tc; assert 'hypothesis' not in sys.modules; "
+            "print(tc.testing.strategies.arrays.__name__, 'hypothesis' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["arrays", "True"], done.stderr
