@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .engine import run_backward
 from .tensor import Tensor, _check_output_grad
 
@@ -26,11 +28,15 @@ def grad(
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
     for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor) or not t.requires_grad:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"input {i} of grad() must be a Tensor, got {type(t).__name__}")
+        if not t.requires_grad:
             raise RuntimeError(f"input {i} of grad() does not require grad, so it has no gradient; "
                                "create it with requires_grad=True")
     for i, t in enumerate(outputs):
-        if not isinstance(t, Tensor) or not t.requires_grad:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"output {i} of grad() must be a Tensor, got {type(t).__name__}")
+        if not t.requires_grad:
             raise RuntimeError(f"output {i} of grad() does not require grad: it does not depend on "
                                "any tensor that requires grad (or it was computed under no_grad)")
     seeds = [_check_output_grad(o, g, f"grad_outputs[{i}]") for i, (o, g) in enumerate(zip(outputs, grad_outputs))]
@@ -45,10 +51,13 @@ def grad(
 
 def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor], v: Any) -> tuple[Tensor, tuple[Tensor, ...]]:
     """(fn(*inputs), H v): the Hessian of a scalar function times vectors v, by double backward."""
+    one_vector = isinstance(inputs, Tensor) and not (isinstance(v, (tuple, list)) and len(v) == 1
+                                                     and isinstance(v[0], (Tensor, np.ndarray)))
     inputs = tuple(t.detach().requires_grad_() for t in _as_tuple(inputs))
-    vectors = tuple(x if isinstance(x, Tensor) else Tensor(x, dtype=t.dtype) for x, t in zip(_as_tuple(v), inputs))
-    if len(vectors) != len(inputs):
-        raise ValueError(f"hvp needs one vector per input: got {len(vectors)} vectors for {len(inputs)} inputs")
+    v = (v,) if one_vector else _as_tuple(v)   # one input: v is its vector, even given as a list of numbers
+    if len(v) != len(inputs):
+        raise ValueError(f"hvp needs one vector per input: got {len(v)} vectors for {len(inputs)} inputs")
+    vectors = tuple(x if isinstance(x, Tensor) else Tensor(x, dtype=t.dtype) for x, t in zip(v, inputs))
     for i, (vector, t) in enumerate(zip(vectors, inputs)):
         if vector.shape != t.shape:
             raise ValueError(f"hvp: v[{i}] has shape {vector.shape} but input {i} has shape {t.shape}; "

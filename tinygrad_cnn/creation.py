@@ -26,6 +26,15 @@ def _float(dtype: Any) -> np.dtype:
     return np.dtype(np.float32 if dtype is None else dtype)
 
 
+def _random_dtype(dtype: Any, name: str) -> np.dtype:
+    """A floating dtype for random samples (an integer one would silently truncate them to zeros)."""
+    result = _float(dtype)
+    if result.kind != "f":
+        raise TypeError(f"{name}: dtype must be a floating type (float32 or float64), got {result}; "
+                        "draw floats and convert, or use tc.arange / np.random.integers for integers")
+    return result
+
+
 def _checked_shape(shape: tuple[Any, ...], name: str) -> tuple[int, ...]:
     shape = _shape_args(shape)
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
@@ -76,17 +85,18 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    data = generator().random(_checked_shape(shape, "rand")).astype(_float(dtype))
+    data = generator().random(_checked_shape(shape, "rand")).astype(_random_dtype(dtype, "rand"))
     return Tensor(data, requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    data = generator().standard_normal(_checked_shape(shape, "randn")).astype(_float(dtype))
+    data = generator().standard_normal(_checked_shape(shape, "randn")).astype(_random_dtype(dtype, "randn"))
     return Tensor(data, requires_grad=requires_grad)
 
 
-def _like(maker: Any, t: Tensor, dtype: Any, requires_grad: bool) -> Tensor:
+def _like(maker: Any, t: Any, dtype: Any, requires_grad: bool) -> Tensor:
+    t = t if isinstance(t, Tensor) else Tensor(t)   # arrays and lists too, as in NumPy
     return maker(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
@@ -107,4 +117,4 @@ def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Ten
 
 
 def full_like(t: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
+    return _like(lambda shape, **kw: full(shape, fill_value, **kw), t, dtype, requires_grad)

@@ -102,7 +102,7 @@ def run_backward(
                 raise RuntimeError(_released_message(node))
             input_grads = checked_backward(node, grad) if MODE.anomaly else type(node).backward(node, grad)
             if type(input_grads) is not tuple:
-                input_grads = (input_grads,)
+                input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)
             if len(input_grads) != len(node.parents):
                 raise RuntimeError(
                     f"backward of {node.name} returned {len(input_grads)} gradients, but the op "

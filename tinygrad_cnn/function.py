@@ -64,7 +64,7 @@ class Function:
             raise
         finally:
             MODE.grad_enabled = grad_enabled
-        data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else np.asarray(out)
+        data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else _output_array(cls, out)
         if data.dtype.char == "d" and not _asks_for_float64(args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers become float32, not float64
         result = Tensor._make(data, ctx if record else None)
@@ -141,6 +141,15 @@ def _constant(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, complex)):
         return value
     return getattr(value, "shape", ()), getattr(value, "dtype", None), getattr(value, "name", None)
+
+
+def _output_array(cls: type, out: Any) -> np.ndarray:
+    """A forward's result other than an ndarray or Tensor: a number (or an ndarray subclass), else a clear error."""
+    if isinstance(out, (np.ndarray, int, float, np.number, np.bool_)):
+        return np.asarray(out)
+    several = " (a Function has one output; write one Function per output)" if isinstance(out, tuple) else ""
+    raise TypeError(f"{cls.__name__}.forward must return one ndarray or Tensor (or a number), "
+                    f"got {type(out).__name__}{several}")
 
 
 _FLOAT64 = np.dtype(np.float64)

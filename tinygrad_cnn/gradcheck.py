@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import flag
 from .autograd import grad
 from .blame import Blame, find_blame
 from .function import Function
@@ -295,6 +296,8 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
         raise ValueError(f"kinks must be one of {KINK_MODES}, got {kinks!r}")
     if not callable(fn):
         raise TypeError(f"gradcheck: fn must be a function of the inputs, got {type(fn).__name__} {fn!r:.40}")
+    if fast_mode is not None:
+        flag(fast_mode, "fast_mode", "gradcheck")
     for name, value, low in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
         if value is not None and not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
                                       and (value > 0 if name == "eps" else value >= 0)):
@@ -385,6 +388,8 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, 
     fast_mode=None checks a random projection first when the inputs have more than FAST_MODE_SIZE
     entries. On failure the report names the worst entries and (blame=True) the first wrong op.
     """
+    flag(raise_exception, "raise_exception", "gradcheck")
+    flag(blame, "blame", "gradcheck")
     options = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, kinks=kinks, seed=seed)
     report = check_gradients(fn, inputs, **options)
     if not report.passed and blame:
@@ -431,6 +436,8 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
     The checked function maps (inputs..., upstream gradients...) to the input gradients;
     inputs beyond the original ones in the report are the upstream gradients.
     """
+    flag(raise_exception, "raise_exception", "gradgradcheck")
+    flag(blame, "blame", "gradgradcheck")
     options = dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, kinks=kinks, seed=seed)
     report = second_derivative_report(fn, inputs, grad_outputs, **options)
     if not report.passed and blame:

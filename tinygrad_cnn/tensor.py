@@ -1,10 +1,13 @@
 """`Tensor`: an ndarray that remembers the op that made it, so gradients can flow back."""
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .arguments import flag, is_int
 from .mode import MODE
 
 Axis = int | tuple[int, ...] | None
@@ -54,13 +57,13 @@ class Tensor:
 
     # _version_box: None (version 0) or a 1-element int64 array shared with every view of the same
     # memory (detach, reshape, basic indexing...), so an in-place change through any of them is seen
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_version_box", "name", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_version_box", "name", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
         self.data = to_array(data, dtype)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self._ctx = None
         self._version_box = None
         self.name = name
@@ -71,7 +74,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, ctx: Any) -> Tensor:
         """Wrap an op's output without copying or checking (the hot path)."""
         t = object.__new__(cls)
-        t.data, t.grad, t._ctx, t._version_box, t.name = data, None, ctx, None, None
+        t.data, t._grad, t._ctx, t._version_box, t.name = data, None, ctx, None, None
         t._requires_grad = ctx is not None
         return t
 
@@ -82,6 +85,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if value is not True and value is not False:
+            value = flag(value, "requires_grad", "Tensor")
         if value and self.data.dtype.kind not in "fc":
             raise TypeError(
                 f"only floating-point tensors can require grad, but this one is {self.data.dtype}; "
@@ -90,6 +95,22 @@ class Tensor:
         if not value and self._ctx is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf; use .detach() instead")
         self._requires_grad = bool(value)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by backward (a Tensor of this tensor's shape), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:  # backward adds to it: a Tensor of this shape (torch checks the same)
+            if not isinstance(value, Tensor):
+                raise TypeError(f".grad must be a Tensor or None, got {type(value).__name__}; "
+                                "wrap an array first: x.grad = tc.Tensor(g)")
+            if value.data.shape != self.data.shape:
+                raise RuntimeError(f".grad must have the tensor's shape {self.shape}, got a Tensor of shape "
+                                   f"{value.shape}")
+        self._grad = value
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -177,9 +198,17 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        """An integer tensor of one element as an index (slice bounds, list positions), as in PyTorch."""
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype} "
+                            f"of shape {self.shape}")
+        return int(self.data.item())
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", precision=4, threshold=64, prefix="Tensor(")
-        extra = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
+        extra = "" if self.data.size or self.ndim == 1 else f", shape={self.shape}"   # [] alone hides it
+        extra += "" if self.dtype == np.float32 else f", dtype={self.dtype}"
         if self._ctx is not None:
             extra += f", grad_fn=<{self._ctx.name}>"
         elif self._requires_grad:
@@ -320,22 +349,22 @@ class Tensor:
 
     # --- comparisons: not differentiable, give bool tensors ---
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data < _data(other)), None)
+        return _compare("<", operator.lt, self, _operand(other, self))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data <= _data(other)), None)
+        return _compare("<=", operator.le, self, _operand(other, self))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data > _data(other)), None)
+        return _compare(">", operator.gt, self, _operand(other, self))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data >= _data(other)), None)
+        return _compare(">=", operator.ge, self, _operand(other, self))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(np.asarray(self.data == _data(other)), None)
+        return _compare("==", operator.eq, self, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(np.asarray(self.data != _data(other)), None)
+        return _compare("!=", operator.ne, self, other)
 
     def __invert__(self) -> Tensor:
         if self.dtype != np.bool_:
@@ -349,16 +378,20 @@ class Tensor:
         return Tensor._make(np.asarray(self.data | _data(other)), None)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        axis, keepdims = _arg_axis(axis, self.ndim, "argmax"), flag(keepdims, "keepdims", "argmax")
         return Tensor._make(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)), None)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        axis, keepdims = _arg_axis(axis, self.ndim, "argmin"), flag(keepdims, "keepdims", "argmin")
         return Tensor._make(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)), None)
 
     def any(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return Tensor._make(np.asarray(np.any(self.data, axis=axis, keepdims=keepdims)), None)
+        axes, keepdims = ops.reduce.normalize_axis(axis, self.ndim), flag(keepdims, "keepdims", "any")
+        return Tensor._make(np.asarray(np.any(self.data, axis=axes, keepdims=keepdims)), None)
 
     def all(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return Tensor._make(np.asarray(np.all(self.data, axis=axis, keepdims=keepdims)), None)
+        axes, keepdims = ops.reduce.normalize_axis(axis, self.ndim), flag(keepdims, "keepdims", "all")
+        return Tensor._make(np.asarray(np.all(self.data, axis=axes, keepdims=keepdims)), None)
 
     # --- unary math ---
     def exp(self) -> Tensor:
@@ -396,25 +429,29 @@ class Tensor:
 
     # --- reductions ---
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        if keepdims is not False and keepdims is not True:
+            keepdims = flag(keepdims, "keepdims", "sum")
         return ops.reduce.Sum.apply(self, axis=ops.reduce.normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.composed.mean(self, axis, keepdims)
+        return ops.composed.mean(self, axis, flag(keepdims, "keepdims", "mean"))
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return ops.composed.var(self, axis, keepdims, ddof)
+        return ops.composed.var(self, axis, flag(keepdims, "keepdims", "var"), ddof)
 
     def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return ops.composed.var(self, axis, keepdims, ddof).sqrt()
+        return ops.composed.var(self, axis, flag(keepdims, "keepdims", "std"), ddof).sqrt()
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        if keepdims is not False and keepdims is not True:
+            keepdims = flag(keepdims, "keepdims", "max")
         return ops.reduce.Max.apply(self, axis=ops.reduce.normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return -((-self).max(axis, keepdims))
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.composed.logsumexp(self, axis, keepdims)
+        return ops.composed.logsumexp(self, axis, flag(keepdims, "keepdims", "logsumexp"))
 
     def softmax(self, axis: int = -1) -> Tensor:
         return ops.composed.softmax(self, axis)
@@ -478,6 +515,25 @@ def _index_data(index: Any) -> Any:
     return _data(index)
 
 
+def _arg_axis(axis: Any, ndim: int, owner: str) -> int | None:
+    """The one axis of argmax/argmin as a non-negative int, or None (over all elements, and for a 0-d tensor)."""
+    if axis is None:
+        return None
+    if not is_int(axis):
+        raise TypeError(f"{owner}: axis must be an int or None (one axis), got {type(axis).__name__} {axis!r:.40}")
+    axes = ops.reduce.normalize_axis(axis, ndim)
+    return axes[0] if axes else None
+
+
+def _compare(symbol: str, compare: Callable[[Any, Any], Any], a: Tensor, b: Any) -> Tensor:
+    """A comparison: a bool tensor outside the graph; shapes that do not broadcast get a clear error."""
+    try:
+        return Tensor._make(np.asarray(compare(a.data, _data(b))), None)
+    except ValueError:
+        check_broadcast(f"comparison {symbol}", (a, b), {})
+        raise
+
+
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
@@ -512,3 +568,4 @@ def _check_output_grad(output: Tensor, grad: Any, argument: str) -> Tensor:
 # ops and the engine build on Tensor: imported last, after the class exists
 from . import ops  # noqa: E402
 from .engine import run_backward  # noqa: E402
+from .function import check_broadcast  # noqa: E402

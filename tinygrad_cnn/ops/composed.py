@@ -35,6 +35,9 @@ def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over `axis`, dividing by N - ddof (NumPy's convention, ddof=0)."""
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, np.integer)):
+        raise TypeError(f"var/std: ddof must be an int (0: divide by N, 1: by N - 1), got {type(ddof).__name__} "
+                        f"{ddof!r:.40}")
     axes = normalize_axis(axis, a.ndim)
     count = math.prod([a.shape[i] for i in axes])
     if count - ddof <= 0:

@@ -64,17 +64,17 @@ def matmul(a: Tensor, b: Any) -> Tensor:
         raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}; "
                          "use * to multiply by a scalar")
     k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
-    batch_ok = True
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul shapes {a.shape} @ {b.shape} do not fit: the last axis of the left operand "
+            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of the right ({k_b})"
+        )
     try:
         _batch_shape(a.shape, b.shape)
     except ValueError:
-        batch_ok = False
-    if k_a != k_b or not batch_ok:
-        raise ValueError(
-            f"matmul shapes {a.shape} @ {b.shape} do not fit: the last axis of the left operand "
-            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of the right "
-            f"({k_b}){'' if batch_ok else ', and the batch axes must broadcast'}"
-        )
+        raise ValueError(f"matmul shapes {a.shape} @ {b.shape} do not fit: the batch axes must broadcast, but "
+                         f"{a.shape[:-2]} and {b.shape[:-2]} do not (aligned from the right, each size must be "
+                         "equal or 1)") from None
     # shapes: (k,) -> (1, k) on the left, (k,) -> (k, 1) on the right
     left = a.reshape(1, k_a) if a.ndim == 1 else a
     right = b.reshape(k_b, 1) if b.ndim == 1 else b

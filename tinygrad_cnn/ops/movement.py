@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import is_int
 from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
@@ -155,6 +156,8 @@ def transpose(a: Tensor, axes: Sequence[int] | None) -> Tensor:
     """Permute axes; no axes reverses them (as NumPy's transpose)."""
     if axes is None:
         axes = tuple(reversed(range(a.ndim)))
+    if not all(is_int(x) for x in axes):
+        raise TypeError(f"transpose/permute: axes must be ints, got {tuple(axes)} for a tensor of shape {a.shape}")
     axes = tuple(int(x) for x in axes)
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)) or len(axes) != a.ndim:
         raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
@@ -192,6 +195,8 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
 
 def broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Stretch size-1 axes (and add leading ones) to `shape`, as NumPy broadcasting does."""
+    if not all(is_int(n) for n in shape):
+        raise TypeError(f"broadcast_to: sizes must be ints, got {tuple(shape)}")
     shape = tuple(int(n) for n in shape)
     try:
         ok = np.broadcast_shapes(a.shape, shape) == shape
@@ -220,7 +225,12 @@ def _pad_pairs(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
 
 def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     """Pad with a constant, NumPy's pad_width forms."""
-    return Pad.apply(a, pad_width=_pad_pairs(pad_width, a.ndim), value=value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"pad: value must be a number, got {type(value).__name__} {value!r:.40}")
+    pairs = _pad_pairs(pad_width, a.ndim)
+    if not pairs:   # a 0-d tensor has no axis to pad (as np.pad)
+        return a
+    return Pad.apply(a, pad_width=pairs, value=value)
 
 
 def _convert_index(index: Any) -> Any:
@@ -230,7 +240,8 @@ def _convert_index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        array = np.asarray(index)
+        return array.astype(np.intp) if array.size == 0 else array   # x[[]] selects nothing (NumPy reads [] as float)
     return index
 
 
@@ -256,6 +267,8 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; use tc.stack to make a new axis")
     position = normalize_axis(axis, first.ndim)[0]
     def others(shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape[:position] + shape[position + 1:]

@@ -1,0 +1,239 @@
+"""Issue #2 acceptance audit: neighbours of the contract a PyTorch/NumPy user tries, and their clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinygrad_cnn as tc
+
+# --- .grad is a Tensor or None, of the tensor's shape (as torch checks the assignment) ---
+
+
+def test_grad_assignment_takes_a_tensor_of_the_same_shape_or_none():
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    x.grad = tc.Tensor([0.5, 0.5])
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [3.5, 3.5])
+    x.grad = None
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (np.ones(2), TypeError, "Tensor or None"),
+    ([1.0, 1.0], TypeError, "Tensor or None"),
+    (tc.Tensor([1.0, 1.0, 1.0]), RuntimeError, r"shape \(2,\).*shape \(3,\)"),
+])
+def test_grad_assignment_refuses_what_backward_could_not_add_to(value, error, message):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(error, match=message):
+        x.grad = value
+
+
+# --- a custom Function's forward returns one array or Tensor; backward may return a list ---
+
+
+def _function(forward_result):
+    class Odd(tc.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return forward_result(a)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+    return Odd
+
+
+@pytest.mark.parametrize("result", [
+    lambda a: (a.data, a.data),          # several outputs: not supported, not silently stacked
+    lambda a: "text",
+    lambda a: None,
+    lambda a: [1.0, 2.0],
+])
+def test_forward_must_return_one_array_or_tensor(result):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="Odd.forward"):
+        _function(result).apply(x)
+
+
+@pytest.mark.parametrize("result", [lambda a: a.data.sum(), lambda a: 2.5, lambda a: a * 2])
+def test_forward_may_return_numbers_and_tensors(result):
+    out = _function(result).apply(tc.Tensor([1.0, 2.0], requires_grad=True))
+    assert out.requires_grad and out.dtype == np.float32
+
+
+def test_backward_may_return_a_list_of_gradients():
+    class Both(tc.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a.data + b.data
+
+        @staticmethod
+        def backward(ctx, grad):
+            return [grad, grad * 2]
+    a, b = tc.Tensor([1.0], requires_grad=True), tc.Tensor([2.0], requires_grad=True)
+    Both.apply(a, b).sum().backward()
+    assert a.grad.item() == 1.0 and b.grad.item() == 2.0
+
+
+# --- creation ---
+
+
+@pytest.mark.parametrize("maker", [tc.rand, tc.randn])
+@pytest.mark.parametrize("dtype", [np.int64, "int32", bool])
+def test_random_tensors_need_a_floating_dtype(maker, dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        maker(2, 3, dtype=dtype)
+
+
+@pytest.mark.parametrize("maker", [tc.zeros_like, tc.ones_like, tc.rand_like, tc.randn_like])
+def test_like_functions_take_arrays_and_lists_as_numpy_does(maker):
+    assert maker(np.ones((2, 3))).shape == (2, 3)
+    assert maker([[1.0, 2.0]]).shape == (1, 2) and maker([[1.0, 2.0]]).dtype == np.float32
+    assert tc.full_like([1.0, 2.0], 7.0).data.tolist() == [7.0, 7.0]
+
+
+# --- movement ops: neighbours of the contract ---
+
+
+def test_concatenate_of_0d_tensors_is_a_clear_error():
+    with pytest.raises(ValueError, match="0-d"):
+        tc.concatenate([tc.Tensor(1.0), tc.Tensor(2.0)])
+
+
+def test_an_empty_list_index_selects_nothing_as_in_numpy(torch):
+    a = np.random.default_rng(0).standard_normal((2, 3))
+    x = tc.Tensor(a, requires_grad=True)
+    y = x[[]]
+    assert y.shape == torch.tensor(a)[[]].shape == (0, 3)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.zeros((2, 3)))
+
+
+def test_tensor_slice_bounds_and_integer_tensors_as_indices():
+    x = tc.Tensor(np.arange(6.0))
+    assert x[tc.Tensor(1):tc.Tensor(4)].data.tolist() == [1.0, 2.0, 3.0]
+    assert [10, 20, 30][tc.Tensor(2)] == 30
+    with pytest.raises(TypeError, match="integer"):
+        [10, 20, 30][tc.Tensor(1.0)]
+
+
+def test_pad_of_a_0d_tensor_is_a_copy_and_pad_value_must_be_a_number():
+    x = tc.Tensor(3.0, requires_grad=True)
+    y = x.pad(2)
+    assert y.shape == () and y.item() == 3.0
+    with pytest.raises(TypeError, match="value"):
+        tc.ones(2).pad(1, value="x")
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: x.transpose(0.0, 1, 2),
+    lambda x: x.permute(0, 1.5, 2),
+    lambda x: x.broadcast_to(2.5, 2, 3, 4),
+])
+def test_float_axes_and_sizes_are_refused_not_truncated(call):
+    with pytest.raises(TypeError, match="int"):
+        call(tc.ones(2, 3, 4))
+
+
+# --- reductions: flags and axes are checked ---
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: x.sum(axis=1, keepdims="no"),
+    lambda x: x.max(axis=1, keepdims="no"),
+    lambda x: x.mean(keepdims=None),
+    lambda x: x.logsumexp(axis=0, keepdims="False"),
+    lambda x: x.var(ddof="1"),
+])
+def test_reduction_flags_must_be_bools_and_ddof_an_int(call):
+    with pytest.raises(TypeError, match="keepdims|ddof"):
+        call(tc.ones(2, 3))
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda x: x.argmax(axis=5), IndexError),
+    (lambda x: x.argmin(axis=(0, 1)), TypeError),
+    (lambda x: x.argmax(axis=1.0), TypeError),
+])
+def test_argmax_and_argmin_check_their_axis(call, error):
+    with pytest.raises(error, match="axis"):
+        call(tc.ones(2, 3))
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), elements=st.integers(-3, 3)),
+       st.data())
+@settings(max_examples=20)
+def test_argmax_and_argmin_match_numpy_with_negative_axes_and_keepdims(array, data):
+    axis = data.draw(st.integers(-array.ndim, array.ndim - 1))
+    keepdims = data.draw(st.booleans())
+    t = tc.Tensor(array)
+    np.testing.assert_array_equal(t.argmax(axis, keepdims).data, np.argmax(array, axis=axis, keepdims=keepdims))
+    np.testing.assert_array_equal(t.argmin(axis=axis, keepdims=keepdims).data,
+                                  np.argmin(array, axis=axis, keepdims=keepdims))
+
+
+# --- comparisons: the same clear errors as arithmetic ---
+
+
+def test_comparisons_of_shapes_that_do_not_broadcast_name_both_shapes():
+    with pytest.raises(ValueError, match=r"do not broadcast.*\(3,\).*\(2,\)"):
+        _ = tc.ones(3) < tc.ones(2)
+
+
+def test_comparisons_with_a_string_are_a_clear_type_error():
+    with pytest.raises(TypeError, match="unsupported operand"):
+        _ = tc.ones(3) < "a"
+
+
+def test_comparisons_take_lists_and_arrays():
+    x = tc.Tensor([1.0, 2.0, 3.0])
+    assert (x >= [1, 5, 0]).data.tolist() == [True, False, True]
+    assert (np.array([2.0, 2.0, 2.0]) < x).data.tolist() == [False, False, True]
+
+
+# --- flags of gradcheck, tc.grad, Tensor(...) ---
+
+
+@pytest.mark.parametrize("options", [dict(raise_exception="no"), dict(fast_mode="yes")])
+def test_gradcheck_flags_must_be_bools(options):
+    x = tc.Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match="raise_exception|fast_mode"):
+        tc.gradcheck(lambda a: a * 2, [x], **options)
+    with pytest.raises(TypeError, match="raise_exception|fast_mode"):
+        tc.gradgradcheck(lambda a: a * a, [x], **options)
+
+
+def test_requires_grad_must_be_a_bool():
+    with pytest.raises(TypeError, match="requires_grad"):
+        tc.Tensor([1.0], requires_grad="yes")
+    assert tc.Tensor([1.0], requires_grad=np.bool_(True)).requires_grad
+
+
+def test_grad_names_an_input_that_is_not_a_tensor():
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="input 1 of grad.*ndarray"):
+        tc.grad((x * 2).sum(), [x, np.ones(2)])
+
+
+def test_hvp_takes_one_vector_as_a_list_for_one_input(torch):
+    x = np.array([1.0, 2.0])
+    value, (hv,) = tc.hvp(lambda a: (a ** 3).sum(), tc.Tensor(x), [1.0, -1.0])
+    _, expected = torch.autograd.functional.hvp(lambda a: (a ** 3).sum(), torch.tensor(x), torch.tensor([1.0, -1.0]))
+    np.testing.assert_allclose(hv.data, expected.numpy())
+
+
+# --- repr and messages ---
+
+
+def test_repr_of_an_empty_tensor_shows_its_shape():
+    assert "shape=(0, 3)" in repr(tc.zeros(0, 3))
+
+
+def test_matmul_batch_mismatch_says_which_axes_clash():
+    with pytest.raises(ValueError, match=r"batch axes must broadcast, but \(5,\) and \(4,\) do not") as info:
+        tc.ones(5, 2, 3) @ tc.ones(4, 3, 6)
+    assert "must equal" not in str(info.value)
