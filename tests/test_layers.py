@@ -190,6 +190,20 @@ def test_batch_normalization_counts_moving_statistics_as_non_trainable():
     assert not any(w.requires_grad for w in layer.non_trainable_weights)
 
 
+def test_frozen_batch_normalization_runs_in_inference_mode_like_keras():
+    x = np.random.default_rng(4).standard_normal((6, 3)).astype(np.float32) * 3 + 2
+    layer = BatchNormalization()
+    layer(x, training=True)  # moves the statistics once
+    statistics = [layer.moving_mean.data.copy(), layer.moving_variance.data.copy()]
+    model = tc.Sequential([tc.Input((3,)), layer])
+    model.trainable = False  # freezing the model freezes the layer
+    np.testing.assert_array_equal(model(x, training=True).data, model(x, training=False).data)
+    np.testing.assert_array_equal(layer.moving_mean.data, statistics[0])
+    np.testing.assert_array_equal(layer.moving_variance.data, statistics[1])
+    layer.trainable = True
+    assert not np.array_equal(layer(x, training=True).data, layer(x, training=False).data)
+
+
 def test_batch_normalization_on_channels_first_axis():
     x = np.random.default_rng(3).standard_normal((4, 3, 5, 5)).astype(np.float32) * 2 + 5
     y = BatchNormalization(axis=1)(x, training=True).data

@@ -18,7 +18,8 @@ class BatchNormalization(Layer):
     averages move towards them: moving = momentum * moving + (1 - momentum) * batch value (PyTorch's
     momentum is 1 - this one). The moving variance follows the unbiased batch variance, as PyTorch and
     TensorFlow's fused kernel do. In inference the moving averages normalise instead. They are
-    non-trainable weights.
+    non-trainable weights. A frozen layer (`trainable = False`) always runs in inference mode, as in
+    Keras, so fine-tuning the layers around it neither uses nor moves its statistics.
     """
 
     min_ndim = 2
@@ -67,7 +68,7 @@ class BatchNormalization(Layer):
         reduced = tuple(i for i in range(x.ndim) if i != axis)
         # per-feature vectors (C,) broadcast as (1, .., C, .., 1)
         features_shape = tuple(x.shape[i] if i == axis else 1 for i in range(x.ndim))
-        if training:  # batch statistics (the biased variance normalises, as in Keras and PyTorch)
+        if training and self.trainable:  # batch statistics (the biased variance normalises, as in Keras and PyTorch)
             mean = x.mean(reduced, keepdims=True)
             centered = x - mean
             variance = (centered * centered).mean(reduced, keepdims=True)
