@@ -113,3 +113,13 @@ def test_strategies_are_reachable_as_tc_testing_strategies():
             "print(tc.testing.strategies.arrays.__name__, 'hypothesis' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["arrays", "True"], done.stderr
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_taylor_of_outputs_cut_off_the_graph(order):
+    (x,) = arrays(7, (3,))
+    constant = tc.taylor_test(lambda x: tc.Tensor(np.ones(3)), [x], order=order)
+    assert constant.passed and constant.exact
+    detached = tc.taylor_test(lambda x: x.detach().exp(), [x], order=order)   # the gradient is lost: wrong
+    assert not detached.passed and detached.slope == pytest.approx(1, abs=0.15)
+    assert not tc.gradcheck(lambda x: x.detach().exp(), [x], raise_exception=False)   # gradcheck agrees

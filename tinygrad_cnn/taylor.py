@@ -152,7 +152,9 @@ def _total(scalars: list[Tensor]) -> Tensor:
 
 
 def _derivative_terms(phi: Tensor, xs: list[Tensor], directions: list[np.ndarray], order: int) -> list[float]:
-    """[<grad, d>] or [<grad, d>, <d, H d>]."""
+    """[<grad, d>] or [<grad, d>, <d, H d>]; zero where nothing recorded connects phi to the inputs."""
+    if not phi.requires_grad:  # a constant, or values taken off the graph (.detach(), .data): no gradient
+        return [0.0] * order
     gradients = grad(phi, xs, create_graph=order == 2, allow_unused=True)
     pairs = [(g, d) for g, d in zip(gradients, directions, strict=True) if g is not None]
     if not pairs:
