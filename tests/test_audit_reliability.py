@@ -141,3 +141,26 @@ def test_an_architecture_too_large_to_build_is_a_file_error(tmp_path):
     path = _saved_then(tmp_path, huge)
     with pytest.raises(ModelFileError, match="cannot rebuild the model from its architecture: Unable to allocate"):
         tc.load_model(path)
+
+
+def test_a_built_in_metric_object_survives_a_round_trip(tmp_path):
+    """compile(metrics=[tc.metrics.CategoricalAccuracy()]) was saved without the metric (only name
+    strings were kept), silently: the resumed history lost its accuracy column."""
+    model = tc.Sequential([tc.Input((3,)), L.Dense(2)])
+    model.compile("adam", "mse", [tc.metrics.CategoricalAccuracy(), tc.metrics.MeanAbsoluteError()])
+    model.save(tmp_path / "m.npz")
+    loaded = tc.load_model(tmp_path / "m.npz")
+    history = loaded.fit(np.ones((4, 3), np.float32), np.eye(2)[[0, 1, 0, 1]], verbose=0).history
+    assert set(history) == {"loss", "categorical_accuracy", "mean_absolute_error"}
+
+
+@pytest.mark.parametrize("metric", [lambda y_true, y_pred: y_pred.sum(axis=-1),
+                                    tc.metrics.BinaryAccuracy(threshold=0.3),
+                                    tc.metrics.SparseCategoricalAccuracy(name="acc2")])
+def test_a_metric_a_file_cannot_name_is_dropped_with_a_warning(tmp_path, metric):
+    """Such metrics were dropped silently, while a custom loss warned."""
+    model = tc.Sequential([tc.Input((3,)), L.Dense(2)])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy", metric])
+    with pytest.warns(UserWarning, match="cannot be saved .* compile it again to add them"):
+        model.save(tmp_path / "m.npz")
+    assert tc.load_model(tmp_path / "m.npz").compiled_metrics == ["accuracy"]

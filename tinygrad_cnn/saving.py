@@ -15,6 +15,7 @@ synced and renamed over the target, so a failure part-way leaves the previous fi
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import losses, optimizers
+from . import metrics as metrics_lib
 from .arguments import flag
 from .creation import generator
 from .models import Sequential
@@ -56,11 +58,33 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
                           "have to run code); the model is saved uncompiled, compile it again after loading",
                           stacklevel=3)
         else:
-            metrics = [m for m in model.compiled_metrics if isinstance(m, str)]
+            metrics = [_metric_name(m) for m in model.compiled_metrics]
+            dropped = [m for m, name in zip(model.compiled_metrics, metrics, strict=True) if name is None]
+            if dropped:
+                warnings.warn(f"the metrics {dropped!r:.200} cannot be saved (a file holds metric names only, "
+                              "not functions or metrics with other settings); the loaded model will not compute "
+                              "them: compile it again to add them", stacklevel=3)
+            metrics = [name for name in metrics if name is not None]
             arrays["compile"] = np.array(json.dumps({"optimizer": optimizers.serialize(optimizer), "loss": loss,
                                                      "metrics": metrics}))
             arrays.update(_optimizer_arrays(optimizer))
     write_atomic(path, arrays)
+
+
+def _metric_name(metric: Any) -> str | None:
+    """The name that rebuilds `metric` on loading: a name itself, or the name of a built-in Metric made with
+    its defaults (SparseCategoricalAccuracy()); None for anything else (a function, a renamed metric)."""
+    if isinstance(metric, str):
+        return metric
+    if not isinstance(metric, metrics_lib.Metric):
+        return None
+    try:
+        rebuilt = metrics_lib.get(metric.name)
+    except (ValueError, TypeError):
+        return None
+    fresh = copy.copy(metric)
+    fresh.reset_state()
+    return metric.name if type(rebuilt) is type(metric) and vars(rebuilt) == vars(fresh) else None
 
 
 def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
