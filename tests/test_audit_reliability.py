@@ -164,3 +164,15 @@ def test_a_metric_a_file_cannot_name_is_dropped_with_a_warning(tmp_path, metric)
     with pytest.warns(UserWarning, match="cannot be saved .* compile it again to add them"):
         model.save(tmp_path / "m.npz")
     assert tc.load_model(tmp_path / "m.npz").compiled_metrics == ["accuracy"]
+
+
+@pytest.mark.parametrize("class_name", [["Dense"], {"a": 1}])
+def test_a_layer_class_name_that_is_not_text_is_refused(tmp_path, class_name):
+    """A list as a layer's class_name ended in "ModelFileError: ...: unhashable type: 'list'"."""
+    def rename(arrays):
+        architecture = json.loads(str(arrays["architecture"]))
+        architecture["config"]["layers"][1]["class_name"] = class_name
+        arrays["architecture"] = np.array(json.dumps(architecture))
+    path = _saved_then(tmp_path, rename)
+    with pytest.raises(ModelFileError, match="unknown layer class .* in the config; known: Activation"):
+        tc.load_model(path)

@@ -31,6 +31,6 @@ def deserialize(config: Any) -> Layer:
     if not isinstance(config, Mapping) or not isinstance(config.get("config"), Mapping):
         raise ValueError(f"a layer config must be a dict with 'class_name' and a 'config' dict, got {config!r:.100}")
     name = config.get("class_name")
-    if name not in LAYER_CLASSES:
+    if not isinstance(name, str) or name not in LAYER_CLASSES:
         raise ValueError(f"unknown layer class {name!r} in the config; known: {', '.join(LAYER_CLASSES)}")
     return LAYER_CLASSES[name].from_config(config["config"])
