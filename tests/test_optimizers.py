@@ -227,6 +227,18 @@ def test_duplicate_and_rebinding():
         opt.bind([q])
 
 
+def test_rebind_keeps_the_state_of_parameters_still_present():
+    p, q, r = (tc.Tensor(np.full(2, v), requires_grad=True) for v in (1.0, 2.0, 3.0))
+    opt = optimizers.Adam([p, q])
+    p.grad, q.grad = tc.Tensor(np.ones(2)), tc.Tensor(np.ones(2))
+    opt.step()
+    kept = opt.state[1]
+    assert opt.rebind([q, r]) is opt and opt.params == [q, r] and opt.state == [kept, {}]
+    with pytest.raises(ValueError, match="appears twice"):
+        opt.rebind([q, q])
+    assert opt.params == [q, r] and opt.state[0] is kept  # a refused rebind changes nothing
+
+
 def test_step_without_parameters_is_a_clear_error():
     with pytest.raises(RuntimeError, match="has no parameters.*compile"):
         optimizers.Adam().step()

@@ -125,6 +125,34 @@ def test_keras_neighbours_batch_size_none_verbose_bools_return_dict_and_no_optim
         model.evaluate(x, y, verbose=0, return_dict="yes")
 
 
+def test_fit_follows_weights_frozen_added_or_removed_after_compile():
+    """fit raised 'this Adam is already bound to 4 other parameters' once a layer was frozen after compile."""
+    x, y = blobs(40)
+    model = make_model()
+    model.fit(x, y, verbose=0)
+    first = model.layers[0]
+    first.trainable = False
+    frozen = first.get_weights()
+    last_state = model.optimizer.state[-1]
+    model.fit(x, y, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), frozen, strict=True))
+    assert model.optimizer.params == model.parameters() and model.optimizer.state[-1] is last_state
+    model.pop()
+    model.add(layers.Dense(3, name="new_head"))
+    model.fit(x, y, verbose=0)
+    assert model.optimizer.params == model.parameters() and len(model.optimizer.state[-1]) == 2  # Adam's m, v
+
+
+def test_compile_refuses_an_optimizer_bound_to_another_model():
+    owner = make_model(compile_=False)
+    optimizer = optimizers.Adam(owner.parameters())
+    unbuilt = tc.Sequential([layers.Dense(3)])
+    with pytest.raises(ValueError, match="already bound to 4 parameters of another model"):
+        unbuilt.compile(optimizer, "mse")
+    with pytest.raises(ValueError, match="already bound to 4 other parameters"):
+        make_model(compile_=False).compile(optimizer, "mse")
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered")
 def test_nan_loss_stops_with_epoch_and_batch():
     x, y = blobs(64)

@@ -69,6 +69,19 @@ class Optimizer:
         self.state = [{} for _ in params]
         return self
 
+    def rebind(self, params: Iterable[Tensor]) -> Optimizer:
+        """Bind to the model's parameters again after they changed (a layer frozen, added or removed;
+        fit does this): a parameter still present keeps its state. Returns self."""
+        kept = {id(p): state for p, state in zip(self.params or [], self.state, strict=True)}
+        previous, self.params = self.params, None
+        try:
+            self.bind(params)
+        except (TypeError, ValueError):
+            self.params = previous
+            raise
+        self.state = [kept.get(id(p), {}) for p in self.params]
+        return self
+
     def _bound(self) -> list[Tensor]:
         if self.params is None:
             raise RuntimeError(f"{type(self).__name__} has no parameters: pass model.parameters() when creating "

@@ -80,6 +80,9 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
     chosen, loss_fn = optimizers.get(optimizer), losses.get(loss)
     if model.built:
         chosen.bind(model.parameters())
+    elif chosen.params is not None:  # an unbuilt model has no parameters: these belong to something else
+        raise ValueError(f"this {type(chosen).__name__} is already bound to {len(chosen.params)} parameters of "
+                         "another model; give compile a new optimizer (or a name such as 'adam')")
     model.optimizer, model.loss, model.compiled_metrics = chosen, loss_fn, metric_list  # only when all is valid
 
 
@@ -215,7 +218,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, valid
     x, y, validation = _split(model, x, y, validation_data, validation_split)
     if not model.built:
         model.build((None, *x.shape[1:]))
-    model.optimizer.bind(model.parameters())
+    model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
     history = History()
     hooks = [history, *_callbacks(callbacks)]
     steps = math.ceil(len(x) / batch_size)
