@@ -141,6 +141,9 @@ def test_fit_follows_weights_frozen_added_or_removed_after_compile():
     model.add(layers.Dense(3, name="new_head"))
     model.fit(x, y, verbose=0)
     assert model.optimizer.params == model.parameters() and len(model.optimizer.state[-1]) == 2  # Adam's m, v
+    model.trainable = False
+    with pytest.raises(ValueError, match="no trainable weights \\(every layer is frozen"):
+        model.fit(x, y, verbose=0)
 
 
 def test_compile_refuses_an_optimizer_bound_to_another_model():

@@ -54,7 +54,8 @@ class Optimizer:
                              "create a new optimizer for another model")
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list: the model has no trainable "
-                             "weights yet (build it with an Input or call it once on data first)")
+                             "weights (every layer is frozen, or it is not built yet: build it with an Input or "
+                             "call it once on data first)")
         seen: set[int] = set()
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
