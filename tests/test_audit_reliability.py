@@ -176,3 +176,10 @@ def test_a_layer_class_name_that_is_not_text_is_refused(tmp_path, class_name):
     path = _saved_then(tmp_path, rename)
     with pytest.raises(ModelFileError, match="unknown layer class .* in the config; known: Activation"):
         tc.load_model(path)
+
+
+def test_an_architecture_nested_too_deep_is_a_file_error(tmp_path):
+    """100,000 nested brackets escaped from json.loads as a bare RecursionError."""
+    path = _saved_then(tmp_path, lambda arrays: arrays.update(architecture=np.array("[" * 100_000 + "]" * 100_000)))
+    with pytest.raises(ModelFileError, match="the architecture entry is not valid JSON"):
+        tc.load_model(path)

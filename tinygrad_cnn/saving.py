@@ -234,7 +234,7 @@ def _check_format(arrays: dict[str, np.ndarray], path: Path, expected: tuple[str
 def _json(arrays: dict[str, np.ndarray], key: str, path: Path) -> Any:
     try:
         return json.loads(_text(arrays, key, path))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:   # RecursionError: nested deeper than Python's stack
         raise ModelFileError(f"{path}: the {key} entry is not valid JSON ({e})") from None
 
 
