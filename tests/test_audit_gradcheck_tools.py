@@ -124,3 +124,9 @@ def test_taylor_of_outputs_cut_off_the_graph(order):
     detached = tc.taylor_test(lambda x: x.detach().exp(), [x], order=order)   # the gradient is lost: wrong
     assert not detached.passed and detached.slope == pytest.approx(1, abs=0.15)
     assert not tc.gradcheck(lambda x: x.detach().exp(), [x], raise_exception=False)   # gradcheck agrees
+
+
+def test_assert_gradcheck_gradgrad_is_a_flag():
+    with pytest.raises(TypeError, match="assert_gradcheck: gradgrad must be True or False, got 'no'"):
+        tc.testing.assert_gradcheck(tc.Tensor.tanh, np.ones(2), gradgrad="no")
+    tc.testing.assert_gradcheck(tc.Tensor.tanh, np.ones(2), gradgrad=np.True_)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import flag
 from ..gradcheck import GradcheckError, GradcheckWarning, gradcheck, gradgradcheck
 from ..tensor import Tensor
 
@@ -36,11 +37,12 @@ def assert_gradcheck(fn: Callable[..., Any], *inputs: Any, gradgrad: bool = Fals
     tc.gradcheck (eps, atol, rtol, kinks, fast_mode, blame, seed); gradgrad=True checks second
     derivatives too. Kinks whose analytic value lies between the one-sided slopes pass silently.
     """
+    second = flag(gradgrad, "gradgrad", "assert_gradcheck")
+    checks = [("gradient", gradcheck)] + ([("second derivative", gradgradcheck)] if second else [])
     inputs = tuple(as_checked_input(x) for x in inputs)
     name = getattr(fn, "__qualname__", repr(fn))
     if isinstance(getattr(fn, "__self__", None), type):  # MyOp.apply: name the op, not Function.apply
         name = f"{fn.__self__.__name__}.{fn.__name__}"
-    checks = [("gradient", gradcheck)] + ([("second derivative", gradgradcheck)] if gradgrad else [])
     for what, check in checks:
         try:
             with warnings.catch_warnings():   # kinks that pass are expected on drawn inputs
