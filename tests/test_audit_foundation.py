@@ -237,3 +237,43 @@ def test_matmul_batch_mismatch_says_which_axes_clash():
     with pytest.raises(ValueError, match=r"batch axes must broadcast, but \(5,\) and \(4,\) do not") as info:
         tc.ones(5, 2, 3) @ tc.ones(4, 3, 6)
     assert "must equal" not in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda y, x: y.backward(retain_graph="no"),
+    lambda y, x: y.backward(create_graph=1),
+    lambda y, x: tc.grad(y, x, create_graph="no"),
+    lambda y, x: tc.grad(y, x, retain_graph="yes"),
+    lambda y, x: tc.grad(y, x, allow_unused=None),
+])
+def test_backward_and_grad_flags_must_be_bools(call):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="retain_graph|create_graph|allow_unused"):
+        call((x * x).sum(), x)
+
+
+def test_a_keyword_tensor_that_requires_grad_is_refused_not_silently_without_gradient():
+    class Scale(tc.Function):
+        @staticmethod
+        def forward(ctx, a, *, factor):
+            ctx.factor = factor
+            return a.data * factor.data
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * ctx.factor
+    x, w = tc.Tensor([1.0, 2.0], requires_grad=True), tc.Tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(TypeError, match="factor=.*positional"):
+        Scale.apply(x, factor=w)
+    Scale.apply(x, factor=w.detach()).sum().backward()
+    assert x.grad.data.tolist() == [3.0, 4.0]
+
+
+@given(st.integers(1, 4), st.data())
+@settings(max_examples=20)
+def test_swapaxes_matches_numpy_and_checks_its_axes(ndim, data):
+    array = np.arange(float(np.prod(range(2, ndim + 2)))).reshape(range(2, ndim + 2))
+    axis1, axis2 = (data.draw(st.integers(-ndim, ndim - 1)) for _ in range(2))
+    np.testing.assert_array_equal(tc.Tensor(array).swapaxes(axis1, axis2).data, np.swapaxes(array, axis1, axis2))
+    with pytest.raises(IndexError, match="axis2"):
+        tc.Tensor(array).swapaxes(axis1, ndim)

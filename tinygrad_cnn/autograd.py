@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import flag
 from .engine import run_backward
 from .tensor import Tensor, _check_output_grad
 
@@ -23,6 +24,9 @@ def grad(
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of `outputs` with respect to `inputs`, returned (not accumulated into .grad)."""
+    create_graph, allow_unused = flag(create_graph, "create_graph", "grad"), flag(allow_unused, "allow_unused", "grad")
+    if retain_graph is not None:
+        retain_graph = flag(retain_graph, "retain_graph", "grad")
     outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
     if len(grad_outputs) != len(outputs):

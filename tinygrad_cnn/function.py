@@ -76,6 +76,8 @@ class Function:
         if MODE.anomaly:
             check_forward(ctx, args, kwargs, data)
         if record:
+            if kwargs:
+                _check_keyword_tensors(cls, kwargs)
             ctx.parents = tuple([(a._ctx or a) if need else None for a, need in zip(args, needs)])
             ctx.op_args = kwargs
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
@@ -141,6 +143,15 @@ def _constant(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, complex)):
         return value
     return getattr(value, "shape", ()), getattr(value, "dtype", None), getattr(value, "name", None)
+
+
+def _check_keyword_tensors(cls: type, kwargs: dict[str, Any]) -> None:
+    """Gradients flow only to positional inputs: a keyword Tensor that requires grad would silently get none."""
+    for name, value in kwargs.items():
+        if isinstance(value, Tensor) and value._requires_grad:
+            raise TypeError(f"{cls.__name__}.apply: the keyword argument {name}= is a Tensor that requires grad, but "
+                            "gradients flow only to positional inputs; pass it positionally (and return its "
+                            f"gradient from backward) or pass {name}={name}.detach()")
 
 
 def _output_array(cls: type, out: Any) -> np.ndarray:

@@ -228,6 +228,8 @@ class Tensor:
                 "backward() on a tensor that does not require grad: no input of the computation "
                 "had requires_grad=True (or it ran under no_grad)"
             )
+        retain_graph = flag(retain_graph, "retain_graph", "backward")
+        create_graph = flag(create_graph, "create_graph", "backward")
         grad = _check_output_grad(self, grad, "backward(grad=...)")
         run_backward([self], [grad], retain_graph or create_graph, create_graph)
 
@@ -473,8 +475,11 @@ class Tensor:
         return ops.movement.transpose(self, _shape_args(axes))
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        i = ops.reduce.normalize_axis(axis1, self.ndim, "axis1")   # () for a 0-d tensor
+        j = ops.reduce.normalize_axis(axis2, self.ndim, "axis2")
         axes = list(range(self.ndim))
-        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        if i and j:
+            axes[i[0]], axes[j[0]] = axes[j[0]], axes[i[0]]
         return self.transpose(axes)
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
