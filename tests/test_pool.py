@@ -104,21 +104,38 @@ def windows_max_oracle(x, size, strides, padding):
 
 
 @settings(max_examples=30)
-@given(pool_cases(max_size=8), st.integers(0, 2), st.booleans())
-def test_max_pool_ties_share_the_gradient_like_max(case, levels, nans):
-    """With many tied maxima (values from a tiny set, and NaNs), the gradient follows Tensor.max's tie rule."""
+@given(pool_cases(max_size=8), st.integers(0, 2), st.booleans(), st.booleans())
+def test_max_pool_ties_share_the_gradient_like_max(case, levels, nans, infs):
+    """With many tied maxima (values from a tiny set, NaNs, -infs), the gradient follows Tensor.max's tie rule.
+
+    A window whose real pixels are all -inf ties among them only: the -inf padding takes no share.
+    """
     case["data_format"], case["dtype"] = "channels_last", np.float64
     rng = np.random.default_rng(case["seed"])
-    values = rng.integers(0, levels + 1 + nans, (case["n"], *case["hw"], case["channels"])).astype(np.float64)
+    values = rng.integers(-infs, levels + 1 + nans, (case["n"], *case["hw"], case["channels"])).astype(np.float64)
     values[values > levels] = np.nan
+    values[values < 0] = -np.inf
     x = tc.Tensor(values, requires_grad=True)
     strides = case["strides"] or case["size"]
     y = tc.max_pool2d(x, case["size"], case["strides"], case["padding"])
-    y_ref = windows_max_oracle(x, case["size"], strides, torch_pads(case))
-    np.testing.assert_array_equal(y.numpy(), y_ref.numpy())
+    # the oracle pads with -inf too, so its real -infs become the lowest finite value, below every other
+    lowest = np.finfo(np.float64).min
+    x_ref = tc.Tensor(np.where(values == -np.inf, lowest, values), requires_grad=True)
+    y_ref = windows_max_oracle(x_ref, case["size"], strides, torch_pads(case))
+    np.testing.assert_array_equal(y.numpy(), np.where(y_ref.numpy() == lowest, -np.inf, y_ref.numpy()))
     upstream = rng.standard_normal(y.shape)
-    (gx,), (gx_ref,) = tc.grad(y, [x], upstream), tc.grad(y_ref, [x], upstream)
+    (gx,), (gx_ref,) = tc.grad(y, [x], upstream), tc.grad(y_ref, [x_ref], upstream)
     np.testing.assert_allclose(gx.numpy(), gx_ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_of_bools_with_same_padding():
+    """Bools pool as logical or; their padding is False, which never wins."""
+    x = np.zeros((1, 3, 3, 2), dtype=bool)
+    x[0, 2, 2, 1] = True
+    y = tc.max_pool2d(x, 2, padding="same")
+    assert y.dtype == bool
+    np.testing.assert_array_equal(y.numpy()[0, :, :, 1], [[False, False], [False, True]])
+    assert not y.numpy()[..., 0].any()
 
 
 @pytest.mark.parametrize("pool_size, strides", [(2, None), (3, 1)])

@@ -140,7 +140,9 @@ def _widen(a: np.ndarray, kw: int, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _lowest(dtype: np.dtype) -> Any:
-    """The value that never wins a max: -inf for floats, the smallest integer otherwise."""
+    """The value that never wins a max: -inf for floats, False for bools, the smallest integer otherwise."""
+    if dtype.kind == "b":
+        return False
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
@@ -285,11 +287,18 @@ def _fold(ufunc: np.ufunc, views: list[np.ndarray], out: np.ndarray | None = Non
 
 
 def _maxima(xp: np.ndarray, out: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Bool (kh, kw, N, OH, OW, C): where each window's maximum out is; several where it ties."""
+    """Bool (kh, kw, N, OH, OW, C): where each window's maximum out is; several where it ties.
+
+    Padding is never a maximum, not even beside real pixels that equal the padding value (-inf).
+    """
     kh, kw = geometry.kernel
     is_max = np.empty((kh, kw, *out.shape), dtype=bool)
     for i, j, rows, cols in _taps(geometry):
         np.equal(xp[:, rows, cols], out, out=is_max[i, j])
+    if geometry.is_padded and (out == _lowest(out.dtype)).any():
+        real = pad(np.ones((1, *geometry.in_hw, 1), dtype=bool), geometry, False)   # (1, Hp, Wp, 1)
+        for i, j, rows, cols in _taps(geometry):
+            is_max[i, j] &= real[:, rows, cols]
     return is_max
 
 
