@@ -183,3 +183,11 @@ def test_an_architecture_nested_too_deep_is_a_file_error(tmp_path):
     path = _saved_then(tmp_path, lambda arrays: arrays.update(architecture=np.array("[" * 100_000 + "]" * 100_000)))
     with pytest.raises(ModelFileError, match="the architecture entry is not valid JSON"):
         tc.load_model(path)
+
+
+def test_loading_a_weights_file_as_a_model_says_how_to_load_it(tmp_path):
+    """The error only said "is a 'tinygrad_cnn.weights' file; expected tinygrad_cnn.model"."""
+    model = tc.Sequential([tc.Input((3,)), L.Dense(2)])
+    model.save_weights(tmp_path / "w.npz")
+    with pytest.raises(ModelFileError, match=r"holds weights only: build the model, then model.load_weights\(path\)"):
+        tc.load_model(tmp_path / "w.npz")
