@@ -221,8 +221,9 @@ def _text(arrays: dict[str, np.ndarray], key: str, path: Path) -> str:
 def _check_format(arrays: dict[str, np.ndarray], path: Path, expected: tuple[str, ...]) -> None:
     kind = _text(arrays, "format", path)
     if kind not in expected:
-        hint = "; it holds weights only: build the model, then model.load_weights(path)" * (kind == WEIGHTS_FORMAT)
-        raise ModelFileError(f"{path} is a {kind!r} file; expected {' or '.join(expected)}{hint}")
+        hint = "; it holds weights only: build the model, then model.load_weights(path)"
+        raise ModelFileError(f"{path} is a {kind!r} file; expected {' or '.join(expected)}"
+                             f"{hint if kind == WEIGHTS_FORMAT else ''}")
     version = arrays.get("version")
     if version is None or version.ndim != 0 or version.dtype.kind not in "iu" or version < 1:
         raise ModelFileError(f"{path}: the entry 'version' should be a positive integer, got "
