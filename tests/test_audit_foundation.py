@@ -277,3 +277,28 @@ def test_swapaxes_matches_numpy_and_checks_its_axes(ndim, data):
     np.testing.assert_array_equal(tc.Tensor(array).swapaxes(axis1, axis2).data, np.swapaxes(array, axis1, axis2))
     with pytest.raises(IndexError, match="axis2"):
         tc.Tensor(array).swapaxes(axis1, ndim)
+
+
+@pytest.mark.parametrize("write", [
+    lambda x, y: x.__iadd__(y),
+    lambda x, y: x.__imul__(y),
+    lambda x, y: x.__setitem__(slice(0, 1), y[:1]),
+    lambda x, y: x.copy_(y),
+])
+def test_writing_a_tensor_that_requires_grad_in_place_is_an_error_not_a_lost_gradient(write):
+    x, y = tc.ones(2), tc.Tensor([2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad.*lost"):
+        write(x, y)
+    with tc.no_grad():   # an optimizer's step: nothing to record
+        write(x, y)
+    write(x, y.detach())
+
+
+def test_in_place_arithmetic_checks_operands_like_the_op():
+    x = tc.ones(2)
+    with pytest.raises(ValueError, match=r"\+=: shapes do not broadcast"):
+        x += tc.ones(3)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        x -= "a"
+    x *= [2, 3]
+    assert x.data.tolist() == [2.0, 3.0]

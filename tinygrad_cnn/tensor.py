@@ -254,7 +254,7 @@ class Tensor:
             self._version_box = np.zeros(1, dtype=np.int64)
         return self._version_box
 
-    def _check_inplace(self, what: str) -> None:
+    def _check_inplace(self, what: str, value: Any = None) -> None:
         if not self.data.flags.writeable:
             raise ValueError(
                 f"{what} cannot change this tensor in place: its data is a read-only view (for example "
@@ -267,6 +267,12 @@ class Tensor:
                 "making its gradient wrong. Use an out-of-place op (y = x + 1), or wrap parameter "
                 "updates in `with tc.no_grad():`"
             )
+        if MODE.grad_enabled and isinstance(value, Tensor) and value._requires_grad:
+            raise RuntimeError(
+                f"{what} would write a tensor that requires grad into this one in place, unrecorded, so its "
+                "gradient would be lost. Build the result out of place (tc.where, tc.concatenate, x + y) "
+                "or pass value.detach() if no gradient should flow"
+            )
 
     def _assign(self, what: str, value: np.ndarray) -> Tensor:
         self._check_inplace(what)
@@ -274,22 +280,33 @@ class Tensor:
         self._shared_version_box()[0] += 1
         return self
 
+    def _update(self, what: str, other: Any, combine: Callable[[np.ndarray, Any], Any]) -> Tensor:
+        """x op= other: the same checks as the op (operand type, broadcasting), written into x's memory."""
+        self._check_inplace(what, other)
+        other = _operand(other, self)
+        try:
+            value = combine(self.data, _data(other))
+        except ValueError:
+            check_broadcast(what, (self, other), {})
+            raise
+        return self._assign(what, value)
+
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace("item assignment")
+        self._check_inplace("item assignment", value)
         self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
         self._shared_version_box()[0] += 1
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._assign("+=", self.data + _data(other))
+        return self._update("+=", other, operator.add)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._assign("-=", self.data - _data(other))
+        return self._update("-=", other, operator.sub)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._assign("*=", self.data * _data(other))
+        return self._update("*=", other, operator.mul)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._assign("/=", self.data / _data(other))
+        return self._update("/=", other, operator.truediv)
 
     def zero_(self) -> Tensor:
         return self._assign("zero_()", 0)
@@ -298,6 +315,7 @@ class Tensor:
         return self._assign("fill_()", value)
 
     def copy_(self, source: Any) -> Tensor:
+        self._check_inplace("copy_()", source)
         source = _data(source)
         if np.shape(source) != self.shape:
             raise ValueError(f"copy_ needs a source of shape {self.shape}, got {np.shape(source)}")
