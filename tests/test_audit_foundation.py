@@ -302,3 +302,10 @@ def test_in_place_arithmetic_checks_operands_like_the_op():
         x -= "a"
     x *= [2, 3]
     assert x.data.tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("op", [lambda t: t.exp(), lambda t: t.log(), lambda t: t.tanh(), lambda t: t.sqrt(),
+                                lambda t: t / 2, lambda t: t.mean()])
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.int64])
+def test_math_on_integer_and_bool_tensors_gives_float32_as_in_pytorch(op, dtype):
+    assert op(tc.Tensor(np.array([0, 1, 1], dtype=dtype))).dtype == np.float32   # NumPy gives float16 for bool/int8

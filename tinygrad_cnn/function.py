@@ -65,8 +65,9 @@ class Function:
         finally:
             MODE.grad_enabled = grad_enabled
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else _output_array(cls, out)
-        if data.dtype.char == "d" and not _asks_for_float64(args, kwargs):
-            data = data.astype(np.float32)  # as in PyTorch: integers become float32, not float64
+        char = data.dtype.char
+        if char == "e" or (char == "d" and not _asks_for_float64(args, kwargs)):
+            data = data.astype(np.float32)  # as in PyTorch: integers and bools become float32, not float64/16
         result = Tensor._make(data, ctx if record else None)
         if data.base is not None:  # a view: share the version counter of the input it views
             for a in args:
