@@ -9,6 +9,7 @@ import pytest
 from conftest import require_torch
 from fuzz_programs import BY_NAME, OPS, WINDOWED, Program, Step, programs
 from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
 
@@ -69,3 +70,29 @@ def test_every_op_is_reachable_and_renders_runnable_code():
     assert ours.shape == (2, 3) and grads[0].shape == (2, 3)
     assert "index_ref" in BY_NAME["slice"].theirs(["x"], {"slices": [(None, None, -1)]})
     assert isinstance(tc.Tensor(ours).sum().item(), float)
+
+
+def test_a_planted_gradient_bug_fails_and_prints_both_programs(monkeypatch):
+    """The harness is not blind: a sigmoid gradient off by 0.1% fails, and the failure carries both programs
+    as code that runs as printed."""
+    from tinygrad_cnn.ops.elementwise import Sigmoid
+    require_torch()
+    correct = Sigmoid.backward
+    monkeypatch.setattr(Sigmoid, "backward", staticmethod(lambda ctx, g: correct(ctx, g) * 1.001))
+    program = Program(seed=5, inputs=[("x0", (2, 3))])
+    program.steps.append(Step("sigmoid", ["x0"], {}, "v1", (2, 3)))
+
+    @settings(max_examples=1, database=None)
+    @given(st.just(program))
+    def check(p: Program) -> None:
+        compare(p)
+    with pytest.raises(AssertionError, match="x0.grad") as info:
+        check()
+    report = "\n".join(getattr(info.value, "__notes__", []))
+    ours = report[report.index("# --- tinygrad_cnn ---"):report.index("# --- PyTorch ---")]
+    theirs = report[report.index("# --- PyTorch ---"):]
+    assert "v1 = x0.sigmoid()" in ours and "import torch" in theirs
+    for source in (ours, theirs):
+        scope: dict = {}
+        exec(source, scope)   # runs as printed, and leaves the gradient it compared
+        assert scope["x0"].grad.shape == (2, 3)
