@@ -41,10 +41,10 @@ class set_detect_anomaly:
     """Turn anomaly checking (and call-site recording) on or off: for the rest of the program when called,
     or until the end of the block in `with tc.set_detect_anomaly(True):` (as PyTorch's)."""
 
-    def __init__(self, mode: bool) -> None:
-        mode = flag(mode, "mode", "set_detect_anomaly")
+    def __init__(self, enabled: bool) -> None:
+        enabled = flag(enabled, "enabled", "set_detect_anomaly")
         self.previous = MODE.anomaly, MODE.record_sites
-        MODE.anomaly = MODE.record_sites = mode
+        MODE.anomaly = MODE.record_sites = enabled
 
     def __enter__(self) -> None:
         pass
