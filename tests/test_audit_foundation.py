@@ -309,3 +309,26 @@ def test_in_place_arithmetic_checks_operands_like_the_op():
 @pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.int64])
 def test_math_on_integer_and_bool_tensors_gives_float32_as_in_pytorch(op, dtype):
     assert op(tc.Tensor(np.array([0, 1, 1], dtype=dtype))).dtype == np.float32   # NumPy gives float16 for bool/int8
+
+
+def _grad_mode_sequence(lib):
+    """What is_grad_enabled says: after a call, inside a with, after it, inside a decorated function, after it."""
+    lib.set_grad_enabled(False)
+    off = lib.is_grad_enabled()
+    lib.set_grad_enabled(True)
+    with lib.set_grad_enabled(False):
+        inside = lib.is_grad_enabled()
+
+    @lib.set_grad_enabled(False)
+    def decorated():
+        return lib.is_grad_enabled()
+    return off, inside, lib.is_grad_enabled(), decorated(), lib.is_grad_enabled()
+
+
+def test_set_grad_enabled_called_as_a_function_switches_at_once_as_in_pytorch(torch):
+    assert _grad_mode_sequence(tc) == _grad_mode_sequence(torch) == (False, False, True, False, True)
+    context = tc.set_grad_enabled(False)   # one object, entered again later: still restores
+    tc.set_grad_enabled(True)
+    with context:
+        assert not tc.is_grad_enabled()
+    assert tc.is_grad_enabled()

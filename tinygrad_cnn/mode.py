@@ -35,8 +35,8 @@ def is_grad_enabled() -> bool:
     return MODE.grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager and decorator that turns recording on or off."""
+class _GradMode(contextlib.ContextDecorator):
+    """Context manager and decorator: recording is `mode` inside, and restored after."""
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
@@ -50,7 +50,31 @@ class set_grad_enabled(contextlib.ContextDecorator):
         MODE.grad_enabled = self.previous.pop()
 
 
-class no_grad(set_grad_enabled):
+class set_grad_enabled(_GradMode):
+    """Turn recording on or off, as in PyTorch: at once when called (`tc.set_grad_enabled(False)`),
+    or for a `with` block or a decorated function, restoring the previous mode after."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(mode)
+        self.previous.append(MODE.grad_enabled)
+        MODE.grad_enabled = self.mode
+        self._entered_at_init = True   # a `with` that follows owns this change (and undoes it on exit)
+
+    def __enter__(self) -> None:
+        if self._entered_at_init:   # the mode to restore was saved by __init__
+            self._entered_at_init = False
+            MODE.grad_enabled = self.mode
+        else:
+            super().__enter__()
+
+    def __call__(self, func: F) -> F:
+        if self._entered_at_init:   # a decorator: undo the change made at construction; each call sets it anew
+            self._entered_at_init = False
+            MODE.grad_enabled = self.previous.pop()
+        return super().__call__(func)
+
+
+class no_grad(_GradMode):
     """Nothing is recorded inside: `with tc.no_grad():`, `@tc.no_grad()` or `@tc.no_grad`."""
 
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
@@ -62,7 +86,7 @@ class no_grad(set_grad_enabled):
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradMode):
     """Recording is on inside, even within `no_grad`."""
 
     def __init__(self) -> None:
