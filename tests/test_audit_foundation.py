@@ -332,3 +332,19 @@ def test_set_grad_enabled_called_as_a_function_switches_at_once_as_in_pytorch(to
     with context:
         assert not tc.is_grad_enabled()
     assert tc.is_grad_enabled()
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_max_over_a_nonempty_axis_of_an_empty_tensor_is_empty_as_in_numpy(reduce, torch):
+    x = tc.Tensor(np.zeros((0, 3)), requires_grad=True)
+    y = getattr(x, reduce)(axis=1)
+    assert y.shape == getattr(torch.zeros(0, 3), "a" + reduce)(dim=1).shape == (0,)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+    with pytest.raises(ValueError, match="no value"):
+        getattr(x, reduce)(axis=0)
+
+
+def test_a_pytorch_style_transpose_of_two_axes_points_to_swapaxes():
+    with pytest.raises(ValueError, match=r"swapaxes\(0, 1\)"):
+        tc.ones(2, 3, 4).transpose(0, 1)

@@ -160,7 +160,9 @@ def transpose(a: Tensor, axes: Sequence[int] | None) -> Tensor:
         raise TypeError(f"transpose/permute: axes must be ints, got {tuple(axes)} for a tensor of shape {a.shape}")
     axes = tuple(int(x) for x in axes)
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)) or len(axes) != a.ndim:
-        raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes of a tensor of shape {a.shape}")
+        hint = f"; to swap two axes (PyTorch's transpose) use swapaxes{axes}" if len(axes) == 2 else ""
+        raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes of a tensor of shape "
+                         f"{a.shape}{hint}")
     axes = tuple(x % a.ndim for x in axes)
     if axes == tuple(range(a.ndim)):
         return a

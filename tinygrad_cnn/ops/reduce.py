@@ -54,7 +54,7 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx: Any, a: Tensor, *, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
-        if a.size == 0 and axis:
+        if a.size == 0 and any(a.shape[i] == 0 for i in axis):   # reducing an empty axis: no value to take
             raise ValueError(f"max/min of an empty tensor of shape {a.shape} over axis {axis}: no value")
         out = np.max(a.data, axis=axis, keepdims=True)
         ctx.keepdims, ctx.axis, ctx.in_shape = keepdims, axis, a.shape
