@@ -532,3 +532,45 @@ def test_double_converts_weights_for_float64_checks():
     assert {w.dtype for w in model.double().weights} == {np.dtype(np.float64)}
     with pytest.raises(TypeError, match="needs a floating dtype"):
         layer.astype(np.int32)
+
+
+class KerasStyleScale(tc.layers.Layer):
+    """A custom layer written the Keras way: weights made in build(), call(x) without `training`."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+        self.shift = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False)
+
+    def call(self, x):
+        return x * self.scale + self.shift
+
+
+def test_keras_style_custom_layers_build_once_and_train():
+    """call(x) raised 'unexpected keyword argument training', and build() overrides were called on every call."""
+    layer = KerasStyleScale()
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layer(x).data, x)
+    layer(x)
+    assert layer.built and layer.output_shape == (None, 3)
+    assert [w.name for w in layer.weights] == ["keras_style_scale/variable", "keras_style_scale/variable_1"]
+    assert [w.name for w in layer.trainable_weights] == ["keras_style_scale/variable"]
+    model = tc.Sequential([tc.Input((3,)), KerasStyleScale(), Dense(2)])
+    rows = [[cell.strip() for cell in line.split("  ") if cell.strip()] for line in model.summary_str().splitlines()]
+    assert ["keras_style_scale_1 (KerasStyleScale)", "(None, 3)", "6"] in rows
+    assert model.count_params() == 3 + 3 + 8
+    upstream = np.random.default_rng(1).standard_normal((4, 3))
+    (model.layers[0](x) * tc.Tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(model.layers[0].scale.grad.data, (x * upstream).sum(0), rtol=1e-6)
+    unbuilt = tc.Sequential([KerasStyleScale(), Dense(2)])  # built on the first call
+    assert unbuilt(x).shape == (4, 2) and len(unbuilt.weights) == 4
+
+
+def test_add_weight_errors_name_the_fix():
+    layer = Dense(2)
+    layer.add_weight("w", (2,))
+    with pytest.raises(ValueError, match="already has a weight named 'w'"):
+        layer.add_weight("w", (3,))
+    with pytest.raises(TypeError, match=r"add_weight needs a shape.*add_weight\(shape=\(3,\), name='w'\)"):
+        layer.add_weight((3,), "ones")  # Keras 3's positional order
+    with pytest.raises(TypeError, match="needs a shape"):
+        layer.add_weight("v")

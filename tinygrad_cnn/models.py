@@ -45,7 +45,7 @@ class Sequential(Layer):
             raise ValueError(f"{self._describe()}: all layers need unique names, and {layer.name!r} is taken "
                              f"(names: {[known.name for known in self.layers]})")
         if self.built:
-            layer.build(self.output_shape)
+            layer.build_for(self.output_shape)
             self._output_shape = layer.output_shape
         self.layers.append(layer)
 
@@ -78,7 +78,7 @@ class Sequential(Layer):
     def _create_weights(self, input_shape: Shape) -> None:
         shape = input_shape
         for layer in self.layers:
-            layer.build(shape)
+            layer.build_for(shape)
             shape = layer.output_shape
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

@@ -1,6 +1,7 @@
 """`Layer`: weights, building from the first input's shape, named scopes, train/eval and (de)serialisable configs."""
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -64,7 +65,9 @@ class Layer:
 
     Subclasses set `ndim` (exact input rank) or `min_ndim`, and override `compute_output_shape`,
     `_create_weights` (via `add_weight`), `_fixed_axes` (input axes the weights depend on),
-    `call(x, training)` and `get_config`. A layer starts in inference mode, as in Keras (a plain
+    `call(x, training)` and `get_config`. Keras's way works too: a `build(input_shape)` that makes
+    the weights with `add_weight(shape=..., initializer=...)`, and a `call(x)` without `training`.
+    A layer starts in inference mode, as in Keras (a plain
     `model(x)` neither drops nor updates batch statistics; `fit` trains in training mode);
     `train()`/`eval()` switch the mode as in PyTorch, and `layer(x, training=...)` overrides it
     for one call.
@@ -72,6 +75,12 @@ class Layer:
 
     ndim: int | None = None
     min_ndim: int = 0
+    _call_takes_training = True  # False for a Keras-style call(x) without the `training` argument
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        parameters = inspect.signature(cls.call).parameters.values()
+        cls._call_takes_training = any(p.name == "training" or p.kind is p.VAR_KEYWORD for p in parameters)
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -98,6 +107,17 @@ class Layer:
             self._create_weights(shape)
         self._input_shape, self.built = shape, True
 
+    def build_for(self, input_shape: Any) -> None:
+        """`build`, also when a Keras-style override of it made the weights without calling super().build()
+        (then the layer is marked built here); a built layer only checks the input and updates its shapes."""
+        if self.built or type(self).build is Layer.build:
+            Layer.build(self, input_shape)
+            return
+        shape = batch_shape(input_shape, self._describe())
+        self._check_rank(shape)
+        self.build(shape)
+        self._input_shape, self._output_shape, self.built = shape, self.compute_output_shape(shape), True
+
     def _create_weights(self, input_shape: Shape) -> None:
         """Create this layer's weights with `add_weight` (none by default)."""
 
@@ -109,9 +129,16 @@ class Layer:
         """Input axes whose size the weights depend on (checked on every call once built)."""
         return ()
 
-    def add_weight(self, name: str, shape: tuple[int, ...], initializer: Any = "zeros",
+    def add_weight(self, name: str | None = None, shape: Any = None, initializer: Any = "glorot_uniform",
                    trainable: bool = True) -> Tensor:
-        """Create, initialise and track a weight named `<layer>/<name>`."""
+        """Create, initialise and track a weight named `<layer>/<name>` (`variable`, `variable_1`, ... unnamed)."""
+        if name is not None and not isinstance(name, str) or shape is None:
+            raise TypeError(f"{self._describe()}.add_weight needs a shape and a string name or none, got name="
+                            f"{name!r:.40} and shape={shape!r:.40}; call it as add_weight(shape=(3,), name='w')")
+        count = len(self._own_weights)
+        name = name if name is not None else f"variable_{count}" if count else "variable"
+        if any(w.name == f"{self.name}/{name}" for w, _ in self._own_weights):
+            raise ValueError(f"{self._describe()} already has a weight named {name!r}; give each weight its own name")
         data = initializers.get(initializer)(tuple(shape), self.dtype)
         if np.shape(data) != tuple(shape):
             raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
@@ -139,10 +166,10 @@ class Layer:
         if self.built:
             self._check_input(x.shape)
         else:
-            self.build(shape)
+            self.build_for(shape)
         mode = self.training if training is None else bool(training)
         with scope(self.name, type(self).__name__, owner=self):
-            return self.call(x, training=mode)
+            return self.call(x, training=mode) if self._call_takes_training else self.call(x)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         """The forward computation (subclasses define it)."""
