@@ -88,7 +88,7 @@ def test_a_planted_gradient_bug_fails_and_prints_both_programs(monkeypatch):
         compare(p)
     with pytest.raises(AssertionError, match="x0.grad") as info:
         check()
-    report = "\n".join(getattr(info.value, "__notes__", []))
+    report = next(n for n in getattr(info.value, "__notes__", []) if "# --- tinygrad_cnn ---" in n)
     ours = report[report.index("# --- tinygrad_cnn ---"):report.index("# --- PyTorch ---")]
     theirs = report[report.index("# --- PyTorch ---"):]
     assert "v1 = x0.sigmoid()" in ours and "import torch" in theirs
