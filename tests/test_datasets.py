@@ -155,6 +155,15 @@ def test_load_mnist_without_any_split_lists_what_it_looked_for(tmp_path):
             assert stem in str(info.value)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: load_idx(3), "load_idx: path must be a str or pathlib.Path, got int 3"),
+    (lambda: load_mnist(None), "load_mnist: directory must be a str or pathlib.Path, got NoneType"),
+])
+def test_paths_of_the_wrong_type_name_the_argument(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
 def test_load_mnist_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent"):
         load_mnist(tmp_path / "absent")

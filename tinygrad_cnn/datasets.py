@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from pathlib import Path
 
@@ -16,6 +17,14 @@ _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+
+def _path(value: object, function: str, argument: str) -> Path:
+    """`value` as a Path, when it is a str or os.PathLike."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{function}: {argument} must be a str or pathlib.Path, got {type(value).__name__} "
+                        f"{value!r:.40}")
+    return Path(value)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -34,7 +43,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def load_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (plain or gzipped) into an array of native byte order."""
-    path = Path(path)
+    path = _path(path, "load_idx", "path")
     data = _read_bytes(path)
     if len(data) < 4:
         raise ValueError(
@@ -96,7 +105,7 @@ def _load_mnist_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray,
 
 def load_mnist(directory: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Load whichever MNIST splits exist in `directory` as {"train": (x, y), "test": (x, y)}."""
-    directory = Path(directory)
+    directory = _path(directory, "load_mnist", "directory")
     if not directory.is_dir():
         raise FileNotFoundError(f"MNIST directory not found: {directory}")
     splits = {}
