@@ -348,3 +348,18 @@ def test_max_over_a_nonempty_axis_of_an_empty_tensor_is_empty_as_in_numpy(reduce
 def test_a_pytorch_style_transpose_of_two_axes_points_to_swapaxes():
     with pytest.raises(ValueError, match=r"swapaxes\(0, 1\)"):
         tc.ones(2, 3, 4).transpose(0, 1)
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=3)))
+@settings(max_examples=15)
+def test_numpy_reads_a_tensor_as_its_array(array):
+    t = tc.Tensor(array, requires_grad=True)
+    assert np.asarray(t).dtype == np.float64 and np.shares_memory(np.asarray(t), t.data)
+    np.testing.assert_array_equal(t, array)          # np.testing and plotting take Tensors
+    assert np.asarray(t, dtype=np.float32).dtype == np.float32
+    assert not np.shares_memory(np.array(t, copy=True), t.data)
+    assert (np.ones(array.shape) + t).grad_fn is not None   # NumPy on the left still defers to the Tensor op
+
+
+def test_a_list_of_0d_tensors_makes_a_tensor_as_in_pytorch():
+    assert tc.Tensor([tc.Tensor(1.0), tc.Tensor(2.0)]).data.tolist() == [1.0, 2.0]

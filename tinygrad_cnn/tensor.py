@@ -146,6 +146,11 @@ class Tensor:
         """The underlying ndarray (shared, not copied)."""
         return self.data
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The data for NumPy (np.asarray(t), np.testing, matplotlib); what NumPy computes from it is not recorded."""
+        array = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return array.copy() if copy else array
+
     def item(self) -> Scalar:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
