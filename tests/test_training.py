@@ -269,6 +269,12 @@ def test_model_built_on_the_first_fit():
     (lambda m, x, y: m.compile("adam", "mse", ["precision"]), ValueError, "unknown metric 'precision'"),
     (lambda m, x, y: m.compile("adagrad", "mse"), ValueError, "unknown optimizer"),
     (lambda m, x, y: m.fit(x, y.astype(float), verbose=0), TypeError, "integer class indices"),
+    (lambda m, x, y: m.fit([[1.0, 2.0, 3.0, 4.0], [1.0]], [0, 1], verbose=0), ValueError,
+     r"fit: x must be rectangular \(every sample the same shape\)"),
+    (lambda m, x, y: m.fit(x[:2], [[0], [1, 2]], verbose=0), ValueError, "fit: y must be rectangular"),
+    (lambda m, x, y: m.fit(None, None), TypeError, "fit: x is None"),
+    (lambda m, x, y: m.predict(None), TypeError, "predict: x is None"),
+    (lambda m, x, y: m.fit(x, y, shuffle="yes", verbose=0), TypeError, "fit: shuffle must be True or False"),
 ])
 def test_bad_calls_raise_clear_errors(call, error, message):
     x, y = blobs(20)

@@ -94,11 +94,22 @@ def _require_compiled(model: Any, what: str) -> None:
 
 # --- data ---------------------------------------------------------------------------------------
 
+def _numbers(value: Any, argument: str, what: str) -> np.ndarray:
+    """x or y as an array of numbers (a Tensor's data, an array or a rectangular nested list)."""
+    if value is None:
+        raise TypeError(f"{what}: {argument} is None; pass an array with one sample per row")
+    try:
+        array = value.data if isinstance(value, Tensor) else np.asarray(value)
+    except ValueError as e:  # a ragged nested list
+        raise ValueError(f"{what}: {argument} must be rectangular (every sample the same shape): {e}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: {argument} must be numbers, got an array of dtype {array.dtype}")
+    return array
+
+
 def _inputs(model: Any, x: Any, what: str) -> np.ndarray:
     """x as an array of the model's float dtype, checked to be non-empty and finite."""
-    array = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: x must be numbers, got an array of dtype {array.dtype}")
+    array = _numbers(x, "x", what)
     if array.ndim == 0 or len(array) == 0:
         raise ValueError(f"{what}: x is empty (shape {array.shape}); it needs at least one sample along axis 0")
     weights = model.weights if model.built else []
@@ -111,9 +122,7 @@ def _inputs(model: Any, x: Any, what: str) -> np.ndarray:
 
 
 def _targets(y: Any, count: int, what: str) -> np.ndarray:
-    array = y.data if isinstance(y, Tensor) else np.asarray(y)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: y must be numbers, got an array of dtype {array.dtype}")
+    array = _numbers(y, "y", what)
     if array.ndim == 0 or len(array) != count:
         raise ValueError(f"{what}: x has {count} samples but y has {len(array) if array.ndim else 'no axis 0'} "
                          f"(shape {array.shape}); they need one target per sample")
@@ -212,6 +221,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, valid
     _require_compiled(model, "fit")
     x = _inputs(model, x, "fit")
     y = _targets(y, len(x), "fit")
+    shuffle = flag(shuffle, "shuffle", "fit")
     batch_size = _batch_size(batch_size, "fit")
     epochs = positive_int(epochs, "epochs", "fit", minimum=0)
     verbose = _verbosity(verbose)
