@@ -193,6 +193,12 @@ def test_get_accepts_keras_names_instances_and_callables():
     (lambda: losses.binary_crossentropy([[2.0]], np.zeros((1, 1))), ValueError, r"must lie in \[0.0, 1.0\]"),
     (lambda: losses.mse([[1.0]], np.zeros((1, 1), int)), TypeError, "y_pred must be floating point"),
     (lambda: losses.mse([[1.0]], np.zeros((1, 1)), reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: losses.mse([[1.0, 2.0], [1.0]], np.zeros((2, 2))), ValueError,
+     r"mean_squared_error: y_true must be rectangular \(every sample the same shape\)"),
+    (lambda: losses.sparse_categorical_crossentropy([[1], [1, 2]], np.zeros((2, 3))), ValueError,
+     "sparse_categorical_crossentropy: y_true must be rectangular"),
+    (lambda: losses.categorical_crossentropy(None, np.zeros((2, 3))), TypeError,
+     "categorical_crossentropy: y_true is None"),
 ])
 def test_bad_inputs_raise_clear_errors(call, error, message):
     with pytest.raises(error, match=message):

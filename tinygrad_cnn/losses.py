@@ -23,6 +23,18 @@ REDUCTIONS = ("mean", "sum", "none")
 
 # --- checking the arguments -------------------------------------------------------------------
 
+def as_array(value: Any, argument: str, owner: str) -> np.ndarray:
+    """`value` as an array (a Tensor's data, an array or a rectangular nested list), not None."""
+    if isinstance(value, Tensor):
+        return value.data
+    if value is None:
+        raise TypeError(f"{owner}: {argument} is None; pass an array with one entry per sample")
+    try:
+        return np.asarray(value)
+    except ValueError as e:  # a ragged nested list
+        raise ValueError(f"{owner}: {argument} must be rectangular (every sample the same shape): {e}") from None
+
+
 def _predictions(y_pred: Any, loss: str) -> Tensor:
     y_pred = y_pred if isinstance(y_pred, Tensor) else Tensor(y_pred)
     if y_pred.dtype.kind != "f":
@@ -34,7 +46,7 @@ def _predictions(y_pred: Any, loss: str) -> Tensor:
 
 def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, high: float | None) -> Tensor:
     """y_true as a constant of y_pred's shape and dtype; (N,) is accepted for (N, 1) predictions."""
-    data = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    data = as_array(y_true, "y_true", loss)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{loss}: y_true must be numbers, got dtype {data.dtype}")
     if data.shape != y_pred.shape:
@@ -57,7 +69,7 @@ def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, hi
 
 def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
     """Integer class indices of shape y_pred.shape[:-1] (a trailing axis of size 1 is dropped)."""
-    labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    labels = as_array(y_true, "y_true", loss)
     if y_pred.ndim < 2:
         raise ValueError(f"{loss}: y_pred must have a class axis, shape (batch, classes), got {y_pred.shape}")
     classes = y_pred.shape[-1]

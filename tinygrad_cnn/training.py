@@ -96,12 +96,7 @@ def _require_compiled(model: Any, what: str) -> None:
 
 def _numbers(value: Any, argument: str, what: str) -> np.ndarray:
     """x or y as an array of numbers (a Tensor's data, an array or a rectangular nested list)."""
-    if value is None:
-        raise TypeError(f"{what}: {argument} is None; pass an array with one sample per row")
-    try:
-        array = value.data if isinstance(value, Tensor) else np.asarray(value)
-    except ValueError as e:  # a ragged nested list
-        raise ValueError(f"{what}: {argument} must be rectangular (every sample the same shape): {e}") from None
+    array = losses.as_array(value, argument, what)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{what}: {argument} must be numbers, got an array of dtype {array.dtype}")
     return array
