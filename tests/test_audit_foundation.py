@@ -219,11 +219,23 @@ def test_grad_names_an_input_that_is_not_a_tensor():
         tc.grad((x * 2).sum(), [x, np.ones(2)])
 
 
-def test_hvp_takes_one_vector_as_a_list_for_one_input(torch):
+def test_hvp_of_one_input_takes_and_gives_one_tensor_as_in_pytorch(torch):
     x = np.array([1.0, 2.0])
-    value, (hv,) = tc.hvp(lambda a: (a ** 3).sum(), tc.Tensor(x), [1.0, -1.0])
-    _, expected = torch.autograd.functional.hvp(lambda a: (a ** 3).sum(), torch.tensor(x), torch.tensor([1.0, -1.0]))
-    np.testing.assert_allclose(hv.data, expected.numpy())
+    for v in ([1.0, -1.0], tc.Tensor([1.0, -1.0]), (tc.Tensor([1.0, -1.0]),)):
+        value, hv = tc.hvp(lambda a: (a ** 3).sum(), tc.Tensor(x), v)
+        _, expected = torch.autograd.functional.hvp(lambda a: (a ** 3).sum(), torch.tensor(x),
+                                                    torch.tensor([1.0, -1.0]))
+        assert isinstance(hv, tc.Tensor)
+        np.testing.assert_allclose(hv.data, expected.numpy())
+    value, (hv,) = tc.hvp(lambda a: (a ** 3).sum(), [tc.Tensor(x)], [tc.Tensor([1.0, -1.0])])   # a sequence: tuples
+    assert hv.shape == (2,)
+
+
+def test_hvp_of_a_constant_function_is_zero_and_fn_must_return_a_tensor():
+    _, hv = tc.hvp(lambda a: tc.Tensor(3.0), tc.ones(2), tc.ones(2))
+    assert hv.data.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="single output value.*float"):
+        tc.hvp(lambda a: 3.0, tc.ones(2), tc.ones(2))
 
 
 # --- repr and messages ---

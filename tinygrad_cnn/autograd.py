@@ -53,10 +53,16 @@ def grad(
     return tuple(results)
 
 
-def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor], v: Any) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """(fn(*inputs), H v): the Hessian of a scalar function times vectors v, by double backward."""
-    one_vector = isinstance(inputs, Tensor) and not (isinstance(v, (tuple, list)) and len(v) == 1
-                                                     and isinstance(v[0], (Tensor, np.ndarray)))
+def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor],
+        v: Any) -> tuple[Tensor, Tensor | tuple[Tensor, ...]]:
+    """(fn(*inputs), H v): the Hessian of a scalar function times vectors v, by double backward.
+
+    As torch.autograd.functional.hvp: for one input Tensor, v is its vector and H v one Tensor;
+    for a sequence of inputs, v and H v are tuples.
+    """
+    single = isinstance(inputs, Tensor)
+    given_as_tuple = isinstance(v, (tuple, list)) and len(v) == 1 and isinstance(v[0], (Tensor, np.ndarray))
+    one_vector = single and not given_as_tuple
     inputs = tuple(t.detach().requires_grad_() for t in _as_tuple(inputs))
     v = (v,) if one_vector else _as_tuple(v)   # one input: v is its vector, even given as a list of numbers
     if len(v) != len(inputs):
@@ -67,12 +73,21 @@ def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor], v: Any) ->
             raise ValueError(f"hvp: v[{i}] has shape {vector.shape} but input {i} has shape {t.shape}; "
                              "each vector must have its input's shape")
     value = fn(*inputs)
-    if value.size != 1:
-        raise ValueError(f"hvp needs a function with a single output value, got shape {value.shape}")
+    if not isinstance(value, Tensor) or value.size != 1:
+        got = f"shape {value.shape}" if isinstance(value, Tensor) else f"{type(value).__name__} (not a Tensor)"
+        raise ValueError(f"hvp needs a function with a single output value, got {got}")
+    products = _hessian_times(value, inputs, vectors)
+    return value.detach(), products[0] if single else products
+
+
+def _hessian_times(value: Tensor, inputs: tuple[Tensor, ...], vectors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """H v for the scalar `value` of `inputs`: d/dx <grad f(x), v> (zero where nothing depends on x)."""
+    zeros = tuple(Tensor(t.data * 0) for t in inputs)
+    if not value.requires_grad:   # a constant function
+        return zeros
     first = grad(value, inputs, create_graph=True, allow_unused=True)
-    # d/dx <grad f(x), v> = H v
     dot = sum(((g * v).sum() for g, v in zip(first, vectors) if g is not None), Tensor(0.0, dtype=value.dtype))
-    if not dot.requires_grad:
-        return value.detach(), tuple(Tensor(t.data * 0) for t in inputs)
+    if not dot.requires_grad:     # a linear function: the gradient is constant
+        return zeros
     second = grad(dot, inputs, allow_unused=True)
-    return value.detach(), tuple(s if s is not None else Tensor(t.data * 0) for s, t in zip(second, inputs))
+    return tuple(s if s is not None else z for s, z in zip(second, zeros))
