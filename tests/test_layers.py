@@ -574,3 +574,12 @@ def test_add_weight_errors_name_the_fix():
         layer.add_weight((3,), "ones")  # Keras 3's positional order
     with pytest.raises(TypeError, match="needs a shape"):
         layer.add_weight("v")
+
+
+def test_a_call_or_activation_that_leaves_the_graph_is_refused():
+    """activation=np.tanh returned an ndarray: the model ran, but nothing before it could train."""
+    with pytest.raises(TypeError, match=r"Activation 'activation' returned ndarray, not a Tensor.*x.tanh\(\)"):
+        Activation(np.tanh)(np.ones((1, 2)))
+    model = tc.Sequential([tc.Input((2,)), Dense(2, activation=lambda v: v.data)])
+    with pytest.raises(TypeError, match="Dense 'dense' returned ndarray"):
+        model(np.ones((1, 2)))

@@ -169,7 +169,11 @@ class Layer:
             self.build_for(shape)
         mode = self.training if training is None else bool(training)
         with scope(self.name, type(self).__name__, owner=self):
-            return self.call(x, training=mode) if self._call_takes_training else self.call(x)
+            y = self.call(x, training=mode) if self._call_takes_training else self.call(x)
+        if not isinstance(y, Tensor):  # e.g. activation=np.tanh: an array has no graph, so nothing would train
+            raise TypeError(f"{self._describe()} returned {type(y).__name__}, not a Tensor: its call (or a callable "
+                            "activation) must compute with Tensor ops, e.g. activation='tanh' or lambda x: x.tanh()")
+        return y
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         """The forward computation (subclasses define it)."""
