@@ -375,3 +375,10 @@ def test_numpy_reads_a_tensor_as_its_array(array):
 
 def test_a_list_of_0d_tensors_makes_a_tensor_as_in_pytorch():
     assert tc.Tensor([tc.Tensor(1.0), tc.Tensor(2.0)]).data.tolist() == [1.0, 2.0]
+
+
+def test_grad_needs_an_output_and_an_input():
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    for outputs, inputs in (([], x), ((x * 2).sum(), [])):
+        with pytest.raises(ValueError, match="at least one output and one input"):
+            tc.grad(outputs, inputs)

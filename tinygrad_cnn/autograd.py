@@ -28,6 +28,9 @@ def grad(
     if retain_graph is not None:
         retain_graph = flag(retain_graph, "retain_graph", "grad")
     outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
+    if not outputs or not inputs:
+        raise ValueError(f"grad() needs at least one output and one input, got {len(outputs)} outputs and "
+                         f"{len(inputs)} inputs")
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
