@@ -382,3 +382,8 @@ def test_grad_needs_an_output_and_an_input():
     for outputs, inputs in (([], x), ((x * 2).sum(), [])):
         with pytest.raises(ValueError, match="at least one output and one input"):
             tc.grad(outputs, inputs)
+
+
+def test_float16_asked_for_stays_float16():
+    half = tc.Tensor([1.0, 2.0], dtype=np.float16)
+    assert (half + half).dtype == half.exp().dtype == tc.ones(2).astype(np.float16).dtype == np.float16

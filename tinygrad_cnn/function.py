@@ -65,8 +65,7 @@ class Function:
         finally:
             MODE.grad_enabled = grad_enabled
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else _output_array(cls, out)
-        char = data.dtype.char
-        if char == "e" or (char == "d" and not _asks_for_float64(args, kwargs)):
+        if data.dtype.char in "de" and not _asks_for(data.dtype, args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers and bools become float32, not float64/16
         result = Tensor._make(data, ctx if record else None)
         if data.base is not None:  # a view: share the version counter of the input it views
@@ -164,15 +163,13 @@ def _output_array(cls: type, out: Any) -> np.ndarray:
                     f"got {type(out).__name__}{several}")
 
 
-_FLOAT64 = np.dtype(np.float64)
-
-
-def _asks_for_float64(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """Whether float64 was requested: by a float64 input or a dtype argument (else float32 is the default)."""
+def _asks_for(dtype: np.dtype, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether `dtype` (float64 or float16) was requested: by an input of that dtype or a dtype argument
+    (else integers and bools give float32, the default)."""
     requested = kwargs.get("dtype")  # (compare with care: NumPy reads a None dtype as float64)
-    if requested is not None and np.dtype(requested) == _FLOAT64:
+    if requested is not None and np.dtype(requested) == dtype:
         return True
-    return any(a.dtype == _FLOAT64 for a in args if isinstance(a, (Tensor, np.ndarray, np.floating)))
+    return any(a.dtype == dtype for a in args if isinstance(a, (Tensor, np.ndarray, np.floating)))
 
 
 def _versions(tensors: tuple[Any, ...]) -> tuple[int, ...]:
