@@ -193,19 +193,19 @@ class Sequential(Layer):
         from .training import compile_model
         compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics)
 
-    def fit(self, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, validation_data: Any = None,
+    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, callbacks: Any = None) -> Any:
         """Train for `epochs` passes over (x, y); returns the History."""
         from .training import fit
         return fit(self, x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
                    validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 32, verbose: int = 1, return_dict: bool = False) -> Any:
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int = 1, return_dict: bool = False) -> Any:
         """[loss, *metrics] on (x, y), in inference mode (a dict by name with return_dict=True)."""
         from .training import evaluate
         return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict)
 
-    def predict(self, x: Any, batch_size: int = 32, verbose: int = 0) -> Any:
+    def predict(self, x: Any, batch_size: int | None = 32, verbose: int = 0) -> Any:
         """The outputs for x, batch by batch, in inference mode and without recording a graph."""
         from .training import predict
         return predict(self, x, batch_size=batch_size, verbose=verbose)

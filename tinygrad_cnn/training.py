@@ -210,7 +210,7 @@ class _Tracker:
 
 # --- fit, evaluate, predict ----------------------------------------------------------------------
 
-def fit(model: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1, validation_data: Any = None,
+def fit(model: Any, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
         validation_split: float = 0.0, shuffle: bool = True, verbose: Any = 1, callbacks: Any = None) -> History:
     """Train for `epochs` passes over (x, y) in batches; returns the History (also model.history)."""
     _require_compiled(model, "fit")
@@ -300,7 +300,7 @@ def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, bar: Pr
     return tracker.values()
 
 
-def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1,
+def evaluate(model: Any, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = 1,
              return_dict: bool = False) -> float | list[float] | dict[str, float]:
     """The loss and metrics on (x, y): `[loss, *metrics]`, the loss alone without metrics, or with
     `return_dict` a dict {"loss": ..., "accuracy": ...}."""
@@ -318,7 +318,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 32, verbose: Any = 1,
     return results if len(results) > 1 else results[0]
 
 
-def predict(model: Any, x: Any, batch_size: int = 32, verbose: Any = 0) -> np.ndarray:
+def predict(model: Any, x: Any, batch_size: int | None = 32, verbose: Any = 0) -> np.ndarray:
     """The model's outputs for x as one array, computed batch by batch in inference mode without a graph."""
     x = _inputs(model, x, "predict")
     batch_size, verbose = _batch_size(batch_size, "predict"), _verbosity(verbose)

@@ -132,7 +132,7 @@ class Layer:
     def add_weight(self, name: str | None = None, shape: Any = None, initializer: Any = "glorot_uniform",
                    trainable: bool = True) -> Tensor:
         """Create, initialise and track a weight named `<layer>/<name>` (`variable`, `variable_1`, ... unnamed)."""
-        if name is not None and not isinstance(name, str) or shape is None:
+        if (name is not None and not isinstance(name, str)) or shape is None:
             raise TypeError(f"{self._describe()}.add_weight needs a shape and a string name or none, got name="
                             f"{name!r:.40} and shape={shape!r:.40}; call it as add_weight(shape=(3,), name='w')")
         count = len(self._own_weights)
