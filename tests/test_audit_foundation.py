@@ -387,3 +387,11 @@ def test_grad_needs_an_output_and_an_input():
 def test_float16_asked_for_stays_float16():
     half = tc.Tensor([1.0, 2.0], dtype=np.float16)
     assert (half + half).dtype == half.exp().dtype == tc.ones(2).astype(np.float16).dtype == np.float16
+
+
+def test_format_spec_of_a_0d_tensor_formats_its_value_as_in_pytorch(torch):
+    loss = (tc.Tensor([1.23456, 2.0], requires_grad=True) * 1).mean()
+    assert f"{loss:.3f}" == f"{torch.tensor(1.61728):.3f}" == "1.617"
+    assert f"{tc.Tensor([1.0, 2.0])}" == str(tc.Tensor([1.0, 2.0]))
+    with pytest.raises(TypeError):
+        f"{tc.Tensor([1.0, 2.0]):.2f}"

@@ -203,6 +203,10 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}" formats a 0-d tensor's value, as in PyTorch."""
+        return format(self.data.item(), spec) if self.ndim == 0 else super().__format__(spec)
+
     def __index__(self) -> int:
         """An integer tensor of one element as an index (slice bounds, list positions), as in PyTorch."""
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
