@@ -240,6 +240,27 @@ def test_dropout_follows_manual_seed():
     np.testing.assert_array_equal(Dropout(0.5)(x, training=True).data, first)
 
 
+def test_dropout_noise_shape_and_seed_as_in_keras():
+    """Dropout(rate, noise_shape=None, seed=None) is Keras's signature; noise_shape and seed were TypeErrors."""
+    x = np.ones((4, 5, 5, 6), np.float32)
+    channels = Dropout(0.5, noise_shape=(None, 1, 1, 6), seed=3)(x, training=True).data
+    assert set(np.unique(channels)) <= {0.0, 2.0}
+    assert (channels == channels[:, :1, :1, :]).all()  # one draw per sample and channel, shared over the map
+    tc.manual_seed(0)
+    first = Dropout(0.5, seed=11)(x, training=True).data
+    tc.manual_seed(1)  # the global seed does not move a seeded layer
+    np.testing.assert_array_equal(Dropout(0.5, seed=11)(x, training=True).data, first)
+    layer = Dropout(0.3, noise_shape=(None, 1, 1, 6), seed=2)
+    rebuilt = Dropout.from_config(json.loads(json.dumps(layer.get_config())))
+    assert (rebuilt.noise_shape, rebuilt.seed) == ((None, 1, 1, 6), 2)
+    with pytest.raises(ValueError, match=r"noise_shape \(None, 2, 1, 6\) does not fit the input shape \(4, 5, 5, 6\)"):
+        Dropout(0.5, noise_shape=(None, 2, 1, 6))(x, training=True)
+    with pytest.raises(ValueError, match="does not fit"):
+        Dropout(0.5, noise_shape=(None, 1, 6))(x, training=True)
+    with pytest.raises(TypeError, match="seed must be an int >= 0"):
+        Dropout(0.5, seed=1.5)
+
+
 # --- pooling and flatten wiring ---
 @settings(max_examples=20)
 @given(seed=seeds, size=st.tuples(st.integers(3, 9), st.integers(3, 9)), pool=st.integers(1, 3),

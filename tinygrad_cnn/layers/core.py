@@ -216,19 +216,40 @@ class Softmax(Layer):
 
 class Dropout(Layer):
     """In training, zeroes each value with probability `rate` and scales the rest by 1 / (1 - rate)
-    (inverted dropout: the expectation is unchanged); in inference it is the identity."""
+    (inverted dropout: the expectation is unchanged); in inference it is the identity.
 
-    def __init__(self, rate: float, name: str | None = None) -> None:
+    As in Keras, `noise_shape` shares one draw along the axes where it is 1 (None: the input's size),
+    e.g. (None, 1, 1, C) drops whole channels; `seed` gives the layer its own generator instead of
+    the one `tc.manual_seed` seeds.
+    """
+
+    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, name: str | None = None) -> None:
         super().__init__(name)
         self.rate = number(rate, "rate", "Dropout", 0.0, 1.0, high_open=True)
+        if noise_shape is not None:
+            noise_shape = batch_shape(noise_shape, "Dropout: noise_shape")
+        self.noise_shape = noise_shape
+        self.seed = None if seed is None else positive_int(seed, "seed", "Dropout", minimum=0)
+        self._generator = None if seed is None else np.random.default_rng(seed)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         if not training or self.rate == 0:
             return x
-        # kept values are scaled by 1 / (1 - rate), dropped ones are 0
-        mask = (generator().random(x.shape, dtype=np.float32) >= self.rate).astype(x.dtype)
+        shape = x.shape if self.noise_shape is None else self._mask_shape(x.shape)
+        rng = self._generator if self._generator is not None else generator()
+        # kept values are scaled by 1 / (1 - rate), dropped ones are 0; a noise_shape mask broadcasts
+        mask = (rng.random(shape, dtype=np.float32) >= self.rate).astype(x.dtype)
         mask *= 1 / (1 - self.rate)
         return x * mask
 
+    def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """noise_shape with None filled from the input; every other size must be 1 or the input's."""
+        mask = tuple(size if n is None else n for n, size in zip(self.noise_shape, shape, strict=False))
+        if len(self.noise_shape) != len(shape) or any(n not in (1, size) for n, size in zip(mask, shape, strict=True)):
+            raise ValueError(f"{self._describe()}: noise_shape {format_shape(self.noise_shape)} does not fit the "
+                             f"input shape {shape}: it needs one entry per axis, each None, 1 or the input's size")
+        return mask
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "rate": self.rate}
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
