@@ -395,3 +395,23 @@ def test_format_spec_of_a_0d_tensor_formats_its_value_as_in_pytorch(torch):
     assert f"{tc.Tensor([1.0, 2.0])}" == str(tc.Tensor([1.0, 2.0]))
     with pytest.raises(TypeError):
         f"{tc.Tensor([1.0, 2.0]):.2f}"
+
+
+def test_changing_the_output_a_custom_function_saved_is_detected():
+    class Exp(tc.Function):
+        @staticmethod
+        def forward(ctx, a):
+            out = a.exp()
+            ctx.save_for_backward(out)   # the output, as torch users often save it
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            (out,) = ctx.saved_tensors
+            return grad * out
+    x = tc.Tensor([0.0, 1.0], requires_grad=True)
+    y = Exp.apply(x)
+    with tc.no_grad():
+        y += 1
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()

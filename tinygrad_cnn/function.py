@@ -68,7 +68,9 @@ class Function:
         if data.dtype.char in "de" and not _asks_for(data.dtype, args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers and bools become float32, not float64/16
         result = Tensor._make(data, ctx if record else None)
-        if data.base is not None:  # a view: share the version counter of the input it views
+        if type(out) is not np.ndarray and isinstance(out, Tensor):   # forward's Tensor (it may have saved it):
+            result._version_box = out._shared_version_box()            # one memory, one version counter
+        elif data.base is not None:  # a view: share the version counter of the input it views
             for a in args:
                 if isinstance(a, Tensor) and np.may_share_memory(data, a.data):
                     result._version_box = a._shared_version_box()
