@@ -415,3 +415,9 @@ def test_changing_the_output_a_custom_function_saved_is_detected():
         y += 1
     with pytest.raises(RuntimeError, match="modified in place"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("pad_width", [((1, 2),), ((1,), (2,)), (2,), ((1, 2), (0, 1)), (1, 2), 3])
+def test_pad_width_broadcasts_as_in_numpy(pad_width):
+    array = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(tc.Tensor(array).pad(pad_width).data, np.pad(array, pad_width))

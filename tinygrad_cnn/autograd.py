@@ -28,9 +28,8 @@ def grad(
     if retain_graph is not None:
         retain_graph = flag(retain_graph, "retain_graph", "grad")
     outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
-    if not outputs or not inputs:
-        raise ValueError(f"grad() needs at least one output and one input, got {len(outputs)} outputs and "
-                         f"{len(inputs)} inputs")
+    if not outputs:
+        raise ValueError("grad() needs at least one output and one input, got no outputs")
     grad_outputs = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs")
@@ -47,6 +46,8 @@ def grad(
             raise RuntimeError(f"output {i} of grad() does not require grad: it does not depend on "
                                "any tensor that requires grad (or it was computed under no_grad)")
     seeds = [_check_output_grad(o, g, f"grad_outputs[{i}]") for i, (o, g) in enumerate(zip(outputs, grad_outputs))]
+    if not inputs:
+        raise ValueError("grad() needs at least one output and one input, got no inputs")
     retain = create_graph if retain_graph is None else retain_graph
     results = run_backward(outputs, seeds, retain, create_graph, inputs=inputs)
     for i, r in enumerate(results):

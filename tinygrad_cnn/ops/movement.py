@@ -217,9 +217,12 @@ def _pad_pairs(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     width = np.asarray(pad_width)
     if width.dtype.kind not in "iu" or width.ndim > 2:
         raise TypeError(f"pad_width must be ints: n, (before, after) or one pair per axis; got {pad_width!r}")
-    if width.ndim == 2 and width.shape != (ndim, 2):
-        raise ValueError(f"pad_width has {width.shape[0]} pairs but the tensor has {ndim} axes")
-    pairs = np.broadcast_to(width.reshape(-1, 2) if width.ndim == 2 else width, (ndim, 2))
+    try:   # NumPy's rule: the (before, after) pairs broadcast to one per axis
+        pairs = np.broadcast_to(width, (ndim, 2))
+    except ValueError:
+        given = f"{len(width)} pairs" if width.ndim == 2 else f"{width.size} numbers"
+        raise ValueError(f"pad_width {pad_width!r} does not fit: it has {given} but the tensor has {ndim} axes; "
+                         "give n, (before, after) or one (before, after) pair per axis") from None
     if (pairs < 0).any():
         raise ValueError(f"pad_width must not be negative, got {pad_width!r}")
     return tuple((int(b), int(e)) for b, e in pairs)
