@@ -144,6 +144,8 @@ def test_fit_follows_weights_frozen_added_or_removed_after_compile():
     model.trainable = False
     with pytest.raises(ValueError, match="no trainable weights \\(every layer is frozen"):
         model.fit(x, y, verbose=0)
+    model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    assert model.evaluate(x, y, verbose=0)[1] > 0  # a frozen model compiles for evaluation, as in Keras
 
 
 def test_compile_refuses_an_optimizer_bound_to_another_model():

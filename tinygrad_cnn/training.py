@@ -78,9 +78,10 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
         if not (isinstance(identifier, str) and identifier.lower() in metrics_lib.ACCURACY_NAMES):
             metrics_lib.get(identifier)
     chosen, loss_fn = optimizers.get(optimizer), losses.get(loss)
-    if model.built:
-        chosen.bind(model.parameters())
-    elif chosen.params is not None:  # an unbuilt model has no parameters: these belong to something else
+    params = model.parameters() if model.built else []  # none yet, or all frozen: evaluate still works
+    if params:
+        chosen.bind(params)
+    elif chosen.params is not None:  # bound to parameters this model does not have
         raise ValueError(f"this {type(chosen).__name__} is already bound to {len(chosen.params)} parameters of "
                          "another model; give compile a new optimizer (or a name such as 'adam')")
     model.optimizer, model.loss, model.compiled_metrics = chosen, loss_fn, metric_list  # only when all is valid
