@@ -421,3 +421,14 @@ def test_changing_the_output_a_custom_function_saved_is_detected():
 def test_pad_width_broadcasts_as_in_numpy(pad_width):
     array = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(tc.Tensor(array).pad(pad_width).data, np.pad(array, pad_width))
+
+
+@given(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3), st.data())
+@settings(max_examples=20)
+def test_comparisons_match_numpy_over_broadcasting_pairs(shapes, data):
+    a, b = (data.draw(hnp.arrays(np.float64, shape, elements=st.integers(-2, 2))) for shape in shapes.input_shapes)
+    x, y = tc.Tensor(a, requires_grad=True), tc.Tensor(b)
+    for ours, theirs in ((x < y, a < b), (x <= b, a <= b), (x > b.tolist(), a > b), (x >= y, a >= b),
+                         (x == y, a == b), (x != y, a != b)):
+        assert ours.dtype == np.bool_ and not ours.requires_grad
+        np.testing.assert_array_equal(ours.data, theirs)
