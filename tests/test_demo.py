@@ -64,6 +64,18 @@ def test_bad_options_stop_before_training_with_a_message(argv, message, tmp_path
     assert code == 2 and message in captured.err and "Epoch" not in captured.out
 
 
+def test_missing_extras_are_named_before_training(tmp_path, capsys, monkeypatch):
+    """Without matplotlib the demo trained for the whole run, then failed to draw with a traceback."""
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "matplotlib" else find_spec(name, *rest))
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "the demo needs matplotlib" in captured.err and "tinygrad-cnn[examples]" in captured.err
+    assert "Epoch" not in captured.out
+
+
 def test_weights_replaced_restores_the_model():
     model = build_model((8, 8, 1))
     before = list(model.weights)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -123,6 +124,12 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     tc.manual_seed(seed)
     tc.clear_session()  # default layer names from conv2d, dense, ... (they name the picture files)
+    needed = ["matplotlib"] + (["sklearn"] if args.mnist is None else [])  # the pictures, the digits
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"tinygrad-cnn demo: error: the demo needs {' and '.join(missing)}, which are not installed: "
+              'pip install "tinygrad-cnn[examples]"', file=sys.stderr)
+        return 2
     try:  # a bad --out or --mnist: say so before any training, without a traceback
         if out.exists() and not out.is_dir():
             raise NotADirectoryError(f"--out {out} is a file, not a folder; choose another --out")
