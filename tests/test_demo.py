@@ -76,6 +76,16 @@ def test_missing_extras_are_named_before_training(tmp_path, capsys, monkeypatch)
     assert "Epoch" not in captured.out
 
 
+def test_without_the_graphviz_package_the_demo_skips_only_the_model_graph(tmp_path, capsys, monkeypatch):
+    """Without the graphviz Python package (the viz extra) the demo ended in a traceback before its gradient check."""
+    import tinygrad_cnn.viz.render as render
+    monkeypatch.setattr(render, "graphviz", None)
+    assert main(["demo", "--out", str(tmp_path), "--epochs", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "No model graph: " in printed and "pip install graphviz" in printed
+    assert "model.npz" in printed and "model_graph" not in printed and "passed" in printed
+
+
 def test_weights_replaced_restores_the_model():
     model = build_model((8, 8, 1))
     before = list(model.weights)

@@ -156,6 +156,8 @@ def run_demo(args: argparse.Namespace) -> int:
         written.append(out / "model_graph.png")
     except tc.viz.GraphvizNotFoundError as error:
         written.append(error.source_path)
+    except ImportError as error:  # the graphviz Python package (the `viz` extra) is not installed
+        print(f"\nNo model graph: {error}")
     print(f"\nWrote to {out}/:")
     for path in written:
         print(f"  {path.name}")
