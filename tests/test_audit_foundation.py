@@ -432,3 +432,13 @@ def test_comparisons_match_numpy_over_broadcasting_pairs(shapes, data):
                          (x == y, a == b), (x != y, a != b)):
         assert ours.dtype == np.bool_ and not ours.requires_grad
         np.testing.assert_array_equal(ours.data, theirs)
+
+
+@pytest.mark.parametrize("wrap", [np.asarray, tc.Tensor])
+def test_an_index_array_changed_after_indexing_does_not_change_the_gradient(wrap):
+    x = tc.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    index = wrap(np.array([0, 0, 2]))
+    y = x[index]
+    (index.data if isinstance(index, tc.Tensor) else index)[:] = 1   # the caller reuses its index array
+    y.backward(tc.Tensor([1.0, 10.0, 100.0]))
+    assert x.grad.data.tolist() == [11.0, 0.0, 100.0]

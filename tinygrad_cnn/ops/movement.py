@@ -239,11 +239,12 @@ def pad(a: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
 
 
 def _convert_index(index: Any) -> Any:
-    """Tensors and lists inside an index become arrays (bool masks stay bool)."""
+    """Tensors and lists inside an index become arrays (bool masks stay bool); arrays are copied, since
+    backward scatters through them and the caller may reuse theirs."""
     if isinstance(index, tuple):
         return tuple(_convert_index(i) for i in index)
-    if isinstance(index, Tensor):
-        return index.data
+    if isinstance(index, (Tensor, np.ndarray)):
+        return np.array(index.data if isinstance(index, Tensor) else index)
     if isinstance(index, list):
         array = np.asarray(index)
         return array.astype(np.intp) if array.size == 0 else array   # x[[]] selects nothing (NumPy reads [] as float)
