@@ -584,6 +584,9 @@ def test_keras_style_custom_layers_build_once_and_train():
     np.testing.assert_allclose(model.layers[0].scale.grad.data, (x * upstream).sum(0), rtol=1e-6)
     unbuilt = tc.Sequential([KerasStyleScale(), Dense(2)])  # built on the first call
     assert unbuilt(x).shape == (4, 2) and len(unbuilt.weights) == 4
+    by_hand = KerasStyleScale()
+    by_hand.build((None, 3))  # Keras marks a layer built after build(); its first call must not build again
+    assert by_hand(x).shape == (4, 3) and len(by_hand.weights) == 2 and by_hand.built
 
 
 def test_add_weight_errors_name_the_fix():

@@ -115,7 +115,8 @@ class Layer:
             return
         shape = batch_shape(input_shape, self._describe())
         self._check_rank(shape)
-        self.build(shape)
+        if not self._own_weights:  # weights already made mean build() was called by hand: not twice
+            self.build(shape)
         self._input_shape, self._output_shape, self.built = shape, self.compute_output_shape(shape), True
 
     def _create_weights(self, input_shape: Shape) -> None:
