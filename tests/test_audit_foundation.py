@@ -442,3 +442,11 @@ def test_an_index_array_changed_after_indexing_does_not_change_the_gradient(wrap
     (index.data if isinstance(index, tc.Tensor) else index)[:] = 1   # the caller reuses its index array
     y.backward(tc.Tensor([1.0, 10.0, 100.0]))
     assert x.grad.data.tolist() == [11.0, 0.0, 100.0]
+
+
+def test_a_where_mask_changed_after_the_call_does_not_change_the_gradient():
+    x, mask = tc.Tensor([1.0, 2.0], requires_grad=True), np.array([True, False])
+    y = tc.where(mask, x, 0.0)
+    mask[:] = False
+    y.backward(tc.Tensor([3.0, 4.0]))
+    assert x.grad.data.tolist() == [3.0, 0.0]

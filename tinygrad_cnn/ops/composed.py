@@ -77,7 +77,7 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elements of `a` where `condition` is true, else of `b` (broadcasting)."""
-    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
+    condition = np.array(condition.data if isinstance(condition, Tensor) else condition)   # a copy: backward uses it
     if condition.dtype != np.bool_:
         raise TypeError(f"where: condition must be bool, got dtype {condition.dtype}; compare first (x > 0)")
     like = _first_tensor(a, b)
