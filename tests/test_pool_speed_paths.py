@@ -2,7 +2,7 @@
 
 The split is forced on small arrays by lowering the work a thread needs (parallel.MIN_BYTES_PER_THREAD)
 and the block sizes, so that every batch is cut into several parts and every part into several blocks;
-the max-pool's rows count as long from 16 values (pool.LONG_RUN), so that its cut buffer is used too.
+the max-pool's rows count as long from 16 values (max_pool.LONG_RUN), so that its cut buffer is used too.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import parallel
-from tinygrad_cnn.conv import pool
+from tinygrad_cnn.conv import max_pool
 from tinygrad_cnn.ops import elementwise
 
 
@@ -27,8 +27,8 @@ def split(f):
         whole = f()
         with pytest.MonkeyPatch.context() as m:
             m.setattr(parallel, "MIN_BYTES_PER_THREAD", 1)
-            m.setattr(pool, "BLOCK_BYTES", 200)          # blocks of one image or a few, not all equal
-            m.setattr(pool, "LONG_RUN", 16)
+            m.setattr(max_pool, "BLOCK_BYTES", 200)          # blocks of one image or a few, not all equal
+            m.setattr(max_pool, "LONG_RUN", 16)
             m.setattr(elementwise, "RELU_BLOCK_BYTES", 64)
             tc.set_num_threads(2)
             parts = f()
@@ -162,11 +162,12 @@ def test_blocks_cover_the_batch_once_in_order(n, image_bytes, block_bytes, threa
     """The tiling pool's blocks: about BLOCK_BYTES each, every image in exactly one, whatever the threads."""
     seen = []
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(pool, "BLOCK_BYTES", block_bytes)
+        m.setattr(max_pool, "BLOCK_BYTES", block_bytes)
         previous = tc.get_num_threads()
         tc.set_num_threads(threads)
         try:
-            results = pool._over_blocks(n, image_bytes, lambda block: seen.append(block) or block.stop - block.start)
+            results = max_pool._over_blocks(n, image_bytes,
+                                            lambda block: seen.append(block) or block.stop - block.start)
         finally:
             tc.set_num_threads(previous)
     assert sum(results) == n and sorted(r for b in seen for r in range(b.start, b.stop)) == list(range(n))

@@ -3,8 +3,8 @@
 `patch_slabs` gathers every window into a contiguous patch matrix, a slab of images at a time;
 `col2im` is the adjoint: it adds per-tap contributions back onto the input grid, and `col2im_rows`
 adds stretches of input rows (one per kernel row and block of outputs) instead, fewer and longer
-adds. All are plain array functions; the differentiable ops in conv2d.py and pool.py are built on
-them. Work buffers are kept per thread (`workspace`), so a kernel split over threads reuses its
+adds. All are plain array functions; the differentiable ops in conv2d.py, window_sum.py and
+max_pool.py are built on them. Work buffers are kept per thread (`workspace`), so a kernel split over threads reuses its
 pages from call to call.
 """
 from __future__ import annotations
