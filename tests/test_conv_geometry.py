@@ -85,7 +85,7 @@ def test_channels_first_matches_channels_last():
 ERRORS = [
     # (x shape, kernel shape, keyword arguments, exception, message pattern)
     ((1, 3, 3, 1), (7, 7, 1, 1), dict(padding=1), ValueError,
-     r"the kernel is 7 high \(dilated: 7\) but the padded input is only 5 high \(H=3 \+ padding 1 \+ 1\)"),
+     r"the kernel is 7 high but the padded input is only 5 high \(H=3 \+ padding 1 \+ 1\)"),
     ((1, 9, 4, 1), (3, 3, 1, 1), dict(dilation_rate=2), ValueError,
      r"the kernel is 3 wide \(dilated: 5\) but the padded input is only 4 wide \(W=4 \+ padding 0 \+ 0\)"),
     ((1, 5, 5, 1), (3, 3, 1, 1), dict(strides=0), ValueError, r"strides must be at least 1 .* got 0"),

@@ -110,7 +110,8 @@ def window_geometry(in_hw: Pair, kernel: Pair, strides: Any, dilation: Any, padd
         padded = n + before + after
         if e > padded:
             size, name = ("high", "H") if axis == 0 else ("wide", "W")
-            raise ValueError(f"the {what} is {k} {size} (dilated: {e}) but the padded input is only "
+            dilated = f" (dilated: {e})" if e != k else ""
+            raise ValueError(f"the {what} is {k} {size}{dilated} but the padded input is only "
                              f"{padded} {size} ({name}={n} + padding {before} + {after}); use a smaller "
                              f"{what}, more padding or padding='same'")
         out.append((padded - e) // s + 1)
