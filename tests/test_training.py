@@ -216,6 +216,19 @@ def test_accuracy_follows_keras_choice():
         metrics.get("accuracy")
 
 
+def test_metric_classes_are_accepted_as_keras_does():
+    """compile(metrics=[SparseCategoricalAccuracy]) failed in fit with 'Metric.__init__() takes ... 3 were given'."""
+    x, y = blobs(40)
+    model = make_model()
+    model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[metrics.SparseCategoricalAccuracy, "accuracy"])
+    model.fit(x, y, verbose=0)
+    values = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(values) == ["loss", "sparse_categorical_accuracy", "accuracy"]
+    expected = metrics.sparse_categorical_accuracy(y, model.predict(x)).mean()
+    assert values["sparse_categorical_accuracy"] == pytest.approx(expected)
+
+
 def test_binary_and_one_hot_training_paths():
     x, y = blobs(90)
     model = tc.Sequential([tc.Input((4,)), layers.Dense(1, activation="sigmoid")])

@@ -177,7 +177,7 @@ def accuracy_for(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...], f
 
 def get(identifier: Any, y_true_shape: tuple[int, ...] | None = None, y_pred_shape: tuple[int, ...] | None = None,
         from_logits: bool = False) -> Metric:
-    """A fresh Metric from a name, a Metric (copied, state reset) or a function f(y_true, y_pred).
+    """A fresh Metric from a name, a Metric or its class (copied, state reset) or a function f(y_true, y_pred).
 
     "accuracy"/"acc" need the shapes of the labels and predictions to pick their form.
     """
@@ -185,6 +185,8 @@ def get(identifier: Any, y_true_shape: tuple[int, ...] | None = None, y_pred_sha
         metric = copy.copy(identifier)
         metric.reset_state()
         return metric
+    if isinstance(identifier, type) and issubclass(identifier, Metric):  # the class, as Keras also takes it
+        return identifier()
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in ACCURACY_NAMES:
