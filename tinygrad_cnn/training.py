@@ -74,9 +74,14 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
         raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy' for integer labels "
                          "or tc.losses.SparseCategoricalCrossentropy(from_logits=True) for a model ending in logits")
     metric_list = [metrics] if isinstance(metrics, str) else list(metrics or [])
+    names = ["loss"]  # each value needs its own name in the logs and the history
     for identifier in metric_list:  # fail now on unknown names ("accuracy" is resolved on the first batch)
-        if not (isinstance(identifier, str) and identifier.lower() in metrics_lib.ACCURACY_NAMES):
-            metrics_lib.get(identifier)
+        accuracy = isinstance(identifier, str) and identifier.lower() in metrics_lib.ACCURACY_NAMES
+        name = identifier if accuracy else metrics_lib.get(identifier).name
+        if name in names:
+            raise ValueError(f"compile: two values would be named {name!r} in the logs (metrics {metric_list}); "
+                             "list each metric once, or give a Metric its own name=")
+        names.append(name)
     chosen, loss_fn = optimizers.get(optimizer), losses.get(loss)
     params = model.parameters() if model.built else []  # none yet, or all frozen: evaluate still works
     if params:
