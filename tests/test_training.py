@@ -320,3 +320,36 @@ def test_progress_bar_redraws_in_place_on_a_terminal():
     assert text.count("\r") == 4 and text.endswith("\n")
     assert "1/3 [==========>...................] - ETA: " in text and "loss: 0.2500" in text
     assert [format_duration(s) for s in (3, 62, 3723)] == ["3s", "1:02", "1:02:03"]
+
+
+def test_fit_takes_the_same_steps_as_a_pytorch_loop(torch):
+    """Conv2D, ReLU, BatchNormalization, MaxPooling2D, Flatten, Dense under SGD with momentum: two epochs of
+    fit in float64 end on PyTorch's weights and moving statistics."""
+    F = torch.nn.functional
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((24, 6, 6, 1)), rng.integers(0, 3, 24)
+    tc.manual_seed(2)
+    model = tc.Sequential([tc.Input((6, 6, 1)), layers.Conv2D(2, 3, activation="relu"), layers.BatchNormalization(),
+                           layers.MaxPooling2D(), layers.Flatten(), layers.Dense(3)]).double()
+    kernel, bias, gamma, beta, _, _, dense, dense_bias = (torch.tensor(w, requires_grad=True)
+                                                         for w in model.get_weights())
+    mean, variance = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    model.compile(optimizers.SGD(learning_rate=0.1, momentum=0.9),
+                  losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    params = [kernel, bias, gamma, beta, dense, dense_bias]
+    sgd = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    images, labels = torch.tensor(x).permute(0, 3, 1, 2), torch.tensor(y)
+    for _ in range(2):
+        for start in range(0, 24, 8):
+            h = F.relu(F.conv2d(images[start:start + 8], kernel.permute(3, 2, 0, 1), bias))
+            h = F.batch_norm(h, mean, variance, gamma, beta, training=True, momentum=0.01, eps=1e-3)
+            h = F.max_pool2d(h, 2).permute(0, 2, 3, 1).reshape(8, -1)  # flattened in channels_last order
+            loss = F.cross_entropy(h @ dense + dense_bias, labels[start:start + 8])
+            sgd.zero_grad()
+            loss.backward()
+            sgd.step()
+    expected = [p.detach().numpy() for p in params[:4]] + [mean.numpy(), variance.numpy()]
+    expected += [p.detach().numpy() for p in params[4:]]
+    for ours, theirs in zip(model.get_weights(), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
