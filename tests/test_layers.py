@@ -204,6 +204,14 @@ def test_frozen_batch_normalization_runs_in_inference_mode_like_keras():
     assert not np.array_equal(layer(x, training=True).data, layer(x, training=False).data)
 
 
+def test_batch_normalization_refuses_an_empty_training_batch():
+    layer = BatchNormalization()
+    with pytest.raises(ValueError, match=r"BatchNormalization 'batch_normalization': an empty batch \(input shape "
+                                         r"\(0, 4, 4, 2\)\) has no statistics"):
+        layer(np.zeros((0, 4, 4, 2), np.float32), training=True)
+    assert layer(np.zeros((0, 4, 4, 2), np.float32)).shape == (0, 4, 4, 2)  # inference needs no statistics
+
+
 def test_batch_normalization_on_channels_first_axis():
     x = np.random.default_rng(3).standard_normal((4, 3, 5, 5)).astype(np.float32) * 2 + 5
     y = BatchNormalization(axis=1)(x, training=True).data

@@ -69,6 +69,9 @@ class BatchNormalization(Layer):
         # per-feature vectors (C,) broadcast as (1, .., C, .., 1)
         features_shape = tuple(x.shape[i] if i == axis else 1 for i in range(x.ndim))
         if training and self.trainable:  # batch statistics (the biased variance normalises, as in Keras and PyTorch)
+            if x.size == 0:
+                raise ValueError(f"{self._describe()}: an empty batch (input shape {x.shape}) has no statistics to "
+                                 "normalise with in training; skip it, or call the layer with training=False")
             mean = x.mean(reduced, keepdims=True)
             centered = x - mean
             variance = (centered * centered).mean(reduced, keepdims=True)
