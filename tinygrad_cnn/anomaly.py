@@ -145,6 +145,19 @@ def check_forward(ctx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: 
     raise AnomalyError("\n".join(lines), ctx.name, out)
 
 
+def check_inplace(what: str, tensor: Any, value: Any) -> None:
+    """Raise AnomalyError when an in-place change (`what`) would write NaN or Inf into `tensor`."""
+    data = np.asarray(value)
+    if data.dtype.kind not in "fc" or np.isfinite(data).all():
+        return
+    lines = [f"{what} would write {_counts(data)} into a tensor in place ({describe_array(data)})",
+             *_context(MODE.scope, user_site(2), ""),
+             f"  tensor:    {_named(tensor)}{describe_array(tensor)}",
+             "  the tensor is left unchanged; the values come from the right-hand side or from the tensor itself "
+             "(e.g. x += inf, x /= 0, x *= a huge number)"]
+    raise AnomalyError("\n".join(lines), what, data)
+
+
 def _parent(parent: Any, constant: Any) -> str:
     """An input of a recorded op, for the backward report (`constant`: what the graph kept of it)."""
     if parent is None:
@@ -156,18 +169,44 @@ def _parent(parent: Any, constant: Any) -> str:
     return f"leaf {_named(parent)}{describe_array(parent)}"
 
 
+@contextlib.contextmanager
+def blamed_on(node: Any, grad: Any, inside: str = "its backward formula") -> Iterator[None]:
+    """An op inside that produces NaN/Inf is reported as part of `node`'s backward (`grad`: its incoming one)."""
+    try:
+        yield
+    except AnomalyError as error:
+        raise AnomalyError(_backward_report(node, grad, error.values, f" (in the output of {error.op}, inside "
+                                            f"{inside})"), node.name, error.values) from None
+
+
 def checked_backward(node: Any, grad: Any) -> Any:
     """Run `node`'s backward and raise AnomalyError if it (or any op inside it) gives NaN or Inf."""
-    try:
+    with blamed_on(node, grad):
         input_grads = type(node).backward(node, grad)
-    except AnomalyError as error:  # an op inside the backward formula produced it
-        raise AnomalyError(_backward_report(node, grad, error.values, f" (in the output of {error.op}, inside "
-                                            "its backward formula)"), node.name, error.values) from None
     grads = [_array(g) for g in (input_grads if type(input_grads) is tuple else (input_grads,))]
     for index, g in enumerate(grads):
         if g is not None and any(non_finite_counts(g)):
             raise AnomalyError(_backward_report(node, grad, g, f" in the gradient for input {index}"), node.name, g)
     return input_grads
+
+
+def check_accumulation(previous: Any, grad: Any, target: Any, node: Any, index: int) -> None:
+    """Raise AnomalyError when two finite gradients of one tensor sum to NaN or Inf (`grad` came from the
+    backward of `node` for its input `index`; `node` is None for the gradient given to backward())."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = previous.data + grad.data
+    if not any(non_finite_counts(total)) or any(non_finite_counts(previous.data)) or any(non_finite_counts(grad.data)):
+        return   # finite, or already non-finite (then reported where it was made)
+    source = "the gradient given to backward()" if node is None else f"the backward of {node.name} (input {index})"
+    lines = [f"summing the gradients of one tensor produced {_counts(total)}: {describe_array(total)}",
+             f"  tensor:    {_parent(target, None)}",
+             f"  gradient so far (from its other uses, or an earlier backward): {describe_array(previous)}",
+             f"  gradient added by {source}: {describe_array(grad)}",
+             "  both are finite: their sum overflows its dtype (every use of a tensor adds its gradient to the "
+             "tensor's total); scale the loss down or compute in float64"]
+    if node is not None:
+        lines[4:4] = [f"  op:        {node.name}", *_context(node.scope, node.site, "")]
+    raise AnomalyError("\n".join(lines), "" if node is None else node.name, total)
 
 
 def _backward_report(node: Any, grad: Any, bad: np.ndarray, where: str) -> str:

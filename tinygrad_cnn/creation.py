@@ -5,15 +5,17 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, _shape_args
+from .tensor import Tensor, _shape_args, as_dtype
 
 _GENERATOR = [np.random.default_rng()]
 
 
 def manual_seed(seed: int) -> None:
     """Seed the generator behind rand, randn, initializers, dropout and shuffling."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"manual_seed: seed must be a non-negative int, got {type(seed).__name__} {seed!r:.40}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed}; use a seed >= 0")
     _GENERATOR[0] = np.random.default_rng(seed)
 
 
@@ -22,13 +24,14 @@ def generator() -> np.random.Generator:
     return _GENERATOR[0]
 
 
-def _float(dtype: Any) -> np.dtype:
-    return np.dtype(np.float32 if dtype is None else dtype)
+def _float(dtype: Any, name: str) -> np.dtype:
+    """`dtype` checked, float32 when None."""
+    return np.dtype(np.float32) if dtype is None else as_dtype(dtype, "dtype", name)
 
 
 def _random_dtype(dtype: Any, name: str) -> np.dtype:
     """A floating dtype for random samples (an integer one would silently truncate them to zeros)."""
-    result = _float(dtype)
+    result = _float(dtype, name)
     if result.kind != "f":
         raise TypeError(f"{name}: dtype must be a floating type (float32 or float64), got {result}; "
                         "draw floats and convert, or use tc.arange / np.random.integers for integers")
@@ -52,17 +55,17 @@ def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool =
     """A tensor of `shape` filled with `fill_value`."""
     shape = _checked_shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
     _check_numbers("full", fill_value=fill_value)
-    return Tensor(np.full(shape, fill_value, dtype=_float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.full(shape, fill_value, dtype=_float(dtype, "full")), requires_grad=requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: zeros(2, 3) or zeros((2, 3))."""
-    return Tensor(np.zeros(_checked_shape(shape, "zeros"), _float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.zeros(_checked_shape(shape, "zeros"), _float(dtype, "zeros")), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones: ones(2, 3) or ones((2, 3))."""
-    return Tensor(np.ones(_checked_shape(shape, "ones"), _float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.ones(_checked_shape(shape, "ones"), _float(dtype, "ones")), requires_grad=requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
@@ -80,7 +83,7 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """The identity matrix (n x m)."""
     _checked_shape((n,) if m is None else (n, m), "eye")
-    return Tensor(np.eye(n, m, dtype=_float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.eye(n, m, dtype=_float(dtype, "eye")), requires_grad=requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:

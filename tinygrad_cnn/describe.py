@@ -17,14 +17,23 @@ def describe_argument(value: Any) -> str:
         return f"Tensor{' ' + repr(name) if name else ''} {data.shape} {data.dtype}"
     if isinstance(value, np.ndarray):
         return repr(value.tolist()) if value.size <= 4 else f"array{value.shape} {value.dtype}"
-    if isinstance(value, slice):
-        return ":".join("" if part is None else str(part) for part in (value.start, value.stop, value.step)).rstrip(":")
-    if isinstance(value, tuple) and any(isinstance(v, (np.ndarray, slice)) for v in value):
-        return "(" + ", ".join(describe_argument(v) for v in value) + ")"
     if isinstance(value, np.dtype):
         return str(value)
     text = repr(value)
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS - 3] + "..."
+
+
+def index_text(index: Any) -> str:
+    """An index as written between brackets in Python: `[1:]`, `[:, 1:3]`, `[..., None]`."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return "[" + ", ".join([_index_part(part) for part in parts]) + "]" if parts else "[()]"
+
+
+def _index_part(part: Any) -> str:
+    if isinstance(part, slice):
+        start, stop, step = ("" if v is None else str(v) for v in (part.start, part.stop, part.step))
+        return f"{start}:{stop}" + (f":{step}" if step else "")
+    return "..." if part is Ellipsis else describe_argument(part)
 
 
 def non_finite_counts(data: np.ndarray) -> tuple[int, int]:
@@ -46,8 +55,8 @@ def op_args_text(op_args: dict[str, Any]) -> list[str]:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             texts += [f"{field.name}={describe_argument(getattr(value, field.name))}"
                       for field in dataclasses.fields(value)]
-        else:
-            texts.append(f"{key}={describe_argument(value)}")
+        else:   # `index`: the index of Index and IndexAdd, written as in Python
+            texts.append(f"{key}={index_text(value) if key == 'index' else describe_argument(value)}")
     return texts
 
 

@@ -1,12 +1,13 @@
 """Reverse-mode autodiff: one iterative topological sort, one backward walk, one unbroadcast."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .anomaly import checked_backward
+from .anomaly import blamed_on, check_accumulation, checked_backward
 from .function import Function, _released_message
 from .mode import MODE, set_grad_enabled
 from .tensor import Tensor
@@ -61,6 +62,13 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     return grad.sum(axis=axes).reshape(shape)   # recorded under create_graph, so that it is differentiated too
 
 
+def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype, node: Function, index: int) -> Any:
+    """`grad` summed over the axes broadcasting expanded and cast, to the shape and dtype of `node`'s input."""
+    if grad.data.shape != shape:
+        grad = unbroadcast(grad, shape, node, index)
+    return grad if grad.data.dtype == dtype else grad.astype(dtype)
+
+
 def run_backward(
     roots: Sequence[Any],
     root_grads: Sequence[Any],
@@ -77,19 +85,22 @@ def run_backward(
     captured: dict[int, Any] = {}    # id(leaf or node) -> gradient, when `inputs` are given
     wanted = None if inputs is None else {id(t._ctx or t) for t in inputs}
 
-    def add(previous: Any, grad: Any) -> Any:
+    def add(previous: Any, grad: Any, target: Any, node: Function | None, index: int) -> Any:
         if previous is None:
             return grad
+        if MODE.anomaly:  # two finite gradients can sum to Inf
+            check_accumulation(previous, grad, target, node, index)
         # first order: plain array addition (nothing to record); create_graph: a recorded Add
         return previous + grad if create_graph else Tensor._make(previous.data + grad.data, None)
 
-    def deliver(target: Any, grad: Any) -> None:
+    def deliver(target: Any, grad: Any, node: Function | None = None, index: int = 0) -> None:
+        """Add `grad` (from `node`'s backward, for its input `index`) to the gradient of `target`."""
         if isinstance(target, Function):
-            grads[target] = add(grads.get(target), grad)
+            grads[target] = add(grads.get(target), grad, target, node, index)
         elif wanted is None:  # a leaf: accumulate like torch's AccumulateGrad
-            target.grad = add(target.grad, grad)
+            target.grad = add(target.grad, grad, target, node, index)
         if wanted is not None and id(target) in wanted:
-            captured[id(target)] = add(captured.get(id(target)), grad)
+            captured[id(target)] = add(captured.get(id(target)), grad, target, node, index)
 
     with set_grad_enabled(create_graph):
         for root, grad in zip(roots, root_grads):
@@ -118,11 +129,11 @@ def run_backward(
                 else:  # a leaf tensor
                     shape, dtype = parent.data.shape, parent.data.dtype
                 data = input_grad.data
-                if data.shape != shape:
-                    input_grad = unbroadcast(input_grad, shape, node, index)
-                if data.dtype is not dtype and data.dtype != dtype:
-                    input_grad = input_grad.astype(dtype)
-                deliver(parent, input_grad)
+                if data.shape != shape or (data.dtype is not dtype and data.dtype != dtype):
+                    with (blamed_on(node, grad, f"the engine's sum or cast of its gradient for input {index} to "
+                                    f"shape {shape} {dtype}") if MODE.anomaly else contextlib.nullcontext()):
+                        input_grad = fit(input_grad, shape, dtype, node, index)
+                deliver(parent, input_grad, node, index)
             if not retain_graph:
                 node.release()
     if inputs is None:

@@ -5,6 +5,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from .arguments import flag
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -55,7 +57,7 @@ class set_grad_enabled(_GradMode):
     or for a `with` block or a decorated function, restoring the previous mode after."""
 
     def __init__(self, mode: bool) -> None:
-        super().__init__(mode)
+        super().__init__(flag(mode, "mode", "set_grad_enabled"))
         self.previous.append(MODE.grad_enabled)
         MODE.grad_enabled = self.mode
         self._entered_at_init = True   # a `with` that follows owns this change (and undoes it on exit)

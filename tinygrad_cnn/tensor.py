@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .anomaly import check_inplace
 from .arguments import flag, is_int
+from .describe import index_text
 from .mode import MODE
 
 Axis = int | tuple[int, ...] | None
@@ -21,11 +23,28 @@ def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def as_dtype(dtype: Any, argument: str, owner: str) -> np.dtype:
+    """`dtype` as an np.dtype that tensors hold (bool, int or float), else a TypeError naming `argument`."""
+    try:
+        result = np.dtype(dtype)
+    except (TypeError, ValueError):
+        result = None
+    if result is None or result.kind not in "biuf":
+        got = "" if result is None else f" ({result})"
+        raise TypeError(f"{owner}: {argument} must be a bool, int or float dtype, e.g. 'float32', 'float64', 'int64' "
+                        f"or 'bool' (a name, a NumPy type or an np.dtype); got {dtype!r:.40}{got}")
+    return result
+
+
 def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert user data to an ndarray: floats become float32 unless float64 is given."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
+        dtype = as_dtype(dtype, "dtype", "Tensor")
+        if isinstance(data, np.ndarray) and data.dtype.kind == "c":   # NumPy would drop the imaginary part
+            raise TypeError(f"Tensor data must be real numbers (bool, int or float), got a complex array "
+                            f"({data.dtype}); take .real or np.abs first")
         try:
             return np.array(data, dtype=dtype)
         except (TypeError, ValueError) as e:  # strings or objects where numbers belong
@@ -36,10 +55,11 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     except ValueError as e:  # ragged nested lists
         raise ValueError(f"Tensor data must be rectangular (every row of a nested list the same length), got "
                          f"{str(data)[:60]}: {e}") from None
-    if array.dtype == object or array.dtype.kind in "USV":
+    if array.dtype == object or array.dtype.kind in "USVc":
         raise TypeError(
             f"Tensor data must be numbers (bool, int or float), got {type(data).__name__} "
             f"with NumPy dtype {array.dtype}: {str(data)[:60]}"
+            + ("; complex numbers are not supported (take .real or abs first)" if array.dtype.kind == "c" else "")
         )
     if array.dtype.kind == "f" and array.dtype != np.float64 and array.dtype != np.float32:
         return array.astype(np.float32)  # float16 and longdouble are promoted/demoted to float32
@@ -172,9 +192,10 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         """Convert the dtype; differentiable between floating types."""
-        if np.dtype(dtype) == self.dtype:
+        dtype = as_dtype(dtype, "dtype", "astype")
+        if dtype == self.dtype:
             return self
-        return ops.elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+        return ops.elementwise.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -285,6 +306,8 @@ class Tensor:
 
     def _assign(self, what: str, value: np.ndarray) -> Tensor:
         self._check_inplace(what)
+        if MODE.anomaly:
+            check_inplace(what, self, value)
         self.data[...] = value
         self._shared_version_box()[0] += 1
         return self
@@ -302,7 +325,23 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("item assignment", value)
-        self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
+        index, value = _index_data(index), _data(value)
+        try:
+            selected = np.empty(self.shape, dtype=np.bool_)[index].shape   # checks the index without the data
+        except IndexError as e:
+            raise IndexError(f"item assignment: index {index_text(index)} is invalid for a tensor of shape "
+                             f"{self.shape}: {e}; along an axis of size n, indices run from -n to n - 1") from None
+        if MODE.anomaly:
+            check_inplace(f"item assignment {index_text(index)}", self, value)
+        try:
+            self.data[index] = value
+        except ValueError as e:
+            if np.ndim(value) and not _broadcasts(np.shape(value), selected):
+                raise ValueError(f"item assignment: t{index_text(index)} of a tensor of shape {self.shape} selects "
+                                 f"shape {selected}, but the value has shape {np.shape(value)}, which does not "
+                                 f"broadcast to it; give a value of shape {selected} (or a number)") from None
+            raise ValueError(f"item assignment: cannot write {type(value).__name__} {str(value)[:40]!r} into a "
+                             f"{self.dtype} tensor: {e}") from None
         self._shared_version_box()[0] += 1
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -469,7 +508,7 @@ class Tensor:
         return ops.composed.var(self, axis, flag(keepdims, "keepdims", "var"), ddof)
 
     def std(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return ops.composed.var(self, axis, flag(keepdims, "keepdims", "std"), ddof).sqrt()
+        return ops.composed.std(self, axis, flag(keepdims, "keepdims", "std"), ddof)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         if keepdims is not False and keepdims is not True:
@@ -539,6 +578,14 @@ _PASS = frozenset({Tensor, int, float, np.ndarray, np.float32, np.float64})  # o
 
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
+
+
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of `shape` broadcasts to `target`."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _index_data(index: Any) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import number
 from ..function import check_broadcast
 from ..tensor import Tensor
 from .elementwise import Maximum, Where
@@ -45,6 +46,17 @@ def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> T
                          f"(shape {a.shape}, axis {axis})")
     centered = a - a.mean(axes, keepdims=True)
     return (centered * centered).sum(axes, keepdims) / (count - ddof)
+
+
+def std(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """sqrt(var): where the variance is 0 the gradient is 0, as in PyTorch (d sqrt(v) = 1 / (2 sqrt(v)) is
+    infinite there, and would meet the variance's zero gradient as inf * 0 = NaN)."""
+    v = var(a, axis, keepdims, ddof)
+    flat = v.data == 0
+    if not flat.any():
+        return v.sqrt()
+    # sqrt only of the non-zero variances (1 stands in for 0), then 0 put back: no inf in either order
+    return where(flat, 0, where(flat, 1, v).sqrt())
 
 
 def _shifted(a: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, np.ndarray]:
@@ -116,4 +128,5 @@ def clip(a: Tensor, low: Any = None, high: Any = None) -> Tensor:
 
 def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
     """a where a > 0, else negative_slope * a (derivative at 0: negative_slope)."""
+    negative_slope = number(negative_slope, "negative_slope", "leaky_relu", -math.inf, math.inf)
     return Where.apply(a, a * negative_slope, condition=a.data > 0)
