@@ -147,3 +147,17 @@ def test_max_pool_of_the_whole_image_has_global_max_pools_gradient():
     (pooled,) = tc.grad(tc.max_pool2d(x, (4, 5)).reshape(3, 2), [x], upstream)
     (global_,) = tc.grad(tc.global_max_pool2d(x), [x], upstream)
     np.testing.assert_allclose(pooled.numpy(), global_.numpy(), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("spelling", ["CHANNELS_FIRST", "Channels_First"])
+def test_data_format_in_any_case_as_keras(spelling):
+    """Keras lower-cases data_format; the functional ops do too, with the same results."""
+    rng = np.random.default_rng(7)
+    x, kernel = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((3, 3, 3, 2))
+    ops = [lambda f: tc.conv2d(x, kernel, data_format=f), lambda f: tc.max_pool2d(x, 2, data_format=f),
+           lambda f: tc.avg_pool2d(x, 2, padding="same", data_format=f),
+           lambda f: tc.global_avg_pool2d(x, f), lambda f: tc.global_max_pool2d(x, f, keepdims=True)]
+    for op in ops:
+        np.testing.assert_array_equal(op(spelling).numpy(), op("channels_first").numpy())
+    with pytest.raises(ValueError, match="data_format must be 'channels_last'.*got 'nchw'"):
+        tc.conv2d(x, kernel, data_format="nchw")

@@ -308,7 +308,7 @@ def _check_groups(groups: Any, channels: int, filters: int) -> int:
 def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: Any = "valid",
            dilation_rate: Any = 1, groups: int = 1, data_format: str = "channels_last") -> Tensor:
     """2-D convolution (cross-correlation) with Keras conventions; kernel (kh, kw, C // groups, filters)."""
-    check_data_format(data_format)
+    data_format = check_data_format(data_format)
     x = _as_tensor(x, "x")
     kernel = _as_tensor(kernel, "kernel", x)
     layout = spatial_layout(data_format)

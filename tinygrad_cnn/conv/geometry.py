@@ -66,11 +66,11 @@ def pair(value: Any, argument: str, minimum: int = 1) -> Pair:
 
 
 def check_data_format(data_format: Any) -> str:
-    """'channels_last' (N, H, W, C) or 'channels_first' (N, C, H, W)."""
-    if data_format not in DATA_FORMATS:
+    """'channels_last' (N, H, W, C) or 'channels_first' (N, C, H, W), in any case (as Keras), lower-cased."""
+    if not isinstance(data_format, str) or data_format.lower() not in DATA_FORMATS:
         raise ValueError(f"data_format must be 'channels_last' (N, H, W, C) or 'channels_first' "
                          f"(N, C, H, W), got {data_format!r}")
-    return data_format
+    return data_format.lower()
 
 
 def explicit_padding(padding: Any) -> Padding:

@@ -27,11 +27,12 @@ def _pool_geometry(x: Tensor, pool_size: Any, strides: Any, padding: Any) -> Geo
     return geometry
 
 
-def _checked(x: Any, data_format: str) -> Tensor:
-    check_data_format(data_format)
+def _checked(x: Any, data_format: Any) -> tuple[Tensor, str]:
+    """x as a 4-D Tensor, and data_format lower-cased."""
+    data_format = check_data_format(data_format)
     x = x if isinstance(x, Tensor) else Tensor(x)
     check_rank(x, "x", spatial_layout(data_format))
-    return x
+    return x, data_format
 
 
 def _channels_last(x: Tensor, data_format: str) -> Tensor:
@@ -50,7 +51,7 @@ def _restore(y: Tensor, x: Tensor, data_format: str) -> Tensor:
 def max_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
                data_format: str = "channels_last") -> Tensor:
     """The maximum of each window; 'same' and explicit padding never win (padded with -inf)."""
-    x = _checked(x, data_format)
+    x, data_format = _checked(x, data_format)
     xc = _channels_last(x, data_format)
     geometry = _pool_geometry(xc, pool_size, strides, padding)
     return _restore(MaxPool.apply(xc, geometry=geometry), x, data_format)
@@ -59,7 +60,7 @@ def max_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "vali
 def avg_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
                data_format: str = "channels_last") -> Tensor:
     """The mean of each window; 'same' padding is left out of the mean (Keras), explicit padding counts as zeros."""
-    x = _checked(x, data_format)
+    x, data_format = _checked(x, data_format)
     xc = _channels_last(x, data_format)
     geometry = _pool_geometry(xc, pool_size, strides, padding)
     kh, kw = geometry.kernel
@@ -75,7 +76,7 @@ def avg_pool2d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "vali
 
 
 def _spatial_axes(x: Any, data_format: str) -> tuple[Tensor, tuple[int, int]]:
-    x = _checked(x, data_format)
+    x, data_format = _checked(x, data_format)
     return x, ((1, 2) if data_format == "channels_last" else (2, 3))
 
 
