@@ -477,6 +477,16 @@ def test_initializers_follow_manual_seed():
     np.testing.assert_array_equal(initializers.ones((2,)), 1)
 
 
+@pytest.mark.parametrize("name", list(initializers.INITIALIZERS))
+def test_initializers_name_a_bad_shape(name):
+    initializer = initializers.get(name)
+    with pytest.raises(ValueError, match=r"shape must have no negative sizes, got \(-1, 3\)"):
+        initializer((-1, 3), np.float32)
+    with pytest.raises(TypeError, match=r"shape must be a tuple of ints, got \(2.5, 3\)"):
+        initializer((2.5, 3), np.float32)
+    assert initializer([np.int64(2), 3], np.float32).shape == (2, 3)
+
+
 # --- every bad input gives a clear error ---
 @pytest.mark.parametrize("make, error, message", [
     (lambda: Conv2D(0, 3), ValueError, "filters must be a positive int.*got 0"),

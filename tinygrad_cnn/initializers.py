@@ -17,6 +17,17 @@ Initializer = Callable[[tuple[int, ...], Any], np.ndarray]
 _TRUNCATED_STD = 0.87962566103423978
 
 
+def _checked_shape(shape: Any) -> tuple[int, ...]:
+    """shape as a tuple of non-negative ints, or an error naming it."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) else shape
+    if not isinstance(dims, (tuple, list)) or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
+                                                  for d in dims):
+        raise TypeError(f"an initializer's shape must be a tuple of ints, got {shape!r:.60}")
+    if any(d < 0 for d in dims):
+        raise ValueError(f"an initializer's shape must have no negative sizes, got {tuple(dims)}")
+    return tuple(int(d) for d in dims)
+
+
 def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out): Dense kernels (in, out); conv kernels (kh, kw, in_ch / groups, filters) scale both
     by the window size kh * kw, as Keras does."""
@@ -31,7 +42,7 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def truncated_normal(shape: tuple[int, ...], stddev: float, dtype: Any = np.float32) -> np.ndarray:
     """Normal samples with standard deviation `stddev`, redrawing every sample beyond two deviations."""
     rng = generator()
-    z = rng.standard_normal(shape)
+    z = rng.standard_normal(_checked_shape(shape))
     outside = np.abs(z) > 2
     while outside.any():
         z[outside] = rng.standard_normal(int(outside.sum()))
@@ -42,6 +53,7 @@ def truncated_normal(shape: tuple[int, ...], stddev: float, dtype: Any = np.floa
 def variance_scaling(shape: tuple[int, ...], scale: float, mode: str, distribution: str,
                      dtype: Any = np.float32) -> np.ndarray:
     """Weights of variance scale / n, n = fan_in, fan_out or their mean (`mode`); uniform or truncated normal."""
+    shape = _checked_shape(shape)
     fan_in, fan_out = compute_fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, n)
@@ -73,12 +85,12 @@ def he_normal(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     """All zeros."""
-    return np.zeros(shape, dtype)
+    return np.zeros(_checked_shape(shape), dtype)
 
 
 def ones(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     """All ones."""
-    return np.ones(shape, dtype)
+    return np.ones(_checked_shape(shape), dtype)
 
 
 INITIALIZERS: MappingProxyType[str, Initializer] = MappingProxyType({

@@ -57,7 +57,8 @@ def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, hi
                              "they must match (one target per model output)")
     data = data.astype(y_pred.dtype, copy=False)
     if np.isnan(data).any():
-        raise ValueError(f"{loss}: y_true contains NaN at index {tuple(np.argwhere(np.isnan(data))[0])}; "
+        index = tuple(int(i) for i in np.argwhere(np.isnan(data))[0])
+        raise ValueError(f"{loss}: y_true contains NaN at index {index}; "
                          "clean the labels first")
     if low is not None and data.size and (data.min() < low or data.max() > high):
         raise ValueError(f"{loss}: y_true must lie in [{low}, {high}] (probabilities or 0/1 labels), got values "
