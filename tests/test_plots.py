@@ -55,6 +55,8 @@ def test_filters_errors(model):
         plot_filters(model.layers[0], channel=1)
     with pytest.raises(TypeError, match="needs a Conv2D layer"):
         plot_filters("conv2d")
+    with pytest.raises(ValueError, match="is not built yet, so it has no filters"):
+        plot_filters(layers.Conv2D(2, 3))
 
 
 def test_feature_maps_after_a_layer(model, tmp_path):
@@ -63,6 +65,8 @@ def test_feature_maps_after_a_layer(model, tmp_path):
     expected = pool(conv(x[None])).data[0]
     np.testing.assert_allclose(feature_maps(model, x, pool.name), expected)
     np.testing.assert_allclose(feature_maps(model, x[None], pool), expected)
+    np.testing.assert_allclose(feature_maps(model, x, 1), expected)        # by index in model.layers
+    np.testing.assert_allclose(feature_maps(model, x, np.int64(-3)), expected)
     figure = plot_feature_maps(model, x, pool, path=tmp_path / "maps.png")
     shown = images(figure)
     assert len(shown) == 1 + 5
@@ -75,6 +79,8 @@ def test_feature_maps_errors(model):
     x = np.zeros((8, 8, 1), np.float32)
     with pytest.raises(ValueError, match=r"no layer 'conv9'.*'conv2d"):
         plot_feature_maps(model, x, "conv9")
+    with pytest.raises(IndexError, match="layer index 4 is out of range for 4 layers"):
+        plot_feature_maps(model, x, 4)
     with pytest.raises(ValueError, match="outputs shape \\(1, 3\\); feature maps need"):
         plot_feature_maps(model, x, model.layers[-1])
     with pytest.raises(ValueError, match="needs one image"):

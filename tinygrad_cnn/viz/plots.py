@@ -44,6 +44,9 @@ def _kernel(layer: Any) -> tuple[np.ndarray, str]:
         kernel, name = layer.kernel.data, layer.name
     elif isinstance(layer, (Tensor, np.ndarray)):
         kernel, name = np.asarray(layer.data if isinstance(layer, Tensor) else layer), "kernel"
+    elif hasattr(layer, "kernel") and hasattr(layer, "built") and not layer.built:
+        raise ValueError(f"plot_filters: layer {layer.name!r} is not built yet, so it has no filters; call the model "
+                         "on data (or build it) first")
     else:
         raise TypeError(f"plot_filters needs a Conv2D layer (built) or a kernel array, got {type(layer).__name__}")
     if kernel.ndim == 2 and name == "kernel":
@@ -80,6 +83,11 @@ def plot_filters(layer: Any, channel: int = 0, columns: int = 8, path: str | os.
 
 
 def _layer_in(model: Any, layer: Any) -> Any:
+    """The model's layer given as itself, its name or its index in model.layers."""
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        if not -len(model.layers) <= layer < len(model.layers):
+            raise IndexError(f"plot_feature_maps: layer index {layer} is out of range for {len(model.layers)} layers")
+        return model.layers[layer]
     for candidate in model.layers:
         if candidate is layer or candidate.name == layer:
             return candidate
@@ -89,7 +97,7 @@ def _layer_in(model: Any, layer: Any) -> Any:
 
 
 def feature_maps(model: Any, x: Any, layer: Any) -> np.ndarray:
-    """The output of `layer` (a name or a layer of the model) for one image: (height, width, channels)."""
+    """The output of `layer` (a layer of the model, its name or index) for one image: (height, width, channels)."""
     target = _layer_in(model, layer)
     image = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float32)
     if image.ndim == 3:
