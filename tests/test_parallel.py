@@ -2,20 +2,50 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_info
 
 import tinygrad_cnn as tc
-from tinygrad_cnn import parallel
+from tinygrad_cnn import blas_threads, parallel
+
+try:
+    import tomllib
+except ModuleNotFoundError:   # Python 3.10: pytest's own dependency
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def threadpoolctl():
+    """threadpoolctl (the dev extra), the independent oracle for BLAS's thread count: as the torch
+    oracle, it skips when missing, but fails under TINYGRAD_CNN_REQUIRE_TORCH=1 (CI)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        if os.environ.get("TINYGRAD_CNN_REQUIRE_TORCH") == "1":
+            pytest.fail("threadpoolctl is required (TINYGRAD_CNN_REQUIRE_TORCH=1) but is not installed")
+        pytest.skip("threadpoolctl not installed (the BLAS oracle tests need it: pip install -e .[dev])")
+    return threadpoolctl
+
+
+def run_python(code: str, **env: str) -> str:
+    """The standard output of `code` run by a fresh Python; its error output if it fails."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 @pytest.fixture
@@ -140,15 +170,122 @@ def test_a_task_that_splits_again_runs_its_parts_inline(threads):
     assert inner[1] == 1
 
 
-def test_blas_is_held_to_one_thread_inside_and_restored_after(threads):
+def test_blas_is_held_to_one_thread_inside_and_restored_after(threads, threadpoolctl):
     threads(2)
-    blas_before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    seen = parallel.run([lambda: [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"],
-                         lambda: None])[0]
-    assert seen and all(count == 1 for count in seen)
-    alone = parallel.run([lambda: [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]])[0]
-    assert alone and all(count == 1 for count in alone)    # a single task too: BLAS's threads never wake
-    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == blas_before
+    ours = {os.path.realpath(library.path) for library in blas_threads.loaded_blas()}
+
+    def blas_counts():   # as threadpoolctl reads them, for the libraries we hold
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas" and os.path.realpath(lib["filepath"]) in ours]
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):   # a count that is nobody's default
+        assert blas_counts() and all(count == 3 for count in blas_counts())
+        seen = parallel.run([blas_counts, lambda: None])[0]
+        alone = parallel.run([blas_counts])[0]              # a single task too: BLAS's threads never wake
+        split = parallel.over_batch(64, 1 << 20, lambda part: blas_counts())
+        nested = parallel.run([lambda: parallel.run([blas_counts])[0], blas_counts])
+        assert all(count == 1 for counts in (seen, alone, *split, *nested) for count in counts)
+        assert all(count == 3 for count in blas_counts())   # the count from before, back
+        with pytest.raises(KeyError):
+            parallel.run([lambda: {}["missing"], blas_counts])
+        assert all(count == 3 for count in blas_counts())   # back after an error too
+
+
+def test_we_find_the_blas_libraries_threadpoolctl_finds(threadpoolctl):
+    """In a fresh process with NumPy's BLAS (and SciPy's, where SciPy is installed) loaded."""
+    found = run_python("""
+        import importlib.util, os
+        import numpy as np
+        if importlib.util.find_spec("scipy"):
+            import scipy.linalg
+        from threadpoolctl import threadpool_info
+        from tinygrad_cnn import blas_threads
+        print(sorted(os.path.realpath(library.path) for library in blas_threads.loaded_blas()))
+        print(sorted(os.path.realpath(lib["filepath"]) for lib in threadpool_info()
+                     if lib["internal_api"] in ("openblas", "mkl")))
+        print(np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"])
+    """)
+    ours, theirs, numpy_blas = found.splitlines()
+    assert ours == theirs
+    if "openblas" in numpy_blas or "mkl" in numpy_blas:
+        assert ours != "[]", f"NumPy uses {numpy_blas}, which blas_threads did not find"
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler to build stand-in BLAS libraries")
+def test_every_known_pair_of_thread_functions_is_used(tmp_path):
+    """Stand-in libraries exporting each (setter, getter) pair, with a thread count of 7, are found once loaded."""
+    names = ["libscipy_openblas64_", "libscipy_openblas", "libopenblas64_", "libopenblas", "libmkl_rt"]   # as real ones
+    assert len(names) == len(blas_threads.THREAD_FUNCTIONS)
+    paths = []
+    for name, (setter, getter) in zip(names, blas_threads.THREAD_FUNCTIONS):
+        source = tmp_path / f"{name}.c"
+        source.write_text(f"static int n = 7;\nvoid {setter}(int k) {{ n = k; }}\nint {getter}(void) {{ return n; }}\n")
+        paths.append(tmp_path / f"{name}-stand-in.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(paths[-1]), str(source)], check=True, timeout=60)
+    out = run_python(f"""
+        import ctypes, os
+        import numpy as np
+        from tinygrad_cnn import blas_threads, parallel
+        paths = {[str(path) for path in paths]!r}
+        assert blas_threads.blas_in(paths) == ()   # not loaded yet: never loaded by us
+        for path in paths:
+            ctypes.CDLL(path)
+        ours = [lib for lib in blas_threads.loaded_blas() if lib.path in paths]
+        print(sorted(os.path.basename(lib.path) for lib in ours))
+        print(parallel.run([lambda: [lib.get_num_threads() for lib in ours], lambda: None])[0])
+        print([lib.get_num_threads() for lib in ours])
+    """)
+    names, inside, after = out.splitlines()
+    assert names == str(sorted(path.name for path in paths))
+    assert inside == str([1] * len(paths)) and after == str([7] * len(paths))
+
+
+def test_no_blas_found_means_nothing_is_held(threads, monkeypatch):
+    """Without a controllable BLAS (Accelerate, BLIS), kernels run as usual, BLAS's threads untouched."""
+    threads(2)
+    assert blas_threads.blas_in(["/no/such/libopenblas.so", np.__file__, "libmkl_rt.so.2"]) == ()
+    real = blas_threads.loaded_blas()
+    monkeypatch.setattr(parallel, "loaded_blas", lambda: ())
+    before = [library.get_num_threads() for library in real]
+    x = np.random.default_rng(1).standard_normal((16, 9, 9, 3)).astype(np.float32)
+    kernel = np.random.default_rng(2).standard_normal((3, 3, 3, 4)).astype(np.float32)
+    split = parallel.over_batch(len(x), 1 << 20, lambda part: (tc.conv2d(x[part], kernel).numpy(),
+                                                               [library.get_num_threads() for library in real]))
+    np.testing.assert_allclose(np.concatenate([out for out, _ in split]), tc.conv2d(x, kernel).numpy(), rtol=1e-6)
+    assert all(counts == before for _, counts in split)
+
+
+def test_threadpoolctl_is_no_runtime_dependency():
+    """A parallel convolution, in a process where importing threadpoolctl fails."""
+    out = run_python("""
+        import sys
+        sys.modules["threadpoolctl"] = None   # from here on, `import threadpoolctl` raises ImportError
+        import numpy as np
+        import tinygrad_cnn as tc
+        from tinygrad_cnn import blas_threads, parallel
+
+        tasks, blas_inside, plain_run = [], [], parallel.run
+        def run(jobs):   # records how many tasks each split has and what BLAS says inside them
+            tasks.append(len(jobs))
+            blas_inside.extend(plain_run([lambda: [lib.get_num_threads() for lib in blas_threads.loaded_blas()]]))
+            return plain_run(jobs)
+        parallel.run = run
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((64, 32, 32, 8)).astype(np.float32)
+        kernel = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+        tc.set_num_threads(2)
+        two = tc.conv2d(x, kernel).numpy()
+        tc.set_num_threads(1)
+        one = tc.conv2d(x, kernel).numpy()
+        print(max(tasks), np.array_equal(one, two), bool(blas_threads.loaded_blas()))
+        print(all(count == 1 for counts in blas_inside for count in counts), sys.modules["threadpoolctl"])
+    """, TINYGRAD_CNN_NUM_THREADS="2")
+    assert out.split() == ["2", "True", "True", "True", "None"]
+
+
+def test_the_only_runtime_dependency_is_numpy():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert [requirement.split(">")[0].split("=")[0].strip() for requirement in project["dependencies"]] == ["numpy"]
+    assert any(requirement.startswith("threadpoolctl") for requirement in project["optional-dependencies"]["dev"])
 
 
 def test_set_num_threads_checks_its_argument(threads):

@@ -2,8 +2,8 @@
 
 NumPy releases the GIL inside ufunc loops, copies and BLAS calls, so threads that each take a
 slice of the batch run on separate cores. BLAS's own threads would fight ours for the same
-cores (and spin on them after every call), so while tinygrad_cnn's kernels run, OpenBLAS, MKL
-and BLIS are held to one thread through threadpoolctl and restored afterwards.
+cores (and spin on them after every call), so while tinygrad_cnn's kernels run, the BLAS that
+blas_threads finds (OpenBLAS or MKL) is held to one thread and restored afterwards.
 
 The thread count follows PyTorch's `set_num_threads`: it starts at TINYGRAD_CNN_NUM_THREADS,
 else OMP_NUM_THREADS, else the number of cores this process may run on.
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .arguments import positive_int
+from .blas_threads import loaded_blas
 
 T = TypeVar("T")
 
@@ -87,20 +88,20 @@ class _Workers:
 class _BlasHold:
     """Holds BLAS to one thread while any of our kernels runs; restores it when the last one ends.
 
-    Holding and restoring costs about 2 us (threadpoolctl's library controllers, found once).
+    Holding and restoring costs about 2 us: a lock and three ctypes calls per library that
+    blas_threads.loaded_blas() found on the first hold. With none found, it does nothing.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.holders = 0
-        self.libraries: list[Any] | None = None
         self.saved: list[int] = []
 
     def __enter__(self) -> None:
         with self.lock:
             self.holders += 1
             if self.holders == 1:
-                libraries = self._blas_libraries()
+                libraries = loaded_blas()
                 self.saved = [library.get_num_threads() for library in libraries]
                 for library in libraries:
                     library.set_num_threads(1)
@@ -109,14 +110,8 @@ class _BlasHold:
         with self.lock:
             self.holders -= 1
             if self.holders == 0:
-                for library, threads in zip(self._blas_libraries(), self.saved):
+                for library, threads in zip(loaded_blas(), self.saved):
                     library.set_num_threads(threads)
-
-    def _blas_libraries(self) -> list[Any]:
-        if self.libraries is None:   # inspecting the loaded libraries takes about a millisecond: once
-            from threadpoolctl import ThreadpoolController
-            self.libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-        return self.libraries
 
 
 class _Settings:
