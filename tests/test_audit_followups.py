@@ -1,6 +1,8 @@
 """Follow-ups of the acceptance audit in the core: each test pins a bug the auditors found (failing before its fix)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from conftest import require_torch
@@ -186,3 +188,106 @@ def test_index_labels_read_as_the_python_index(index, label):
     """x[1:] was labelled index=1 (as an integer index), x[:, 1:3] as (, 1:3), ... as Ellipsis."""
     x = tc.ones(3, 4, requires_grad=True)
     assert op_args_text(x[index].grad_fn.op_args) == [f"index={label}"]
+
+
+# --- 9. grad mode belongs to each thread ---
+
+def _in_threads(*targets):
+    errors = []
+
+    def run(target):
+        try:
+            target()
+        except BaseException as error:   # noqa: BLE001 (re-raised below, on the test's thread)
+            errors.append(error)
+    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+
+
+def test_one_threads_no_grad_does_not_stop_another_threads_recording():
+    """MODE.grad_enabled was one flag for all threads: a no_grad in one thread cut another's graph."""
+    inside, done = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
+    seen = {}
+
+    def quiet():
+        with tc.no_grad():
+            inside.wait()             # the other thread records while this one is inside no_grad
+            done.wait()
+            seen["quiet"] = tc.is_grad_enabled(), (tc.ones(2, requires_grad=True) * 2).requires_grad
+
+    def recording():
+        inside.wait()
+        x = tc.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+        y = (x * x).sum()
+        seen["recording"] = tc.is_grad_enabled(), y.requires_grad
+        done.wait()
+        y.backward()
+        seen["grad"] = x.grad.numpy().tolist()
+    _in_threads(quiet, recording)
+    assert seen == {"quiet": (False, False), "recording": (True, True), "grad": [2.0, 4.0]}
+    assert tc.is_grad_enabled()
+
+
+def test_a_new_thread_starts_with_grad_mode_on_and_anomaly_mode_shared():
+    """As in PyTorch: grad mode is per thread (a new one starts enabled), anomaly mode is for the process."""
+    seen = []
+    with tc.no_grad(), tc.detect_anomaly():
+        _in_threads(lambda: seen.append((tc.is_grad_enabled(), tc.is_anomaly_enabled())))
+    assert seen == [(True, True)]
+
+
+def test_a_no_grad_decorated_function_called_on_two_threads_restores_each_threads_mode():
+    """The decorator's one context object kept one stack of saved modes for every thread's calls."""
+    both_in, first_out = threading.Barrier(2, timeout=10), threading.Event()
+
+    @tc.no_grad()
+    def step(wait):
+        wait()
+
+    def first():          # enters with grad on, and leaves first
+        step(both_in.wait)
+        first_out.set()
+        assert tc.is_grad_enabled()
+
+    def second():         # enters with grad off, and leaves after the first thread's call
+        tc.set_grad_enabled(False)
+        step(lambda: (both_in.wait(), first_out.wait(10)))
+        assert not tc.is_grad_enabled()
+    _in_threads(first, second)
+
+
+# --- 10. gradcheck tools say what was called and what happened ---
+
+@pytest.mark.parametrize("call, owner", [
+    (lambda x: tc.taylor_test(lambda a: a * 2, [x]), "taylor_test"),
+    (lambda x: tc.gradcheck(lambda a: a * 2, [x]), "gradcheck"),
+    (lambda x: tc.gradgradcheck(lambda a: a * a, [x]), "gradgradcheck"),
+])
+def test_no_input_requiring_grad_names_the_function_called(call, owner):
+    with pytest.raises(ValueError, match=rf"^{owner} needs at least one floating input Tensor with requires_grad"):
+        call(tc.Tensor([1.0]))
+
+
+def test_blame_says_plainly_when_no_op_was_recorded():
+    """It said 'each of the 0 recorded ops passes its own check'."""
+    x = tc.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    with pytest.raises(tc.GradcheckError) as info:
+        tc.gradcheck(lambda a: a.detach() * 2, [x])
+    message = str(info.value)
+    assert "the function recorded no op on the inputs that require grad" in message and ".detach()" in message
+    assert "each of the 0" not in message
+
+
+# --- 11. Tensor.draw_graph takes more outputs, as tc.draw_graph ---
+
+def test_tensor_draw_graph_takes_more_outputs_positionally():
+    pytest.importorskip("graphviz")
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    a, b = x * 2, x.exp()
+    assert a.draw_graph(b).source == tc.draw_graph(a, b).source
+    assert "Exp" in a.draw_graph(b).source and "Exp" not in a.draw_graph().source

@@ -49,21 +49,23 @@ class Function:
         """Run forward on the data and, when any input requires grad, record the node."""
         ctx = cls()
         ctx.released, ctx._saved, ctx._saved_versions = False, (), ()
-        grad_enabled = MODE.grad_enabled
+        mode = MODE.threads.current   # this thread's grad mode and scope
+        grad_enabled = mode.grad_enabled
         if grad_enabled:
             needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
             record = True in needs
+            mode.grad_enabled = False  # nothing inside forward is recorded
         else:  # nothing will flow back through this call
             needs, record = (False,) * len(args), False
         ctx.needs_input_grad = needs
-        MODE.grad_enabled = False  # nothing inside forward is recorded
         try:
             out = cls.forward(ctx, *args, **kwargs)
         except ValueError:
             check_broadcast(cls.__name__, args, kwargs)  # NumPy's own message names no op and no argument
             raise
         finally:
-            MODE.grad_enabled = grad_enabled
+            if grad_enabled:
+                mode.grad_enabled = True
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else _output_array(cls, out)
         if data.dtype.char in "de" and not _asks_for(data.dtype, args, kwargs):
             data = data.astype(np.float32)  # as in PyTorch: integers and bools become float32, not float64/16
@@ -83,7 +85,7 @@ class Function:
             ctx.parents = tuple([(a._ctx or a) if need else None for a, need in zip(args, needs)])
             ctx.op_args = kwargs
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
-            ctx.scope = MODE.scope
+            ctx.scope = mode.scope
             if False in needs:  # inputs without gradient: what a drawing of the graph shows of them
                 ctx._constant_inputs = tuple([None if need else a for a, need in zip(args, needs)])
             ctx.site = user_site() if MODE.record_sites else None

@@ -158,8 +158,8 @@ class GradcheckReport:
     __str__ = message
 
 
-def float64_inputs(inputs: Any) -> list[Any]:
-    """Float64 copies of the inputs (leaves); non-Tensors pass through unchanged."""
+def float64_inputs(inputs: Any, owner: str = "gradcheck") -> list[Any]:
+    """Float64 copies of the inputs (leaves); non-Tensors pass through unchanged (`owner`: the caller, for errors)."""
     inputs = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     prepared = []
     for i, x in enumerate(inputs):
@@ -167,12 +167,12 @@ def float64_inputs(inputs: Any) -> list[Any]:
             prepared.append(x)
             continue
         if x.requires_grad and x.dtype.kind != "f":
-            raise TypeError(f"gradcheck: input {i} has dtype {x.dtype}; only floating inputs have gradients")
+            raise TypeError(f"{owner}: input {i} has dtype {x.dtype}; only floating inputs have gradients")
         data = x.data.astype(np.float64) if x.dtype.kind == "f" else x.data.copy()
         prepared.append(Tensor(data, requires_grad=x.requires_grad))
     if not any(isinstance(x, Tensor) and x.requires_grad for x in prepared):
         kinds = [f"input {i}: {x.dtype}" for i, x in enumerate(prepared) if isinstance(x, Tensor)]
-        raise ValueError("gradcheck needs at least one floating input Tensor with requires_grad=True, got "
+        raise ValueError(f"{owner} needs at least one floating input Tensor with requires_grad=True, got "
                          f"{', '.join(kinds) or 'no Tensors'}; integer and bool tensors have no gradient: "
                          "pass the differentiable inputs as float tensors created with requires_grad=True")
     return prepared
@@ -374,7 +374,12 @@ def _add_blame(report: GradcheckReport, fn: Callable[..., Any], inputs: Any, che
     """Blame the first op whose own check fails, or say that every op passes alone."""
     blamed, count = find_blame(fn, float64_inputs(inputs), check)
     report.blame = blamed
-    if blamed is None:
+    if blamed is None and not count:
+        report.notes.append("blame: the function recorded no op on the inputs that require grad, so its analytic "
+                            "gradient is zero while its values change with the inputs: it computes them outside "
+                            "the graph (.detach(), .data or .numpy(), a new Tensor made from values, or no_grad); "
+                            "compute the output from the input tensors with tensor ops")
+    elif blamed is None:
         report.notes.append(f"blame: each of the {count} recorded ops passes its own check; the error comes "
                             "from outside the recorded graph (values taken through .data or .numpy(), "
                             "randomness, or a precision loss)")
@@ -400,7 +405,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, 
 def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
                              **options: Any) -> GradcheckReport:
     """check_gradients of the map (inputs..., upstream gradients...) -> input gradients of `fn`."""
-    prepared = float64_inputs(inputs)
+    prepared = float64_inputs(inputs, "gradgradcheck")
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
     outputs = output_tensors(fn, prepared)
     rng = np.random.default_rng(options.get("seed", 0) + 1)

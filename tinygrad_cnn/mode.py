@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -10,23 +11,63 @@ from .arguments import flag
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _RecordingMode:
-    """The one piece of global state: how ops are recorded right now."""
+class _ThreadMode:
+    """One thread's recording state."""
 
-    __slots__ = ("grad_enabled", "anomaly", "record_sites", "keep_inputs", "scope")
+    __slots__ = ("grad_enabled", "scope")
 
     def __init__(self) -> None:
         self.grad_enabled = True   # record ops so that backward can run
+        self.scope: Any = None     # innermost layer scope (see `scope`), or None
+
+
+class _ThreadModes(threading.local):
+    """Each thread's _ThreadMode (`.current`), made the first time the thread looks: a new thread records."""
+
+    def __init__(self) -> None:
+        self.current = _ThreadMode()
+
+
+class _RecordingMode:
+    """The one piece of global state: how ops are recorded right now.
+
+    Grad mode and the layer scope belong to each thread, as PyTorch's grad mode does: one thread's
+    `no_grad` does not stop another's recording. The debugging switches hold for the whole process,
+    as PyTorch's anomaly mode. Our own worker threads (parallel.py) run plain NumPy kernels for the
+    calling thread and never read MODE or record an op.
+    """
+
+    __slots__ = ("anomaly", "record_sites", "keep_inputs", "threads")
+
+    def __init__(self) -> None:
         self.anomaly = False       # check every forward output and gradient for NaN/Inf
         self.record_sites = False  # remember the user's file and line for every op
         self.keep_inputs = False   # keep every recorded op's inputs as ctx.inputs (gradcheck's blame)
-        self.scope: Any = None     # innermost layer scope (see `scope`), or None
+        self.threads = _ThreadModes()   # per-op code reads `MODE.threads.current` once (a thread-local lookup)
+
+    @property
+    def grad_enabled(self) -> bool:
+        """Whether this thread records ops."""
+        return self.threads.current.grad_enabled
+
+    @grad_enabled.setter
+    def grad_enabled(self, enabled: bool) -> None:
+        self.threads.current.grad_enabled = enabled
+
+    @property
+    def scope(self) -> Any:
+        """This thread's innermost layer scope, or None."""
+        return self.threads.current.scope
+
+    @scope.setter
+    def scope(self, scope: Any) -> None:
+        self.threads.current.scope = scope
 
     @property
     def plain_backward(self) -> bool:
         """Whether a backward formula may run on plain arrays: first order (nothing to record) and no
         anomaly check (which checks every op inside a backward formula on its own)."""
-        return not (self.grad_enabled or self.anomaly)
+        return not (self.threads.current.grad_enabled or self.anomaly)
 
 
 MODE = _RecordingMode()
@@ -50,6 +91,11 @@ class _GradMode(contextlib.ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         MODE.grad_enabled = self.previous.pop()
+
+    def _recreate_cm(self) -> _GradMode:
+        """A fresh context for each call of a decorated function, so that calls on several threads at once
+        each restore their own thread's mode."""
+        return _GradMode(self.mode)
 
 
 class set_grad_enabled(_GradMode):

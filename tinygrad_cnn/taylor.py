@@ -82,7 +82,7 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
         raise ValueError(f"order must be 1 (gradient) or 2 (Hessian-vector product), got {order!r}")
     steps = _steps(DEFAULT_STEPS[order] if h is None else h)
     tolerance = number(tolerance, "tolerance", "taylor_test", 0.0, np.inf, high_open=True)
-    xs = float64_inputs(inputs)
+    xs = float64_inputs(inputs, "taylor_test")
     wrt = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
     rng = np.random.default_rng(seed)
     with enable_grad():  # the derivatives need the graph, even inside no_grad

@@ -263,10 +263,10 @@ class Tensor:
         grad = _check_output_grad(self, grad, "backward(grad=...)")
         run_backward([self], [grad], retain_graph or create_graph, create_graph)
 
-    def draw_graph(self, **options: Any) -> Any:
-        """Render this tensor's graph with graphviz (see `tc.draw_graph`)."""
+    def draw_graph(self, *others: Tensor, **options: Any) -> Any:
+        """Render this tensor's graph (with those of `others`, if given) with graphviz (see `tc.draw_graph`)."""
         from .viz import draw_graph
-        return draw_graph(self, **options)
+        return draw_graph(self, *others, **options)
 
     # --- in place (only outside recording, as an optimizer step does) ---
     @property
