@@ -75,11 +75,17 @@ def test_std_gradient_is_zero_where_the_variance_is_zero_as_in_pytorch(n, flat_r
     assert np.isfinite(ours.grad.numpy()).all()
 
 
-def test_std_at_zero_variance_is_finite_in_second_order_and_checks_elsewhere():
-    x = tc.Tensor(np.array([1.0, 1.0]), requires_grad=True)
+def test_std_at_zero_variance_second_order_matches_pytorch_and_checks_elsewhere():
+    torch = require_torch()
+    upstream = np.array([1.0, -2.0, 3.0])
+    x = tc.Tensor(np.ones(3), requires_grad=True)
     (g,) = tc.grad(x.std(), [x], create_graph=True)
-    (gg,) = tc.grad(g.sum(), [x])
-    assert np.array_equal(g.numpy(), [0.0, 0.0]) and np.isfinite(gg.numpy()).all()
+    (gg,) = tc.grad((g * tc.Tensor(upstream)).sum(), [x])
+    xt = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    (gt,) = torch.autograd.grad(xt.std(correction=0), xt, create_graph=True)
+    (ggt,) = torch.autograd.grad((gt * torch.tensor(upstream)).sum(), xt)
+    np.testing.assert_array_equal(g.numpy(), gt.detach().numpy())
+    np.testing.assert_array_equal(gg.numpy(), ggt.numpy())
     assert tc.gradgradcheck(lambda a: a.std(axis=1), [tc.Tensor(np.random.default_rng(0).standard_normal((2, 3)),
                                                                 requires_grad=True)])
 
@@ -142,6 +148,14 @@ def test_complex_data_is_refused(data):
         tc.Tensor(data)
     with pytest.raises(TypeError, match="complex|float32"):
         tc.Tensor(data, dtype="float32")     # NumPy would drop the imaginary part of an array
+
+
+@pytest.mark.parametrize("call", [lambda t: t * np.array([1j]), lambda t: t + np.complex128(1j),
+                                  lambda t: np.array([1j, 2j]) - t])
+def test_a_complex_operand_is_refused(call):
+    """tc.ones(2) * np.array([1j]) gave a complex tensor."""
+    with pytest.raises(TypeError, match="complex values are not supported"):
+        call(tc.ones(2, requires_grad=True))
 
 
 def test_leaky_relu_names_negative_slope():

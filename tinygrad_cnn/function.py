@@ -67,8 +67,8 @@ class Function:
             if grad_enabled:
                 mode.grad_enabled = True
         data = out if type(out) is np.ndarray else out.data if isinstance(out, Tensor) else _output_array(cls, out)
-        if data.dtype.char in "de" and not _asks_for(data.dtype, args, kwargs):
-            data = data.astype(np.float32)  # as in PyTorch: integers and bools become float32, not float64/16
+        if data.dtype.char in "deFDG":   # float64 or float16 (maybe not asked for), or complex
+            data = _held_dtype(cls, data, args, kwargs)
         result = Tensor._make(data, ctx if record else None)
         if type(out) is not np.ndarray and isinstance(out, Tensor):   # forward's Tensor (it may have saved it):
             result._version_box = out._shared_version_box()            # one memory, one version counter
@@ -165,6 +165,15 @@ def _output_array(cls: type, out: Any) -> np.ndarray:
     several = " (a Function has one output; write one Function per output)" if isinstance(out, tuple) else ""
     raise TypeError(f"{cls.__name__}.forward must return one ndarray or Tensor (or a number), "
                     f"got {type(out).__name__}{several}")
+
+
+def _held_dtype(cls: type, data: np.ndarray, args: tuple[Any, ...], kwargs: dict[str, Any]) -> np.ndarray:
+    """The output in a dtype tensors hold: float64 or float16 when asked for, else float32 (as in PyTorch,
+    integers and bools give float32); complex (from a complex array operand) is an error."""
+    if data.dtype.kind == "c":
+        raise TypeError(f"{cls.__name__}: complex values are not supported, but an operand made the result "
+                        f"{data.dtype}; take .real or np.abs of the complex operand first")
+    return data if _asks_for(data.dtype, args, kwargs) else data.astype(np.float32)
 
 
 def _asks_for(dtype: np.dtype, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
