@@ -192,6 +192,12 @@ def test_anomaly_mode_checks_values_written_in_place(change):
     change(y)                                        # outside anomaly mode: allowed, as in NumPy
 
 
+def test_anomaly_mode_says_when_a_tensor_changed_in_place_already_held_nan():
+    y = tc.Tensor(np.array([np.nan, 1.0]))
+    with tc.detect_anomaly(), pytest.raises(tc.AnomalyError, match="already held NaN/Inf"):
+        y += 1.0
+
+
 # --- 12. index labels ---
 
 @pytest.mark.parametrize("index, label", [

@@ -153,8 +153,9 @@ def check_inplace(what: str, tensor: Any, value: Any) -> None:
     lines = [f"{what} would write {_counts(data)} into a tensor in place ({describe_array(data)})",
              *_context(MODE.scope, user_site(2), ""),
              f"  tensor:    {_named(tensor)}{describe_array(tensor)}",
-             "  the tensor is left unchanged; the values come from the right-hand side or from the tensor itself "
-             "(e.g. x += inf, x /= 0, x *= a huge number)"]
+             "  the tensor is left unchanged; " + ("it already held NaN/Inf: the problem starts before this change"
+                                                  if any(non_finite_counts(tensor.data)) else
+                                                  "the change made them (e.g. x += inf, x /= 0, x *= a huge number)")]
     raise AnomalyError("\n".join(lines), what, data)
 
 

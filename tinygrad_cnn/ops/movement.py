@@ -162,7 +162,7 @@ def transpose(a: Tensor, axes: Sequence[int] | None) -> Tensor:
     for x in axes:   # NumPy's rule: -ndim <= axis < ndim (an axis must not wrap around)
         if not -a.ndim <= x < a.ndim:
             raise IndexError(f"transpose/permute: axis {x} is out of range for a tensor with {a.ndim} dimensions "
-                             f"(shape {a.shape}; valid axes: {-a.ndim} to {a.ndim - 1})")
+                             f"(shape {a.shape}; valid axes: " + (f"{-a.ndim} to {a.ndim - 1})" if a.ndim else "none)"))
     if sorted(x % max(a.ndim, 1) for x in axes) != list(range(a.ndim)) or len(axes) != a.ndim:
         hint = f"; to swap two axes (PyTorch's transpose) use swapaxes{axes}" if len(axes) == 2 else ""
         raise ValueError(f"axes {axes} are not a permutation of the {a.ndim} axes of a tensor of shape "
