@@ -134,6 +134,7 @@ def test_item_assignment_out_of_range_names_the_index_and_shape():
 @pytest.mark.parametrize("call, owner", [
     (lambda: tc.ones(2).astype("foo"), "astype"), (lambda: tc.Tensor([1.0], dtype="foo"), "Tensor"),
     (lambda: tc.zeros(2, dtype="foo"), "zeros"), (lambda: tc.randn(2, dtype="foo"), "randn"),
+    (lambda: tc.arange(3, dtype="foo"), "arange"),
     (lambda: tc.ones(2).astype(np.complex64), "astype"),
 ])
 def test_an_unknown_dtype_names_the_argument_and_what_is_allowed(call, owner):

@@ -75,8 +75,10 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     if step == 0:
         raise ValueError(f"arange: step must not be zero (start={start}, stop={stop})")
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
-    if dtype is None and values.dtype.kind == "f":
-        dtype = np.float32
+    if dtype is None:
+        dtype = np.float32 if values.dtype.kind == "f" else None
+    else:
+        dtype = as_dtype(dtype, "dtype", "arange")
     return Tensor(values, dtype=dtype, requires_grad=requires_grad)
 
 
