@@ -38,7 +38,8 @@ def _random_dtype(dtype: Any, name: str) -> np.dtype:
     return result
 
 
-def _checked_shape(shape: tuple[Any, ...], name: str) -> tuple[int, ...]:
+def checked_shape(shape: tuple[Any, ...], name: str) -> tuple[int, ...]:
+    """The sizes given as f(2, 3) or f((2, 3)), each a non-negative int, or a ValueError naming `name`."""
     shape = _shape_args(shape)
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise ValueError(f"{name}: sizes must be non-negative ints, got {shape}")
@@ -53,19 +54,19 @@ def _check_numbers(name: str, **values: Any) -> None:
 
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` filled with `fill_value`."""
-    shape = _checked_shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    shape = checked_shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
     _check_numbers("full", fill_value=fill_value)
     return Tensor(np.full(shape, fill_value, dtype=_float(dtype, "full")), requires_grad=requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: zeros(2, 3) or zeros((2, 3))."""
-    return Tensor(np.zeros(_checked_shape(shape, "zeros"), _float(dtype, "zeros")), requires_grad=requires_grad)
+    return Tensor(np.zeros(checked_shape(shape, "zeros"), _float(dtype, "zeros")), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones: ones(2, 3) or ones((2, 3))."""
-    return Tensor(np.ones(_checked_shape(shape, "ones"), _float(dtype, "ones")), requires_grad=requires_grad)
+    return Tensor(np.ones(checked_shape(shape, "ones"), _float(dtype, "ones")), requires_grad=requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
@@ -84,19 +85,19 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """The identity matrix (n x m)."""
-    _checked_shape((n,) if m is None else (n, m), "eye")
+    checked_shape((n,) if m is None else (n, m), "eye")
     return Tensor(np.eye(n, m, dtype=_float(dtype, "eye")), requires_grad=requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    data = generator().random(_checked_shape(shape, "rand")).astype(_random_dtype(dtype, "rand"))
+    data = generator().random(checked_shape(shape, "rand")).astype(_random_dtype(dtype, "rand"))
     return Tensor(data, requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    data = generator().standard_normal(_checked_shape(shape, "randn")).astype(_random_dtype(dtype, "randn"))
+    data = generator().standard_normal(checked_shape(shape, "randn")).astype(_random_dtype(dtype, "randn"))
     return Tensor(data, requires_grad=requires_grad)
 
 

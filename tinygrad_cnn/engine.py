@@ -62,7 +62,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     return grad.sum(axis=axes).reshape(shape)   # recorded under create_graph, so that it is differentiated too
 
 
-def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype, node: Function, index: int) -> Any:
+def conform(grad: Any, shape: tuple[int, ...], dtype: np.dtype, node: Function, index: int) -> Any:
     """`grad` summed over the axes broadcasting expanded and cast, to the shape and dtype of `node`'s input."""
     if grad.data.shape != shape:
         grad = unbroadcast(grad, shape, node, index)
@@ -132,7 +132,7 @@ def run_backward(
                 if data.shape != shape or (data.dtype is not dtype and data.dtype != dtype):
                     with (blamed_on(node, grad, f"the engine's sum or cast of its gradient for input {index} to "
                                     f"shape {shape} {dtype}") if MODE.anomaly else contextlib.nullcontext()):
-                        input_grad = fit(input_grad, shape, dtype, node, index)
+                        input_grad = conform(input_grad, shape, dtype, node, index)
                 deliver(parent, input_grad, node, index)
             if not retain_graph:
                 node.release()

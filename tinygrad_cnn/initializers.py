@@ -8,24 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .creation import generator
+from .creation import checked_shape, generator
 
 Initializer = Callable[[tuple[int, ...], Any], np.ndarray]
 
 # Keras draws "normal" variance-scaling weights from a normal truncated at two standard deviations,
 # whose standard deviation is this fraction of the untruncated one; dividing by it restores the variance.
 _TRUNCATED_STD = 0.87962566103423978
-
-
-def _checked_shape(shape: Any) -> tuple[int, ...]:
-    """shape as a tuple of non-negative ints, or an error naming it."""
-    dims = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) else shape
-    if not isinstance(dims, (tuple, list)) or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
-                                                  for d in dims):
-        raise TypeError(f"an initializer's shape must be a tuple of ints, got {shape!r:.60}")
-    if any(d < 0 for d in dims):
-        raise ValueError(f"an initializer's shape must have no negative sizes, got {tuple(dims)}")
-    return tuple(int(d) for d in dims)
 
 
 def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -42,7 +31,7 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def truncated_normal(shape: tuple[int, ...], stddev: float, dtype: Any = np.float32) -> np.ndarray:
     """Normal samples with standard deviation `stddev`, redrawing every sample beyond two deviations."""
     rng = generator()
-    z = rng.standard_normal(_checked_shape(shape))
+    z = rng.standard_normal(checked_shape((shape,), "initializer"))
     outside = np.abs(z) > 2
     while outside.any():
         z[outside] = rng.standard_normal(int(outside.sum()))
@@ -53,7 +42,7 @@ def truncated_normal(shape: tuple[int, ...], stddev: float, dtype: Any = np.floa
 def variance_scaling(shape: tuple[int, ...], scale: float, mode: str, distribution: str,
                      dtype: Any = np.float32) -> np.ndarray:
     """Weights of variance scale / n, n = fan_in, fan_out or their mean (`mode`); uniform or truncated normal."""
-    shape = _checked_shape(shape)
+    shape = checked_shape((shape,), "initializer")
     fan_in, fan_out = compute_fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, n)
@@ -85,12 +74,12 @@ def he_normal(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     """All zeros."""
-    return np.zeros(_checked_shape(shape), dtype)
+    return np.zeros(checked_shape((shape,), "initializer"), dtype)
 
 
 def ones(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     """All ones."""
-    return np.ones(_checked_shape(shape), dtype)
+    return np.ones(checked_shape((shape,), "initializer"), dtype)
 
 
 INITIALIZERS: MappingProxyType[str, Initializer] = MappingProxyType({

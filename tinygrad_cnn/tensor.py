@@ -327,7 +327,7 @@ class Tensor:
         self._check_inplace("item assignment", value)
         index, value = _index_data(index), _data(value)
         try:
-            selected = np.empty(self.shape, dtype=np.bool_)[index].shape   # checks the index without the data
+            selected = np.broadcast_to(np.bool_(False), self.shape)[index].shape   # the index checked on a 0-byte view
         except IndexError as e:
             raise IndexError(f"item assignment: index {index_text(index)} is invalid for a tensor of shape "
                              f"{self.shape}: {e}; along an axis of size n, indices run from -n to n - 1") from None

@@ -287,7 +287,7 @@ def _as_tensor(value: Any, argument: str, like: Tensor | None = None) -> Tensor:
     """value as a Tensor; a list or scalar takes the dtype of a floating `like` (float64 stays float64)."""
     if isinstance(value, Tensor):
         return value
-    try:
+    try:   # first without a dtype: that checks the data are numbers (with one, None would become NaN)
         tensor = Tensor(value)
     except (TypeError, ValueError) as e:
         raise type(e)(f"{argument} must be a Tensor or an array of numbers: {e}") from None

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arguments import number
+from ..arguments import is_int, number
 from ..function import check_broadcast
 from ..tensor import Tensor
 from .elementwise import Maximum, Where
@@ -36,7 +36,7 @@ def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over `axis`, dividing by N - ddof (NumPy's convention, ddof=0)."""
-    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, np.integer)):
+    if not is_int(ddof):
         raise TypeError(f"var/std: ddof must be an int (0: divide by N, 1: by N - 1), got {type(ddof).__name__} "
                         f"{ddof!r:.40}")
     axes = normalize_axis(axis, a.ndim)

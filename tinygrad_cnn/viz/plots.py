@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import is_int
 from ..mode import no_grad
 from ..tensor import Tensor
 
@@ -84,7 +85,7 @@ def plot_filters(layer: Any, channel: int = 0, columns: int = 8, path: str | os.
 
 def _layer_in(model: Any, layer: Any) -> Any:
     """The model's layer given as itself, its name or its index in model.layers."""
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+    if is_int(layer):
         if not -len(model.layers) <= layer < len(model.layers):
             raise IndexError(f"plot_feature_maps: layer index {layer} is out of range for {len(model.layers)} layers")
         return model.layers[layer]
