@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import is_int
 from .tensor import Tensor, _shape_args, as_dtype
 
 _GENERATOR = [np.random.default_rng()]
@@ -41,7 +42,7 @@ def _random_dtype(dtype: Any, name: str) -> np.dtype:
 def checked_shape(shape: tuple[Any, ...], name: str) -> tuple[int, ...]:
     """The sizes given as f(2, 3) or f((2, 3)), each a non-negative int, or a ValueError naming `name`."""
     shape = _shape_args(shape)
-    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in shape):
+    if not all(is_int(n) and n >= 0 for n in shape):
         raise ValueError(f"{name}: sizes must be non-negative ints, got {shape}")
     return tuple(int(n) for n in shape)
 

@@ -134,7 +134,7 @@ def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 
 def _resolve_shape(shape: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
-    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in new):
+    if not all(is_int(n) for n in new):
         raise ValueError("sizes must be ints")
     new = tuple(int(n) for n in new)
     size = math.prod(shape)   # math.prod: a few times faster than np.prod on a small tuple (per-op cost)

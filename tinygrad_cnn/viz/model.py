@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arguments import flag
+from ..arguments import flag, is_int
 from ..layers import Layer
 from ..mode import enable_grad
 from ..tensor import Tensor
@@ -25,7 +25,7 @@ def _sample(model: Any, input_shape: Any) -> Tensor:
                              "pass input_shape=(28, 28, 1) (one sample, without the batch axis) or a sample batch")
         input_shape = tuple(model.input_shape)[1:]
     if not isinstance(input_shape, (tuple, list)) or not all(
-            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape):
+            is_int(n) and n > 0 for n in input_shape):
         raise ValueError(f"plot_model: input_shape must be a tuple of positive ints without the batch axis "
                          f"(e.g. (28, 28, 1)), or a sample batch; got {input_shape!r:.60}")
     return Tensor(np.zeros((1, *input_shape), dtype=np.float32), requires_grad=True)
