@@ -1,9 +1,13 @@
-"""Losses, Keras style: `loss(y_true, y_pred)` -> a scalar Tensor (the mean over the batch).
+"""Losses, Keras style: `loss(y_true, y_pred, sample_weight=None)` -> a scalar Tensor (the mean over the batch).
 
 Every loss exists as a class (`SparseCategoricalCrossentropy(from_logits=True)`) and as a function
 (`sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)`); `get` turns a Keras name into
 one. With `from_logits=False` probabilities are clipped to [EPSILON, 1 - EPSILON] as Keras does, so
 that a confident wrong answer costs log(1e7) ~ 16 instead of infinity.
+
+`sample_weight` multiplies the per-sample losses before the reduction, as in Keras 3: "mean" (alias
+"sum_over_batch_size") then divides the weighted sum by the number of losses, not by the sum of the
+weights; "mean_with_sample_weight" divides by the sum of the weights.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from .mode import MODE
 from .tensor import Tensor
 
 EPSILON = 1e-7  # Keras's backend epsilon
-REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none", "mean_with_sample_weight")
 
 
 # --- checking the arguments -------------------------------------------------------------------
@@ -93,15 +97,65 @@ def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
     return labels.astype(np.intp, copy=False)
 
 
-def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
+def sample_weights(sample_weight: Any, values_shape: tuple[int, ...], owner: str,
+                   average_extra_axes: bool = False) -> tuple[np.ndarray, tuple[int, ...]]:
+    """`sample_weight` checked and matched to values of shape `values_shape`: (weights, values' new shape).
+
+    Keras's rank rule: when the ranks differ by one and the longer shape ends in 1, that axis is added
+    to the (batch,) side or dropped from the other. The weights must then broadcast to the values
+    without enlarging them; with `average_extra_axes` (Keras's metrics) only to the values' leading
+    axes, as the values are averaged over the axes the weights lack.
+    """
+    weight = as_array(sample_weight, "sample_weight", owner)
+    if weight.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: sample_weight must be numbers (one weight per sample), got dtype {weight.dtype}")
+    if weight.dtype.kind == "f" and not np.isfinite(weight).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(weight))[0])
+        raise ValueError(f"{owner}: sample_weight holds {weight[bad]} at index {bad}; weights must be finite "
+                         "numbers (0 drops a sample)")
+    shape = tuple(values_shape)
+    if len(shape) == weight.ndim + 1 and shape[-1] == 1:
+        weight, shape = (weight[:, None], shape) if weight.ndim == 1 else (weight, shape[:-1])
+    elif weight.ndim == len(shape) + 1 and weight.shape[-1] == 1:
+        weight, shape = (weight, shape + (1,)) if len(shape) == 1 else (weight[..., 0], shape)
+    target = shape[:weight.ndim] if average_extra_axes and len(shape) > weight.ndim else shape
+    if weight.ndim > len(target) or any(w not in (1, t) for w, t in zip(weight.shape[::-1], target[::-1])):
+        what = "the metric's per-sample values" if average_extra_axes else "the per-sample losses"
+        batch = shape[0] if shape else 1
+        fix = f"shape ({batch},) or ({batch}, 1), or a scalar" if len(target) == 1 \
+            else f"shape ({batch}, 1), a scalar, or weights that broadcast to {target}"
+        raise ValueError(f"{owner}: sample_weight has shape {weight.shape} but {what} have shape "
+                         f"{tuple(values_shape)}; pass one weight per sample: {fix}")
+    return weight, shape
+
+
+def _weigh(values: Tensor, sample_weight: Any, loss: str) -> tuple[Tensor, Tensor]:
+    """(values * weights, weights): a weight Tensor that requires grad stays in the graph, as y_true does."""
+    weight, shape = sample_weights(sample_weight, values.shape, loss)
+    values = values.reshape(shape) if shape != values.shape else values  # Keras's trailing axis of 1
+    if isinstance(sample_weight, Tensor) and sample_weight.requires_grad:
+        w = sample_weight.astype(values.dtype).reshape(weight.shape)
+    else:
+        w = Tensor._make(weight.astype(values.dtype, copy=False), None)
+    return values * w, w
+
+
+def _reduce(per_sample: Tensor, reduction: str, sample_weight: Any = None, loss: str = "loss") -> Tensor:
+    reduction = _check_reduction(reduction)
+    if sample_weight is not None:
+        per_sample, weight = _weigh(per_sample, sample_weight, loss)
+        if reduction == "mean_with_sample_weight":
+            total = weight.sum()
+            return per_sample.sum() / total if total.data != 0 else per_sample.sum() * 0  # Keras: 0, not NaN
+    if reduction in ("mean", "mean_with_sample_weight"):
         return per_sample.mean()
     if reduction == "sum":
         return per_sample.sum()
     return per_sample
 
 
-def _check_reduction(reduction: str) -> str:
+def _check_reduction(reduction: str | None) -> str:
+    reduction = "none" if reduction is None else reduction  # Keras takes None for no reduction
     reduction = "mean" if reduction == "sum_over_batch_size" else reduction  # Keras's name for the mean
     return one_of(reduction, REDUCTIONS, "reduction", "loss")
 
@@ -138,16 +192,17 @@ class SparseCrossEntropyWithLogits(Function):
 
 # --- the losses as functions -------------------------------------------------------------------
 
-def mean_squared_error(y_true: Any, y_pred: Any, reduction: str = "mean") -> Tensor:
+def mean_squared_error(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
     """mean((y_true - y_pred)^2): over outputs per sample, then `reduction` over the batch."""
     y_pred = _predictions(y_pred, "mean_squared_error")
     diff = _dense_targets(y_true, y_pred, "mean_squared_error", None, None) - y_pred
     squared = diff * diff
     per_sample = squared.mean(axis=tuple(range(1, y_pred.ndim))) if y_pred.ndim > 1 else squared
-    return _reduce(per_sample, _check_reduction(reduction))
+    return _reduce(per_sample, reduction, sample_weight, "mean_squared_error")
 
 
-def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, reduction: str = "mean") -> Tensor:
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, reduction: str = "mean",
+                        sample_weight: Any = None) -> Tensor:
     """-(y log p + (1 - y) log(1 - p)), averaged over outputs per sample, then over the batch."""
     y_pred = _predictions(y_pred, "binary_crossentropy")
     y = _dense_targets(y_true, y_pred, "binary_crossentropy", 0.0, 1.0)
@@ -159,11 +214,11 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, red
         p = y_pred.clip(EPSILON, 1 - EPSILON)
         elementwise = -(y * p.log() + (1 - y) * (1 - p).log())
     per_sample = elementwise.mean(axis=tuple(range(1, y_pred.ndim))) if y_pred.ndim > 1 else elementwise
-    return _reduce(per_sample, _check_reduction(reduction))
+    return _reduce(per_sample, reduction, sample_weight, "binary_crossentropy")
 
 
 def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, axis: int = -1,
-                             reduction: str = "mean") -> Tensor:
+                             reduction: str = "mean", sample_weight: Any = None) -> Tensor:
     """-sum(y_true * log softmax) over the class axis for one-hot (or soft) targets."""
     y_pred = _predictions(y_pred, "categorical_crossentropy")
     y = _dense_targets(y_true, y_pred, "categorical_crossentropy", 0.0, 1.0)
@@ -171,11 +226,11 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
         log_probs = y_pred.log_softmax(axis)
     else:  # probabilities: renormalise and clip as Keras does
         log_probs = (y_pred / y_pred.sum(axis, keepdims=True)).clip(EPSILON, 1 - EPSILON).log()
-    return _reduce(-(y * log_probs).sum(axis), _check_reduction(reduction))
+    return _reduce(-(y * log_probs).sum(axis), reduction, sample_weight, "categorical_crossentropy")
 
 
 def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
-                                    reduction: str = "mean") -> Tensor:
+                                    reduction: str = "mean", sample_weight: Any = None) -> Tensor:
     """-log p[label] for integer labels of shape (batch,) and predictions (batch, classes)."""
     y_pred = _predictions(y_pred, "sparse_categorical_crossentropy")
     labels = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
@@ -185,13 +240,13 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
         probs = (y_pred / y_pred.sum(-1, keepdims=True)).clip(EPSILON, 1 - EPSILON)
         picked = probs[tuple(np.indices(labels.shape, sparse=True)) + (labels,)]  # p[..., label]
         per_sample = -picked.log()
-    return _reduce(per_sample, _check_reduction(reduction))
+    return _reduce(per_sample, reduction, sample_weight, "sparse_categorical_crossentropy")
 
 
 # --- the losses as classes ---------------------------------------------------------------------
 
 class Loss:
-    """A configured loss: `loss(y_true, y_pred)` -> Tensor; `get_config()` for saving."""
+    """A configured loss: `loss(y_true, y_pred, sample_weight=None)` -> Tensor; `get_config()` for saving."""
 
     function: Callable[..., Tensor]
     name = "loss"
@@ -199,8 +254,8 @@ class Loss:
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = _check_reduction(reduction)
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Tensor:
-        return type(self).function(y_true, y_pred, **self.get_config())
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        return type(self).function(y_true, y_pred, sample_weight=sample_weight, **self.get_config())
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly)."""

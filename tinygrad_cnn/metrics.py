@@ -1,7 +1,8 @@
 """Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, MSE, MAE.
 
 A metric is computed on plain arrays (no graph) and averaged over the samples seen since the last
-`reset_state()`. The functions return one value per sample, as Keras's do. "accuracy" picks its
+`reset_state()`, or with `sample_weight` their weighted mean, sum(w * value) / sum(w), as in Keras.
+The functions return one value per sample, as Keras's do. "accuracy" picks its
 form from the shapes, as Keras does: one output -> binary, integer labels with one axis less (or a
 trailing axis of 1) -> sparse categorical, one-hot labels -> categorical.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .losses import sample_weights
 from .tensor import Tensor
 
 
@@ -95,23 +97,40 @@ class Metric:
         """Forget every sample seen."""
         self.total, self.count = 0.0, 0
 
-    def update_state(self, y_true: Any, y_pred: Any) -> None:
-        """Add one batch."""
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add one batch, each sample counted `sample_weight` times (once without)."""
         values = self.compute(_array(y_true), _array(y_pred))
-        self.total += float(values.sum())
-        self.count += values.size
+        if sample_weight is None:
+            self.total += float(values.sum())
+            self.count += values.size
+            return
+        total, count = _weighted_sums(values, sample_weight, type(self).__name__)
+        self.total += total
+        self.count += count
 
     def result(self) -> float:
-        """The mean over the samples seen (NaN before any)."""
+        """The mean over the samples seen (NaN before any, or when their weights sum to 0)."""
         return self.total / self.count if self.count else float("nan")
 
-    def __call__(self, y_true: Any, y_pred: Any) -> float:
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         """Add one batch and return the running result (as a Keras metric does)."""
-        self.update_state(y_true, y_pred)
+        self.update_state(y_true, y_pred, sample_weight)
         return self.result()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _weighted_sums(values: np.ndarray, sample_weight: Any, metric: str) -> tuple[float, float]:
+    """(sum of w * value, sum of w) over a batch, Keras's way: values are averaged over the axes the
+    weights lack, and both over any axes after the batch axis (so a scalar weight counts a batch once)."""
+    weight, shape = sample_weights(sample_weight, values.shape, metric, average_extra_axes=True)
+    values = values.reshape(shape)  # Keras's trailing axis of 1, added or dropped
+    if values.ndim > weight.ndim:
+        values = values.mean(axis=tuple(range(weight.ndim, values.ndim)))
+    weight = np.broadcast_to(weight, values.shape).astype(np.float64)
+    # (N, ...) -> (N,): each sample's mean, of the weighted values and of the weights
+    return float(_per_sample(values * weight).sum()), float(_per_sample(weight).sum())
 
 
 class BinaryAccuracy(Metric):
