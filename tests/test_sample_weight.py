@@ -97,6 +97,8 @@ def test_mean_divides_by_the_number_of_losses_not_by_the_weights():
     assert losses.MeanSquaredError(reduction="sum")(np.zeros((3, 1)), y_pred, w).item() == 28.0  # positional
     column = mse(np.zeros((3, 1)), y_pred, reduction=None, sample_weight=w[:, None])  # Keras: reduction=None
     assert column.shape == (3, 1)  # (n, 1) weights give (n, 1) losses, as in Keras
+    single = mse(np.zeros((1, 1)), y_pred[:1], reduction="none", sample_weight=2.0)
+    assert single.shape == (1,)  # a scalar weight keeps a batch of one a batch (Keras would give a 0-d loss)
 
 
 def test_scalar_weight_scales_and_zero_weights_give_zero():
@@ -139,6 +141,8 @@ def test_gradcheck_in_float64_through_y_pred_and_a_weight_that_requires_grad(tor
             labels, x, from_logits=True, reduction=r, sample_weight=w), (x, w))
         assert tc.gradcheck(lambda x, w, r=reduction: losses.binary_crossentropy(
             targets, x, from_logits=True, reduction=r, sample_weight=w.reshape(4, 1)), (x, w))
+    assert tc.gradgradcheck(lambda x: losses.categorical_crossentropy(  # second order, constant weights
+        np.eye(3)[labels], x, from_logits=True, reduction="none", sample_weight=w.data[:, None]), (x,))
     # a weight Tensor that requires grad gets d loss / d w, as (loss * w).mean() would in PyTorch
     value = losses.sparse_categorical_crossentropy(labels, x, from_logits=True, sample_weight=w)
     value.backward()

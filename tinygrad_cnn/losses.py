@@ -114,7 +114,7 @@ def sample_weights(sample_weight: Any, values_shape: tuple[int, ...], owner: str
         raise ValueError(f"{owner}: sample_weight holds {weight[bad]} at index {bad}; weights must be finite "
                          "numbers (0 drops a sample)")
     shape = tuple(values_shape)
-    if len(shape) == weight.ndim + 1 and shape[-1] == 1:
+    if weight.ndim and len(shape) == weight.ndim + 1 and shape[-1] == 1:  # (Keras makes a batch of 1 0-d here)
         weight, shape = (weight[:, None], shape) if weight.ndim == 1 else (weight, shape[:-1])
     elif weight.ndim == len(shape) + 1 and weight.shape[-1] == 1:
         weight, shape = (weight, shape + (1,)) if len(shape) == 1 else (weight[..., 0], shape)
