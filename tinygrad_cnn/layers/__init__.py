@@ -1,14 +1,30 @@
-"""Keras-style layers: Conv2D, pooling, Dense, Flatten, BatchNormalization, Dropout and activations."""
+"""Keras-style layers: Conv2D, pooling, Dense, Flatten, BatchNormalization, Dropout, activations, reshaping."""
 from . import activations
 from .base import Layer, ReceptiveField, clear_session
 from .conv import Conv2D
-from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer, ReLU, Softmax
+from .core import (
+    ELU,
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    InputLayer,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    Softmax,
+    SpatialDropout2D,
+)
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .preprocessing import Rescaling
+from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
 from .serialization import LAYER_CLASSES, deserialize, serialize
 
 __all__ = [
-    "LAYER_CLASSES", "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout",
-    "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "MaxPooling2D",
-    "ReLU", "ReceptiveField", "Softmax", "activations", "clear_session", "deserialize", "serialize",
+    "ELU", "LAYER_CLASSES", "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Cropping2D", "Dense",
+    "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
+    "LeakyReLU", "MaxPooling2D", "PReLU", "ReLU", "ReceptiveField", "Rescaling", "Reshape", "Softmax",
+    "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations", "clear_session", "deserialize", "serialize",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -394,8 +395,8 @@ class ReceptiveField:
         jump = tuple(j * s for j, s in zip(self.jump, strides, strict=True))
         return ReceptiveField(size, jump)  # type: ignore[arg-type]
 
-    def __str__(self) -> str:
-        return "whole input" if self.whole else f"{self.size[0]}x{self.size[1]}"
+    def __str__(self) -> str:  # after an upsampling the jump, hence the size, may be a fraction: round up
+        return "whole input" if self.whole else f"{math.ceil(self.size[0])}x{math.ceil(self.size[1])}"
 
 
 WHOLE_INPUT = ReceptiveField(whole=True)

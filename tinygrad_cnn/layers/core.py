@@ -1,13 +1,14 @@
-"""Core layers: Input, Dense, Flatten, Activation, ReLU, Softmax, Dropout."""
+"""Core layers: Input, Dense, Flatten, Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax, Dropout, SpatialDropout2D."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
 from .. import initializers
-from ..arguments import axis_index, flag, number, one_of, positive_int
+from ..arguments import axis_index, flag, is_int, number, one_of, positive_int
 from ..conv.geometry import DATA_FORMATS
 from ..creation import generator
 from ..ops.composed import where
@@ -64,6 +65,11 @@ def _input_batch_shape(shape: Any) -> Shape:
 def Input(shape: Any, batch_size: int | None = None, name: str | None = None) -> InputLayer:  # noqa: N802
     """The input of a Sequential model: `tc.Input((28, 28, 1))` (one example's shape, no batch axis)."""
     return InputLayer(shape=shape, batch_size=batch_size, name=name)
+
+
+def image_data_format(data_format: Any, owner: str) -> str:
+    """An image layer's data_format; None is "channels_last", Keras's default image_data_format."""
+    return "channels_last" if data_format is None else one_of(data_format, DATA_FORMATS, "data_format", owner)
 
 
 class KernelLayer(Layer):
@@ -198,6 +204,89 @@ class ReLU(Layer):
                 "threshold": self.threshold}
 
 
+class LeakyReLU(Layer):
+    """x where x > 0, else negative_slope * x (Keras 3's layer; its default slope is 0.3).
+
+    Keras 2 named the slope `alpha`; `LeakyReLU(alpha=0.1)` still works, with a DeprecationWarning.
+    """
+
+    def __init__(self, negative_slope: float = 0.3, name: str | None = None, alpha: float | None = None) -> None:
+        super().__init__(name)
+        if alpha is not None:
+            warnings.warn("LeakyReLU: the argument alpha is Keras 2's name; use negative_slope instead",
+                          DeprecationWarning, stacklevel=2)
+            negative_slope = alpha
+        self.negative_slope = number(negative_slope, "negative_slope", "LeakyReLU", 0, math.inf)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        return x.leaky_relu(self.negative_slope)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """x where x > 0, else alpha * (exp(x) - 1) (Keras's ELU layer)."""
+
+    def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
+        super().__init__(name)
+        self.alpha = number(alpha, "alpha", "ELU", -math.inf, math.inf)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        # exp only sees non-positive values, so it cannot overflow where x is large; at x = 0 the gradient
+        # is alpha (the negative side's, as torch), which x.minimum(0) would halve (a tie shares it)
+        positive = x.data > 0
+        return where(positive, x, (where(positive, 0.0, x).exp() - 1) * self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class PReLU(Layer):
+    """x where x > 0, else alpha * x with a learned `alpha` per value (Keras's PReLU).
+
+    `alpha` has the input's shape without the batch axis, with size 1 along `shared_axes` (axes
+    counted with the batch axis as 0): `shared_axes=[1, 2]` on (N, H, W, C) images learns one slope
+    per channel, as torch.nn.PReLU(C) does on (N, C, H, W).
+    """
+
+    min_ndim = 2
+
+    def __init__(self, alpha_initializer: Any = "zeros", shared_axes: Any = None, name: str | None = None) -> None:
+        super().__init__(name)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        axes = [shared_axes] if is_int(shared_axes) else shared_axes
+        if axes is not None and (not isinstance(axes, (list, tuple)) or not all(is_int(a) for a in axes)):
+            raise TypeError(f"PReLU: shared_axes must be None, an int or a list of ints such as [1, 2], "
+                            f"got {shared_axes!r:.60}")
+        self.shared_axes = None if axes is None else sorted({int(a) for a in axes})
+        self.alpha: Tensor | None = None
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        shared = self.shared_axes or []
+        if any(not 1 <= a < len(input_shape) for a in shared):
+            raise ValueError(f"{self._describe()}: shared_axes {shared} must be axes 1 to {len(input_shape) - 1} "
+                             f"of the input {format_shape(input_shape)} (axis 0 is the batch axis)")
+        shape = tuple(1 if axis in shared else n for axis, n in enumerate(input_shape))[1:]
+        if None in shape:
+            raise ValueError(f"{self._describe()} needs known sizes for the axes that are not shared, got input "
+                             f"{format_shape(input_shape)} with shared_axes={self.shared_axes}; fix the size "
+                             "with tc.Input or share the axis of unknown size")
+        self.alpha = self.add_weight("alpha", shape, self.alpha_initializer)
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        return tuple(axis for axis in range(1, len(self.input_shape)) if axis not in (self.shared_axes or []))
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        # alpha (d1, ..., dk) broadcasts over the batch axis and the shared axes
+        return where(x.data > 0, x, x * self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(),
+                "alpha_initializer": config_name(self.alpha_initializer, initializers.INITIALIZERS, "initializer"),
+                "shared_axes": self.shared_axes}
+
+
 class Softmax(Layer):
     """exp(x) normalised along `axis` (stable for large logits)."""
 
@@ -225,17 +314,17 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, name: str | None = None) -> None:
         super().__init__(name)
-        self.rate = number(rate, "rate", "Dropout", 0.0, 1.0, high_open=True)
+        self.rate = number(rate, "rate", type(self).__name__, 0.0, 1.0, high_open=True)
         if noise_shape is not None:
             noise_shape = batch_shape(noise_shape, "Dropout: noise_shape")
         self.noise_shape = noise_shape
-        self.seed = None if seed is None else positive_int(seed, "seed", "Dropout", minimum=0)
+        self.seed = None if seed is None else positive_int(seed, "seed", type(self).__name__, minimum=0)
         self._generator = None if seed is None else np.random.default_rng(seed)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         if not training or self.rate == 0:
             return x
-        shape = x.shape if self.noise_shape is None else self._mask_shape(x.shape)
+        shape = self._mask_shape(x.shape)
         rng = self._generator if self._generator is not None else generator()
         # kept values are scaled by 1 / (1 - rate), dropped ones are 0; a noise_shape mask broadcasts
         mask = (rng.random(shape, dtype=np.float32) >= self.rate).astype(x.dtype)
@@ -244,6 +333,8 @@ class Dropout(Layer):
 
     def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """noise_shape with None filled from the input; every other size must be 1 or the input's."""
+        if self.noise_shape is None:
+            return shape
         mask = tuple(size if n is None else n for n, size in zip(self.noise_shape, shape, strict=False))
         if len(self.noise_shape) != len(shape) or any(n not in (1, size) for n, size in zip(mask, shape, strict=True)):
             raise ValueError(f"{self._describe()}: noise_shape {format_shape(self.noise_shape)} does not fit the "
@@ -253,3 +344,25 @@ class Dropout(Layer):
     def get_config(self) -> dict[str, Any]:
         noise_shape = None if self.noise_shape is None else list(self.noise_shape)
         return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape, "seed": self.seed}
+
+
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: in training each (example, channel) map is zeroed with probability
+    `rate` and the kept ones are scaled by 1 / (1 - rate); the identity in inference (torch's Dropout2d)."""
+
+    ndim = 4
+
+    def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(rate, seed=seed, name=name)
+        self.data_format = image_data_format(data_format, "SpatialDropout2D")
+
+    def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        # one draw per example and channel, shared over height and width
+        n, channels = (shape[0], shape[3]) if self.data_format == "channels_last" else shape[:2]
+        return (n, 1, 1, channels) if self.data_format == "channels_last" else (n, channels, 1, 1)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["noise_shape"]
+        return {**config, "data_format": self.data_format}

@@ -7,14 +7,29 @@ from typing import Any
 
 from .base import Layer
 from .conv import Conv2D
-from .core import Activation, Dense, Dropout, Flatten, InputLayer, ReLU, Softmax
+from .core import (
+    ELU,
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    InputLayer,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    Softmax,
+    SpatialDropout2D,
+)
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .preprocessing import Rescaling
+from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
 
 # the classes a config may name; fixed, so that loading a file never runs other code
 LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
-    Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-    GlobalMaxPooling2D, InputLayer, MaxPooling2D, ReLU, Softmax)})
+    Activation, AveragePooling2D, BatchNormalization, Conv2D, Cropping2D, Dense, Dropout, ELU, Flatten,
+    GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, PReLU, ReLU, Rescaling, Reshape,
+    Softmax, SpatialDropout2D, UpSampling2D, ZeroPadding2D)})
 
 
 def serialize(layer: Layer) -> dict[str, Any]:

@@ -1,0 +1,32 @@
+"""Preprocessing inside the model: Rescaling (e.g. pixels 0..255 to 0..1)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..arguments import number
+from ..tensor import Tensor
+from .base import Layer
+
+
+def _finite(value: Any, argument: str) -> float:
+    value = number(value, argument, "Rescaling", -math.inf, math.inf)
+    if not math.isfinite(value):
+        raise ValueError(f"Rescaling: {argument} must be a finite number, got {value}")
+    return value
+
+
+class Rescaling(Layer):
+    """x * scale + offset, in training and inference alike: `Rescaling(1 / 255)` maps pixels to [0, 1],
+    `Rescaling(1 / 127.5, offset=-1)` to [-1, 1]. Integer inputs become float32."""
+
+    def __init__(self, scale: float, offset: float = 0.0, name: str | None = None) -> None:
+        super().__init__(name)
+        self.scale = _finite(scale, "scale")
+        self.offset = _finite(offset, "offset")
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        return x * self.scale + self.offset
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
