@@ -1,4 +1,4 @@
-"""Training, Keras style: `compile_model`, `fit`, `evaluate`, `predict`, `History` and callbacks.
+"""Training, Keras style: `compile_model`, `fit`, `evaluate` and `predict` (callbacks: callbacks.py).
 
 `Sequential.compile/fit/evaluate/predict` call these functions; they work for any model that is a
 `Layer` (callable, with `parameters()`, `train()`/`eval()` and `build`).
@@ -15,6 +15,7 @@ import numpy as np
 from . import losses, optimizers
 from . import metrics as metrics_lib
 from .arguments import flag, number, positive_int
+from .callbacks import Callback, History
 from .creation import generator
 from .mode import no_grad
 from .progress import ProgressBar
@@ -23,47 +24,6 @@ from .tensor import Tensor
 
 class NonFiniteLossError(FloatingPointError, RuntimeError):
     """The loss became NaN or infinite during `fit` (Keras's TerminateOnNaN, as an error)."""
-
-
-class Callback:
-    """Hooks called by `fit`; subclass and override the ones you need. `self.model` is the model."""
-
-    model: Any = None
-    params: dict[str, Any] = {}
-
-    def set_model(self, model: Any) -> None:
-        self.model = model
-
-    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
-        """Before the first epoch."""
-
-    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-        """After the last epoch."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """Before epoch `epoch` (0-based)."""
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        """After epoch `epoch`, with its loss, metrics and validation values; set model.stop_training to stop."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
-        """After each training batch, with the running values of the epoch."""
-
-
-class History(Callback):
-    """What `fit` returns: `.history` maps "loss", "accuracy", "val_loss", ... to one value per epoch."""
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self.epoch.append(epoch)
-        for name, value in (logs or {}).items():
-            self.history.setdefault(name, []).append(value)
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
 
 # --- compile ----------------------------------------------------------------------------------
@@ -217,45 +177,52 @@ class _Tracker:
 # --- fit, evaluate, predict ----------------------------------------------------------------------
 
 def fit(model: Any, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
-        validation_split: float = 0.0, shuffle: bool = True, verbose: Any = 1, callbacks: Any = None) -> History:
-    """Train for `epochs` passes over (x, y) in batches; returns the History (also model.history)."""
+        validation_split: float = 0.0, shuffle: bool = True, verbose: Any = 1, callbacks: Any = None,
+        initial_epoch: int = 0) -> History:
+    """Train over (x, y) in batches, epochs `initial_epoch` to `epochs - 1` (Keras: `epochs` is the index
+    to stop at, not a count); returns the History (also model.history)."""
     _require_compiled(model, "fit")
     x = _inputs(model, x, "fit")
     y = _targets(y, len(x), "fit")
     shuffle = flag(shuffle, "shuffle", "fit")
     batch_size = _batch_size(batch_size, "fit")
     epochs = positive_int(epochs, "epochs", "fit", minimum=0)
+    initial_epoch = _initial_epoch(initial_epoch, epochs)
     verbose = _verbosity(verbose)
     x, y, validation = _split(model, x, y, validation_data, validation_split)
     if not model.built:
         model.build((None, *x.shape[1:]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
-    history = History()
-    hooks = [history, *_callbacks(callbacks)]
+    history = History()  # last, so that it records what the other callbacks add to the logs (learning_rate)
     steps = math.ceil(len(x) / batch_size)
-    for hook in hooks:
-        hook.set_model(model)
-        hook.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-        hook.on_train_begin()
+    hooks = _prepare([*_callbacks(callbacks), history], model, epochs, steps, verbose)
     model.stop_training = False
-    for epoch in range(epochs):
+    _notify(hooks, "on_train_begin", {})
+    logs: dict[str, float] = {}
+    for epoch in range(initial_epoch, epochs):
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        for hook in hooks:
-            hook.on_epoch_begin(epoch)
+        _notify(hooks, "on_epoch_begin", epoch, {})
         bar = ProgressBar(steps, verbose)
         logs = _train_epoch(model, x, y, batch_size, shuffle, epoch, epochs, bar, hooks)
-        if validation is not None:
-            logs.update({f"val_{k}": v for k, v in _evaluate(model, *validation, batch_size, None).items()})
+        if validation is not None:  # as in Keras, also after a callback stopped training mid-epoch
+            logs.update({f"val_{k}": v for k, v in _evaluate(model, *validation, batch_size, None, hooks).items()})
         bar.finish(logs)
-        for hook in hooks:
-            hook.on_epoch_end(epoch, logs)
+        _notify(hooks, "on_epoch_end", epoch, logs)
         if model.stop_training:
             break
-    for hook in hooks:
-        hook.on_train_end()
+    _notify(hooks, "on_train_end", logs)
     model.history = history
     return history
+
+
+def _initial_epoch(initial_epoch: Any, epochs: int) -> int:
+    initial_epoch = positive_int(initial_epoch, "initial_epoch", "fit", minimum=0)
+    if initial_epoch > epochs:
+        raise ValueError(f"fit: initial_epoch={initial_epoch} is after epochs={epochs}; as in Keras, epochs is the "
+                         "index to stop at, not a count: to train 3 more epochs from epoch "
+                         f"{initial_epoch}, pass initial_epoch={initial_epoch}, epochs={initial_epoch + 3}")
+    return initial_epoch
 
 
 def _callbacks(callbacks: Any) -> list[Callback]:
@@ -263,51 +230,81 @@ def _callbacks(callbacks: Any) -> list[Callback]:
     for i, hook in enumerate(found):
         if not isinstance(hook, Callback):
             raise TypeError(f"callbacks[{i}] is a {type(hook).__name__}; callbacks must subclass "
-                            "tc.training.Callback")
+                            "tc.callbacks.Callback (for plain functions use tc.callbacks.LambdaCallback)")
     return found
+
+
+def _prepare(hooks: list[Callback], model: Any, epochs: int, steps: int, verbose: int) -> list[Callback]:
+    """Give each callback the model and Keras's params."""
+    for hook in hooks:
+        hook.set_model(model)
+        hook.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+    return hooks
+
+
+def _notify(hooks: list[Callback], event: str, *args: Any) -> None:
+    """Call the hook named `event` (e.g. "on_epoch_end") of every callback, in order."""
+    for hook in hooks:
+        getattr(hook, event)(*args)
 
 
 def _train_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, epoch: int,
                  epochs: int, bar: ProgressBar, hooks: list[Callback]) -> dict[str, float]:
-    """One pass over the training data: forward, loss, backward and an optimizer step per batch."""
+    """One pass over the training data: forward, loss, backward and an optimizer step per batch.
+
+    A non-finite loss is never applied; the callbacks see it in the batch's logs, and unless one of them
+    stops training (TerminateOnNaN) it raises NonFiniteLossError.
+    """
     tracker, optimizer = _Tracker(model), model.optimizer
     order = generator().permutation(len(x)) if shuffle else None
     with _mode(model, True):
         for step, index in enumerate(_batches(len(x), batch_size, order)):
+            _notify(hooks, "on_train_batch_begin", step, {})
             y_batch = y[index]
             prediction = model(Tensor._make(x[index], None))
             loss = _loss_value(model, y_batch, prediction)
             value = float(loss.data)
-            if not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"the loss became {value} at epoch {epoch + 1}/{epochs}, batch {step + 1}/{bar.steps}; "
-                    "training stopped before this update, so the weights are those of the last finite step. "
-                    "Try a lower learning rate, from_logits=True with a loss on logits, or check x and y")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            finite = math.isfinite(value)
+            if finite:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
             tracker.add(value, y_batch, prediction.data)
             logs = tracker.values()
             bar.update(step + 1, logs)
-            for hook in hooks:
-                hook.on_train_batch_end(step, logs)
+            _notify(hooks, "on_train_batch_end", step, logs)
+            if not finite and not model.stop_training:
+                raise NonFiniteLossError(
+                    f"the loss became {value} at epoch {epoch + 1}/{epochs}, batch {step + 1}/{bar.steps}; "
+                    "training stopped before this update, so the weights are those of the last finite step. "
+                    "Try a lower learning rate, from_logits=True with a loss on logits, or check x and y "
+                    "(with tc.callbacks.TerminateOnNaN() in callbacks, fit stops here without an error)")
+            if model.stop_training:
+                break
     return tracker.values()
 
 
-def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, bar: ProgressBar | None) -> dict[str, float]:
+def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, bar: ProgressBar | None,
+              hooks: list[Callback]) -> dict[str, float]:
     """Loss and metrics over (x, y) in inference mode, recording no graph."""
     tracker = _Tracker(model)
+    _notify(hooks, "on_test_begin", {})
     with no_grad(), _mode(model, False):
         for step, index in enumerate(_batches(len(x), batch_size, None)):
+            _notify(hooks, "on_test_batch_begin", step, {})
             prediction = model(Tensor._make(x[index], None))
             tracker.add(float(_loss_value(model, y[index], prediction).data), y[index], prediction.data)
+            values = tracker.values()
             if bar is not None:
-                bar.update(step + 1, tracker.values())
-    return tracker.values()
+                bar.update(step + 1, values)
+            _notify(hooks, "on_test_batch_end", step, values)
+    values = tracker.values()
+    _notify(hooks, "on_test_end", values)
+    return values
 
 
-def evaluate(model: Any, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = 1,
-             return_dict: bool = False) -> float | list[float] | dict[str, float]:
+def evaluate(model: Any, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = 1, return_dict: bool = False,
+             callbacks: Any = None) -> float | list[float] | dict[str, float]:
     """The loss and metrics on (x, y): `[loss, *metrics]`, the loss alone without metrics, or with
     `return_dict` a dict {"loss": ..., "accuracy": ...}."""
     _require_compiled(model, "evaluate")
@@ -315,8 +312,10 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int | None = 32, verbose: A
     y = _targets(y, len(x), "evaluate")
     batch_size, verbose = _batch_size(batch_size, "evaluate"), _verbosity(verbose)
     return_dict = flag(return_dict, "return_dict", "evaluate")
-    bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
-    values = _evaluate(model, x, y, batch_size, bar)
+    steps = math.ceil(len(x) / batch_size)
+    hooks = _prepare(_callbacks(callbacks), model, 1, steps, verbose)
+    bar = ProgressBar(steps, verbose)
+    values = _evaluate(model, x, y, batch_size, bar, hooks)
     bar.finish(values)
     if return_dict:
         return values
@@ -324,15 +323,21 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int | None = 32, verbose: A
     return results if len(results) > 1 else results[0]
 
 
-def predict(model: Any, x: Any, batch_size: int | None = 32, verbose: Any = 0) -> np.ndarray:
+def predict(model: Any, x: Any, batch_size: int | None = 32, verbose: Any = 0, callbacks: Any = None) -> np.ndarray:
     """The model's outputs for x as one array, computed batch by batch in inference mode without a graph."""
     x = _inputs(model, x, "predict")
     batch_size, verbose = _batch_size(batch_size, "predict"), _verbosity(verbose)
-    bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
+    steps = math.ceil(len(x) / batch_size)
+    hooks = _prepare(_callbacks(callbacks), model, 1, steps, verbose)
+    bar = ProgressBar(steps, verbose)
     outputs = []
+    _notify(hooks, "on_predict_begin", {})
     with no_grad(), _mode(model, False):
         for step, index in enumerate(_batches(len(x), batch_size, None)):
+            _notify(hooks, "on_predict_batch_begin", step, {})
             outputs.append(model(Tensor._make(x[index], None)).data)
             bar.update(step + 1, {})
+            _notify(hooks, "on_predict_batch_end", step, {"outputs": outputs[-1]})
     bar.finish({})
+    _notify(hooks, "on_predict_end", {})
     return np.concatenate(outputs)
