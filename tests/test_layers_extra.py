@@ -387,7 +387,12 @@ def test_prelu_weights_keras_counts_and_gradcheck():
     x = tc.Tensor(np.random.default_rng(3).standard_normal((2, 3, 2)), requires_grad=True)
     layer(x)
     assert layer.alpha.shape == (1, 2)
-    assert tc.gradcheck(lambda t, a: tc.where(t.data > 0, t, t * a) * layer(t), [x, layer.alpha])
+
+    def with_alpha(t, a):
+        layer.alpha = a   # gradcheck's float64 copy, so that its perturbations reach the layer
+        return layer(t) * t
+
+    assert tc.gradcheck(with_alpha, [x, layer.alpha]) and tc.gradgradcheck(with_alpha, [x, layer.alpha])
     with pytest.raises(ValueError, match=r"PReLU 'p_re_lu_\d': shared_axes \[0\] must be axes 1 to 3"):
         tc.Sequential([tc.Input((2, 2, 2)), PReLU(shared_axes=0)])
     with pytest.raises(ValueError, match=r"needs known sizes for the axes that are not shared"):

@@ -45,7 +45,7 @@ class Reshape(Layer):
             need = (f"a size that divides {total} once -1 is inferred" if inferred
                     else f"sizes whose product is {total}, or -1 for one of them")
             raise ValueError(f"{self._describe()}: cannot reshape inputs of shape {format_shape(input_shape)} "
-                             f"({total} values per example) into target_shape {self.target_shape} "
+                             f"({total} value{'s' * (total != 1)} per example) into target_shape {self.target_shape} "
                              f"({known} values{' times the -1' if inferred else ''}); give target_shape {need}")
         return tuple(total // known if n == -1 else n for n in self.target_shape)
 
