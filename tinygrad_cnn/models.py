@@ -195,19 +195,19 @@ class Sequential(Layer):
 
     def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, callbacks: Any = None,
-            initial_epoch: int = 0) -> Any:
+            initial_epoch: int = 0, sample_weight: Any = None, class_weight: Any = None) -> Any:
         """Train over (x, y), epochs `initial_epoch` to `epochs - 1`; returns the History."""
         from .training import fit
         return fit(self, x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
                    validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks,
-                   initial_epoch=initial_epoch)
+                   initial_epoch=initial_epoch, sample_weight=sample_weight, class_weight=class_weight)
 
     def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int = 1, return_dict: bool = False,
-                 callbacks: Any = None) -> Any:
+                 callbacks: Any = None, sample_weight: Any = None) -> Any:
         """[loss, *metrics] on (x, y), in inference mode (a dict by name with return_dict=True)."""
         from .training import evaluate
         return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict,
-                        callbacks=callbacks)
+                        callbacks=callbacks, sample_weight=sample_weight)
 
     def predict(self, x: Any, batch_size: int | None = 32, verbose: int = 0, callbacks: Any = None) -> Any:
         """The outputs for x, batch by batch, in inference mode and without recording a graph."""

@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from . import losses, optimizers
 from . import metrics as metrics_lib
-from .arguments import flag, number, positive_int
+from .arguments import flag, is_int, number, positive_int
 from .callbacks import Callback, History
 from .creation import generator
 from .mode import no_grad
@@ -104,25 +105,81 @@ def _batch_size(batch_size: Any, what: str) -> int:
     return 32 if batch_size is None else positive_int(batch_size, "batch_size", what)
 
 
-def _split(model: Any, x: np.ndarray, y: np.ndarray, validation_data: Any,
-           validation_split: float) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Training arrays and the validation pair: `validation_data`, or the last `validation_split` of x, y."""
+Data = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # x, y and the sample weights (None: unweighted)
+
+
+def _split(model: Any, data: Data, validation_data: Any, validation_split: float) -> tuple[Data, Data | None]:
+    """The training data and the validation data: `validation_data` ((x, y) or (x, y, sample_weight)), or the
+    last `validation_split` of x, y and the weights."""
     validation_split = number(validation_split, "validation_split", "fit", 0.0, 1.0, high_open=True)
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (x_val, y_val), got "
-                             f"{type(validation_data).__name__} of length {len(validation_data)}"
-                             if isinstance(validation_data, (tuple, list)) else
-                             f"validation_data must be a pair (x_val, y_val), got {type(validation_data).__name__}")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            got = (f"{type(validation_data).__name__} of length {len(validation_data)}"
+                   if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+            raise ValueError(f"validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
+                             f"sample_weight_val), got {got}")
         x_val = _inputs(model, validation_data[0], "fit(validation_data)")
-        return x, y, (x_val, _targets(validation_data[1], len(x_val), "fit(validation_data)"))
+        y_val = _targets(validation_data[1], len(x_val), "fit(validation_data)")
+        weight = validation_data[2] if len(validation_data) == 3 else None
+        return data, (x_val, y_val, _sample_weight(weight, len(x_val), "fit(validation_data)"))
     if not validation_split:
-        return x, y, None
+        return data, None
+    x = data[0]
     split_at = int(math.floor(len(x) * (1.0 - validation_split)))  # Keras: the last fraction, before shuffling
     if split_at == 0 or split_at == len(x):
         raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves {split_at} for training "
                          f"and {len(x) - split_at} for validation; both need at least one")
-    return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+    x, y, weight = data
+    return ((x[:split_at], y[:split_at], None if weight is None else weight[:split_at]),
+            (x[split_at:], y[split_at:], None if weight is None else weight[split_at:]))
+
+
+def _sample_weight(sample_weight: Any, count: int, what: str) -> np.ndarray | None:
+    """One weight per sample, (count,) or (count, ...); the loss checks that the rest fits its values."""
+    if sample_weight is None:
+        return None
+    weight = _numbers(sample_weight, "sample_weight", what)
+    if weight.ndim == 0 or len(weight) != count:
+        raise ValueError(f"{what}: x has {count} samples but sample_weight has shape {weight.shape}; pass one "
+                         f"weight per sample, shape ({count},)")
+    if not np.isfinite(weight).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(weight))[0])
+        raise ValueError(f"{what}: sample_weight holds {weight[bad]} at index {bad}; weights must be finite "
+                         "(0 leaves a sample out)")
+    return weight
+
+
+def _class_weights(class_weight: Any, y: np.ndarray) -> np.ndarray:
+    """Keras's class_weight as a weight per sample: its class's weight (1 for a class it does not list).
+    The class is the label, or the arg max of a one-hot row."""
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"fit: class_weight must be a dict from class index to weight, such as {{0: 1.0, 1: 5.0}}, "
+                        f"got {type(class_weight).__name__} {class_weight!r:.40}")
+    if y.ndim > 2:
+        raise ValueError(f"fit: class_weight needs one class per sample (y of shape (n,) or one-hot (n, classes)), "
+                         f"got y of shape {y.shape}; pass sample_weight instead")
+    labels = y if y.ndim == 1 else y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
+    labels = np.round(labels).astype(np.int64)
+    weights = np.ones(len(y))
+    for label, weight in class_weight.items():
+        if not is_int(label):
+            raise TypeError(f"fit: class_weight's keys must be class indices (ints), got {label!r:.40}")
+        weight = number(weight, f"class_weight[{label}]", "fit", -math.inf, math.inf)
+        if not math.isfinite(weight):
+            raise ValueError(f"fit: class_weight[{label}] must be a finite number, got {weight}")
+        weights[labels == label] = weight
+    return weights
+
+
+def _training_weights(data: Data, class_weight: Any) -> Data:
+    """The training data with class_weight multiplied into its sample weights (training only, as in Keras)."""
+    if class_weight is None:
+        return data
+    x, y, weight = data
+    classes = _class_weights(class_weight, y)
+    if weight is None:
+        return x, y, classes
+    return x, y, weight * classes.reshape((len(y),) + (1,) * (weight.ndim - 1))  # (n,) -> (n, 1, ...)
 
 
 @contextlib.contextmanager
@@ -142,8 +199,8 @@ def _batches(count: int, batch_size: int, order: np.ndarray | None) -> Iterator[
         yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]
 
 
-def _loss_value(model: Any, y: np.ndarray, prediction: Tensor) -> Tensor:
-    loss = model.loss(y, prediction)
+def _loss_value(model: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarray | None) -> Tensor:
+    loss = model.loss(y, prediction) if weight is None else model.loss(y, prediction, sample_weight=weight)
     if not isinstance(loss, Tensor):
         raise TypeError(f"the loss {model.loss!r} returned {type(loss).__name__}; it must return a Tensor "
                         "built from y_pred so that it can be differentiated")
@@ -178,18 +235,25 @@ class _Tracker:
 
 def fit(model: Any, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
         validation_split: float = 0.0, shuffle: bool = True, verbose: Any = 1, callbacks: Any = None,
-        initial_epoch: int = 0) -> History:
+        initial_epoch: int = 0, sample_weight: Any = None, class_weight: Any = None) -> History:
     """Train over (x, y) in batches, epochs `initial_epoch` to `epochs - 1` (Keras: `epochs` is the index
-    to stop at, not a count); returns the History (also model.history)."""
+    to stop at, not a count); returns the History (also model.history).
+
+    `sample_weight` weighs each sample's loss; `class_weight` ({class: weight}) multiplies into it for the
+    training data. The metrics stay unweighted (Keras's `metrics`)."""
     _require_compiled(model, "fit")
     x = _inputs(model, x, "fit")
     y = _targets(y, len(x), "fit")
+    data = (x, y, _sample_weight(sample_weight, len(x), "fit"))
     shuffle = flag(shuffle, "shuffle", "fit")
     batch_size = _batch_size(batch_size, "fit")
     epochs = positive_int(epochs, "epochs", "fit", minimum=0)
     initial_epoch = _initial_epoch(initial_epoch, epochs)
     verbose = _verbosity(verbose)
-    x, y, validation = _split(model, x, y, validation_data, validation_split)
+    data, validation = _split(model, data, validation_data, validation_split)
+    data = _training_weights(data, class_weight)
+    if data[2] is not None or (validation is not None and validation[2] is not None):
+        _require_weighable_loss(model, "fit")
     if not model.built:
         model.build((None, *x.shape[1:]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
@@ -204,9 +268,9 @@ def fit(model: Any, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
         _notify(hooks, "on_epoch_begin", epoch, {})
         bar = ProgressBar(steps, verbose)
-        logs = _train_epoch(model, x, y, batch_size, shuffle, epoch, epochs, bar, hooks)
+        logs = _train_epoch(model, data, batch_size, shuffle, epoch, epochs, bar, hooks)
         if validation is not None:  # as in Keras, also after a callback stopped training mid-epoch
-            logs.update({f"val_{k}": v for k, v in _evaluate(model, *validation, batch_size, None, hooks).items()})
+            logs.update({f"val_{k}": v for k, v in _evaluate(model, validation, batch_size, None, hooks).items()})
         bar.finish(logs)
         _notify(hooks, "on_epoch_end", epoch, logs)
         if model.stop_training:
@@ -248,21 +312,32 @@ def _notify(hooks: list[Callback], event: str, *args: Any) -> None:
         getattr(hook, event)(*args)
 
 
-def _train_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, epoch: int,
-                 epochs: int, bar: ProgressBar, hooks: list[Callback]) -> dict[str, float]:
+def _require_weighable_loss(model: Any, what: str) -> None:
+    """A custom loss function must take sample_weight= when weights are given."""
+    try:
+        parameters = inspect.signature(model.loss).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let the call decide
+        return
+    if not any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters):
+        raise TypeError(f"{what}: sample_weight and class_weight need a loss that takes sample_weight=, and "
+                        f"{model.loss!r:.60} does not; use a tc.losses loss or add a sample_weight=None parameter")
+
+
+def _train_epoch(model: Any, data: Data, batch_size: int, shuffle: bool, epoch: int, epochs: int,
+                 bar: ProgressBar, hooks: list[Callback]) -> dict[str, float]:
     """One pass over the training data: forward, loss, backward and an optimizer step per batch.
 
     A non-finite loss is never applied; the callbacks see it in the batch's logs, and unless one of them
     stops training (TerminateOnNaN) it raises NonFiniteLossError.
     """
-    tracker, optimizer = _Tracker(model), model.optimizer
+    (x, y, weight), tracker, optimizer = data, _Tracker(model), model.optimizer
     order = generator().permutation(len(x)) if shuffle else None
     with _mode(model, True):
         for step, index in enumerate(_batches(len(x), batch_size, order)):
             _notify(hooks, "on_train_batch_begin", step, {})
             y_batch = y[index]
             prediction = model(Tensor._make(x[index], None))
-            loss = _loss_value(model, y_batch, prediction)
+            loss = _loss_value(model, y_batch, prediction, None if weight is None else weight[index])
             value = float(loss.data)
             finite = math.isfinite(value)
             if finite:
@@ -284,16 +359,17 @@ def _train_epoch(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, shuf
     return tracker.values()
 
 
-def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, bar: ProgressBar | None,
+def _evaluate(model: Any, data: Data, batch_size: int, bar: ProgressBar | None,
               hooks: list[Callback]) -> dict[str, float]:
     """Loss and metrics over (x, y) in inference mode, recording no graph."""
-    tracker = _Tracker(model)
+    (x, y, weight), tracker = data, _Tracker(model)
     _notify(hooks, "on_test_begin", {})
     with no_grad(), _mode(model, False):
         for step, index in enumerate(_batches(len(x), batch_size, None)):
             _notify(hooks, "on_test_batch_begin", step, {})
             prediction = model(Tensor._make(x[index], None))
-            tracker.add(float(_loss_value(model, y[index], prediction).data), y[index], prediction.data)
+            loss = _loss_value(model, y[index], prediction, None if weight is None else weight[index])
+            tracker.add(float(loss.data), y[index], prediction.data)
             values = tracker.values()
             if bar is not None:
                 bar.update(step + 1, values)
@@ -304,18 +380,21 @@ def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, bar: Pr
 
 
 def evaluate(model: Any, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = 1, return_dict: bool = False,
-             callbacks: Any = None) -> float | list[float] | dict[str, float]:
+             callbacks: Any = None, sample_weight: Any = None) -> float | list[float] | dict[str, float]:
     """The loss and metrics on (x, y): `[loss, *metrics]`, the loss alone without metrics, or with
-    `return_dict` a dict {"loss": ..., "accuracy": ...}."""
+    `return_dict` a dict {"loss": ..., "accuracy": ...}. `sample_weight` weighs the loss (not the metrics)."""
     _require_compiled(model, "evaluate")
     x = _inputs(model, x, "evaluate")
     y = _targets(y, len(x), "evaluate")
+    weight = _sample_weight(sample_weight, len(x), "evaluate")
+    if weight is not None:
+        _require_weighable_loss(model, "evaluate")
     batch_size, verbose = _batch_size(batch_size, "evaluate"), _verbosity(verbose)
     return_dict = flag(return_dict, "return_dict", "evaluate")
     steps = math.ceil(len(x) / batch_size)
     hooks = _prepare(_callbacks(callbacks), model, 1, steps, verbose)
     bar = ProgressBar(steps, verbose)
-    values = _evaluate(model, x, y, batch_size, bar, hooks)
+    values = _evaluate(model, (x, y, weight), batch_size, bar, hooks)
     bar.finish(values)
     if return_dict:
         return values
