@@ -346,6 +346,10 @@ def test_leaky_relu_keras_default_and_keras2_name():
     assert layer.negative_slope == 0.1 and layer.get_config()["negative_slope"] == 0.1
     with pytest.raises(ValueError, match=r"LeakyReLU: negative_slope must be in \[0, inf\], got -0.1"):
         LeakyReLU(-0.1)
+    with pytest.raises(ValueError, match=r"LeakyReLU: negative_slope must be a finite number, got inf"):
+        LeakyReLU(math.inf)
+    with pytest.raises(ValueError, match=r"ELU: alpha must be a finite number, got -inf"):
+        ELU(-math.inf)
     with pytest.raises(TypeError, match="LeakyReLU: negative_slope must be a number, got str"):
         LeakyReLU("0.3")
     with pytest.raises(TypeError, match="ELU: alpha must be a number"):

@@ -67,6 +67,14 @@ def Input(shape: Any, batch_size: int | None = None, name: str | None = None) ->
     return InputLayer(shape=shape, batch_size=batch_size, name=name)
 
 
+def finite_number(value: Any, argument: str, owner: str, low: float = -math.inf) -> float:
+    """A real number >= low that is not infinite or NaN."""
+    value = number(value, argument, owner, low, math.inf)
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {argument} must be a finite number, got {value}")
+    return value
+
+
 def image_data_format(data_format: Any, owner: str) -> str:
     """An image layer's data_format; None is "channels_last", Keras's default image_data_format."""
     return "channels_last" if data_format is None else one_of(data_format, DATA_FORMATS, "data_format", owner)
@@ -216,7 +224,7 @@ class LeakyReLU(Layer):
             warnings.warn("LeakyReLU: the argument alpha is Keras 2's name; use negative_slope instead",
                           DeprecationWarning, stacklevel=2)
             negative_slope = alpha
-        self.negative_slope = number(negative_slope, "negative_slope", "LeakyReLU", 0, math.inf)
+        self.negative_slope = finite_number(negative_slope, "negative_slope", "LeakyReLU", low=0)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         return x.leaky_relu(self.negative_slope)
@@ -230,7 +238,7 @@ class ELU(Layer):
 
     def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
         super().__init__(name)
-        self.alpha = number(alpha, "alpha", "ELU", -math.inf, math.inf)
+        self.alpha = finite_number(alpha, "alpha", "ELU")
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         # exp only sees non-positive values, so it cannot overflow where x is large; at x = 0 the gradient

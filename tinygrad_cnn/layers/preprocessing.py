@@ -1,19 +1,11 @@
 """Preprocessing inside the model: Rescaling (e.g. pixels 0..255 to 0..1)."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from ..arguments import number
 from ..tensor import Tensor
 from .base import Layer
-
-
-def _finite(value: Any, argument: str) -> float:
-    value = number(value, argument, "Rescaling", -math.inf, math.inf)
-    if not math.isfinite(value):
-        raise ValueError(f"Rescaling: {argument} must be a finite number, got {value}")
-    return value
+from .core import finite_number
 
 
 class Rescaling(Layer):
@@ -22,8 +14,8 @@ class Rescaling(Layer):
 
     def __init__(self, scale: float, offset: float = 0.0, name: str | None = None) -> None:
         super().__init__(name)
-        self.scale = _finite(scale, "scale")
-        self.offset = _finite(offset, "offset")
+        self.scale = finite_number(scale, "scale", "Rescaling")
+        self.offset = finite_number(offset, "offset", "Rescaling")
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         return x * self.scale + self.offset
