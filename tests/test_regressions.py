@@ -104,3 +104,16 @@ def test_broadcast_error_names_the_op_and_shapes():
     """Mismatched operands ended in NumPy's 'operands could not be broadcast together', naming no op."""
     with pytest.raises(ValueError, match=r"Mul: shapes do not broadcast: operand 0 \(2, 3\), operand 1 \(4,\)"):
         tc.ones(2, 3) * tc.ones(4)
+
+
+@pytest.mark.parametrize("name", ["elu", "selu"])
+def test_elu_and_selu_gradient_at_zero_is_the_negative_sides(name):
+    """elu and selu took exp(min(x, 0)): at x = 0 the tie shared the gradient, giving half of PyTorch's."""
+    torch = require_torch()
+    values = np.array([-1.5, 0.0, 0.0, 2.0])
+    upstream = np.array([0.3, -1.7, 2.2, 0.9])
+    x = tc.Tensor(values, requires_grad=True)
+    tc.layers.activations.get(name)(x).backward(upstream)
+    xt = torch.tensor(values, requires_grad=True)
+    getattr(torch.nn.functional, name)(xt).backward(torch.tensor(upstream))
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12)

@@ -74,15 +74,20 @@ def leaky_relu(x: Tensor) -> Tensor:
     return x.leaky_relu(0.2)
 
 
-def elu(x: Tensor) -> Tensor:
-    """x for x > 0, else exp(x) - 1; exp only sees non-positive values, so it cannot overflow."""
-    return where(x.data > 0, x, x.minimum(0.0).exp() - 1)
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, else alpha * (exp(x) - 1).
+
+    exp only sees non-positive values, so it cannot overflow where x is large. At x = 0 the gradient
+    is alpha, the negative side's (as PyTorch); x.minimum(0) there would halve it (a tie shares it).
+    """
+    positive = x.data > 0
+    return where(positive, x, (where(positive, 0.0, x).exp() - 1) * alpha)
 
 
 def selu(x: Tensor) -> Tensor:
     """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017)."""
     alpha, scale = 1.6732632423543772, 1.0507009873554805
-    return where(x.data > 0, x * scale, (x.minimum(0.0).exp() - 1) * (alpha * scale))
+    return elu(x, alpha) * scale
 
 
 def softplus(x: Tensor) -> Tensor:

@@ -241,10 +241,7 @@ class ELU(Layer):
         self.alpha = finite_number(alpha, "alpha", "ELU")
 
     def call(self, x: Tensor, training: bool) -> Tensor:
-        # exp only sees non-positive values, so it cannot overflow where x is large; at x = 0 the gradient
-        # is alpha (the negative side's, as torch), which x.minimum(0) would halve (a tie shares it)
-        positive = x.data > 0
-        return where(positive, x, (where(positive, 0.0, x).exp() - 1) * self.alpha)
+        return activations.elu(x, self.alpha)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha}
