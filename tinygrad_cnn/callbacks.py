@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .arguments import flag, number, one_of, positive_int
+from .arguments import flag, is_int, number, one_of, positive_int
 
 Logs = dict[str, Any]
 
@@ -121,9 +121,9 @@ def _verbose(value: Any, owner: str) -> int:
 
 def _real(value: Any, argument: str, owner: str, low: float = -math.inf) -> float:
     """A finite real number >= low."""
-    value = number(value, argument, owner, low, math.inf, high_open=True)
-    if math.isnan(value):
-        raise ValueError(f"{owner}: {argument} must be a number, got nan")
+    value = number(value, argument, owner, low, math.inf, high_open=True)  # refuses NaN and +inf
+    if value == -math.inf:
+        raise ValueError(f"{owner}: {argument} must be a finite number, got {value}")
     return value
 
 
@@ -149,7 +149,7 @@ def _learning_rate(model: Any, owner: str) -> float:
 
 # --- callbacks that watch one value of the logs ------------------------------------------------------
 
-def higher_is_better(monitor: str) -> bool:
+def _higher_is_better(monitor: str) -> bool:
     """mode="auto": accuracy-like values (a name containing "acc" or "auc") are maximized, the rest minimized."""
     name = monitor.removeprefix("val_")
     return "acc" in name or "auc" in name
@@ -166,7 +166,7 @@ class _Monitor(Callback):
         self.monitor = monitor
         self.mode = one_of(mode, ("auto", "min", "max"), "mode", owner)
         self.min_delta = min_delta
-        self.maximize = self.mode == "max" or (self.mode == "auto" and higher_is_better(monitor))
+        self.maximize = self.mode == "max" or (self.mode == "auto" and _higher_is_better(monitor))
 
     def improves(self, value: float, reference: float | None) -> bool:
         """`value` is better than `reference` by more than min_delta (anything beats None)."""
@@ -262,14 +262,16 @@ class ModelCheckpoint(_Monitor):
         except ValueError as e:
             raise ValueError(f"{owner}: filepath {self.filepath!r} is not a valid format string ({e}); "
                              "write fields as {epoch:02d} or {val_loss:.2f}, and a literal brace as {{ or }}") from None
+        if any(not field or field[0].isdigit() for field in self.fields):
+            raise ValueError(f"{owner}: filepath {self.filepath!r} has a field without a name; name what goes there, "
+                             "as in {epoch:02d} or {val_loss:.2f}")
         self.verbose = _verbose(verbose, owner)
         self.save_best_only = flag(save_best_only, "save_best_only", owner)
         self.save_weights_only = flag(save_weights_only, "save_weights_only", owner)
-        if save_freq != "epoch" and not (isinstance(save_freq, (int, np.integer)) and not isinstance(save_freq, bool)
-                                         and save_freq >= 1):
+        if not (isinstance(save_freq, str) and save_freq == "epoch" or is_int(save_freq) and save_freq >= 1):
             raise ValueError(f"{owner}: save_freq must be 'epoch' (save after each epoch) or a positive int "
                              f"(save every that many batches), got {save_freq!r:.40}")
-        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self.save_freq = save_freq if isinstance(save_freq, str) else int(save_freq)
         self.best = _optional_real(initial_value_threshold, "initial_value_threshold", owner)
         self.epoch, self.batches_since_save = 0, 0
 
