@@ -284,3 +284,12 @@ def test_inputs_of_any_size_with_none():
     assert model(np.ones((1, 12, 9, 1), np.float32)).shape == (1, 3)
     with pytest.raises(ValueError, match=r"axis 3 must have size 1, not 2"):
         model(np.ones((1, 5, 5, 2), np.float32))
+
+
+@pytest.mark.parametrize("image_layer", [MaxPooling2D, Conv2D, tc.layers.Cropping2D, tc.layers.UpSampling2D])
+def test_sequential_build_names_the_layer_given_the_wrong_rank(image_layer):
+    """build((None, 5)) through Dense into an image layer: the image layer's rank message, not an unpacking error."""
+    layer = image_layer(2, 3) if image_layer is Conv2D else image_layer()
+    model = tc.Sequential([Dense(3), layer])
+    with pytest.raises(ValueError, match=rf"{layer.name}' expects 4-D input .* got shape \(None, 3\)"):
+        model.build((None, 5))

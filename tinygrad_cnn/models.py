@@ -83,6 +83,7 @@ class Sequential(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         for layer in self.layers:
+            layer._check_rank(input_shape)   # the layer's own message, not an unpacking error
             input_shape = layer.compute_output_shape(input_shape)
         return input_shape
 
