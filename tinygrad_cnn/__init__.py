@@ -16,7 +16,7 @@ from .ops.movement import concatenate, stack
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck, gradgradcheck
 from .taylor import TaylorResult, taylor_test, taylor_test_hvp
 from . import testing
-from .conv import avg_pool2d, conv2d, global_avg_pool2d, global_max_pool2d, max_pool2d
+from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, global_max_pool2d, max_pool2d
 from . import filters, initializers, layers
 from .layers import Input, clear_session
 from .models import Sequential
@@ -33,7 +33,7 @@ __all__ = [
     "GradcheckWarning", "TaylorResult", "taylor_test", "taylor_test_hvp", "testing",
     "callbacks", "datasets", "load_model", "losses", "metrics", "optimizers", "training",
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers",
-    "avg_pool2d", "conv2d", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
+    "avg_pool2d", "conv2d", "conv2d_transpose", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
     "enable_grad", "eye", "full", "full_like", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "hvp",
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like",

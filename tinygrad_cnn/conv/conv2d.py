@@ -283,7 +283,7 @@ class ConvKernelGrad(Function):
 
 # --- the public function: validate, move to channels_last, run one Conv ---
 
-def _as_tensor(value: Any, argument: str, like: Tensor | None = None) -> Tensor:
+def as_tensor(value: Any, argument: str, like: Tensor | None = None) -> Tensor:
     """value as a Tensor; a list or scalar takes the dtype of a floating `like` (float64 stays float64)."""
     if isinstance(value, Tensor):
         return value
@@ -309,8 +309,8 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: 
            dilation_rate: Any = 1, groups: int = 1, data_format: str = "channels_last") -> Tensor:
     """2-D convolution (cross-correlation) with Keras conventions; kernel (kh, kw, C // groups, filters)."""
     data_format = check_data_format(data_format)
-    x = _as_tensor(x, "x")
-    kernel = _as_tensor(kernel, "kernel", x)
+    x = as_tensor(x, "x")
+    kernel = as_tensor(kernel, "kernel", x)
     layout = spatial_layout(data_format)
     check_rank(x, "x", layout)
     if kernel.ndim != 4:
@@ -330,7 +330,7 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: 
                          f"in_channels // groups")
     geometry = window_geometry(x.shape[1:3], (kh, kw), strides, dilation_rate, padding, "kernel")
     if bias is not None:
-        bias = _as_tensor(bias, "bias", x)
+        bias = as_tensor(bias, "bias", x)
         if bias.shape != (filters,):
             raise ValueError(f"bias must have shape (filters,) = ({filters},), got {bias.shape}")
     y = Conv.apply(x, kernel, bias, geometry=geometry, groups=groups)

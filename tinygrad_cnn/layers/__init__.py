@@ -1,7 +1,9 @@
-"""Keras-style layers: Conv2D, pooling, Dense, Flatten, BatchNormalization, Dropout, activations, reshaping."""
+"""Keras-style layers: convolutions (plain, transposed, depthwise, separable), pooling, Dense, Flatten,
+BatchNormalization, Dropout, activations, reshaping."""
 from . import activations
 from .base import Layer, ReceptiveField, clear_session
 from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
 from .core import (
     ELU,
     Activation,
@@ -20,11 +22,13 @@ from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
 from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
+from .separable import DepthwiseConv2D, SeparableConv2D
 from .serialization import LAYER_CLASSES, deserialize, serialize
 
 __all__ = [
-    "ELU", "LAYER_CLASSES", "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Cropping2D", "Dense",
-    "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
-    "LeakyReLU", "MaxPooling2D", "PReLU", "ReLU", "ReceptiveField", "Rescaling", "Reshape", "Softmax",
+    "ELU", "LAYER_CLASSES", "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Conv2DTranspose",
+    "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "PReLU", "ReLU", "ReceptiveField", "Rescaling",
+    "Reshape", "SeparableConv2D", "Softmax",
     "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations", "clear_session", "deserialize", "serialize",
 ]

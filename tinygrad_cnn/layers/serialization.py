@@ -7,6 +7,7 @@ from typing import Any
 
 from .base import Layer
 from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
 from .core import (
     ELU,
     Activation,
@@ -24,12 +25,13 @@ from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
 from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
+from .separable import DepthwiseConv2D, SeparableConv2D
 
 # the classes a config may name; fixed, so that loading a file never runs other code
 LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
-    Activation, AveragePooling2D, BatchNormalization, Conv2D, Cropping2D, Dense, Dropout, ELU, Flatten,
-    GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, PReLU, ReLU, Rescaling, Reshape,
-    Softmax, SpatialDropout2D, UpSampling2D, ZeroPadding2D)})
+    Activation, AveragePooling2D, BatchNormalization, Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D,
+    Dropout, ELU, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, PReLU, ReLU,
+    Rescaling, Reshape, SeparableConv2D, Softmax, SpatialDropout2D, UpSampling2D, ZeroPadding2D)})
 
 
 def serialize(layer: Layer) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""Conv2DTranspose: learned upsampling, the transposed convolution (Keras's layer on `tc.conv2d_transpose`)."""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from ..arguments import one_of, positive_int
+from ..conv import conv2d_transpose
+from ..conv.conv_transpose import check_output_padding, transposed_size
+from ..conv.geometry import PADDING_STRINGS, pair
+from ..tensor import Tensor
+from .base import ReceptiveField, Shape, format_shape
+from .core import KernelLayer, image_data_format
+
+
+class Conv2DTranspose(KernelLayer):
+    """`filters` kernels of `kernel_size` spread from each pixel of (N, H, W, C) images over a larger output
+    (strides apart): the transpose of Conv2D, e.g. to upsample in a decoder.
+
+    Weights: kernel (kh, kw, filters, C) and bias (filters,): filters * (C * kh * kw + 1) parameters.
+    """
+
+    ndim = 4
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = (1, 1),
+                 activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", name: str | None = None) -> None:
+        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer)
+        self.filters = positive_int(filters, "filters", "Conv2DTranspose")
+        self.kernel_size = pair(kernel_size, "Conv2DTranspose: kernel_size")
+        self.strides = pair(strides, "Conv2DTranspose: strides")
+        self.padding = one_of(padding, PADDING_STRINGS, "padding", "Conv2DTranspose")
+        self.output_padding = check_output_padding(output_padding, self.strides, "Conv2DTranspose: ")
+        self.data_format = image_data_format(data_format, "Conv2DTranspose")
+        self.dilation_rate = pair(dilation_rate, "Conv2DTranspose: dilation_rate")
+
+    @property
+    def channel_axis(self) -> int:
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        channels = input_shape[self.channel_axis]
+        if not channels:
+            raise ValueError(f"{self._describe()}: the input {format_shape(input_shape)} ({self.data_format}) "
+                             f"needs a known, positive number of channels, got {channels}")
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, channels),  # (kh, kw, F, C)
+                                      self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def _fixed_axes(self) -> tuple[int, ...]:
+        return (self.channel_axis,)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        channels_last = self.data_format == "channels_last"
+        extras = self.output_padding or (None, None)
+        out_hw = []
+        for axis, n in enumerate(input_shape[1:3] if channels_last else input_shape[2:4]):
+            try:
+                out_hw.append(None if n is None else transposed_size(
+                    n, self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis], self.padding,
+                    extras[axis], axis))
+            except ValueError as e:
+                raise ValueError(f"{self._describe()} on input {format_shape(input_shape)}: {e}") from None
+        n = input_shape[0]
+        return (n, *out_hw, self.filters) if channels_last else (n, self.filters, *out_hw)
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        y = conv2d_transpose(x, self.kernel, self.bias, strides=self.strides, padding=self.padding,
+                             output_padding=self.output_padding, dilation_rate=self.dilation_rate,
+                             data_format=self.data_format)
+        return self.activation(y)
+
+    def param_formula(self) -> str:
+        (kh, kw), channels = self.kernel_size, self.input_shape[self.channel_axis]
+        return f"{self.filters}*({channels}*{kh}*{kw}{'+1' if self.use_bias else ''})={self.count_params()}"
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        # an output value gathers from the inputs whose windows cover it: at most (k_eff - 1) // s + 1
+        # neighbouring ones, jump apart; neighbouring outputs are jump / s input pixels apart
+        if field.whole:
+            return field
+        size = tuple(f + ((k - 1) * d // s) * j for f, k, d, s, j in
+                     zip(field.size, self.kernel_size, self.dilation_rate, self.strides, field.jump, strict=True))
+        jump = tuple(Fraction(j) / s for j, s in zip(field.jump, self.strides, strict=True))
+        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+
+    def get_config(self) -> dict[str, Any]:
+        output_padding = None if self.output_padding is None else list(self.output_padding)
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding, "output_padding": output_padding,
+                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate)}
