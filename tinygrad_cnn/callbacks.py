@@ -23,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from .arguments import flag, is_int, number, one_of, positive_int
+from .schedules import LearningRateSchedule
 
 Logs = dict[str, Any]
 
@@ -144,6 +145,11 @@ def _learning_rate(model: Any, owner: str) -> float:
     if rate is None:
         raise RuntimeError(f"{owner} changes model.optimizer.learning_rate, but the model has no optimizer "
                            "with a learning_rate; compile it first (model.compile(optimizer='adam', ...))")
+    schedule = getattr(model.optimizer, "_learning_rate", None)
+    if isinstance(schedule, LearningRateSchedule):  # Keras fails when the callback sets it; we fail at once
+        raise TypeError(f"{owner} changes model.optimizer.learning_rate, but it follows the schedule "
+                        f"{schedule!r:.120}, which sets it at every step; use a float learning_rate with "
+                        f"{owner}, or the schedule without {owner}")
     return float(rate)
 
 

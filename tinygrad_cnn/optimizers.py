@@ -11,6 +11,9 @@ The update rules are PyTorch's (tests compare them step by step). Where Keras di
 - `weight_decay` of SGD, Adam and RMSprop is an L2 term added to the gradient (PyTorch's); AdamW's is
   decoupled, p -= learning_rate * weight_decay * p, with Keras's default 0.004 (PyTorch's is 0.01).
 Defaults are Keras's (Adam epsilon 1e-7, RMSprop rho 0.9).
+
+`learning_rate` may be a schedule from `tc.optimizers.schedules` (Keras's): step k (k = 0, 1, ...)
+then uses schedule(k), and reading `optimizer.learning_rate` gives the rate of the next step.
 """
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from . import schedules
 from .arguments import flag, number
 from .mode import no_grad
 from .tensor import Tensor
+
+Rate = float | schedules.LearningRateSchedule  # a learning rate: a number or a schedule of the step
 
 
 class Optimizer:
@@ -29,8 +35,10 @@ class Optimizer:
 
     slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
 
-    def __init__(self, params: Iterable[Tensor] | None, learning_rate: float, weight_decay: float) -> None:
-        self.learning_rate = number(learning_rate, "learning_rate", type(self).__name__, 0.0, np.inf, high_open=True)
+    def __init__(self, params: Iterable[Tensor] | None, learning_rate: Any, weight_decay: float) -> None:
+        self._learning_rate: Rate = 0.0
+        self.learning_rate = learning_rate
+        self._rate = 0.0  # the learning rate of the step being taken
         self.weight_decay = number(weight_decay, "weight_decay", type(self).__name__, 0.0, np.inf, high_open=True)
         self.params: list[Tensor] | None = None
         self.iterations = 0
@@ -38,6 +46,24 @@ class Optimizer:
         self._scratch: list[np.ndarray] = [np.empty(0, np.float32)] * 2  # reused work space for the updates
         if params is not None:
             self.bind(params)
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step: the number given, or schedule(iterations) for a schedule."""
+        rate = self._learning_rate
+        return rate(self.iterations) if isinstance(rate, schedules.LearningRateSchedule) else rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        owner = type(self).__name__
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(f"{owner}: the learning rate follows the schedule {self._learning_rate!r:.120}, so it "
+                            f"cannot be set to {value!r:.40}; create the optimizer with a float learning_rate to "
+                            "change it by hand or with a callback (or give it another schedule)")
+        self._learning_rate = number(value, "learning_rate", owner, 0.0, np.inf, high_open=True)
 
     # --- parameters ---
     def bind(self, params: Iterable[Tensor]) -> Optimizer:
@@ -97,6 +123,7 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""
         params = self._bound()
+        self._rate = self.learning_rate  # read before the count moves: step k uses schedule(k), as in Keras
         self.iterations += 1
         with no_grad():
             for p, state in zip(params, self.state, strict=True):
@@ -136,7 +163,18 @@ class Optimizer:
     # --- configuration and state (for saving) ---
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters (JSON-friendly), enough to recreate the optimizer."""
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+        rate = self._learning_rate
+        if schedules.CLASSES.get(type(rate).__name__) is type(rate):  # a custom schedule stays an object
+            rate = schedules.serialize(rate)
+        return {"learning_rate": rate, "weight_decay": self.weight_decay}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        """A new optimizer from `get_config()`'s output (a schedule's config builds only a known schedule)."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
 
     def state_dict(self) -> dict[str, Any]:
         """Class, hyperparameters, step count and per-parameter state arrays (copies)."""
@@ -153,7 +191,7 @@ class Optimizer:
         name = state_dict.get("class_name", type(self).__name__)
         if name != type(self).__name__:
             raise ValueError(f"the optimizer state is a {name}'s; it cannot load into a {type(self).__name__}")
-        fresh = type(self)(**{**self.get_config(), **state_dict.get("config", {})})  # validates the config
+        fresh = type(self).from_config({**self.get_config(), **state_dict.get("config", {})})  # validates it
         states = state_dict["state"]
         if len(states) != len(params):
             raise ValueError(f"the optimizer state has {len(states)} parameters, this optimizer has {len(params)}")
@@ -166,13 +204,14 @@ class Optimizer:
                     raise ValueError(f"optimizer state {slot!r} of parameter {i} has shape {np.shape(array)}, "
                                      f"but the parameter has shape {p.shape}")
         for key in fresh.get_config():
+            key = "_learning_rate" if key == "learning_rate" else key  # a schedule, not its current value
             setattr(self, key, getattr(fresh, key))
         self.slots, self.iterations = fresh.slots, int(state_dict["iterations"])
         self.state = [{slot: np.array(a, dtype=p.dtype) for slot, a in s.items()}
                       for p, s in zip(params, states, strict=True)]
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in {**self.get_config(), "learning_rate": self._learning_rate}.items())
         return f"{type(self).__name__}({args})"
 
 
@@ -182,7 +221,7 @@ class SGD(Optimizer):
     Nesterov: p -= lr * (g + momentum * buf). The buffer starts at zero, so buf = g on the first step.
     """
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.01,
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.01,
                  momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
         self.momentum = number(momentum, "momentum", type(self).__name__, 0.0, 1.0, high_open=True)
         self.nesterov = flag(nesterov, "nesterov", type(self).__name__)
@@ -198,10 +237,10 @@ class SGD(Optimizer):
             buf *= self.momentum
             buf += g
             if self.nesterov:
-                self._add_scaled(p, -self.learning_rate * self.momentum, buf)
+                self._add_scaled(p, -self._rate * self.momentum, buf)
             else:
                 g = buf
-        self._add_scaled(p, -self.learning_rate, g)
+        self._add_scaled(p, -self._rate, g)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -216,7 +255,7 @@ class Adam(Optimizer):
 
     decoupled = False  # AdamW: weight decay shrinks p directly instead of adding to g
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001,
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.001,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.0,
                  amsgrad: bool = False) -> None:
         self.beta_1 = number(beta_1, "beta_1", type(self).__name__, 0.0, 1.0, high_open=True)
@@ -228,7 +267,7 @@ class Adam(Optimizer):
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         if self.decoupled:
-            p *= 1 - self.learning_rate * self.weight_decay
+            p *= 1 - self._rate * self.weight_decay
         else:
             g = self._decayed(p, g)
         m, v, t = state["m"], state["v"], self.iterations
@@ -246,7 +285,7 @@ class Adam(Optimizer):
         denominator += self.epsilon                    # sqrt(v_hat) + epsilon
         step = self._work(p, 0)                        # g is no longer needed: reuse its scratch
         np.divide(m, denominator, out=step)
-        step *= self.learning_rate / (1 - self.beta_1 ** t)
+        step *= self._rate / (1 - self.beta_1 ** t)
         p -= step
 
     def get_config(self) -> dict[str, Any]:
@@ -259,7 +298,7 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001,
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.001,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.004,
                  amsgrad: bool = False) -> None:
         super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
@@ -273,7 +312,7 @@ class RMSprop(Optimizer):
     accumulates the scaled steps in a buffer as SGD does.
     """
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: float = 0.001, rho: float = 0.9,
+    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.001, rho: float = 0.9,
                  momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
                  weight_decay: float = 0.0) -> None:
         self.rho = number(rho, "rho", type(self).__name__, 0.0, 1.0, high_open=True)
@@ -306,7 +345,7 @@ class RMSprop(Optimizer):
             buf *= self.momentum
             buf += denominator
             denominator = buf
-        self._add_scaled(p, -self.learning_rate, denominator)
+        self._add_scaled(p, -self._rate, denominator)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
@@ -323,7 +362,7 @@ def get(identifier: Any) -> Optimizer:
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier()
     if isinstance(identifier, dict) and "class_name" in identifier:  # what `serialize` wrote
-        return _class(identifier["class_name"])(**identifier.get("config", {}))
+        return _class(identifier["class_name"]).from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
         return _class(identifier)()
     raise TypeError(f"an optimizer must be a name ({', '.join(_BY_NAME)}) or an Optimizer, got {identifier!r}")
@@ -331,7 +370,10 @@ def get(identifier: Any) -> Optimizer:
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """{"class_name", "config"}: enough for `get` to build the same optimizer."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    config = optimizer.get_config()
+    if isinstance(config["learning_rate"], schedules.LearningRateSchedule):
+        schedules.serialize(config["learning_rate"])  # a custom schedule: says why it cannot be written
+    return {"class_name": type(optimizer).__name__, "config": config}
 
 
 def _class(name: str) -> type[Optimizer]:

@@ -204,7 +204,10 @@ def _loss_value(model: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarra
     if not isinstance(loss, Tensor):
         raise TypeError(f"the loss {model.loss!r} returned {type(loss).__name__}; it must return a Tensor "
                         "built from y_pred so that it can be differentiated")
-    return loss if loss.ndim == 0 else loss.mean()
+    loss = loss if loss.ndim == 0 else loss.mean()
+    for penalty in model.losses:  # the regularizers' penalties (Keras: in the loss fit differentiates and logs)
+        loss = loss + penalty
+    return loss
 
 
 class _Tracker:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..mode import no_grad, scope
 from ..tensor import Tensor
 
@@ -76,6 +76,7 @@ class Layer:
 
     ndim: int | None = None
     min_ndim: int = 0
+    activity_regularizer: Any = None  # a penalty of the output, e.g. tc.regularizers.L1(0.01); see `losses`
     _call_takes_training = True  # False for a Keras-style call(x) without the `training` argument
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -92,6 +93,8 @@ class Layer:
         self.dtype = np.dtype(np.float32)  # of the weights (astype changes it)
         self._trainable = True
         self._own_weights: list[tuple[Tensor, bool]] = []  # (weight, trainable when the layer is)
+        self._weight_regularizers: list[tuple[Tensor, Any]] = []  # (weight, penalty of it)
+        self._activity_loss: Tensor | None = None  # the activity penalty of the last call
         self._input_shape: Shape | None = None
         self._output_shape: Shape | None = None
 
@@ -132,8 +135,9 @@ class Layer:
         return ()
 
     def add_weight(self, name: str | None = None, shape: Any = None, initializer: Any = "glorot_uniform",
-                   trainable: bool = True) -> Tensor:
-        """Create, initialise and track a weight named `<layer>/<name>` (`variable`, `variable_1`, ... unnamed)."""
+                   trainable: bool = True, regularizer: Any = None) -> Tensor:
+        """Create, initialise and track a weight named `<layer>/<name>` (`variable`, `variable_1`, ... unnamed);
+        a `regularizer` (e.g. "l2") adds its penalty of the weight to `losses`."""
         if (name is not None and not isinstance(name, str)) or shape is None:
             raise TypeError(f"{self._describe()}.add_weight needs a shape and a string name or none, got name="
                             f"{name!r:.40} and shape={shape!r:.40}; call it as add_weight(shape=(3,), name='w')")
@@ -148,6 +152,8 @@ class Layer:
         weight = Tensor(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
                         name=f"{self.name}/{name}")
         self._own_weights.append((weight, trainable))
+        if regularizer is not None:
+            self._weight_regularizers.append((weight, regularizers.get(regularizer)))
         return weight
 
     @property
@@ -175,6 +181,8 @@ class Layer:
         if not isinstance(y, Tensor):  # e.g. activation=np.tanh: an array has no graph, so nothing would train
             raise TypeError(f"{self._describe()} returned {type(y).__name__}, not a Tensor: its call (or a callable "
                             "activation) must compute with Tensor ops, e.g. activation='tanh' or lambda x: x.tanh()")
+        if self.activity_regularizer is not None:
+            self._activity_loss = self.activity_regularizer(y)
         return y
 
     def call(self, x: Tensor, training: bool) -> Tensor:
@@ -245,6 +253,24 @@ class Layer:
             layer.trainable = value
         for weight, trainable in self._own_weights:
             weight.requires_grad = trainable and self._trainable
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """Scalar penalties to add to the loss (Keras 3's `losses`): the activity penalty of each layer's
+        last call, then the penalty of every trainable weight that has a regularizer, computed from the
+        weights' current values on each access (a frozen weight adds none)."""
+        layers, stack = [], [self]
+        while stack:  # this layer and every nested layer, in order
+            layer = stack.pop()
+            layers.append(layer)
+            stack.extend(reversed(layer._sublayers()))
+        found = [layer._activity_loss for layer in layers
+                 if layer.activity_regularizer is not None and layer._activity_loss is not None]
+        penalized = [pair for layer in layers for pair in layer._weight_regularizers]
+        if penalized:
+            trainable = {id(w) for w in self.trainable_weights}
+            found += [penalty(w) for w, penalty in penalized if id(w) in trainable]
+        return found
 
     def count_params(self) -> int:
         """The number of weight values (trainable and not)."""

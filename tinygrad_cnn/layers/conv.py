@@ -38,8 +38,10 @@ class Conv2D(KernelLayer):
     def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
                  activation: Any = None, use_bias: bool = True, dilation_rate: Any = 1, groups: int = 1,
                  data_format: str = "channels_last", kernel_initializer: Any = "glorot_uniform",
-                 bias_initializer: Any = "zeros", name: str | None = None) -> None:
-        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer)
+                 bias_initializer: Any = "zeros", name: str | None = None, kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None) -> None:
+        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, activity_regularizer)
         self.filters = positive_int(filters, "filters", "Conv2D")
         self.kernel_size = pair(kernel_size, "Conv2D: kernel_size")
         self.strides = pair(strides, "Conv2D: strides")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..arguments import axis_index, flag, is_int, number, one_of, positive_int
 from ..conv.geometry import DATA_FORMATS
 from ..creation import generator
@@ -81,30 +81,51 @@ def image_data_format(data_format: Any, owner: str) -> str:
 
 
 class KernelLayer(Layer):
-    """A layer with a kernel, an optional bias and an activation (the common part of Dense and Conv2D)."""
+    """A layer with a kernel, an optional bias and an activation (the common part of Dense and Conv2D).
+
+    Regularizers (None, a name such as "l2", a tc.regularizers object or a callable x -> scalar Tensor)
+    put penalties of the kernel, the bias or the output in `losses`, which fit adds to the loss.
+    """
 
     def __init__(self, name: str | None, activation: Any, use_bias: bool, kernel_initializer: Any,
-                 bias_initializer: Any) -> None:
+                 bias_initializer: Any, kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None) -> None:
         super().__init__(name)
         self.activation = activations.get(activation)
         self.use_bias = flag(use_bias, "use_bias", type(self).__name__)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizer(kernel_regularizer, "kernel_regularizer", type(self).__name__)
+        self.bias_regularizer = _regularizer(bias_regularizer, "bias_regularizer", type(self).__name__)
+        self.activity_regularizer = _regularizer(activity_regularizer, "activity_regularizer", type(self).__name__)
         self.kernel: Tensor | None = None
         self.bias: Tensor | None = None
 
     def _add_kernel_and_bias(self, kernel_shape: tuple[int, ...]) -> None:
         """The kernel of `kernel_shape` and, with use_bias, a bias of one value per output feature (its last axis)."""
-        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight("bias", kernel_shape[-1:], self.bias_initializer)
+            self.bias = self.add_weight("bias", kernel_shape[-1:], self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
                 "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
                 "use_bias": self.use_bias,
                 "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
-                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer")}
+                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer"),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
+
+
+def _regularizer(identifier: Any, argument: str, owner: str) -> Any:
+    """regularizers.get, with the layer and the argument named in the error."""
+    try:
+        return regularizers.get(identifier)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{owner}: {argument}: {e}") from None
 
 
 class Dense(KernelLayer):
@@ -114,8 +135,10 @@ class Dense(KernelLayer):
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 name: str | None = None) -> None:
-        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer)
+                 name: str | None = None, kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None) -> None:
+        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, activity_regularizer)
         self.units = positive_int(units, "units", "Dense")
 
     def _create_weights(self, input_shape: Shape) -> None:

@@ -1,0 +1,146 @@
+"""Weight and activity penalties with Keras 3's names and formulas: L1, L2 and L1L2.
+
+A regularizer is a callable `penalty(x) -> scalar Tensor`. A layer made with `kernel_regularizer=`,
+`bias_regularizer=` or `activity_regularizer=` lists the penalties in `layer.losses`, and `fit` and
+`evaluate` add their sum to the loss:
+    L1(l1)(w)      = l1 * sum(|w|)
+    L2(l2)(w)      = l2 * sum(w^2)          (no 1/2: its gradient is 2 * l2 * w)
+    L1L2(l1, l2)   = both added
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .arguments import number
+from .tensor import Tensor
+
+
+def _factor(value: Any, argument: str, owner: str, default: float) -> float:
+    """A penalty factor: a finite number >= 0 (None gives the default, as in Keras)."""
+    if value is None:
+        return default
+    try:
+        return number(value, argument, owner, 0.0, math.inf, high_open=True)
+    except ValueError:
+        raise ValueError(f"{owner}: {argument} must be a finite number >= 0 (the weight of the penalty), "
+                         f"got {value}") from None
+
+
+class Regularizer:
+    """Base class: a penalty computed from a tensor (`__call__`), with a config that rebuilds it."""
+
+    def __call__(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(x) -> scalar Tensor")
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-friendly)."""
+        raise NotImplementedError(f"{type(self).__name__} must define get_config() to be saved in a config")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Regularizer:
+        """A new regularizer from `get_config()`'s output."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(self.get_config().items())))
+
+
+class L1L2(Regularizer):
+    """l1 * sum(|x|) + l2 * sum(x^2); both factors default to 0 (Keras's class defaults)."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
+        self.l1 = _factor(l1, "l1", type(self).__name__, 0.0)
+        self.l2 = _factor(l2, "l2", type(self).__name__, 0.0)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{type(self).__name__} penalizes a Tensor, got {type(x).__name__}; "
+                            "wrap arrays in tc.Tensor")
+        terms = [x.abs().sum() * self.l1] if self.l1 else []
+        if self.l2:
+            terms.append((x * x).sum() * self.l2)
+        if not terms:  # both factors 0: a zero of x's dtype, in x's graph
+            return (x * 0).sum()
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(L1L2):
+    """l1 * sum(|x|) (Lasso): pushes weights to exactly zero; default l1 = 0.01."""
+
+    def __init__(self, l1: float = 0.01) -> None:
+        super().__init__(l1=_factor(l1, "l1", "L1", 0.01))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """l2 * sum(x^2) (weight decay): its gradient is 2 * l2 * x; default l2 = 0.01."""
+
+    def __init__(self, l2: float = 0.01) -> None:
+        super().__init__(l2=_factor(l2, "l2", "L2", 0.01))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l2": self.l2}
+
+
+l1, l2, l1_l2 = L1, L2, L1L2  # Keras's lowercase aliases of the classes
+
+CLASSES: Mapping[str, type[Regularizer]] = MappingProxyType({"L1": L1, "L2": L2, "L1L2": L1L2})
+
+# the string identifiers, with the factors Keras documents for them (0.01 each)
+NAMES: Mapping[str, Callable[[], Regularizer]] = MappingProxyType({
+    "l1": lambda: L1(0.01), "l2": lambda: L2(0.01), "l1_l2": lambda: L1L2(0.01, 0.01)})
+
+
+def serialize(regularizer: Any) -> dict[str, Any] | None:
+    """{"class_name", "config"} for a built-in regularizer (None for None); a custom callable cannot be named."""
+    if regularizer is None:
+        return None
+    name = type(regularizer).__name__
+    if CLASSES.get(name) is not type(regularizer):
+        raise ValueError(f"the regularizer {regularizer!r:.60} is a custom callable, which a config cannot hold "
+                         f"(it would have to run code); use one of {', '.join(CLASSES)} to save the architecture")
+    return {"class_name": name, "config": regularizer.get_config()}
+
+
+def get(identifier: Any) -> Any:
+    """A regularizer from None, a name ("l1", "l2", "l1_l2" or a class name), a `serialize` dict, an
+    instance or a callable `x -> scalar Tensor` (returned as is)."""
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier.lower() in NAMES:
+            return NAMES[identifier.lower()]()
+        if identifier in CLASSES:
+            return CLASSES[identifier]()
+        raise ValueError(f"unknown regularizer {identifier!r}; known names: {', '.join([*NAMES, *CLASSES])} "
+                         "(or pass tc.regularizers.L2(0.001))")
+    if isinstance(identifier, Mapping):
+        name, config = identifier.get("class_name"), identifier.get("config", {})
+        if name not in CLASSES or not isinstance(config, Mapping):
+            raise ValueError(f"a regularizer config must be {{'class_name': one of {', '.join(CLASSES)}, "
+                             f"'config': {{...}}}}, got {dict(identifier)!r:.100}")
+        try:
+            return CLASSES[name].from_config(config)
+        except TypeError as e:
+            raise ValueError(f"cannot build {name} from the config {dict(config)}: {e}") from None
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"a regularizer must be None, a name such as 'l2', a Regularizer such as "
+                    f"tc.regularizers.L2(0.01) or a callable x -> scalar Tensor, got "
+                    f"{type(identifier).__name__} {identifier!r:.60}")
