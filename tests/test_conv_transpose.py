@@ -2,6 +2,7 @@
 drawn geometries, the adjoint of conv2d, Keras's output sizes and counts, gradcheck/gradgradcheck, errors."""
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -270,3 +271,18 @@ def test_layer_errors():
         Conv2DTranspose(2.0, 3)
     with pytest.raises(ValueError, match=r"Conv2DTranspose 'up' on input \(None, 1, 4, 3\): the output would be 0"):
         tc.Sequential([tc.Input((1, 4, 3)), Conv2DTranspose(2, 2, padding="same", output_padding=0, name="up")])
+
+
+def test_keras_argument_order_and_regularizers():
+    """tf.keras's positions (Keras 3 takes output_padding as a keyword; name, a keyword in Keras, last)."""
+    assert list(inspect.signature(Conv2DTranspose).parameters) == [
+        "filters", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate",
+        "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+        "activity_regularizer", "name"]
+    layer = Conv2DTranspose(2, 3, strides=2, kernel_regularizer=tc.regularizers.L2(0.1), bias_regularizer="l1",
+                            bias_initializer="ones")
+    layer(np.ones((1, 3, 3, 4), np.float32))
+    np.testing.assert_allclose([p.item() for p in layer.losses],
+                               [0.1 * (layer.kernel.numpy() ** 2).sum(), 0.01 * 2], rtol=1e-5)
+    copy = deserialize(json.loads(json.dumps(serialize(layer))))
+    assert copy.get_config() == layer.get_config() and copy.kernel_regularizer.get_config() == {"l2": 0.1}

@@ -2,6 +2,7 @@
 geometries, gradcheck/gradgradcheck, Keras's weights, counts and shapes, configs, model files, errors."""
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -176,3 +177,42 @@ def test_errors():
     layer(np.zeros((1, 5, 5, 3), np.float32))
     with pytest.raises(ValueError, match=r"axis 3 must have size 3, not 4"):
         layer(np.zeros((1, 5, 5, 4), np.float32))
+
+
+def test_keras_argument_order():
+    """Keras 3's positions (name, a keyword in Keras, last; constraints are not supported)."""
+    assert list(inspect.signature(DepthwiseConv2D).parameters) == [
+        "kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation",
+        "use_bias", "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer",
+        "activity_regularizer", "name"]
+    assert list(inspect.signature(SeparableConv2D).parameters) == [
+        "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
+        "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer",
+        "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer", "name"]
+
+
+def test_regularizers_reach_losses_and_configs():
+    """Each weight's penalty is in `losses` (Keras 3's L1/L2 formulas), and configs keep the regularizers."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    layer = SeparableConv2D(3, 3, depthwise_regularizer=tc.regularizers.L2(0.1), pointwise_regularizer="l1",
+                            bias_regularizer=tc.regularizers.L1(0.5), activity_regularizer=tc.regularizers.L2(0.2),
+                            bias_initializer="ones")
+    y = layer(x)
+    penalties = [p.item() for p in layer.losses]
+    expected = [0.2 * (y.numpy() ** 2).sum(), 0.1 * (layer.depthwise_kernel.numpy() ** 2).sum(),
+                0.01 * np.abs(layer.pointwise_kernel.numpy()).sum(), 0.5 * 3]
+    np.testing.assert_allclose(penalties, expected, rtol=1e-5)
+    depthwise = DepthwiseConv2D(2, depthwise_regularizer="l2")
+    depthwise(x)
+    np.testing.assert_allclose(depthwise.losses[0].item(), 0.01 * (depthwise.kernel.numpy() ** 2).sum(), rtol=1e-5)
+    for made in (layer, depthwise):
+        copy = deserialize(json.loads(json.dumps(serialize(made))))
+        assert copy.get_config() == made.get_config() and "kernel_regularizer" not in made.get_config()
+    assert layer.get_config()["pointwise_regularizer"] == serialize_regularizer("l1")
+    with pytest.raises(ValueError, match=r"SeparableConv2D: pointwise_regularizer"):
+        SeparableConv2D(2, 3, pointwise_regularizer="l3")
+
+
+def serialize_regularizer(name: str):
+    return tc.regularizers.serialize(tc.regularizers.get(name))

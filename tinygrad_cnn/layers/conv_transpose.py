@@ -25,8 +25,10 @@ class Conv2DTranspose(KernelLayer):
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
                  output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = (1, 1),
                  activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
-                 bias_initializer: Any = "zeros", name: str | None = None) -> None:
-        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer)
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, name: str | None = None) -> None:
+        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, activity_regularizer)
         self.filters = positive_int(filters, "filters", "Conv2DTranspose")
         self.kernel_size = pair(kernel_size, "Conv2DTranspose: kernel_size")
         self.strides = pair(strides, "Conv2DTranspose: strides")
@@ -45,9 +47,10 @@ class Conv2DTranspose(KernelLayer):
             raise ValueError(f"{self._describe()}: the input {format_shape(input_shape)} ({self.data_format}) "
                              f"needs a known, positive number of channels, got {channels}")
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, channels),  # (kh, kw, F, C)
-                                      self.kernel_initializer)
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return (self.channel_axis,)

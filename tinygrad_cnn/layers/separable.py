@@ -8,26 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..arguments import one_of, positive_int
 from ..conv import conv2d
 from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
 from .base import ReceptiveField, Shape, config_name, format_shape
 from .conv import window_output_shape
-from .core import KernelLayer, image_data_format
+from .core import KernelLayer, _regularizer, image_data_format
 
 
 class _Depthwise(KernelLayer):
-    """The depthwise step both layers share; KernelLayer's kernel_initializer is the depthwise one."""
+    """The depthwise step both layers share; KernelLayer's kernel initializer and regularizer are the depthwise ones."""
 
     ndim = 4
 
     def __init__(self, kernel_size: Any, strides: Any, padding: str, depth_multiplier: int, data_format: str | None,
                  dilation_rate: Any, activation: Any, use_bias: bool, depthwise_initializer: Any,
-                 bias_initializer: Any, name: str | None) -> None:
+                 bias_initializer: Any, depthwise_regularizer: Any, bias_regularizer: Any, activity_regularizer: Any,
+                 name: str | None) -> None:
         owner = type(self).__name__
-        super().__init__(name, activation, use_bias, depthwise_initializer, bias_initializer)
+        super().__init__(name, activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                         bias_regularizer, activity_regularizer)
         self.kernel_size = pair(kernel_size, f"{owner}: kernel_size")
         self.strides = pair(strides, f"{owner}: strides")
         self.padding = one_of(padding, PADDING_STRINGS, "padding", owner)
@@ -38,6 +40,10 @@ class _Depthwise(KernelLayer):
     @property
     def depthwise_initializer(self) -> Any:
         return self.kernel_initializer
+
+    @property
+    def depthwise_regularizer(self) -> Any:
+        return self.kernel_regularizer
 
     @property
     def channel_axis(self) -> int:
@@ -51,7 +57,8 @@ class _Depthwise(KernelLayer):
         return channels
 
     def _add_depthwise_kernel(self, name: str, channels: int) -> Tensor:
-        return self.add_weight(name, (*self.kernel_size, channels, self.depth_multiplier), self.kernel_initializer)
+        return self.add_weight(name, (*self.kernel_size, channels, self.depth_multiplier), self.kernel_initializer,
+                               regularizer=self.kernel_regularizer)
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return (self.channel_axis,)
@@ -74,6 +81,7 @@ class _Depthwise(KernelLayer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["depthwise_initializer"] = config.pop("kernel_initializer")
+        config["depthwise_regularizer"] = config.pop("kernel_regularizer")
         return {**config, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "depth_multiplier": self.depth_multiplier, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate)}
@@ -89,9 +97,11 @@ class DepthwiseConv2D(_Depthwise):
     def __init__(self, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid", depth_multiplier: int = 1,
                  data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
-                 bias_initializer: Any = "zeros", name: str | None = None) -> None:
+                 bias_initializer: Any = "zeros", depthwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, name: str | None = None) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
-                         use_bias, depthwise_initializer, bias_initializer, name)
+                         use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                         activity_regularizer, name)
 
     @property
     def depthwise_kernel(self) -> Tensor | None:
@@ -102,7 +112,8 @@ class DepthwiseConv2D(_Depthwise):
         channels = self._channels(input_shape)
         self.kernel = self._add_depthwise_kernel("kernel", channels)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         channels = input_shape[self.channel_axis]
@@ -129,11 +140,14 @@ class SeparableConv2D(_Depthwise):
                  data_format: str | None = None, dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
                  activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
                  pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 name: str | None = None) -> None:
+                 depthwise_regularizer: Any = None, pointwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, name: str | None = None) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
-                         use_bias, depthwise_initializer, bias_initializer, name)
+                         use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                         activity_regularizer, name)
         self.filters = positive_int(filters, "filters", "SeparableConv2D")
         self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.pointwise_regularizer = _regularizer(pointwise_regularizer, "pointwise_regularizer", "SeparableConv2D")
         self.depthwise_kernel: Tensor | None = None
         self.pointwise_kernel: Tensor | None = None
 
@@ -141,9 +155,11 @@ class SeparableConv2D(_Depthwise):
         channels = self._channels(input_shape)
         self.depthwise_kernel = self._add_depthwise_kernel("depthwise_kernel", channels)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, channels * self.depth_multiplier,
-                                                                     self.filters), self.pointwise_initializer)
+                                                                     self.filters), self.pointwise_initializer,
+                                                regularizer=self.pointwise_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return self._window_shape(input_shape, self.filters)
@@ -162,4 +178,5 @@ class SeparableConv2D(_Depthwise):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters,
                 "pointwise_initializer": config_name(self.pointwise_initializer, initializers.INITIALIZERS,
-                                                     "initializer")}
+                                                     "initializer"),
+                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
