@@ -9,8 +9,17 @@ from ..conv import conv2d_transpose
 from ..conv.conv_transpose import check_output_padding, transposed_size
 from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
-from .base import ReceptiveField, Shape, format_shape
+from .base import Layer, ReceptiveField, Shape, format_shape
 from .core import KernelLayer, image_data_format
+
+
+def known_channels(layer: Layer, input_shape: Shape, axis: int) -> int:
+    """The number of input channels the weights are made for: known and positive, or a ValueError."""
+    channels = input_shape[axis]
+    if not channels:
+        raise ValueError(f"{layer._describe()}: the input {format_shape(input_shape)} ({layer.data_format}) "
+                         f"needs a known, positive number of channels, got {channels}")
+    return channels
 
 
 class Conv2DTranspose(KernelLayer):
@@ -42,10 +51,7 @@ class Conv2DTranspose(KernelLayer):
         return -1 if self.data_format == "channels_last" else 1
 
     def _create_weights(self, input_shape: Shape) -> None:
-        channels = input_shape[self.channel_axis]
-        if not channels:
-            raise ValueError(f"{self._describe()}: the input {format_shape(input_shape)} ({self.data_format}) "
-                             f"needs a known, positive number of channels, got {channels}")
+        channels = known_channels(self, input_shape, self.channel_axis)
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, channels),  # (kh, kw, F, C)
                                       self.kernel_initializer, regularizer=self.kernel_regularizer)
         if self.use_bias:

@@ -13,8 +13,9 @@ from ..arguments import one_of, positive_int
 from ..conv import conv2d
 from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
-from .base import ReceptiveField, Shape, config_name, format_shape
+from .base import ReceptiveField, Shape, config_name
 from .conv import window_output_shape
+from .conv_transpose import known_channels
 from .core import KernelLayer, _regularizer, image_data_format
 
 
@@ -48,13 +49,6 @@ class _Depthwise(KernelLayer):
     @property
     def channel_axis(self) -> int:
         return -1 if self.data_format == "channels_last" else 1
-
-    def _channels(self, input_shape: Shape) -> int:
-        channels = input_shape[self.channel_axis]
-        if not channels:
-            raise ValueError(f"{self._describe()}: the input {format_shape(input_shape)} ({self.data_format}) "
-                             f"needs a known, positive number of channels, got {channels}")
-        return channels
 
     def _add_depthwise_kernel(self, name: str, channels: int) -> Tensor:
         return self.add_weight(name, (*self.kernel_size, channels, self.depth_multiplier), self.kernel_initializer,
@@ -109,7 +103,7 @@ class DepthwiseConv2D(_Depthwise):
         return self.kernel
 
     def _create_weights(self, input_shape: Shape) -> None:
-        channels = self._channels(input_shape)
+        channels = known_channels(self, input_shape, self.channel_axis)
         self.kernel = self._add_depthwise_kernel("kernel", channels)
         if self.use_bias:
             self.bias = self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer,
@@ -152,7 +146,7 @@ class SeparableConv2D(_Depthwise):
         self.pointwise_kernel: Tensor | None = None
 
     def _create_weights(self, input_shape: Shape) -> None:
-        channels = self._channels(input_shape)
+        channels = known_channels(self, input_shape, self.channel_axis)
         self.depthwise_kernel = self._add_depthwise_kernel("depthwise_kernel", channels)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, channels * self.depth_multiplier,
                                                                      self.filters), self.pointwise_initializer,
