@@ -46,7 +46,11 @@ class LearningRateSchedule:
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+        try:
+            config = self.get_config()
+        except NotImplementedError:  # a custom schedule without a config
+            return object.__repr__(self)
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
 
 
 def _step(step: Any, owner: str) -> float:
@@ -190,7 +194,7 @@ def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """{"class_name", "config"} for a built-in schedule; a custom one cannot be written to a file."""
     name = type(schedule).__name__
     if CLASSES.get(name) is not type(schedule):
-        raise ValueError(f"the learning-rate schedule {schedule!r:.60} is a custom class, which a config cannot "
+        raise ValueError(f"the learning-rate schedule {name} is a custom class, which a config cannot "
                          f"hold (it would have to run code); use one of {', '.join(CLASSES)} to save it")
     return {"class_name": name, "config": schedule.get_config()}
 
