@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..conv import avg_pool2d, conv2d, max_pool2d
+from ..conv import avg_pool2d, conv2d, conv2d_transpose, max_pool2d
 from ..losses import sparse_categorical_crossentropy
 from ..ops.composed import maximum, minimum, where
 from ..ops.movement import concatenate, stack
@@ -108,6 +108,16 @@ def _conv(rng: np.random.Generator, kinks: bool) -> list[Any]:
     strides = int(rng.integers(1, 3))
     return [x, _values(rng, (kh, kw, x.shape[-1] // groups, filters)), _values(rng, (filters,)), strides, padding,
             dilation, groups]
+
+
+def _conv_transpose(rng: np.random.Generator, kinks: bool) -> list[Any]:
+    """Input, kernel (kh, kw, filters, C), bias, strides, padding and output_padding (None or below the stride)."""
+    (x,) = _image(rng, kinks)
+    kh, kw = (int(k) for k in rng.integers(1, 4, 2))
+    filters, strides = (int(n) for n in rng.integers(1, 3, 2))
+    extra = None if rng.random() < 0.5 else int(rng.integers(0, strides))
+    padding = "valid" if extra == 0 else ["valid", "same"][rng.integers(0, 2)]   # 'same', 0: maybe no output
+    return [x, _values(rng, (kh, kw, filters, x.shape[-1])), _values(rng, (filters,)), strides, padding, extra]
 
 
 def _pool(rng: np.random.Generator, kinks: bool) -> list[Any]:
@@ -207,6 +217,8 @@ CATALOG: list[CatalogOp] = [
     CatalogOp("matmul", lambda a, b: a @ b, _matmul),
     CatalogOp("conv2d", lambda x, w, b, s, p, d, g: conv2d(x, w, b, strides=s, padding=p, dilation_rate=d, groups=g),
               _conv),
+    CatalogOp("conv2d_transpose", lambda x, w, b, s, p, e: conv2d_transpose(x, w, b, strides=s, padding=p,
+                                                                               output_padding=e), _conv_transpose),
     CatalogOp("max_pool2d", lambda x, size, s, p: max_pool2d(x, size, s, p), _pool, has_kinks=True),
     CatalogOp("avg_pool2d", lambda x, size, s, p: avg_pool2d(x, size, s, p), _pool),
     CatalogOp("sparse_crossentropy", lambda z, labels: sparse_categorical_crossentropy(labels, z, from_logits=True),
