@@ -148,7 +148,7 @@ def _learning_rate(model: Any, owner: str) -> float:
     schedule = getattr(model.optimizer, "_learning_rate", None)
     if isinstance(schedule, LearningRateSchedule):  # Keras fails when the callback sets it; we fail at once
         raise TypeError(f"{owner} changes model.optimizer.learning_rate, but it follows the schedule "
-                        f"{schedule!r:.120}, which sets it at every step; use a float learning_rate with "
+                        f"{type(schedule).__name__}, which sets it at every step; use a float learning_rate with "
                         f"{owner}, or the schedule without {owner}")
     return float(rate)
 

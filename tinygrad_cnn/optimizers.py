@@ -60,8 +60,9 @@ class Optimizer:
             self._learning_rate = value
             return
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            raise TypeError(f"{owner}: the learning rate follows the schedule {self._learning_rate!r:.120}, so it "
-                            f"cannot be set to {value!r:.40}; create the optimizer with a float learning_rate to "
+            schedule = type(self._learning_rate).__name__
+            raise TypeError(f"{owner}: the learning rate follows the schedule {schedule}, so it cannot be set to "
+                            f"{value!r:.40}; create the optimizer with a float learning_rate to "
                             "change it by hand or with a callback (or give it another schedule)")
         self._learning_rate = number(value, "learning_rate", owner, 0.0, np.inf, high_open=True)
 
