@@ -198,6 +198,9 @@ def test_callbacks_that_set_the_rate_refuse_a_schedule(callback):
      ValueError, ["Evil", "CosineDecay"]),
     (lambda: schedules.deserialize({"class_name": "CosineDecay", "config": {"steps": 3}}), ValueError,
      ["CosineDecay", "steps"]),
+    (lambda: tc.optimizers.SGD(learning_rate=lambda step: 0.1), TypeError,
+     ["SGD", "learning_rate", "callable", "LearningRateSchedule", "rate(step)"]),
+    (lambda: tc.optimizers.SGD(learning_rate=-0.1), ValueError, ["learning_rate", "-0.1"]),
 ])
 def test_bad_arguments_say_what_and_how(make, error, words):
     with pytest.raises(error) as info:
@@ -210,6 +213,12 @@ def test_a_custom_schedule_trains_but_cannot_be_saved(tmp_path):
     class Halving(schedules.LearningRateSchedule):
         def rate(self, step):
             return 0.1 / 2 ** step
+
+    class KerasStyle(schedules.LearningRateSchedule):  # Keras's way: __call__ itself
+        def __call__(self, step):
+            return 0.1 / (step + 1)
+
+    assert tc.optimizers.SGD(learning_rate=KerasStyle()).learning_rate == 0.1
 
     w = tc.Tensor(np.zeros(1), requires_grad=True)
     opt = tc.optimizers.SGD([w], learning_rate=Halving())

@@ -64,6 +64,10 @@ class Optimizer:
             raise TypeError(f"{owner}: the learning rate follows the schedule {schedule}, so it cannot be set to "
                             f"{value!r:.40}; create the optimizer with a float learning_rate to "
                             "change it by hand or with a callback (or give it another schedule)")
+        if callable(value):
+            raise TypeError(f"{owner}: learning_rate must be a number or a schedule from tc.optimizers.schedules, "
+                            f"got the callable {value!r:.60}; for a rule of your own, subclass "
+                            "tc.optimizers.schedules.LearningRateSchedule and define rate(step)")
         self._learning_rate = number(value, "learning_rate", owner, 0.0, np.inf, high_open=True)
 
     # --- parameters ---
