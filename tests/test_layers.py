@@ -625,3 +625,19 @@ def test_a_call_or_activation_that_leaves_the_graph_is_refused():
     model = tc.Sequential([tc.Input((2,)), Dense(2, activation=lambda v: v.data)])
     with pytest.raises(TypeError, match="Dense 'dense' returned ndarray"):
         model(np.ones((1, 2)))
+
+
+@pytest.mark.parametrize("make", [lambda: tc.layers.Conv2D(4, 3, strides=2), lambda: tc.layers.MaxPooling2D(3),
+                                  lambda: tc.layers.SeparableConv2D(4, 3, padding="same"),
+                                  lambda: tc.layers.DepthwiseConv2D(3, dilation_rate=2)])
+@pytest.mark.parametrize("known_axis", [0, 1])
+def test_output_shape_is_worked_out_per_axis_when_one_size_is_unknown(make, known_axis):
+    """Keras computes each spatial axis on its own: an unknown height leaves the width's output known."""
+    layer = make()
+    sizes = [None, None]
+    sizes[known_axis] = 11
+    full = layer.compute_output_shape((None, 11, 11, 3))
+    partial = layer.compute_output_shape((None, *sizes, 3))
+    expected = [None, None]
+    expected[known_axis] = full[1 + known_axis]
+    assert partial == (None, *expected, full[3])

@@ -16,13 +16,17 @@ def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int
                         what: str) -> Shape:
     """The output shape of a sliding window over (N, H, W, C) or (N, C, H, W); unknown sizes stay None."""
     channels_last = data_format == "channels_last"
-    height, width = input_shape[1:3] if channels_last else input_shape[2:4]
-    out_hw: tuple[int | None, int | None] = (None, None)
-    if height is not None and width is not None:
+    in_hw = input_shape[1:3] if channels_last else input_shape[2:4]
+    out_hw: tuple[int | None, ...] = (None, None)
+    if in_hw != (None, None):
+        # the axes are independent: an unknown size stands in as one window's extent, and its output stays None
+        extents = [(k - 1) * d + 1 for k, d in zip(window, dilation)]
         try:
-            out_hw = window_geometry((height, width), window, strides, dilation, padding, what).out_hw
+            geometry = window_geometry(tuple(e if n is None else n for n, e in zip(in_hw, extents)), window,
+                                       strides, dilation, padding, what)
         except ValueError as e:
             raise ValueError(f"{layer._describe()} on input {format_shape(input_shape)}: {e}") from None
+        out_hw = tuple(None if n is None else size for n, size in zip(in_hw, geometry.out_hw))
     return (input_shape[0], *out_hw, channels) if channels_last else (input_shape[0], channels, *out_hw)
 
 
