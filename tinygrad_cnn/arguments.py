@@ -1,6 +1,7 @@
 """Checks for user arguments: each error names the owner (layer, function), the argument, the value and the fix."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,6 +46,14 @@ def number(value: Any, argument: str, owner: str, low: float, high: float, high_
         interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ValueError(f"{owner}: {argument} must be in {interval}, got {value}")
     return float(value)
+
+
+def finite_number(value: Any, argument: str, owner: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """A real number in [low, high] that is neither infinite nor NaN."""
+    value = number(value, argument, owner, low, high)
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {argument} must be a finite number, got {value}")
+    return value
 
 
 def axis_index(value: Any, argument: str, owner: str) -> int:

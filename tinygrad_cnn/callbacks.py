@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .arguments import flag, is_int, number, one_of, positive_int
+from .arguments import finite_number, flag, is_int, number, one_of, positive_int
 from .schedules import LearningRateSchedule
 
 Logs = dict[str, Any]
@@ -120,16 +120,8 @@ def _verbose(value: Any, owner: str) -> int:
     return int(value)
 
 
-def _real(value: Any, argument: str, owner: str, low: float = -math.inf) -> float:
-    """A finite real number >= low."""
-    value = number(value, argument, owner, low, math.inf, high_open=True)  # refuses NaN and +inf
-    if value == -math.inf:
-        raise ValueError(f"{owner}: {argument} must be a finite number, got {value}")
-    return value
-
-
-def _optional_real(value: Any, argument: str, owner: str) -> float | None:
-    return None if value is None else _real(value, argument, owner)
+def _optional_number(value: Any, argument: str, owner: str) -> float | None:
+    return None if value is None else finite_number(value, argument, owner)
 
 
 def _file_name(value: Any, argument: str, owner: str) -> str:
@@ -207,10 +199,10 @@ class EarlyStopping(_Monitor):
                  mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
                  start_from_epoch: int = 0) -> None:
         owner = "EarlyStopping"
-        super().__init__(monitor, mode, abs(_real(min_delta, "min_delta", owner)))  # Keras: an absolute change
+        super().__init__(monitor, mode, abs(finite_number(min_delta, "min_delta", owner)))  # Keras: an absolute change
         self.patience = positive_int(patience, "patience", owner, minimum=0)
         self.verbose = _verbose(verbose, owner)
-        self.baseline = _optional_real(baseline, "baseline", owner)
+        self.baseline = _optional_number(baseline, "baseline", owner)
         self.restore_best_weights = flag(restore_best_weights, "restore_best_weights", owner)
         self.start_from_epoch = positive_int(start_from_epoch, "start_from_epoch", owner, minimum=0)
         self.on_train_begin()
@@ -278,7 +270,7 @@ class ModelCheckpoint(_Monitor):
             raise ValueError(f"{owner}: save_freq must be 'epoch' (save after each epoch) or a positive int "
                              f"(save every that many batches), got {save_freq!r:.40}")
         self.save_freq = save_freq if isinstance(save_freq, str) else int(save_freq)
-        self.best = _optional_real(initial_value_threshold, "initial_value_threshold", owner)
+        self.best = _optional_number(initial_value_threshold, "initial_value_threshold", owner)
         self.epoch, self.batches_since_save = 0, 0
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
@@ -346,12 +338,12 @@ class ReduceLROnPlateau(_Monitor):
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
                  mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0) -> None:
         owner = "ReduceLROnPlateau"
-        super().__init__(monitor, mode, _real(min_delta, "min_delta", owner, low=0.0))
+        super().__init__(monitor, mode, finite_number(min_delta, "min_delta", owner, low=0.0))
         self.factor = number(factor, "factor", owner, 0.0, 1.0, high_open=True)  # Keras refuses factor >= 1
         self.patience = positive_int(patience, "patience", owner, minimum=0)
         self.verbose = _verbose(verbose, owner)
         self.cooldown = positive_int(cooldown, "cooldown", owner, minimum=0)
-        self.min_lr = _real(min_lr, "min_lr", owner, low=0.0)
+        self.min_lr = finite_number(min_lr, "min_lr", owner, low=0.0)
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:

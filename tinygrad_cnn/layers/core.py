@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import initializers, regularizers
-from ..arguments import axis_index, flag, is_int, number, one_of, positive_int
+from ..arguments import axis_index, finite_number, flag, is_int, number, one_of, positive_int
 from ..conv.geometry import DATA_FORMATS
 from ..creation import generator
 from ..ops.composed import where
@@ -67,14 +67,6 @@ def Input(shape: Any, batch_size: int | None = None, name: str | None = None) ->
     return InputLayer(shape=shape, batch_size=batch_size, name=name)
 
 
-def finite_number(value: Any, argument: str, owner: str, low: float = -math.inf) -> float:
-    """A real number >= low that is not infinite or NaN."""
-    value = number(value, argument, owner, low, math.inf)
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: {argument} must be a finite number, got {value}")
-    return value
-
-
 def image_data_format(data_format: Any, owner: str) -> str:
     """An image layer's data_format; None is "channels_last", Keras's default image_data_format."""
     return "channels_last" if data_format is None else one_of(data_format, DATA_FORMATS, "data_format", owner)
@@ -95,9 +87,9 @@ class KernelLayer(Layer):
         self.use_bias = flag(use_bias, "use_bias", type(self).__name__)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizer(kernel_regularizer, "kernel_regularizer", type(self).__name__)
-        self.bias_regularizer = _regularizer(bias_regularizer, "bias_regularizer", type(self).__name__)
-        self.activity_regularizer = _regularizer(activity_regularizer, "activity_regularizer", type(self).__name__)
+        self.kernel_regularizer = layer_regularizer(kernel_regularizer, "kernel_regularizer", type(self).__name__)
+        self.bias_regularizer = layer_regularizer(bias_regularizer, "bias_regularizer", type(self).__name__)
+        self.activity_regularizer = layer_regularizer(activity_regularizer, "activity_regularizer", type(self).__name__)
         self.kernel: Tensor | None = None
         self.bias: Tensor | None = None
 
@@ -120,7 +112,7 @@ class KernelLayer(Layer):
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
 
 
-def _regularizer(identifier: Any, argument: str, owner: str) -> Any:
+def layer_regularizer(identifier: Any, argument: str, owner: str) -> Any:
     """regularizers.get, with the layer and the argument named in the error."""
     try:
         return regularizers.get(identifier)

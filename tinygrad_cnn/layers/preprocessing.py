@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..arguments import finite_number
 from ..tensor import Tensor
 from .base import Layer
-from .core import finite_number
 
 
 class Rescaling(Layer):

@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from .base import ReceptiveField, Shape, config_name
 from .conv import window_output_shape
 from .conv_transpose import known_channels
-from .core import KernelLayer, _regularizer, image_data_format
+from .core import KernelLayer, image_data_format, layer_regularizer
 
 
 class _Depthwise(KernelLayer):
@@ -141,7 +141,8 @@ class SeparableConv2D(_Depthwise):
                          activity_regularizer, name)
         self.filters = positive_int(filters, "filters", "SeparableConv2D")
         self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.pointwise_regularizer = _regularizer(pointwise_regularizer, "pointwise_regularizer", "SeparableConv2D")
+        self.pointwise_regularizer = layer_regularizer(pointwise_regularizer, "pointwise_regularizer",
+                                                       "SeparableConv2D")
         self.depthwise_kernel: Tensor | None = None
         self.pointwise_kernel: Tensor | None = None
 
