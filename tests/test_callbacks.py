@@ -94,6 +94,19 @@ def test_the_older_batch_hook_names_are_called_and_params_are_set():
                      ("begin", 1), ("end", 1, ["accuracy", "loss"])]
 
 
+@settings(max_examples=10)
+@given(n=st.integers(4, 30), split=st.sampled_from([0.1, 0.25, 0.5]), batch_size=st.integers(1, 8))
+def test_steps_count_the_training_batches_after_validation_split(n, split, batch_size):
+    x, y = blobs(n)
+    if int(n * (1 - split)) in (0, n):
+        return
+    batches, params = [], []
+    seen = callbacks.LambdaCallback(on_train_begin=lambda logs: params.append(dict(seen.params)),
+                                    on_train_batch_end=lambda batch, logs: batches.append(batch))
+    history = make_model().fit(x, y, batch_size=batch_size, validation_split=split, verbose=0, callbacks=seen)
+    assert params[0]["steps"] == len(batches) == history.params["steps"] == batches[-1] + 1
+
+
 # --- EarlyStopping ------------------------------------------------------------------------------
 
 def expected_stop(values, patience, min_delta):
@@ -396,6 +409,14 @@ def test_lambda_callback_calls_each_function():
     assert seen == ["train_begin", "epoch_begin 0", "batch_begin 0", "batch_end 0 ['accuracy', 'loss']",
                     "test_end", "epoch_end 0 ['accuracy', 'loss', 'val_accuracy', 'val_loss']",
                     "train_end ['accuracy', 'loss', 'val_accuracy', 'val_loss']"]
+
+
+def test_lambda_callback_takes_the_older_batch_hook_names():
+    seen = []  # tf.keras's LambdaCallback(on_batch_begin=..., on_batch_end=...), which Keras 3 still runs
+    old = callbacks.LambdaCallback(on_batch_begin=lambda batch, logs: seen.append(("begin", batch)),
+                                   on_batch_end=lambda batch, logs: seen.append(("end", batch, sorted(logs))))
+    make_model().fit(*blobs(8), batch_size=4, epochs=1, verbose=0, callbacks=old)
+    assert seen == [("begin", 0), ("end", 0, ["accuracy", "loss"]), ("begin", 1), ("end", 1, ["accuracy", "loss"])]
 
 
 # --- initial_epoch ----------------------------------------------------------------------------------

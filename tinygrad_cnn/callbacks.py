@@ -473,13 +473,15 @@ class TerminateOnNaN(Callback):
 
 
 _LAMBDA_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end", "on_train_batch_begin",
-                 "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
-                 "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
+                 "on_train_batch_end", "on_batch_begin", "on_batch_end", "on_test_begin", "on_test_end",
+                 "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+                 "on_predict_batch_begin", "on_predict_batch_end")
 
 
 class LambdaCallback(Callback):
     """A callback made of plain functions: on_epoch_begin/end(epoch, logs), on_train_begin/end(logs),
-    on_train_batch_begin/end(batch, logs); any other hook by keyword, e.g. on_test_end=f."""
+    on_train_batch_begin/end(batch, logs); any other hook by keyword, e.g. on_test_end=f or tf.keras's
+    on_batch_end=f."""
 
     def __init__(self, on_epoch_begin: Callable[..., Any] | None = None, on_epoch_end: Callable[..., Any] | None = None,
                  on_train_begin: Callable[..., Any] | None = None, on_train_end: Callable[..., Any] | None = None,

@@ -261,7 +261,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1
         model.build((None, *x.shape[1:]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
     history = History()  # last, so that it records what the other callbacks add to the logs (learning_rate)
-    steps = math.ceil(len(x) / batch_size)
+    steps = math.ceil(len(data[0]) / batch_size)  # the training part only, after validation_split
     hooks = _prepare([*_callbacks(callbacks), history], model, epochs, steps, verbose)
     model.stop_training = False
     _notify(hooks, "on_train_begin", {})
