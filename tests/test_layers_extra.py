@@ -520,3 +520,21 @@ def test_small_model_fits_for_one_epoch():
     history = model.fit(x, labels, batch_size=8, epochs=1, verbose=0, shuffle=False).history
     after = model.evaluate(x, labels, verbose=0, return_dict=True)["loss"]
     assert len(history["loss"]) == 1 and math.isfinite(history["loss"][0]) and after < before
+
+
+def test_drawn_elu_keeps_its_zero_inside_its_layer():
+    """elu's 0 (a 0-d tensor inside `where`) is part of the ELU layer (and of a Conv2D with activation='elu'),
+    not an extra input '()' drawn outside it; the input image stays outside."""
+    model = tc.Sequential([tc.Input((4, 4, 2)), ELU(0.5), Conv2D(2, 3, activation="elu")])
+    collapsed = tc.viz.plot_model(model, None).source
+    labels = [line for line in collapsed.splitlines() if "box3d" in line]
+    assert len(labels) == 2 and all(label.count("\\nin ") == 1 for label in labels), labels
+    expanded = tc.draw_graph(model(np.ones((1, 4, 4, 2), np.float32)), collapse=False).source
+    outside = [line for line in expanded.splitlines() if line.startswith("\tc") and "[label" in line]  # top level
+    assert [line for line in outside if "()" in line] == [] and len(outside) == 1   # the image only
+
+
+def test_prelu_summary_formula_shows_the_shared_axes():
+    model = tc.Sequential([tc.Input((5, 6, 3)), PReLU(shared_axes=[1, 2]), PReLU()])
+    rows = [line.split() for line in model.summary_str(show_formula=True).splitlines() if "(PReLU)" in line]
+    assert [row[-1] for row in rows] == ["1*1*3=3", "5*6*3=90"]

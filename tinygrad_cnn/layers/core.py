@@ -301,6 +301,9 @@ class PReLU(Layer):
         # alpha (d1, ..., dk) broadcasts over the batch axis and the shared axes
         return where(x.data > 0, x, x * self.alpha)
 
+    def param_formula(self) -> str:
+        return f"{'*'.join(map(str, self.alpha.shape))}={self.count_params()}"   # 1 along the shared axes
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
                 "alpha_initializer": config_name(self.alpha_initializer, initializers.INITIALIZERS, "initializer"),

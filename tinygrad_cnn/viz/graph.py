@@ -189,8 +189,11 @@ def _tensor_node(drawing: _Drawing, name: str, tensor: Tensor, title: str, role:
 
 def _constant_node(drawing: _Drawing, name: str, meta: Any, target: str, place: Scope | None,
                    layer: _Layer | None, show: frozenset[str]) -> None:
-    """A number sits with its op; a named tensor (a frozen weight) in its layer; other arrays outside layers."""
-    is_array = isinstance(meta, tuple)
+    """A number sits with its op; a named tensor (a frozen weight) in its layer; other arrays outside layers.
+
+    A 0-d unnamed array is a number an op made a tensor (elu's 0 in `where`): it sits with its op too.
+    """
+    is_array = isinstance(meta, tuple) and (meta[0] != () or meta[2] is not None)
     if layer is not None and (not is_array or meta[2]):
         if is_array:
             layer.params.append((meta[2], int(np.prod(meta[0]))))
