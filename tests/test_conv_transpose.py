@@ -274,11 +274,14 @@ def test_layer_errors():
 
 
 def test_keras_argument_order_and_regularizers():
-    """tf.keras's positions (Keras 3 takes output_padding as a keyword; name, a keyword in Keras, last)."""
+    """Keras 3's positions (it takes output_padding as a keyword only; name, a keyword in Keras, last)."""
     assert list(inspect.signature(Conv2DTranspose).parameters) == [
-        "filters", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate",
-        "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
-        "activity_regularizer", "name"]
+        "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "activation", "use_bias",
+        "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+        "output_padding", "name"]
+    # Keras 3's fifth and sixth positional arguments
+    layer = Conv2DTranspose(2, 3, 2, "same", "channels_first", 1)
+    assert layer.data_format == "channels_first" and layer(np.ones((1, 4, 3, 3), np.float32)).shape == (1, 2, 6, 6)
     layer = Conv2DTranspose(2, 3, strides=2, kernel_regularizer=tc.regularizers.L2(0.1), bias_regularizer="l1",
                             bias_initializer="ones")
     layer(np.ones((1, 3, 3, 4), np.float32))

@@ -27,15 +27,17 @@ class Conv2DTranspose(KernelLayer):
     (strides apart): the transpose of Conv2D, e.g. to upsample in a decoder.
 
     Weights: kernel (kh, kw, filters, C) and bias (filters,): filters * (C * kh * kw + 1) parameters.
+    The arguments come in Keras 3's order; output_padding, which Keras 3 takes as a keyword only (tf.keras
+    had it fifth), comes after them.
     """
 
     ndim = 4
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
-                 output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = (1, 1),
-                 activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
-                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None, name: str | None = None) -> None:
+                 data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 output_padding: Any = None, name: str | None = None) -> None:
         super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                          bias_regularizer, activity_regularizer)
         self.filters = positive_int(filters, "filters", "Conv2DTranspose")
