@@ -36,6 +36,22 @@ def test_hand_computed_values():
     assert [warm(s) for s in (0, 5, 10, 60, 110, 500)] == pytest.approx([0.0, 0.05, 0.1, 0.05, 0.0, 0.0])
 
 
+@pytest.mark.parametrize("cls, positional, expected", [  # every argument by position, in Keras 3's order
+    (schedules.ExponentialDecay, (0.1, 10, 0.5, True, "e"),
+     {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "staircase": True, "name": "e"}),
+    (schedules.InverseTimeDecay, (0.1, 10, 0.5, True, "i"),
+     {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.5, "staircase": True, "name": "i"}),
+    (schedules.PiecewiseConstantDecay, ([5], [0.1, 0.01], "p"),
+     {"boundaries": [5], "values": [0.1, 0.01], "name": "p"}),
+    (schedules.PolynomialDecay, (0.1, 10, 0.01, 2.0, True, "q"), {"initial_learning_rate": 0.1, "decay_steps": 10,
+     "end_learning_rate": 0.01, "power": 2.0, "cycle": True, "name": "q"}),
+    (schedules.CosineDecay, (0.1, 10, 0.2, "c", 0.5, 3), {"initial_learning_rate": 0.1, "decay_steps": 10,
+     "alpha": 0.2, "name": "c", "warmup_target": 0.5, "warmup_steps": 3}),
+])
+def test_positional_arguments_follow_keras(cls, positional, expected):
+    assert cls(*positional).get_config() == expected
+
+
 @settings(max_examples=30)
 @given(step=STEPS, lr=RATES, decay_steps=st.integers(1, 200), rate=st.floats(0.05, 1.5), staircase=st.booleans())
 def test_exponential_and_inverse_time(step, lr, decay_steps, rate, staircase):

@@ -160,8 +160,8 @@ class CosineDecay(LearningRateSchedule):
     then decays from warmup_target as above, counting steps from the end of the warmup.
     """
 
-    def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
-                 warmup_target: float | None = None, warmup_steps: int = 0, name: str = "CosineDecay") -> None:
+    def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0, name: str = "CosineDecay",
+                 warmup_target: float | None = None, warmup_steps: int = 0) -> None:  # Keras's order
         owner = type(self).__name__
         self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate", owner)
         self.decay_steps = _real(decay_steps, "decay_steps", owner, positive=True)
