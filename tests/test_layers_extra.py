@@ -538,3 +538,16 @@ def test_prelu_summary_formula_shows_the_shared_axes():
     model = tc.Sequential([tc.Input((5, 6, 3)), PReLU(shared_axes=[1, 2]), PReLU()])
     rows = [line.split() for line in model.summary_str(show_formula=True).splitlines() if "(PReLU)" in line]
     assert [row[-1] for row in rows] == ["1*1*3=3", "5*6*3=90"]
+
+
+def test_prelu_alpha_regularizer_in_keras_position():
+    """Keras 3's PReLU(alpha_initializer, alpha_regularizer, ..., shared_axes): the penalty of alpha is in
+    losses, the config keeps it, a bad one names the argument."""
+    layer = PReLU("ones", tc.regularizers.L2(0.1), shared_axes=[1, 2])
+    layer(np.ones((2, 3, 3, 4), np.float32))
+    assert layer.alpha.shape == (1, 1, 4)
+    np.testing.assert_allclose([p.item() for p in layer.losses], [0.1 * 4], rtol=1e-6)
+    copy = deserialize(json.loads(json.dumps(serialize(layer))))
+    assert copy.get_config() == layer.get_config() and copy.alpha_regularizer.get_config() == {"l2": 0.1}
+    with pytest.raises(ValueError, match="PReLU: alpha_regularizer: unknown regularizer 'l3'"):
+        PReLU(alpha_regularizer="l3")
