@@ -221,3 +221,15 @@ def test_a_custom_penalty_trains_but_cannot_be_saved(tmp_path):
     assert len(model.losses) == 1
     with pytest.raises(ValueError, match="custom callable.*L1, L2, L1L2"):
         model.save(tmp_path / "model.npz")
+
+
+def test_a_penalty_that_is_not_a_scalar_is_summed_as_in_keras():
+    x, y = _data()
+    histories = []
+    for penalty in (regularizers.L2(0.05), lambda w: (w * w) * 0.05):  # the same penalty, summed by fit
+        tc.manual_seed(0)
+        model = tc.Sequential([tc.Input((4,)), tc.layers.Dense(2, kernel_regularizer=penalty)])
+        model.compile(tc.optimizers.SGD(learning_rate=0.1), "mse")
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+                         + [model.evaluate(x, y, verbose=0)])
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-6)

@@ -206,7 +206,7 @@ def _loss_value(model: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarra
                         "built from y_pred so that it can be differentiated")
     loss = loss if loss.ndim == 0 else loss.mean()
     for penalty in model.losses:  # the regularizers' penalties (Keras: in the loss fit differentiates and logs)
-        loss = loss + penalty
+        loss = loss + (penalty.sum() if isinstance(penalty, Tensor) and penalty.ndim else penalty)  # Keras sums
     return loss
 
 
