@@ -179,6 +179,21 @@ def test_errors():
         layer(np.zeros((1, 5, 5, 4), np.float32))
 
 
+
+@pytest.mark.parametrize("cls", [DepthwiseConv2D, SeparableConv2D])
+@pytest.mark.parametrize("argument, value, error", [
+    ("depthwise_regularizer", "l3", ValueError), ("depthwise_initializer", "nope", ValueError),
+    ("bias_initializer", "nope", ValueError), ("activation", "relu7", ValueError), ("activation", 3, TypeError)])
+def test_errors_name_the_argument_the_user_gave(cls, argument, value, error):
+    """The depthwise kernel's arguments are named as the user wrote them (not KernelLayer's kernel_...)."""
+    layer_args = (2, 3) if cls is SeparableConv2D else (3,)
+    with pytest.raises(error, match=rf"^{cls.__name__}: {argument}: "):
+        cls(*layer_args, **{argument: value})
+    if cls is SeparableConv2D:
+        with pytest.raises(ValueError, match=r"^SeparableConv2D: pointwise_initializer: unknown initializer"):
+            cls(*layer_args, pointwise_initializer="nope")
+
+
 def test_keras_argument_order():
     """Keras 3's positions (name, a keyword in Keras, last; constraints are not supported)."""
     assert list(inspect.signature(DepthwiseConv2D).parameters) == [

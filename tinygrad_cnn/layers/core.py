@@ -77,19 +77,21 @@ class KernelLayer(Layer):
 
     Regularizers (None, a name such as "l2", a tc.regularizers object or a callable x -> scalar Tensor)
     put penalties of the kernel, the bias or the output in `losses`, which fit adds to the loss.
+    `kernel` is what the layer's arguments call the kernel in errors ("depthwise": depthwise_initializer).
     """
 
     def __init__(self, name: str | None, activation: Any, use_bias: bool, kernel_initializer: Any,
                  bias_initializer: Any, kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None) -> None:
+                 activity_regularizer: Any = None, kernel: str = "kernel") -> None:
         super().__init__(name)
-        self.activation = activations.get(activation)
-        self.use_bias = flag(use_bias, "use_bias", type(self).__name__)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = layer_regularizer(kernel_regularizer, "kernel_regularizer", type(self).__name__)
-        self.bias_regularizer = layer_regularizer(bias_regularizer, "bias_regularizer", type(self).__name__)
-        self.activity_regularizer = layer_regularizer(activity_regularizer, "activity_regularizer", type(self).__name__)
+        owner = type(self).__name__
+        self.activation = layer_argument(activations.get, activation, "activation", owner)
+        self.use_bias = flag(use_bias, "use_bias", owner)
+        self.kernel_initializer = layer_argument(initializers.get, kernel_initializer, f"{kernel}_initializer", owner)
+        self.bias_initializer = layer_argument(initializers.get, bias_initializer, "bias_initializer", owner)
+        self.kernel_regularizer = layer_regularizer(kernel_regularizer, f"{kernel}_regularizer", owner)
+        self.bias_regularizer = layer_regularizer(bias_regularizer, "bias_regularizer", owner)
+        self.activity_regularizer = layer_regularizer(activity_regularizer, "activity_regularizer", owner)
         self.kernel: Tensor | None = None
         self.bias: Tensor | None = None
 
@@ -112,12 +114,17 @@ class KernelLayer(Layer):
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
 
 
-def layer_regularizer(identifier: Any, argument: str, owner: str) -> Any:
-    """regularizers.get, with the layer and the argument named in the error."""
+def layer_argument(get: Any, identifier: Any, argument: str, owner: str) -> Any:
+    """get(identifier) (activations.get, initializers.get, ...), with the layer and the argument named in the error."""
     try:
-        return regularizers.get(identifier)
+        return get(identifier)
     except (TypeError, ValueError) as e:
         raise type(e)(f"{owner}: {argument}: {e}") from None
+
+
+def layer_regularizer(identifier: Any, argument: str, owner: str) -> Any:
+    """regularizers.get, with the layer and the argument named in the error."""
+    return layer_argument(regularizers.get, identifier, argument, owner)
 
 
 class Dense(KernelLayer):
@@ -276,7 +283,7 @@ class PReLU(Layer):
     def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None, shared_axes: Any = None,
                  name: str | None = None) -> None:
         super().__init__(name)
-        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_initializer = layer_argument(initializers.get, alpha_initializer, "alpha_initializer", "PReLU")
         self.alpha_regularizer = layer_regularizer(alpha_regularizer, "alpha_regularizer", "PReLU")
         axes = [shared_axes] if is_int(shared_axes) else shared_axes
         if axes is not None and (not isinstance(axes, (list, tuple)) or not all(is_int(a) for a in axes)):

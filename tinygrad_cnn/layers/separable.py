@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from .base import ReceptiveField, Shape, config_name
 from .conv import window_output_shape
 from .conv_transpose import known_channels
-from .core import KernelLayer, image_data_format, layer_regularizer
+from .core import KernelLayer, image_data_format, layer_argument, layer_regularizer
 
 
 class _Depthwise(KernelLayer):
@@ -30,7 +30,7 @@ class _Depthwise(KernelLayer):
                  name: str | None) -> None:
         owner = type(self).__name__
         super().__init__(name, activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
-                         bias_regularizer, activity_regularizer)
+                         bias_regularizer, activity_regularizer, kernel="depthwise")
         self.kernel_size = pair(kernel_size, f"{owner}: kernel_size")
         self.strides = pair(strides, f"{owner}: strides")
         self.padding = one_of(padding, PADDING_STRINGS, "padding", owner)
@@ -140,7 +140,8 @@ class SeparableConv2D(_Depthwise):
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, name)
         self.filters = positive_int(filters, "filters", "SeparableConv2D")
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.pointwise_initializer = layer_argument(initializers.get, pointwise_initializer, "pointwise_initializer",
+                                                    "SeparableConv2D")
         self.pointwise_regularizer = layer_regularizer(pointwise_regularizer, "pointwise_regularizer",
                                                        "SeparableConv2D")
         self.depthwise_kernel: Tensor | None = None
