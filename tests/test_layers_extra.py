@@ -551,3 +551,14 @@ def test_prelu_alpha_regularizer_in_keras_position():
     assert copy.get_config() == layer.get_config() and copy.alpha_regularizer.get_config() == {"l2": 0.1}
     with pytest.raises(ValueError, match="PReLU: alpha_regularizer: unknown regularizer 'l3'"):
         PReLU(alpha_regularizer="l3")
+
+
+def test_gradcheck_catalog_has_an_elu_row():
+    """`tinygrad-cnn gradcheck --op elu` checks the ELU layer's function (alpha 0.5: a kink at 0)."""
+    from tinygrad_cnn.testing.op_catalog import find
+    op, rng = find("elu"), np.random.default_rng(0)
+    assert op.has_kinks
+    for _ in range(3):
+        inputs = op.inputs(rng)
+        assert tc.gradcheck(op.fn, inputs) and tc.gradgradcheck(op.fn, inputs)
+        np.testing.assert_allclose(op.fn(*inputs).numpy(), ELU(0.5)(inputs[0].numpy()).numpy())
