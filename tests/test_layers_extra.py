@@ -315,6 +315,8 @@ def test_receptive_fields_through_padding_cropping_and_upsampling():
     # after an upsampling by 2 the jump is 1/2 pixel: a 2-wide window sees 1.5 pixels, shown rounded up
     assert fields(UpSampling2D(), Conv2D(1, 2), Conv2D(1, 3)) == ["1x1", "2x2", "3x3"]
     assert fields(MaxPooling2D(), UpSampling2D(interpolation="bilinear")) == ["2x2", "4x4"]
+    # a factor of 1 leaves its axis as it is: no neighbour is read there
+    assert fields(MaxPooling2D(), UpSampling2D((1, 2), interpolation="bilinear")) == ["2x2", "2x4"]
 
 
 # --- LeakyReLU, ELU, PReLU ---
