@@ -94,7 +94,10 @@ class Function:
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
             ctx.scope = mode.scope
             if False in needs:  # inputs without gradient: what a drawing of the graph shows of them
-                ctx._constant_inputs = tuple([None if need else a for a, need in zip(args, needs)])
+                constants = []   # (a plain loop, as above: 0.2 us less than a comprehension over zip)
+                for a, need in zip(args, needs):
+                    constants.append(None if need else a)
+                ctx._constant_inputs = tuple(constants)
             ctx.site = user_site() if MODE.record_sites else None
             if MODE.keep_inputs:  # gradcheck's blame re-checks this op alone on these inputs
                 ctx.inputs = args
@@ -201,8 +204,9 @@ def _version(value: Any) -> int:
 def _versions(tensors: tuple[Any, ...]) -> tuple[int, ...] | None:
     """The in-place change counts of saved values, or None when all are 0: the common case, where this
     allocates nothing (no tuple per op for the cyclic GC to scan)."""
-    for t in tensors:
-        if _version(t):
+    for t in tensors:   # (_version's test written out: a call per value less)
+        box = getattr(t, "_version_box", None)
+        if box is not None and box[0]:
             return tuple([_version(t) for t in tensors])
     return None
 
