@@ -1,6 +1,7 @@
 """Learning-rate schedules: Keras 3's formulas, optimizers stepping with schedule(iterations), saving, errors."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -24,6 +25,8 @@ def test_hand_computed_values():
     assert schedules.InverseTimeDecay(0.1, 4, 1.0, staircase=True)(7) == pytest.approx(0.05)
     piecewise = schedules.PiecewiseConstantDecay([100000, 110000], [1.0, 0.5, 0.1])  # Keras's example
     assert [piecewise(s) for s in (0, 100000, 100001, 110000, 110001)] == [1.0, 1.0, 0.5, 0.5, 0.1]
+    from_arrays = schedules.PiecewiseConstantDecay(np.array([100000, 110000]), np.array([1.0, 0.5, 0.1]))
+    assert from_arrays.get_config() == piecewise.get_config() and json.dumps(from_arrays.get_config())
     assert schedules.PolynomialDecay(0.1, 10, 0.01)(5) == pytest.approx(0.055)           # halfway, power 1
     assert schedules.PolynomialDecay(0.1, 10, 0.0, power=2.0)(5) == pytest.approx(0.025)
     assert schedules.PolynomialDecay(0.1, 10, 0.01)(50) == pytest.approx(0.01)           # stays at the end
@@ -217,6 +220,9 @@ def test_callbacks_that_set_the_rate_refuse_a_schedule(callback):
     (lambda: tc.optimizers.SGD(learning_rate=lambda step: 0.1), TypeError,
      ["SGD", "learning_rate", "callable", "LearningRateSchedule", "rate(step)"]),
     (lambda: tc.optimizers.SGD(learning_rate=-0.1), ValueError, ["learning_rate", "-0.1"]),
+    (lambda: tc.optimizers.Adam(schedules.ExponentialDecay(0.1, 10, 0.5)), TypeError,  # Keras's first argument
+     ["Adam", "params", "ExponentialDecay", "Adam(learning_rate=...)"]),
+    (lambda: tc.optimizers.SGD(0.1), TypeError, ["SGD", "params", "float", "SGD(learning_rate=...)"]),
 ])
 def test_bad_arguments_say_what_and_how(make, error, words):
     with pytest.raises(error) as info:

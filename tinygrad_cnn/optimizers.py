@@ -74,9 +74,11 @@ class Optimizer:
     def bind(self, params: Iterable[Tensor]) -> Optimizer:
         """Attach the parameters to update (compile calls this with the model's); returns self."""
         if isinstance(params, Tensor) or not isinstance(params, Iterable):
+            rate = isinstance(params, (int, float, np.number, schedules.LearningRateSchedule))
+            hint = " (wrap a single tensor in a list: [w])" if isinstance(params, Tensor) else \
+                f" (a learning rate goes by keyword: {type(self).__name__}(learning_rate=...))" if rate else ""
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors such as "
-                            f"model.parameters() or [w, b], got {type(params).__name__}"
-                            f"{' (wrap a single tensor in a list: [w])' if isinstance(params, Tensor) else ''}")
+                            f"model.parameters() or [w, b], got {type(params).__name__}{hint}")
         params = list(params)
         if self.params is not None:
             if len(params) == len(self.params) and all(a is b for a, b in zip(params, self.params, strict=True)):

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from .arguments import flag, is_int, number
 
 
@@ -99,6 +101,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     def __init__(self, boundaries: Any, values: Any, name: str = "PiecewiseConstant") -> None:
         owner = type(self).__name__
+        boundaries, values = (given.tolist() if isinstance(given, np.ndarray) and given.ndim == 1 else given
+                              for given in (boundaries, values))  # 1-D arrays too, as Keras takes them
         for argument, given in (("boundaries", boundaries), ("values", values)):
             if not isinstance(given, (list, tuple)):
                 raise TypeError(f"{owner}: {argument} must be a list of numbers, got {type(given).__name__} "
