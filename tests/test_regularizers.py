@@ -77,6 +77,11 @@ def test_config_round_trip(penalty):
     config = penalty.get_config()
     assert type(penalty).from_config(config) == penalty
     assert regularizers.get(regularizers.serialize(penalty)) == penalty
+    assert regularizers.deserialize(regularizers.serialize(penalty)) == penalty  # Keras's pair
+    keras_style = {"module": "keras.regularizers", "registered_name": None, **regularizers.serialize(penalty)}
+    assert regularizers.deserialize(keras_style) == penalty
+    with pytest.raises(TypeError, match="deserialize.*'l2'.*get"):
+        regularizers.deserialize("l2")
 
 
 @pytest.mark.parametrize("make, error, words", [

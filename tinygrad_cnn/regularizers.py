@@ -120,6 +120,14 @@ def serialize(regularizer: Any) -> dict[str, Any] | None:
     return {"class_name": name, "config": regularizer.get_config()}
 
 
+def deserialize(config: Mapping[str, Any]) -> Regularizer:
+    """A regularizer from `serialize`'s output {"class_name", "config"} (Keras's other keys are ignored)."""
+    if not isinstance(config, Mapping):
+        raise TypeError(f"deserialize takes what serialize returned, {{'class_name': ..., 'config': {{...}}}}, got "
+                        f"{type(config).__name__} {config!r:.60}; for a name such as 'l2' use get")
+    return get(config)
+
+
 def get(identifier: Any) -> Any:
     """A regularizer from None, a name ("l1", "l2", "l1_l2" or a class name), a `serialize` dict, an
     instance or a callable `x -> scalar Tensor` (returned as is)."""
