@@ -250,3 +250,38 @@ def test_a_custom_schedule_trains_but_cannot_be_saved(tmp_path):
     assert w.data[0] == pytest.approx(-0.15)
     with pytest.raises(ValueError, match="custom class"):
         tc.optimizers.serialize(opt)
+
+
+class Returns(schedules.LearningRateSchedule):
+    """A schedule of one's own returning `value` at every step."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, step):
+        return self.value
+
+
+@pytest.mark.parametrize("value", [tc.Tensor(0.5), np.array(0.5), np.float32(0.5)])
+def test_a_custom_schedule_may_return_a_zero_dimensional_tensor_or_array(value):
+    w = tc.Tensor(np.ones(2), requires_grad=True)
+    opt = tc.optimizers.SGD([w], learning_rate=Returns(value))
+    w.grad = tc.Tensor(np.ones(2))
+    opt.step()
+    np.testing.assert_array_equal(w.data, [0.5, 0.5])
+    assert type(opt.learning_rate) is float
+
+
+@pytest.mark.parametrize("value, error, words", [
+    (float("nan"), ValueError, ["nan"]), (-0.1, ValueError, ["-0.1"]), ("0.1", TypeError, ["str"]),
+    (np.array([0.1, 0.2]), TypeError, ["ndarray"])])
+def test_a_bad_rate_from_a_custom_schedule_is_refused_before_the_step(value, error, words):
+    w = tc.Tensor(np.ones(2), requires_grad=True)
+    opt = tc.optimizers.SGD([w], learning_rate=Returns(value))
+    w.grad = tc.Tensor(np.ones(2))
+    with pytest.raises(error) as info:
+        opt.step()
+    for word in ["SGD", "learning_rate", "schedule Returns at step 0", *words]:
+        assert word in str(info.value), (word, str(info.value))
+    np.testing.assert_array_equal(w.data, [1.0, 1.0])  # nothing changed
+    assert opt.iterations == 0

@@ -51,7 +51,13 @@ class Optimizer:
     def learning_rate(self) -> float:
         """The learning rate of the next step: the number given, or schedule(iterations) for a schedule."""
         rate = self._learning_rate
-        return rate(self.iterations) if isinstance(rate, schedules.LearningRateSchedule) else rate
+        if not isinstance(rate, schedules.LearningRateSchedule):
+            return rate
+        value = rate(self.iterations)  # a schedule of your own may return anything: check it before a step uses it
+        value = value.data if isinstance(value, Tensor) else value
+        value = value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+        return number(value, f"learning_rate (schedule {type(rate).__name__} at step {self.iterations})",
+                      type(self).__name__, 0.0, np.inf, high_open=True)
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
