@@ -202,6 +202,25 @@ def test_one_sgd_step_matches_torch_weight_decay(torch):
     np.testing.assert_allclose(model.get_weights()[1], bias.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_adam_with_l2_is_torch_adam_with_coupled_weight_decay(torch):
+    """Five Adam steps with L2(l2) on the kernel: torch's Adam with weight_decay = 2 * l2 on the kernel (not AdamW)."""
+    x, y = _data(seed=5)
+    l2, lr = 0.05, 0.01
+    tc.manual_seed(5)
+    model = tc.Sequential([tc.Input((4,)), tc.layers.Dense(2, kernel_regularizer=regularizers.L2(l2))])
+    model.compile(tc.optimizers.Adam(learning_rate=lr), "mse")
+    kernel, bias = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in model.get_weights())
+    reference = torch.optim.Adam([{"params": [kernel], "weight_decay": 2 * l2}, {"params": [bias]}], lr=lr, eps=1e-7)
+    model.fit(x, y, batch_size=len(x), epochs=5, shuffle=False, verbose=0)
+    inputs, targets = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+    for _ in range(5):
+        reference.zero_grad()
+        ((inputs @ kernel + bias - targets) ** 2).mean().backward()
+        reference.step()
+    np.testing.assert_allclose(model.get_weights()[0], kernel.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.get_weights()[1], bias.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_save_and_load_keep_the_regularizers(tmp_path):
     tc.manual_seed(4)
     model = tc.Sequential([tc.Input((6, 6, 1)),
