@@ -130,7 +130,7 @@ class Function:
 
     def release(self) -> None:
         """Drop everything saved for backward; the graph structure stays (for drawing)."""
-        self.__dict__.clear()
+        del self.__dict__   # what forward kept (ctx.mask...): no empty dict made when there was none
         self._saved, self._saved_versions = (), None
         self.released = True
 
