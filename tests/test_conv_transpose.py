@@ -190,9 +190,9 @@ def test_layer_weights_counts_summary_and_config(tmp_path):
     assert second.output_shape == (None, 15, 17, 3) and second.count_params() == 3 * 8 * 2 * 4
     text = model.summary_str(show_formula=True, show_receptive_field=True)
     assert "8*(16*3*3+1)=1160" in text and "3*(8*2*4)=192" in text
-    # a 3x3 kernel at stride 2 reaches 2 input pixels; the next (2, 4) kernel at stride 1 one and three more
-    # of them, half a pixel apart: 2.5x3.5, shown rounded up
-    assert str(second.receptive_field(first.receptive_field(tc.layers.ReceptiveField()))) == "3x4"
+    # a 3x3 kernel at stride 2 reaches 2 input pixels from even outputs, 1 from odd ones; the next (2, 4)
+    # kernel gathers 2 and 4 neighbouring outputs of it: inputs m - 1, m (high) and m - 1 .. m + 1 (wide)
+    assert str(second.receptive_field(first.receptive_field(tc.layers.ReceptiveField()))) == "2x3"
     entry = json.loads(json.dumps(serialize(first)))
     copy = deserialize(entry)
     assert copy.get_config() == first.get_config() and copy.output_padding == (1, 1)

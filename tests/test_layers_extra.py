@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from conftest import require_torch
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
@@ -317,6 +317,46 @@ def test_receptive_fields_through_padding_cropping_and_upsampling():
     assert fields(MaxPooling2D(), UpSampling2D(interpolation="bilinear")) == ["2x2", "4x4"]
     # a factor of 1 leaves its axis as it is: no neighbour is read there
     assert fields(MaxPooling2D(), UpSampling2D((1, 2), interpolation="bilinear")) == ["2x2", "2x4"]
+
+
+def footprint_layer(kind: str, size: int, stride: int):
+    """One layer of a drawn stack, with positive weights (no cancellation hides an input)."""
+    if kind == "conv":
+        return Conv2D(1, size, strides=stride, kernel_initializer="ones")
+    if kind == "pool":
+        return tc.layers.AveragePooling2D(size, strides=stride)
+    if kind == "transpose":
+        return tc.layers.Conv2DTranspose(1, size, strides=stride, kernel_initializer="ones")
+    return UpSampling2D((stride + 1, stride), interpolation=kind)
+
+
+@settings(max_examples=15, deadline=None)
+@given(stack=st.lists(st.tuples(st.sampled_from(["conv", "pool", "transpose", "nearest", "bilinear"]),
+                                st.integers(1, 3), st.integers(1, 2)), min_size=1, max_size=3))
+@example(stack=[("pool", 2, 2), ("nearest", 1, 1), ("conv", 2, 1)])      # 4x3 rows (factor 2 x 1), not 3x2
+@example(stack=[("pool", 2, 2), ("transpose", 3, 2), ("conv", 2, 1)])    # 4x4, not 5x5
+@example(stack=[("pool", 2, 2), ("bilinear", 1, 1), ("conv", 2, 1)])
+def test_receptive_field_is_the_widest_gradient_footprint(stack):
+    """Through strides, upsamplings and transposed convolutions, the summary's field is the widest input
+    region one output's gradient reaches, over outputs away from the edges (there windows repeat only
+    every few outputs, so it is not the size-and-jump rule: pooling by 2, upsampling by 2, a 2-wide
+    window sees 4 pixels, not 3)."""
+    model = tc.Sequential([tc.Input((24, 24, 1)), *(footprint_layer(*layer) for layer in stack)])
+    x = tc.Tensor(np.ones((1, 24, 24, 1)), requires_grad=True)
+    y = model(x)
+    height, width = y.shape[1:3]
+    assume(min(height, width) >= 12)
+    widest = [0, 0]
+    for axis, n in enumerate((height, width)):
+        for o in range(n // 2 - 4, n // 2 + 4):   # 8 outputs around the middle: every period of the stack
+            x.grad = None
+            index = (0, o, width // 2, 0) if axis == 0 else (0, height // 2, o, 0)
+            y[index].backward(retain_graph=True)
+            seen = np.nonzero(x.grad.data[0, :, :, 0].any(axis=1 - axis))[0]
+            if seen.size:   # else the output sits in a gap between a transposed convolution's windows
+                widest[axis] = max(widest[axis], seen.max() - seen.min() + 1)
+    text = model.summary_str(show_receptive_field=True)
+    assert text.splitlines()[-6].split()[-1] == f"{widest[0]}x{widest[1]}"
 
 
 # --- LeakyReLU, ELU, PReLU ---

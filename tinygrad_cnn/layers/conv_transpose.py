@@ -1,7 +1,6 @@
 """Conv2DTranspose: learned upsampling, the transposed convolution (Keras's layer on `tc.conv2d_transpose`)."""
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 from ..arguments import one_of, positive_int
@@ -88,14 +87,7 @@ class Conv2DTranspose(KernelLayer):
         return f"{self.filters}*({channels}*{kh}*{kw}{'+1' if self.use_bias else ''})={self.count_params()}"
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
-        # an output value gathers from the inputs whose windows cover it: at most (k_eff - 1) // s + 1
-        # neighbouring ones, jump apart; neighbouring outputs are jump / s input pixels apart
-        if field.whole:
-            return field
-        size = tuple(f + ((k - 1) * d // s) * j for f, k, d, s, j in
-                     zip(field.size, self.kernel_size, self.dilation_rate, self.strides, field.jump, strict=True))
-        jump = tuple(Fraction(j) / s for j, s in zip(field.jump, self.strides, strict=True))
-        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+        return field.transposed(self.kernel_size, self.strides, self.dilation_rate)
 
     def get_config(self) -> dict[str, Any]:
         output_padding = None if self.output_padding is None else list(self.output_padding)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from typing import Any
 
 from ..arguments import is_int, one_of
@@ -196,15 +195,7 @@ class UpSampling2D(_Spatial2D):
         return x
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
-        # an output value sees what its source value saw (bilinear: and one neighbour's, jump pixels further,
-        # along an axis it resizes); neighbouring outputs are jump / size input pixels apart
-        if field.whole:
-            return field
-        size = field.size
-        if self.interpolation == "bilinear":
-            size = tuple(s + j * (f > 1) for s, j, f in zip(field.size, field.jump, self.size, strict=True))
-        jump = tuple(Fraction(j) / s for j, s in zip(field.jump, self.size, strict=True))
-        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+        return field.upsampled(self.size, self.interpolation == "bilinear")
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "size": list(self.size), "interpolation": self.interpolation}
