@@ -285,3 +285,18 @@ def test_a_bad_rate_from_a_custom_schedule_is_refused_before_the_step(value, err
         assert word in str(info.value), (word, str(info.value))
     np.testing.assert_array_equal(w.data, [1.0, 1.0])  # nothing changed
     assert opt.iterations == 0
+
+
+def test_a_model_on_a_custom_schedule_is_saved_uncompiled_so_checkpoints_keep_training(tmp_path):
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    tc.manual_seed(0)
+    model = tc.Sequential([tc.Input((3,)), tc.layers.Dense(1)])
+    model.compile(tc.optimizers.SGD(learning_rate=Returns(0.01)), "mse")
+    with pytest.warns(UserWarning, match="schedule Returns is a custom callable.*saved uncompiled"):
+        history = model.fit(x, x[:, :1], epochs=2, verbose=0,
+                            callbacks=tc.callbacks.ModelCheckpoint(str(tmp_path / "m{epoch}.npz")))
+    assert history.epoch == [0, 1]
+    loaded = tc.load_model(tmp_path / "m2.npz")
+    assert getattr(loaded, "optimizer", None) is None
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import losses, optimizers
+from . import losses, optimizers, schedules
 from . import metrics as metrics_lib
 from .arguments import flag
 from .creation import generator
@@ -53,8 +53,11 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and getattr(model, "loss", None) is not None:
         loss = losses.serialize(model.loss)
-        if loss is None:
-            warnings.warn(f"the loss {model.loss!r} is a custom callable, which a file cannot hold (it would "
+        rate = optimizer.get_config()["learning_rate"]  # a dict for a built-in schedule, the object for a custom one
+        custom = f"the loss {model.loss!r}" if loss is None else f"the learning-rate schedule {type(rate).__name__}" \
+            if isinstance(rate, schedules.LearningRateSchedule) else None
+        if custom is not None:  # the architecture and weights are still worth keeping (ModelCheckpoint)
+            warnings.warn(f"{custom} is a custom callable, which a file cannot hold (it would "
                           "have to run code); the model is saved uncompiled, compile it again after loading",
                           stacklevel=3)
         else:
