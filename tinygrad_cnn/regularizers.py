@@ -116,7 +116,8 @@ def serialize(regularizer: Any) -> dict[str, Any] | None:
     name = type(regularizer).__name__
     if CLASSES.get(name) is not type(regularizer):
         raise ValueError(f"the regularizer {regularizer!r:.60} is a custom callable, which a config cannot hold "
-                         f"(it would have to run code); use one of {', '.join(CLASSES)} to save the architecture")
+                         f"(it would have to run code); use one of {', '.join(CLASSES)} to save the architecture, or "
+                         "save the weights alone (model.save_weights, ModelCheckpoint(save_weights_only=True))")
     return {"class_name": name, "config": regularizer.get_config()}
 
 
