@@ -46,6 +46,13 @@ def test_callback_and_history_keep_their_training_names():
     assert isinstance(make_model().fit(*blobs(), verbose=0), tc.callbacks.History)
 
 
+def test_a_history_given_in_callbacks_is_the_one_fit_returns():
+    mine, model = callbacks.History(), make_model()
+    returned = model.fit(*blobs(), epochs=2, verbose=0, callbacks=[mine])
+    assert returned is mine and model.history is mine  # as in Keras, which adds its own only when none is given
+    assert mine.epoch == [0, 1] and sorted(mine.history) == ["accuracy", "loss"] and len(mine.history["loss"]) == 2
+
+
 def test_hooks_run_in_keras_order_with_validation_evaluate_and_predict():
     events = []
 

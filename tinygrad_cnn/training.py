@@ -260,9 +260,13 @@ def fit(model: Any, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1
     if not model.built:
         model.build((None, *x.shape[1:]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
-    history = History()  # last, so that it records what the other callbacks add to the logs (learning_rate)
+    hooks = _callbacks(callbacks)
+    history = next((hook for hook in hooks if isinstance(hook, History)), None)  # Keras returns the one given
+    if history is None:
+        history = History()
+        hooks.append(history)  # last, so that it records what the other callbacks add to the logs (learning_rate)
     steps = math.ceil(len(data[0]) / batch_size)  # the training part only, after validation_split
-    hooks = _prepare([*_callbacks(callbacks), history], model, epochs, steps, verbose)
+    _prepare(hooks, model, epochs, steps, verbose)
     model.stop_training = False
     _notify(hooks, "on_train_begin", {})
     logs: dict[str, float] = {}
