@@ -191,6 +191,7 @@ def test_callbacks_that_set_the_rate_refuse_a_schedule(callback):
     model.compile(tc.optimizers.SGD(learning_rate=schedules.ExponentialDecay(0.1, 10, 0.9)), "mse")
     with pytest.raises(TypeError, match="follows the schedule ExponentialDecay.*use a float learning_rate"):
         model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[callback()])
+    assert model.optimizer.iterations == 0  # refused before any training step
 
 
 @pytest.mark.parametrize("make, error, words", [

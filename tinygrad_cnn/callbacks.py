@@ -347,6 +347,8 @@ class ReduceLROnPlateau(_Monitor):
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        if self.model is not None:  # in fit: an optimizer on a schedule is refused before the first epoch runs
+            _learning_rate(self.model, "ReduceLROnPlateau")
         self.wait, self.cooldown_counter = 0, 0
         self.best: float = self.worst()
 
