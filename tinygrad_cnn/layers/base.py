@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -424,7 +424,8 @@ class ReceptiveField:
         # per axis, the spans of outputs 0 .. q - 1; output o + q sees the span of o moved by jump * q pixels
         self.spans = spans if spans is not None else tuple(_even_spans(n, j) for n, j in zip(size, jump, strict=True))
 
-    def _after(self, jumps: tuple[Any, ...], periods: tuple[int, ...], sources: Any) -> ReceptiveField:
+    def _after(self, jumps: tuple[Any, ...], periods: tuple[int, ...],
+               sources: Callable[[int, int], list[int]]) -> ReceptiveField:
         """The field of new outputs: output o along `axis` sees the old outputs sources(axis, o)."""
         if self.whole:
             return self
