@@ -401,6 +401,22 @@ def test_terminate_on_nan_stops_quietly_before_the_bad_update(capsys):
     assert capsys.readouterr().out == "Batch 2: Invalid loss, terminating training\n"
 
 
+def test_terminate_on_nan_with_raise_error_raises_without_on_train_end():
+    x, y = blobs(64)
+    x[40] = 1e30  # batch 3 of size 16 overflows
+    model = make_model()
+    model.compile("sgd", "mse")
+    ends = []
+    with pytest.raises(RuntimeError, match="the loss became inf at epoch 1/2, batch 3/4") as info:
+        model.fit(x, np.zeros((64, 3), np.float32), epochs=2, batch_size=16, shuffle=False, verbose=0,
+                  callbacks=[callbacks.TerminateOnNaN(raise_error=True),
+                             callbacks.LambdaCallback(on_train_end=lambda logs: ends.append(logs))])
+    assert isinstance(info.value, NonFiniteLossError) and ends == []
+    assert all(np.isfinite(w.data).all() for w in model.weights)
+    with pytest.raises(TypeError, match="TerminateOnNaN: raise_error must be True or False, got 'yes'"):
+        callbacks.TerminateOnNaN(raise_error="yes")
+
+
 def test_lambda_callback_calls_each_function():
     seen = []
     everything = callbacks.LambdaCallback(

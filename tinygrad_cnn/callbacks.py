@@ -464,12 +464,17 @@ class TerminateOnNaN(Callback):
     `fit` checks the loss before each update: the step that made it non-finite is not applied, and
     without this callback (or another that sets model.stop_training on that batch) fit raises
     NonFiniteLossError. With it, fit ends after that batch (its validation and epoch-end callbacks
-    still run) and returns the History, whose last loss is the non-finite value.
+    still run) and returns the History, whose last loss is the non-finite value. With
+    `raise_error=True` (Keras's strict mode) it leaves fit to raise NonFiniteLossError, a RuntimeError
+    as Keras raises, and no on_train_end runs.
     """
+
+    def __init__(self, raise_error: bool = False) -> None:
+        self.raise_error = flag(raise_error, "raise_error", "TerminateOnNaN")
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
+        if loss is not None and not math.isfinite(loss) and not self.raise_error:
             print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
             self.model.stop_training = True
 
