@@ -246,16 +246,41 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
 # --- the losses as classes ---------------------------------------------------------------------
 
 class Loss:
-    """A configured loss: `loss(y_true, y_pred, sample_weight=None)` -> Tensor; `get_config()` for saving."""
+    """A configured loss: `loss(y_true, y_pred, sample_weight=None)` -> Tensor; `get_config()` for saving.
 
-    function: Callable[..., Tensor]
+    A loss of your own is written Keras's way: subclass Loss and define `call(y_true, y_pred)` returning
+    the per-sample losses (y_true arrives as a constant Tensor of y_pred's dtype); `__call__` then
+    applies `sample_weight` and the reduction.
+    """
+
+    function: Callable[..., Tensor] | None = None  # the built-in losses' function; None: `call` is used
     name = "loss"
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", name: str | None = None) -> None:
         self.reduction = _check_reduction(reduction)
+        if name is not None:  # Keras's name=, which a loss of your own may pass to super().__init__
+            self.name = name
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
-        return type(self).function(y_true, y_pred, sample_weight=sample_weight, **self.get_config())
+        function = type(self).function
+        if function is not None:
+            return function(y_true, y_pred, sample_weight=sample_weight, **self.get_config())
+        owner = type(self).__name__
+        y_pred = _predictions(y_pred, owner)
+        if not isinstance(y_true, Tensor):
+            data = as_array(y_true, "y_true", owner)
+            if data.dtype.kind not in "biuf":
+                raise TypeError(f"{owner}: y_true must be numbers, got dtype {data.dtype}")
+            y_true = Tensor._make(data.astype(y_pred.dtype, copy=False), None)
+        values = self.call(y_true, y_pred)
+        if not isinstance(values, Tensor):
+            raise TypeError(f"{owner}.call returned {type(values).__name__}; it must return the per-sample losses "
+                            "as a Tensor computed from y_pred (so that they can be differentiated)")
+        return _reduce(values, self.reduction, sample_weight, owner)
+
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        """The per-sample losses; a loss of your own defines it (the built-in ones have `function`)."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred) -> per-sample losses")
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly)."""
@@ -338,8 +363,9 @@ def get(identifier: Any) -> Callable[[Any, Any], Tensor]:
 
 
 def serialize(loss: Any) -> dict[str, Any] | None:
-    """{"class_name", "config"} for a Loss instance; None for a plain callable (cannot be saved)."""
-    if isinstance(loss, Loss):
+    """{"class_name", "config"} for a built-in Loss; None for a plain callable or a Loss of your own
+    (a file cannot hold its code)."""
+    if isinstance(loss, Loss) and _BY_NAME.get(type(loss).__name__.lower()) is type(loss):
         return {"class_name": type(loss).__name__, "config": loss.get_config()}
     return None
 
