@@ -322,3 +322,14 @@ def test_bad_call_raises_a_clear_error(tmp_path, call, error, fragments):
     message = str(raised)
     missing = [f for f in fragments if f not in message]
     assert not missing, f"the message lacks {missing}:\n{message}"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: tc.layers.Rescaling(float("nan")), "Rescaling: scale must be a finite number, got nan"),
+    (lambda: tc.layers.Dropout(float("nan")), r"Dropout: rate must be in \[0.0, 1.0\), got nan \(not a number\)"),
+    (lambda: tc.layers.LeakyReLU(float("inf")), "LeakyReLU: negative_slope must be a finite number, got inf"),
+])
+def test_a_nan_or_infinite_number_argument_is_named_as_such(make, message):
+    """NaN used to be reported as 'must be in [-inf, inf], got nan', which reads as if any number would do."""
+    with pytest.raises(ValueError, match=message):
+        make()

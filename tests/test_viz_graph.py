@@ -280,6 +280,10 @@ def test_plot_model_runs_the_model_and_saves_the_layer_graph(tmp_path):
     assert "(1, 5)" not in graph.source and "dense" in graph.source
     with pytest.raises(ValueError, match="input_shape must be a tuple of positive ints"):
         tc.viz.plot_model(fresh, None, input_shape=(0, 2))
+    open_sizes = tc.Sequential([tc.Input((None, None, 3)), tc.layers.Conv2D(2, 3)])
+    with pytest.raises(ValueError, match=r"input shape \(None, None, None, 3\) has sizes left open .* input_shape="):
+        tc.viz.plot_model(open_sizes, None)
+    assert "in (1, 6, 5, 3)" in tc.viz.plot_model(open_sizes, None, input_shape=(6, 5, 3)).source
 
 
 def test_plot_model_does_not_train_the_model():

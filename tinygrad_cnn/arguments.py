@@ -40,20 +40,25 @@ def one_of(value: Any, options: Iterable[str], argument: str, owner: str) -> str
 
 def number(value: Any, argument: str, owner: str, low: float, high: float, high_open: bool = False) -> float:
     """A real number in [low, high] (or [low, high) with `high_open`)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {argument} must be a number, got {type(value).__name__} {value!r:.40}")
+    _check_real(value, argument, owner)
     if not (low <= value < high if high_open else low <= value <= high):
         interval = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
-        raise ValueError(f"{owner}: {argument} must be in {interval}, got {value}")
+        what = f"{value} (not a number)" if value != value else value   # NaN is the one value unequal to itself
+        raise ValueError(f"{owner}: {argument} must be in {interval}, got {what}")
     return float(value)
 
 
 def finite_number(value: Any, argument: str, owner: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A real number in [low, high] that is neither infinite nor NaN."""
-    value = number(value, argument, owner, low, high)
+    _check_real(value, argument, owner)
     if not math.isfinite(value):
         raise ValueError(f"{owner}: {argument} must be a finite number, got {value}")
-    return value
+    return number(value, argument, owner, low, high)
+
+
+def _check_real(value: Any, argument: str, owner: str) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {argument} must be a number, got {type(value).__name__} {value!r:.40}")
 
 
 def axis_index(value: Any, argument: str, owner: str) -> int:

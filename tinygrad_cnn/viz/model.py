@@ -8,6 +8,7 @@ import numpy as np
 
 from ..arguments import flag, is_int
 from ..layers import Layer
+from ..layers.base import format_shape
 from ..mode import enable_grad
 from ..tensor import Tensor
 from .graph import draw_graph
@@ -24,6 +25,11 @@ def _sample(model: Any, input_shape: Any) -> Tensor:
             raise ValueError(f"plot_model: {type(model).__name__} is not built, so its input shape is unknown; "
                              "pass input_shape=(28, 28, 1) (one sample, without the batch axis) or a sample batch")
         input_shape = tuple(model.input_shape)[1:]
+        if None in input_shape:
+            shape = format_shape((None, *input_shape))
+            raise ValueError(f"plot_model: the model's input shape {shape} has sizes left open (None), so plot_model "
+                             "cannot make a sample input; pass input_shape= with every size (without the batch "
+                             "axis), or a sample batch")
     if not isinstance(input_shape, (tuple, list)) or not all(
             is_int(n) and n > 0 for n in input_shape):
         raise ValueError(f"plot_model: input_shape must be a tuple of positive ints without the batch axis "
