@@ -384,6 +384,19 @@ def test_csv_logger_writes_a_header_and_a_row_per_epoch_and_appends(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_csv_logger_appends_in_the_columns_the_file_has(tmp_path):
+    path = tmp_path / "log.csv"
+    make_model().fit(*blobs(), epochs=1, validation_split=0.25, verbose=0, callbacks=[callbacks.CSVLogger(path)])
+    make_model().fit(*blobs(), epochs=1, verbose=0, callbacks=[callbacks.CSVLogger(path, append=True)])
+    with pytest.warns(UserWarning, match="has the columns epoch, accuracy, loss, val_accuracy, val_loss, so "
+                                         "these values are not written: learning_rate"):
+        make_model().fit(*blobs(), epochs=1, validation_split=0.25, verbose=0, callbacks=[
+            callbacks.ReduceLROnPlateau(), callbacks.CSVLogger(path, append=True)])
+    rows = read_rows(path)
+    assert [len(row) for row in rows] == [5] * 4  # every row under the one header
+    assert rows[2][3:] == ["NA", "NA"] and "NA" not in rows[3]
+
+
 def test_terminate_on_nan_stops_quietly_before_the_bad_update(capsys):
     x, y = blobs(64)
     x[40] = 1e30  # batch 3 of size 16 overflows

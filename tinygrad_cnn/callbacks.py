@@ -421,7 +421,8 @@ def _accepts(function: Callable[..., Any], count: int) -> bool:
 class CSVLogger(Callback):
     """Write each epoch's logs as a row of a CSV file: "epoch" (0-based) then the values, sorted by name.
 
-    `append=True` adds to an existing file (without a second header); otherwise it is overwritten.
+    `append=True` adds to an existing file (without a second header, in the columns of the header it
+    has: a value it has no column for is left out, with a warning); otherwise it is overwritten.
     """
 
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
@@ -436,6 +437,10 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         path = Path(self.filename)
         self.header = not (self.append and path.is_file() and path.stat().st_size > 0)
+        self.columns: list[str] | None = None  # the header of the file appended to
+        if not self.header:
+            with open(path, newline="", encoding="utf-8") as existing:
+                self.columns = next(csv.reader(existing, delimiter=self.separator), None)
         self.file = open(path, "a" if self.append else "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer, self.keys = None, None
 
@@ -444,7 +449,12 @@ class CSVLogger(Callback):
         if self.file is None:
             raise RuntimeError("CSVLogger: on_epoch_end came before on_train_begin; pass the logger to fit(callbacks=)")
         if self.writer is None:
-            self.keys = sorted(logs)
+            self.keys = sorted(logs) if self.columns is None else self.columns[1:]  # rows line up with the header
+            left_out = sorted(set(logs) - set(self.keys))
+            if left_out:
+                warnings.warn(f"CSVLogger: {self.filename} has the columns {', '.join(self.columns or ())}, so "
+                              f"these values are not written: {', '.join(left_out)}; use append=False (or another "
+                              "file) to log them", stacklevel=2)
             self.writer = csv.DictWriter(self.file, ["epoch", *self.keys], delimiter=self.separator,
                                          extrasaction="ignore")
             if self.header:
