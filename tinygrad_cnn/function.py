@@ -1,6 +1,7 @@
 """`Function`: one differentiable op. Its instance is the context and the node of the graph."""
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,8 @@ import numpy as np
 from .anomaly import check_forward, user_site
 from .mode import MODE
 from .tensor import Tensor
+
+_NO_KEYWORDS: MappingProxyType[str, Any] = MappingProxyType({})   # op_args of a call without keywords
 
 
 class Function:
@@ -90,7 +93,7 @@ class Function:
             if kwargs:
                 _check_keyword_tensors(cls, kwargs)
             ctx.parents = tuple(parents)
-            ctx.op_args = kwargs
+            ctx.op_args = kwargs or _NO_KEYWORDS   # no empty dict kept per op (one object less for the GC)
             ctx.out_shape, ctx.out_dtype = data.shape, data.dtype
             ctx.scope = mode.scope
             if False in needs:  # inputs without gradient: what a drawing of the graph shows of them
