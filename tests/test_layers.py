@@ -501,7 +501,7 @@ def test_initializers_name_a_bad_shape(name):
     (lambda: Conv2D(8, 3, data_format="NHWC"), ValueError, "data_format must be one of"),
     (lambda: Conv2D(8, 3, activation="relu7"), ValueError, "unknown activation 'relu7'; known names"),
     (lambda: Conv2D(8, 3, activation=3), TypeError, "activation must be a name"),
-    (lambda: Conv2D(8, 3, kernel_initializer="uniform"), ValueError, "unknown initializer 'uniform'"),
+    (lambda: Conv2D(8, 3, kernel_initializer="xavier"), ValueError, "unknown initializer 'xavier'"),
     (lambda: Conv2D(6, 3, groups=4), ValueError, r"filters \(6\) must be divisible by groups \(4\)"),
     (lambda: Dense(0), ValueError, "units must be a positive int"),
     (lambda: Dense("10"), TypeError, "units must be a positive int, got str"),

@@ -107,8 +107,8 @@ class KernelLayer(Layer):
         return {**super().get_config(),
                 "activation": config_name(self.activation, activations.ACTIVATIONS, "activation"),
                 "use_bias": self.use_bias,
-                "kernel_initializer": config_name(self.kernel_initializer, initializers.INITIALIZERS, "initializer"),
-                "bias_initializer": config_name(self.bias_initializer, initializers.INITIALIZERS, "initializer"),
+                "kernel_initializer": initializers.config_entry(self.kernel_initializer),
+                "bias_initializer": initializers.config_entry(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
@@ -316,7 +316,7 @@ class PReLU(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
-                "alpha_initializer": config_name(self.alpha_initializer, initializers.INITIALIZERS, "initializer"),
+                "alpha_initializer": initializers.config_entry(self.alpha_initializer),
                 "alpha_regularizer": regularizers.serialize(self.alpha_regularizer), "shared_axes": self.shared_axes}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from .. import initializers
 from ..arguments import axis_index, flag, number
 from ..tensor import Tensor
-from .base import Layer, Shape, config_name, format_shape
+from .base import Layer, Shape, format_shape
 
 
 class BatchNormalization(Layer):
@@ -97,7 +97,6 @@ class BatchNormalization(Layer):
         return f"{vectors}*{self.input_shape[self.axis]}={self.count_params()}"
 
     def get_config(self) -> dict[str, Any]:
-        names = {key: config_name(value, initializers.INITIALIZERS, "initializer")
-                 for key, value in self.initializers.items()}
+        names = {key: initializers.config_entry(value) for key, value in self.initializers.items()}
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, **names}

@@ -13,7 +13,7 @@ from ..arguments import one_of, positive_int
 from ..conv import conv2d
 from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
-from .base import ReceptiveField, Shape, config_name
+from .base import ReceptiveField, Shape
 from .conv import window_output_shape
 from .conv_transpose import known_channels
 from .core import KernelLayer, image_data_format, layer_argument, layer_regularizer
@@ -173,6 +173,5 @@ class SeparableConv2D(_Depthwise):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters,
-                "pointwise_initializer": config_name(self.pointwise_initializer, initializers.INITIALIZERS,
-                                                     "initializer"),
+                "pointwise_initializer": initializers.config_entry(self.pointwise_initializer),
                 "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
