@@ -135,6 +135,8 @@ def test_a_custom_loss_without_sample_weight_is_refused_clearly():
      r"fit: class_weight\[0\] must be a number"),
     (lambda m, x, y: m.fit(x, y, class_weight={0: float("inf")}, verbose=0), ValueError,
      r"class_weight\[0\] must be a finite number"),
+    (lambda m, x, y: m.fit(x, y, class_weight={1: float("nan")}, verbose=0), ValueError,
+     r"fit: class_weight\[1\] must be a finite number, got nan"),
     (lambda m, x, y: m.fit(x, np.zeros((12, 3, 2)), class_weight={0: 2.0}, verbose=0), ValueError,
      r"class_weight needs one class per sample .* got y of shape \(12, 3, 2\)"),
 ])

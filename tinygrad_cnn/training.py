@@ -15,7 +15,7 @@ import numpy as np
 
 from . import losses, optimizers
 from . import metrics as metrics_lib
-from .arguments import flag, is_int, number, positive_int
+from .arguments import finite_number, flag, is_int, number, positive_int
 from .callbacks import Callback, History
 from .creation import generator
 from .mode import no_grad
@@ -164,10 +164,7 @@ def _class_weights(class_weight: Any, y: np.ndarray) -> np.ndarray:
     for label, weight in class_weight.items():
         if not is_int(label):
             raise TypeError(f"fit: class_weight's keys must be class indices (ints), got {label!r:.40}")
-        weight = number(weight, f"class_weight[{label}]", "fit", -math.inf, math.inf)
-        if not math.isfinite(weight):
-            raise ValueError(f"fit: class_weight[{label}] must be a finite number, got {weight}")
-        weights[labels == label] = weight
+        weights[labels == label] = finite_number(weight, f"class_weight[{label}]", "fit")
     return weights
 
 
