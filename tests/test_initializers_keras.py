@@ -152,6 +152,7 @@ def test_keras_aliases():
     for alias, cls in [("normal", I.RandomNormal), ("uniform", I.RandomUniform), ("zero", I.Zeros), ("one", I.Ones),
                        ("IdentityInitializer", I.Identity), ("OrthogonalInitializer", I.Orthogonal)]:
         assert type(I.get(alias)) is cls
+    assert I.IdentityInitializer is I.Identity and I.OrthogonalInitializer is I.Orthogonal
     assert I.VarianceScaling(distribution="normal").distribution == "truncated_normal"
     assert I.VarianceScaling(distribution="Uniform").distribution == "uniform"
 

@@ -319,11 +319,13 @@ class Orthogonal(RandomInitializer):
         return {"gain": self.gain, **super().get_config()}
 
 
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal  # Keras 3 exports both names
+
 # the classes a config may name (Keras 3's names and aliases); fixed, so that loading a file runs no other code
 CLASSES: Mapping[str, type[Initializer]] = MappingProxyType({cls.__name__: cls for cls in (
     Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Identity, LecunNormal, LecunUniform, Ones,
     Orthogonal, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Zeros)}
-    | {"IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal})
+    | {"IdentityInitializer": IdentityInitializer, "OrthogonalInitializer": OrthogonalInitializer})
 
 # the string identifiers: each class's snake_case name and Keras's short aliases
 INITIALIZERS: Mapping[str, type[Initializer]] = MappingProxyType({
