@@ -1,6 +1,15 @@
 """Keras-style layers: convolutions (plain, transposed, depthwise, separable), pooling, Dense, Flatten,
-BatchNormalization, Dropout, activations, reshaping."""
+BatchNormalization, Dropout, activations, reshaping, image augmentation."""
 from . import activations
+from .augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from .base import Layer, ReceptiveField, clear_session
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
@@ -28,7 +37,8 @@ from .serialization import LAYER_CLASSES, deserialize, serialize
 __all__ = [
     "ELU", "LAYER_CLASSES", "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Conv2DTranspose",
     "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "PReLU", "ReLU", "ReceptiveField", "Rescaling",
-    "Reshape", "SeparableConv2D", "Softmax",
+    "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "PReLU", "RandomBrightness", "RandomContrast",
+    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField",
+    "Rescaling", "Reshape", "SeparableConv2D", "Softmax",
     "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations", "clear_session", "deserialize", "serialize",
 ]

@@ -5,6 +5,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from .base import Layer
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
@@ -30,7 +39,8 @@ from .separable import DepthwiseConv2D, SeparableConv2D
 # the classes a config may name; fixed, so that loading a file never runs other code
 LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
     Activation, AveragePooling2D, BatchNormalization, Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D,
-    Dropout, ELU, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, PReLU, ReLU,
+    Dropout, ELU, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling2D, PReLU,
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU,
     Rescaling, Reshape, SeparableConv2D, Softmax, SpatialDropout2D, UpSampling2D, ZeroPadding2D)})
 
 
