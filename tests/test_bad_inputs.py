@@ -333,3 +333,12 @@ def test_a_nan_or_infinite_number_argument_is_named_as_such(make, message):
     """NaN used to be reported as 'must be in [-inf, inf], got nan', which reads as if any number would do."""
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_initializer_errors_name_the_layer_and_the_weight():
+    """BatchNormalization's initializer arguments and a failing initializer named neither the layer nor the weight."""
+    with pytest.raises(ValueError, match="BatchNormalization: gamma_initializer: unknown initializer 'xavier'"):
+        L.BatchNormalization(gamma_initializer="xavier")
+    with pytest.raises(ValueError, match=r"Conv2D 'conv2d\w*': the initializer of kernel \(shape \(3, 3, 1, 2\)\): "
+                                         r"Identity initializer: only 2-D"):
+        L.Conv2D(2, 3, kernel_initializer="identity")(np.zeros((1, 5, 5, 1), np.float32))

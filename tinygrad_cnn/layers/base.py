@@ -146,7 +146,10 @@ class Layer:
         name = name if name is not None else f"variable_{count}" if count else "variable"
         if any(w.name == f"{self.name}/{name}" for w, _ in self._own_weights):
             raise ValueError(f"{self._describe()} already has a weight named {name!r}; give each weight its own name")
-        data = initializers.get(initializer)(tuple(shape), self.dtype)
+        try:
+            data = initializers.get(initializer)(tuple(shape), self.dtype)
+        except (TypeError, ValueError) as e:   # e.g. Identity() on a 4-D conv kernel: say which weight
+            raise type(e)(f"{self._describe()}: the initializer of {name} (shape {tuple(shape)}): {e}") from None
         if np.shape(data) != tuple(shape):
             raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
                              f"expected {tuple(shape)}")

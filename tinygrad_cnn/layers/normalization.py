@@ -9,6 +9,7 @@ from .. import initializers
 from ..arguments import axis_index, flag, number
 from ..tensor import Tensor
 from .base import Layer, Shape, format_shape
+from .core import layer_argument
 
 
 class BatchNormalization(Layer):
@@ -36,7 +37,7 @@ class BatchNormalization(Layer):
             raise ValueError("BatchNormalization: epsilon must be positive (it keeps 1/sqrt(var + eps) finite)")
         self.center = flag(center, "center", "BatchNormalization")
         self.scale = flag(scale, "scale", "BatchNormalization")
-        self.initializers = {key: initializers.get(value) for key, value in (
+        self.initializers = {key: layer_argument(initializers.get, value, key, "BatchNormalization") for key, value in (
             ("beta_initializer", beta_initializer), ("gamma_initializer", gamma_initializer),
             ("moving_mean_initializer", moving_mean_initializer),
             ("moving_variance_initializer", moving_variance_initializer))}
