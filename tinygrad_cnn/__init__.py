@@ -22,6 +22,7 @@ from .layers import Input, clear_session
 from .models import Sequential
 from . import datasets, losses, metrics, optimizers, training
 from . import callbacks
+from . import utils
 from .saving import load_model
 from .viz import draw_graph
 from . import viz
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "draw_graph", "viz",
     "GradcheckWarning", "TaylorResult", "taylor_test", "taylor_test_hvp", "testing",
-    "callbacks", "datasets", "load_model", "losses", "metrics", "optimizers", "training",
+    "callbacks", "datasets", "utils", "load_model", "losses", "metrics", "optimizers", "training",
     "Input", "Sequential", "clear_session", "filters", "initializers", "layers", "regularizers",
     "avg_pool2d", "conv2d", "conv2d_transpose", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",

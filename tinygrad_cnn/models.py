@@ -194,26 +194,30 @@ class Sequential(Layer):
         from .training import compile_model
         compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics)
 
-    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
+    def fit(self, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, callbacks: Any = None,
-            initial_epoch: int = 0, sample_weight: Any = None, class_weight: Any = None) -> Any:
-        """Train over (x, y), epochs `initial_epoch` to `epochs - 1`; returns the History."""
+            initial_epoch: int = 0, sample_weight: Any = None, class_weight: Any = None,
+            steps_per_epoch: int | None = None, validation_steps: int | None = None, validation_freq: Any = 1) -> Any:
+        """Train over (x, y), or the batches x gives, epochs `initial_epoch` to `epochs - 1`; returns the History."""
         from .training import fit
         return fit(self, x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
                    validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks,
-                   initial_epoch=initial_epoch, sample_weight=sample_weight, class_weight=class_weight)
+                   initial_epoch=initial_epoch, sample_weight=sample_weight, class_weight=class_weight,
+                   steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, validation_freq=validation_freq)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int = 1, return_dict: bool = False,
-                 callbacks: Any = None, sample_weight: Any = None) -> Any:
-        """[loss, *metrics] on (x, y), in inference mode (a dict by name with return_dict=True)."""
+    def evaluate(self, x: Any, y: Any = None, batch_size: int | None = 32, verbose: int = 1,
+                 return_dict: bool = False, callbacks: Any = None, sample_weight: Any = None,
+                 steps: int | None = None) -> Any:
+        """[loss, *metrics] on (x, y) or the batches x gives, in inference mode (a dict with return_dict=True)."""
         from .training import evaluate
         return evaluate(self, x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict,
-                        callbacks=callbacks, sample_weight=sample_weight)
+                        callbacks=callbacks, sample_weight=sample_weight, steps=steps)
 
-    def predict(self, x: Any, batch_size: int | None = 32, verbose: int = 0, callbacks: Any = None) -> Any:
-        """The outputs for x, batch by batch, in inference mode and without recording a graph."""
+    def predict(self, x: Any, batch_size: int | None = 32, verbose: int = 0, callbacks: Any = None,
+                steps: int | None = None) -> Any:
+        """The outputs for x (or the batches x gives), in inference mode and without recording a graph."""
         from .training import predict
-        return predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+        return predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, steps=steps)
 
     def save(self, path: Any) -> None:
         """Write the architecture and the weights to one .npz file (load with tc.load_model)."""

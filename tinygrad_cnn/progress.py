@@ -4,6 +4,8 @@
 
 verbose=1 redraws the bar in place on a terminal (at most ten times a second) and prints only the
 final line elsewhere (logs, CI); verbose=2 prints one line without the bar; verbose=0 nothing.
+When the number of steps is unknown (a generator), the bar shows the count so far ("12/Unknown"), without
+an ETA, and the final line the count reached.
 """
 from __future__ import annotations
 
@@ -30,13 +32,14 @@ def format_values(values: dict[str, float]) -> str:
 
 
 class ProgressBar:
-    """Progress of one pass over `steps` batches."""
+    """Progress of one pass over `steps` batches (None: unknown until the pass ends)."""
 
     width = 30
     interval = 0.1  # seconds between redraws on a terminal
 
-    def __init__(self, steps: int, verbose: int = 1, stream: TextIO | None = None) -> None:
+    def __init__(self, steps: int | None, verbose: int = 1, stream: TextIO | None = None) -> None:
         self.steps, self.verbose = steps, verbose
+        self.seen = 0  # the last step reported
         self.stream = stream if stream is not None else sys.stdout
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.perf_counter()
@@ -46,17 +49,22 @@ class ProgressBar:
     def update(self, step: int, values: dict[str, float]) -> None:
         """After batch `step` (1-based): redraw the bar on a terminal, no more often than `interval`."""
         now = time.perf_counter()
-        if self.verbose != 1 or not self.interactive or (now - self.last_draw < self.interval and step < self.steps):
+        self.seen = step
+        if self.verbose != 1 or not self.interactive or (now - self.last_draw < self.interval and step != self.steps):
             return
         self.last_draw = now
-        elapsed = now - self.start
-        eta = elapsed / step * (self.steps - step)
+        if self.steps is None:
+            self._draw(f"{step}/Unknown - {format_duration(now - self.start)}{format_values(values)}", end="")
+            return
+        eta = (now - self.start) / step * (self.steps - step)
         self._draw(f"{self._bar(step)} - ETA: {format_duration(eta)}{format_values(values)}", end="")
 
     def finish(self, values: dict[str, Any]) -> None:
         """The final line: steps, time, time per step and the values."""
         if self.verbose == 0:
             return
+        if self.steps is None:  # now known
+            self.steps = self.seen
         elapsed = time.perf_counter() - self.start
         per_step = elapsed / max(self.steps, 1)
         timing = f"{format_duration(elapsed)} {per_step * 1000:.0f}ms/step"
