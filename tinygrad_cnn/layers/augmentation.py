@@ -161,9 +161,9 @@ class RandomTranslation(AffineAugmentation):
                  interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
                  data_format: str | None = None, name: str | None = None) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, name)
-        self.height_factor, self.width_factor = as_config(height_factor), as_config(width_factor)
         self._height = factor_range(height_factor, "height_factor", "RandomTranslation", -1, 1)
         self._width = factor_range(width_factor, "width_factor", "RandomTranslation", -1, 1)
+        self.height_factor, self.width_factor = as_config(height_factor), as_config(width_factor)
 
     def _matrices(self, n: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         down = rng.uniform(*self._height, n) * height
@@ -183,8 +183,8 @@ class RandomRotation(AffineAugmentation):
                  seed: int | None = None, fill_value: float = 0.0, data_format: str | None = None,
                  name: str | None = None) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, name)
-        self.factor = as_config(factor)
         self._range = factor_range(factor, "factor", "RandomRotation", -1, 1)
+        self.factor = as_config(factor)
 
     def _matrices(self, n: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         angle = rng.uniform(*self._range, n) * 2 * math.pi
@@ -207,10 +207,10 @@ class RandomZoom(AffineAugmentation):
                  interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
                  data_format: str | None = None, name: str | None = None) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, name)
-        self.height_factor = as_config(height_factor)
-        self.width_factor = None if width_factor is None else as_config(width_factor)
         self._height = factor_range(height_factor, "height_factor", "RandomZoom", -1, 1)
         self._width = None if width_factor is None else factor_range(width_factor, "width_factor", "RandomZoom", -1, 1)
+        self.height_factor = as_config(height_factor)
+        self.width_factor = None if width_factor is None else as_config(width_factor)
 
     def _matrices(self, n: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         zy = 1 + rng.uniform(*self._height, n)
@@ -273,8 +273,8 @@ class RandomContrast(Augmentation):
     def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None,
                  data_format: str | None = None, name: str | None = None) -> None:
         super().__init__(seed, data_format, name)
-        self.factor = as_config(factor)
         self._range = factor_range(factor, "factor", "RandomContrast", 0, 1, symmetric=False)
+        self.factor = as_config(factor)
         self.value_range = value_range_pair(value_range, "RandomContrast")
 
     def _augment(self, x: Tensor, rng: np.random.Generator) -> Tensor:
@@ -295,8 +295,8 @@ class RandomBrightness(Augmentation):
     def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None,
                  data_format: str | None = None, name: str | None = None) -> None:
         super().__init__(seed, data_format, name)
-        self.factor = as_config(factor)
         self._range = factor_range(factor, "factor", "RandomBrightness", -1, 1)
+        self.factor = as_config(factor)
         self.value_range = value_range_pair(value_range, "RandomBrightness")
 
     def _augment(self, x: Tensor, rng: np.random.Generator) -> Tensor:
