@@ -3,10 +3,11 @@ RandomContrast, RandomBrightness.
 
 Each draws a new random change per image (RandomCrop: per batch) on every call in training (`fit`,
 `layer(x, training=True)`) and is the identity in inference (`predict`, `evaluate`, a plain call), except
-RandomCrop, which center-crops in inference. Draws come from the layer's own generator when it has a
-`seed`, else from the one `tc.manual_seed` seeds. Inputs are batches (N, H, W, C) (channels_first:
-(N, C, H, W)); integer inputs become float32. The outputs are computed with Tensor ops (gathers, slices,
-arithmetic), so gradients flow through to the input, although augmentation normally comes first.
+RandomCrop, which in inference resizes the largest centered window of the target's shape. Draws come
+from the layer's own generator when it has a `seed`, else from the one `tc.manual_seed` seeds. Inputs
+are batches (N, H, W, C) (channels_first: (N, C, H, W)); integer inputs become float32. The outputs are
+computed with Tensor ops (gathers, slices, arithmetic), so gradients flow through to the input,
+although augmentation normally comes first.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arguments import one_of, positive_int
+from ..arguments import finite_number, one_of, positive_int
 from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
@@ -129,9 +130,7 @@ class AffineAugmentation(Augmentation):
         owner = type(self).__name__
         self.fill_mode = one_of(fill_mode, FILL_MODES, "fill_mode", owner)
         self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", owner)
-        if not is_number(fill_value) or not math.isfinite(fill_value):
-            raise TypeError(f"{owner}: fill_value must be a finite number, got {fill_value!r:.40}")
-        self.fill_value = float(fill_value)
+        self.fill_value = finite_number(fill_value, "fill_value", owner)
 
     def _augment(self, x: Tensor, rng: np.random.Generator) -> Tensor:
         n, height, width, _ = x.shape
