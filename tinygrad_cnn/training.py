@@ -415,25 +415,17 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
     if _yields_batches(x):
         _refuse_with_batches("fit", x, y=y, sample_weight=sample_weight,
                              validation_split=validation_split or None)
-        source, validation = _UserBatches(model, x, "fit", shuffle=shuffle, class_weight=class_weight), None
+        source, held_out = _UserBatches(model, x, "fit", shuffle=shuffle, class_weight=class_weight), None
     else:
         data = _arrays(model, x, y, sample_weight, "fit")
-        data, validation = _split(data, validation_split if validation_data is None else 0.0)
+        data, held_out = _split(data, validation_split if validation_data is None else 0.0)
         data = _training_weights(data, class_weight)
-        if data[2] is not None or (validation is not None and validation[2] is not None):
+        if data[2] is not None:
             _require_weighable_loss(model, "fit")
         source = _ArrayBatches(data, batch_size, shuffle)
     train = _Feed(source, steps_per_epoch, epochs - initial_epoch, "fit", "x", "steps_per_epoch")
     validations = sum(_validates(epoch, validation_freq) for epoch in range(initial_epoch, epochs))
-    if validation_data is not None:
-        validation = (_UserBatches(model, validation_data, "fit(validation_data)") if _yields_batches(validation_data)
-                      else _validation_arrays(model, validation_data))
-    if isinstance(validation, tuple):
-        validation = _ArrayBatches(validation, batch_size)
-        if validation.data[2] is not None:
-            _require_weighable_loss(model, "fit(validation_data)")
-    if validation is not None:
-        validation = _Feed(validation, validation_steps, validations, "fit", "validation_data", "validation_steps")
+    validation = _validation_feed(model, validation_data, held_out, batch_size, validation_steps, validations)
     if not model.built:
         model.build((None, *(data[0] if isinstance(source, _ArrayBatches) else train.peek()[0]).shape[1:]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
@@ -464,6 +456,21 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
     _notify(hooks, "on_train_end", logs)
     model.history = history
     return history
+
+
+def _validation_feed(model: Any, validation_data: Any, held_out: Data | None, batch_size: int, steps: int | None,
+                     passes: int) -> _Feed | None:
+    """The validation batches: validation_data (arrays or batches), else the part validation_split held out."""
+    if validation_data is not None and _yields_batches(validation_data):
+        source = _UserBatches(model, validation_data, "fit(validation_data)")
+    else:
+        data = _validation_arrays(model, validation_data) if validation_data is not None else held_out
+        if data is None:
+            return None
+        if data[2] is not None:
+            _require_weighable_loss(model, "fit(validation_data)")
+        source = _ArrayBatches(data, batch_size)
+    return _Feed(source, steps, passes, "fit", "validation_data", "validation_steps")
 
 
 def _steps(steps: Any, argument: str, what: str) -> int | None:
