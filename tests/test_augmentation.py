@@ -263,6 +263,8 @@ def test_summary_rows():
     (lambda: layers.RandomZoom(0.1, width_factor=[0.1]), ValueError, ["RandomZoom", "width_factor", "1 values"]),
     (lambda: layers.RandomTranslation(0.1, -1.2), ValueError, ["RandomTranslation", "width_factor", "-1.2"]),
     (lambda: layers.RandomTranslation(0.1, 0.1, fill_value="x"), TypeError, ["fill_value", "'x'"]),
+    (lambda: layers.RandomZoom(0.1, fill_value=float("inf")), ValueError, ["RandomZoom", "fill_value", "inf"]),
+    (lambda: layers.RandomContrast(0.1, value_range=(1, 1)), ValueError, ["RandomContrast", "value_range", "(1, 1)"]),
     (lambda: layers.RandomFlip("diagonal"), ValueError, ["RandomFlip", "mode", "'diagonal'", "'horizontal'"]),
     (lambda: layers.RandomFlip(seed=-1), ValueError, ["RandomFlip", "seed", "-1"]),
     (lambda: layers.RandomFlip(data_format="nhwc"), ValueError, ["data_format", "'nhwc'"]),
