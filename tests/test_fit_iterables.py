@@ -307,6 +307,26 @@ def test_every_bad_input_gets_a_clear_error():
             call()
 
 
+def test_an_iterable_with_array_is_data_to_cut_not_batches():
+    x, y, _ = data()
+
+    class Frame:  # like a pandas DataFrame: iterating it gives column names, np.asarray gives the values
+        def __init__(self, values):
+            self.values = values
+
+        def __array__(self, dtype=None, copy=None):
+            return self.values
+
+        def __iter__(self):
+            return iter(range(self.values.shape[1]))
+
+    expected = make_model()
+    expected.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+    model = make_model()
+    model.fit(Frame(x), y, batch_size=8, shuffle=False, verbose=0)
+    assert same_weights(expected, model)
+
+
 def test_a_valid_generator_fit_gives_no_warning():
     x, y, _ = data()
     with warnings.catch_warnings():

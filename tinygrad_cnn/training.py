@@ -213,12 +213,14 @@ _END = object()  # the end of an iterator (a batch could be anything, even None)
 
 def _yields_batches(value: Any) -> bool:
     """Whether `value` gives whole batches (a PyDataset, an iterator such as a generator, a list of batch
-    tuples, any other iterable) rather than arrays for fit to cut into batches."""
+    tuples, any other iterable) rather than arrays for fit to cut into batches (anything with __array__,
+    such as a pandas DataFrame or a torch tensor, is an array)."""
     if isinstance(value, (PyDataset, Iterator)):
         return True
     if isinstance(value, (list, tuple)):
         return bool(value) and all(isinstance(item, tuple) for item in value)
-    return isinstance(value, Iterable) and not isinstance(value, (np.ndarray, Tensor, str, bytes, Mapping))
+    array_like = isinstance(value, (Tensor, str, bytes, Mapping)) or hasattr(value, "__array__")
+    return isinstance(value, Iterable) and not array_like
 
 
 class _ArrayBatches:
