@@ -117,3 +117,20 @@ def test_elu_and_selu_gradient_at_zero_is_the_negative_sides(name):
     xt = torch.tensor(values, requires_grad=True)
     getattr(torch.nn.functional, name)(xt).backward(torch.tensor(upstream))
     np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("op", [lambda x, a: x * a, lambda x, a: a * x, lambda x, a: x / a, lambda x, a: a / x,
+                                lambda x, a: x ** a, lambda x, a: x @ a, lambda x, a: x - a])
+def test_writing_into_an_array_operand_before_backward_does_not_change_the_gradient(op):
+    """A raw ndarray operand was kept by reference: changing it before backward silently changed the gradient."""
+    rng = np.random.default_rng(0)
+    x = tc.Tensor(rng.uniform(1, 2, (3, 3)), requires_grad=True)
+    array = rng.uniform(1, 2, (3, 3))
+    upstream = rng.standard_normal((3, 3))
+    op(x, array.copy()).backward(upstream)
+    expected = x.grad.data.copy()
+    x.grad = None
+    y = op(x, array)
+    array[...] = 7.0   # the user reuses the buffer before backward
+    y.backward(upstream)
+    np.testing.assert_array_equal(x.grad.data, expected)

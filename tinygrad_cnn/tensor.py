@@ -573,7 +573,7 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
 
-_PASS = frozenset({Tensor, int, float, np.ndarray, np.float32, np.float64})  # operands used as they are
+_PASS = frozenset({Tensor, int, float, np.float32, np.float64})  # operands used as they are (arrays: _operand)
 
 
 def _data(x: Any) -> Any:
@@ -619,7 +619,11 @@ def _as_tensor(x: Any) -> Tensor:
 
 def _operand(other: Any, like: Tensor) -> Any:
     """The other operand of a binary op: Tensors, numbers and arrays pass (as constants); lists convert."""
-    if isinstance(other, (Tensor, int, float, np.ndarray, np.number)) and not isinstance(other, bool):
+    if isinstance(other, np.ndarray):
+        # a constant the op may keep for backward: a recorded op gets a copy, so that writing into the
+        # array before backward cannot change the gradient (a Tensor's version counter guards Tensors)
+        return other.copy() if like._requires_grad and MODE.grad_enabled else other
+    if isinstance(other, (Tensor, int, float, np.number)) and not isinstance(other, bool):
         return other
     if isinstance(other, (bool, np.bool_)):
         return int(other)
