@@ -238,6 +238,18 @@ def test_validation_steps_reads_a_running_validation_generator():
                                rtol=1e-6)
 
 
+
+def test_a_validation_generator_that_runs_out_warns_once_and_training_goes_on():
+    x, y, _ = data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = make_model().fit(forever(cut((x, y), 8)), steps_per_epoch=2, epochs=4, verbose=0,
+                                   validation_data=iter(cut((x[:24], y[:24]), 8)), validation_steps=2)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    assert "validation_data ran out of data after 3 batches, so validation stops here" in messages[0]
+    assert history.epoch == [0, 1, 2, 3] and len(history.history["val_loss"]) == 2
+
 # --- evaluate and predict ---------------------------------------------------------------------------------------
 
 def test_evaluate_and_predict_on_batches_equal_the_array_results():
@@ -325,6 +337,21 @@ def test_an_iterable_with_array_is_data_to_cut_not_batches():
     model = make_model()
     model.fit(Frame(x), y, batch_size=8, shuffle=False, verbose=0)
     assert same_weights(expected, model)
+
+
+def test_batches_given_as_lists_train_as_tuples_and_nested_number_lists_stay_data(torch):
+    x, y, _ = data()
+    expected = make_model()
+    expected.fit(cut((x, y), 8), epochs=2, verbose=0)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=8)
+    for batches in ([list(b) for b in cut((x, y), 8)], list(loader)):  # list(DataLoader): lists [x_batch, y_batch]
+        model = make_model()
+        model.fit(batches, epochs=2, verbose=0)
+        np.testing.assert_allclose(model.predict(x), expected.predict(x), rtol=1e-5, atol=1e-6)
+    rows = [[np.float32(v) for v in row] for row in x[:, :3]]  # samples of three numbers each: data, not batches
+    model = tc.Sequential([tc.Input((3,)), layers.Dense(3)])
+    model.compile("sgd", losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert model.fit(rows, y, epochs=1, verbose=0).params["steps"] == 2
 
 
 def test_a_valid_generator_fit_gives_no_warning():

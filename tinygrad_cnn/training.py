@@ -218,9 +218,16 @@ def _yields_batches(value: Any) -> bool:
     if isinstance(value, (PyDataset, Iterator)):
         return True
     if isinstance(value, (list, tuple)):
-        return bool(value) and all(isinstance(item, tuple) for item in value)
+        return bool(value) and all(_is_batch(item) for item in value)
     array_like = isinstance(value, (Tensor, str, bytes, Mapping)) or hasattr(value, "__array__")
     return isinstance(value, Iterable) and not array_like
+
+
+def _is_batch(item: Any) -> bool:
+    """A batch tuple, or a list [x, y] or [x, y, sample_weight] of arrays (what list(torch DataLoader) holds),
+    not a sample given as a list of numbers."""
+    return isinstance(item, tuple) or (isinstance(item, list) and len(item) in (2, 3)
+                                       and all(getattr(part, "ndim", 0) >= 1 for part in item))
 
 
 class _ArrayBatches:
@@ -311,7 +318,7 @@ class _Feed:
         if self.source.dataset is not None:
             self.source.dataset.on_epoch_begin()
         count = 0
-        while self.limit is None or count < self.limit:
+        while not self.exhausted and (self.limit is None or count < self.limit):  # an iterator that ran out stays out
             fresh = self.running is None
             if fresh:
                 self.running = iter(self.source)
@@ -346,10 +353,12 @@ class _Feed:
             raise ValueError(f"{self.what}: {self.argument} ({self.source.kind}) gave no batches; "
                              "it is empty, or an iterator that was already read to its end")
         self.exhausted = True
-        warnings.warn(f"{self.what}: {self.argument} ran out of data after {self.total} batches, so the run stops "
-                      "here. An iterator (a generator) yields its batches once: make it loop forever, give at "
-                      "least steps x epochs batches, or pass a list of batch tuples or a tc.utils.PyDataset, "
-                      "which can be read again", stacklevel=4)
+        stops = ("validation stops here (the later epochs get no val_ values)" if self.argument == "validation_data"
+                 else "the run stops here")
+        warnings.warn(f"{self.what}: {self.argument} ran out of data after {self.total} batches, so {stops}. An "
+                      "iterator (a generator) yields its batches once: make it loop forever, give at least steps "
+                      "x epochs batches, or pass a list of batch tuples or a tc.utils.PyDataset, which can be read "
+                      "again", stacklevel=4)
 
 
 def _loss_value(model: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarray | None) -> Tensor:
