@@ -287,9 +287,23 @@ def test_bad_arguments_name_the_layer_argument_and_value(make, error, words):
         assert word in str(info.value), (word, str(info.value))
 
 
-def test_inputs_of_the_wrong_rank_are_refused():
-    with pytest.raises(ValueError, match="RandomFlip.*4-D.*x\\[None\\]"):
-        layers.RandomFlip()(np.zeros((4, 4, 3)))
+def test_one_image_is_changed_as_a_batch_of_one_and_other_ranks_are_refused():
+    image = images(1, 6, 7, 2)[0]  # (H, W, C), as Keras 3 takes it unbatched
+    for batched, single in zip(every_layer(), every_layer(), strict=True):
+        for training in (False, True):
+            expected = batched(image[None], training=training).numpy()[0]
+            out = single(image, training=training)
+            assert out.shape == expected.shape
+            np.testing.assert_array_equal(out.numpy(), expected)
+    first = layers.RandomRotation(0.2, seed=1, data_format="channels_first")
+    np.testing.assert_array_equal(first(image.transpose(2, 0, 1), training=True).numpy(),
+                                  layers.RandomRotation(0.2, seed=1)(image, training=True).numpy().transpose(2, 0, 1))
+    x = tc.Tensor(image, requires_grad=True)
+    layers.RandomZoom(0.3, seed=2)(x, training=True).sum().backward()
+    assert x.grad.shape == image.shape
+    for shape in ((4, 4), (1, 2, 4, 4, 3)):
+        with pytest.raises(ValueError, match="RandomFlip.*4-D"):
+            layers.RandomFlip()(np.zeros(shape))
 
 
 # --- training ---

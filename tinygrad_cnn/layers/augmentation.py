@@ -5,7 +5,8 @@ Each draws a new random change per image (RandomCrop: per batch) on every call i
 `layer(x, training=True)`) and is the identity in inference (`predict`, `evaluate`, a plain call), except
 RandomCrop, which in inference resizes the largest centered window of the target's shape. Draws come
 from the layer's own generator when it has a `seed`, else from the one `tc.manual_seed` seeds. Inputs
-are batches (N, H, W, C) (channels_first: (N, C, H, W)); integer inputs become float32. The outputs are
+are batches (N, H, W, C) (channels_first: (N, C, H, W)) or one image (H, W, C); integer inputs become
+float32. The outputs are
 computed with Tensor ops (gathers, slices, arithmetic), so gradients flow through to the input,
 although augmentation normally comes first.
 """
@@ -82,6 +83,13 @@ class Augmentation(Layer):
 
     def _rng(self) -> np.random.Generator:
         return self._generator if self._generator is not None else generator()
+
+    def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
+        """As Layer's; one image (H, W, C) (channels_first: (C, H, W)) is changed as a batch of one, as in Keras."""
+        x = self._as_tensor(inputs)
+        if x.ndim == 3:
+            return super().__call__(x[None], training)[0]   # (H, W, C) -> (1, H, W, C) -> back
+        return super().__call__(x, training)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         return self._channels_last(x, lambda images: self._augment(images, self._rng())) if training else x
