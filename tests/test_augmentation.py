@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,6 +71,34 @@ def test_rotation_by_a_quarter_turn_is_rot90_counter_clockwise(size, c, fill_mod
     np.testing.assert_array_equal(layer(x, training=True).numpy(), expected)
     bilinear = layers.RandomRotation((turns, turns), fill_mode=fill_mode)(x, training=True).numpy()
     np.testing.assert_allclose(bilinear, expected, atol=1e-5)
+
+
+@settings(max_examples=15)
+@given(size=st.integers(1, 8), width=st.integers(1, 8), turn=st.floats(-0.5, 0.5), down=st.floats(-0.5, 0.5),
+       right=st.floats(-0.5, 0.5), fill=st.sampled_from([("constant", "zeros"), ("nearest", "border"),
+                                                         ("reflect", "reflection")]))
+def test_bilinear_turns_and_shifts_equal_torch_grid_sample(size, width, turn, down, right, fill):
+    torch = require_torch()
+    x = images(2, size, size, 2).astype(np.float64)
+    angle = turn * 2 * np.pi   # a square image: a turn about the center is a turn of torch's [-1, 1] square
+    cases = [(layers.RandomRotation((turn, turn), fill_mode=fill[0]), x, [[np.cos(angle), -np.sin(angle), 0],
+                                                                           [np.sin(angle), np.cos(angle), 0]])]
+    wide = images(2, size, width, 2, seed=2).astype(np.float64)   # shifts by fractions of the height and width
+    cases.append((layers.RandomTranslation((down, down), (right, right), fill_mode=fill[0]), wide,
+                  [[1, 0, -2 * right], [0, 1, -2 * down]]))
+    for layer, inputs, theta in cases:
+        ours = tc.Tensor(inputs, requires_grad=True)
+        out = layer(ours, training=True)
+        upstream = np.random.default_rng(1).standard_normal(inputs.shape)
+        out.backward(tc.Tensor(upstream))
+        reference = torch.tensor(inputs).permute(0, 3, 1, 2).requires_grad_()   # (N, H, W, C) -> (N, C, H, W)
+        theta = torch.tensor([theta] * 2, dtype=torch.float64)   # (N, 2, 3): output point -> input point in [-1, 1]
+        grid = torch.nn.functional.affine_grid(theta, list(reference.shape), align_corners=False)
+        expected = torch.nn.functional.grid_sample(reference, grid, mode="bilinear", padding_mode=fill[1],
+                                                   align_corners=False)
+        expected.backward(torch.tensor(upstream).permute(0, 3, 1, 2))
+        np.testing.assert_allclose(out.numpy(), expected.detach().permute(0, 2, 3, 1).numpy(), atol=1e-9)
+        np.testing.assert_allclose(ours.grad.numpy(), reference.grad.permute(0, 2, 3, 1).numpy(), atol=1e-9)
 
 
 @settings(max_examples=15)
