@@ -36,7 +36,9 @@ def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
     shape = labels.shape[:-1] if labels.ndim > 1 and labels.shape[-1] == 1 else labels.shape
     flat = labels.reshape(-1)  # (...) -> (count,)
     if flat.size and flat.min() < 0:
-        raise ValueError(f"to_categorical: class labels must be >= 0, got {flat.min()}")
+        at = tuple(int(i) for i in np.unravel_index(flat.argmin(), labels.shape))
+        raise ValueError(f"to_categorical: class labels must be >= 0, got {flat.min()} at index {at}; map other "
+                         "labels to 0..n-1 first, e.g. with np.unique(x, return_inverse=True)[1]")
     if num_classes is None:
         if not flat.size:
             raise ValueError(f"to_categorical: x is empty (shape {labels.shape}), so num_classes cannot be inferred; "
