@@ -267,6 +267,19 @@ def test_evaluate_and_predict_on_batches_equal_the_array_results():
     np.testing.assert_array_equal(model.predict(x, batch_size=8, steps=2), expected[:16])
 
 
+
+def test_evaluate_and_predict_read_each_batch_once_when_steps_exceed_the_data(capsys):
+    x, y, _ = data(37)
+    model = make_model()
+    expected, loss = model.predict(x, batch_size=8), model.evaluate(x, y, batch_size=8, verbose=0)
+    for source in (x, cut((x,), 8), Batches((x, y), 8)):  # arrays, a list, a PyDataset: 5 batches
+        with pytest.warns(UserWarning, match="steps=7 is more than the 5 batches of x; each batch is read once"):
+            np.testing.assert_array_equal(model.predict(source, batch_size=8, steps=7), expected)
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="evaluate: steps=9 is more than the 5 batches"):
+        assert model.evaluate(x, y, batch_size=8, steps=9, verbose=2) == loss
+    assert capsys.readouterr().out.startswith("5/9 - ")  # the progress line shows the steps done
+
 # --- the progress bar ---------------------------------------------------------------------------------------------
 
 class Terminal(io.StringIO):

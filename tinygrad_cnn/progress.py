@@ -60,15 +60,15 @@ class ProgressBar:
         self._draw(f"{self._bar(step)} - ETA: {format_duration(eta)}{format_values(values)}", end="")
 
     def finish(self, values: dict[str, Any]) -> None:
-        """The final line: steps, time, time per step and the values."""
+        """The final line: the steps done (of all, when a pass ended early), time, time per step and the values."""
         if self.verbose == 0:
             return
         if self.steps is None:  # now known
             self.steps = self.seen
         elapsed = time.perf_counter() - self.start
-        per_step = elapsed / max(self.steps, 1)
+        per_step = elapsed / max(self.seen, 1)
         timing = f"{format_duration(elapsed)} {per_step * 1000:.0f}ms/step"
-        head = self._bar(self.steps) if self.verbose == 1 else f"{self.steps}/{self.steps}"
+        head = self._bar(self.seen) if self.verbose == 1 else f"{self.seen}/{self.steps}"
         self._draw(f"{head} - {timing}{format_values(values)}", end="\n")
 
     def _bar(self, step: int) -> str:

@@ -298,11 +298,12 @@ class _Feed:
     Without `limit`, an epoch is one whole pass over the source. With it, an epoch is the next `limit`
     batches of one running pass: a source that can be read again (arrays, a list, a PyDataset) starts
     over from its first batch when it runs out, while an iterator that runs out ends the run with a
-    warning, as in Keras."""
+    warning, as in Keras. Without `repeat` (evaluate, predict) a pass ends at the end of the source, with a
+    warning when `limit` asked for more."""
 
     def __init__(self, source: _ArrayBatches | _UserBatches, limit: int | None, passes: int, what: str,
-                 argument: str = "x", steps_argument: str = "steps") -> None:
-        self.source, self.limit, self.what, self.argument = source, limit, what, argument
+                 argument: str = "x", steps_argument: str = "steps", repeat: bool = True) -> None:
+        self.source, self.limit, self.what, self.argument, self.repeat = source, limit, what, argument, repeat
         if source.one_shot and limit is None and passes > 1:
             raise ValueError(f"{what}: {argument} is an iterator ({type(source.source).__name__}), which yields "
                              f"its batches only once, and it is read {passes} times (once per epoch); pass "
@@ -332,6 +333,10 @@ class _Feed:
                 return  # the end of one whole pass
             if fresh or self.source.one_shot:
                 self._ran_out()
+                return
+            if not self.repeat:
+                warnings.warn(f"{self.what}: steps={self.limit} is more than the {count} batches of {self.argument}; "
+                              "each batch is read once (steps=None reads them all)", stacklevel=3)
                 return
             # a source that can be read again: go on from its first batch
 
@@ -621,11 +626,11 @@ def _inference_feed(model: Any, x: Any, y: Any, sample_weight: Any, batch_size: 
     batch_size, steps = _batch_size(batch_size, what), _steps(steps, "steps", what)
     if _yields_batches(x):
         _refuse_with_batches(what, x, y=y, sample_weight=sample_weight)
-        return _Feed(_UserBatches(model, x, what, targets), steps, 1, what)
+        return _Feed(_UserBatches(model, x, what, targets), steps, 1, what, repeat=False)
     data = _arrays(model, x, y, sample_weight, what, targets)
     if data[2] is not None:
         _require_weighable_loss(model, what)
-    return _Feed(_ArrayBatches(data, batch_size), steps, 1, what)
+    return _Feed(_ArrayBatches(data, batch_size), steps, 1, what, repeat=False)
 
 
 def evaluate(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, verbose: Any = 1,
