@@ -273,10 +273,21 @@ def test_evaluate_and_predict_read_each_batch_once_when_steps_exceed_the_data(ca
     model = make_model()
     expected, loss = model.predict(x, batch_size=8), model.evaluate(x, y, batch_size=8, verbose=0)
     for source in (x, cut((x,), 8), Batches((x, y), 8)):  # arrays, a list, a PyDataset: 5 batches
-        with pytest.warns(UserWarning, match="steps=7 is more than the 5 batches of x; each batch is read once"):
+        with pytest.warns(UserWarning, match="x ended after 5 of the steps=7 batches of this pass"):
             np.testing.assert_array_equal(model.predict(source, batch_size=8, steps=7), expected)
+    trained = make_model()
+    with pytest.warns(UserWarning, match="validation_data ended after 2 of the validation_steps=3 batches"):
+        history = trained.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_data=(x[:16], y[:16]),
+                              validation_steps=3)
+    last = trained.evaluate(x[:16], y[:16], batch_size=8, verbose=0)[0]
+    assert history.history["val_loss"][1] == pytest.approx(last)  # each validation batch counted once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fewer steps than batches: the next epoch goes on, then starts again
+        history = trained.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_data=(x[:16], y[:16]),
+                              validation_steps=1)
+    assert len(history.history["val_loss"]) == 3
     capsys.readouterr()
-    with pytest.warns(UserWarning, match="evaluate: steps=9 is more than the 5 batches"):
+    with pytest.warns(UserWarning, match="evaluate: x ended after 5 of the steps=9 batches"):
         assert model.evaluate(x, y, batch_size=8, steps=9, verbose=2) == loss
     assert capsys.readouterr().out.startswith("5/9 - ")  # the progress line shows the steps done
 

@@ -298,12 +298,13 @@ class _Feed:
     Without `limit`, an epoch is one whole pass over the source. With it, an epoch is the next `limit`
     batches of one running pass: a source that can be read again (arrays, a list, a PyDataset) starts
     over from its first batch when it runs out, while an iterator that runs out ends the run with a
-    warning, as in Keras. Without `repeat` (evaluate, predict) a pass ends at the end of the source, with a
-    warning when `limit` asked for more."""
+    warning, as in Keras. Without `repeat` (validation, evaluate, predict) an epoch ends at the end of the
+    source, with a warning when `limit` asked for more."""
 
     def __init__(self, source: _ArrayBatches | _UserBatches, limit: int | None, passes: int, what: str,
                  argument: str = "x", steps_argument: str = "steps", repeat: bool = True) -> None:
         self.source, self.limit, self.what, self.argument, self.repeat = source, limit, what, argument, repeat
+        self.steps_argument = steps_argument
         if source.one_shot and limit is None and passes > 1:
             raise ValueError(f"{what}: {argument} is an iterator ({type(source.source).__name__}), which yields "
                              f"its batches only once, and it is read {passes} times (once per epoch); pass "
@@ -334,9 +335,10 @@ class _Feed:
             if fresh or self.source.one_shot:
                 self._ran_out()
                 return
-            if not self.repeat:
-                warnings.warn(f"{self.what}: steps={self.limit} is more than the {count} batches of {self.argument}; "
-                              "each batch is read once (steps=None reads them all)", stacklevel=3)
+            if not self.repeat and count:  # (an epoch that found the source at its end starts it again)
+                warnings.warn(f"{self.what}: {self.argument} ended after {count} of the {self.steps_argument}="
+                              f"{self.limit} batches of this pass; each batch is read once a pass "
+                              f"({self.steps_argument}=None reads them all)", stacklevel=3)
                 return
             # a source that can be read again: go on from its first batch
 
@@ -486,7 +488,7 @@ def _validation_feed(model: Any, validation_data: Any, held_out: Data | None, ba
         if data[2] is not None:
             _require_weighable_loss(model, "fit(validation_data)")
         source = _ArrayBatches(data, batch_size)
-    return _Feed(source, steps, passes, "fit", "validation_data", "validation_steps")
+    return _Feed(source, steps, passes, "fit", "validation_data", "validation_steps", repeat=False)
 
 
 def _steps(steps: Any, argument: str, what: str) -> int | None:
