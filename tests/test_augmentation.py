@@ -77,7 +77,7 @@ def test_rotation_by_a_quarter_turn_is_rot90_counter_clockwise(size, c, fill_mod
 @given(size=st.integers(1, 8), width=st.integers(1, 8), turn=st.floats(-0.5, 0.5), down=st.floats(-0.5, 0.5),
        right=st.floats(-0.5, 0.5), fill=st.sampled_from([("constant", "zeros"), ("nearest", "border"),
                                                          ("reflect", "reflection")]))
-def test_bilinear_turns_and_shifts_equal_torch_grid_sample(size, width, turn, down, right, fill):
+def test_bilinear_turns_shifts_and_zooms_equal_torch_grid_sample(size, width, turn, down, right, fill):
     torch = require_torch()
     x = images(2, size, size, 2).astype(np.float64)
     angle = turn * 2 * np.pi   # a square image: a turn about the center is a turn of torch's [-1, 1] square
@@ -86,6 +86,8 @@ def test_bilinear_turns_and_shifts_equal_torch_grid_sample(size, width, turn, do
     wide = images(2, size, width, 2, seed=2).astype(np.float64)   # shifts by fractions of the height and width
     cases.append((layers.RandomTranslation((down, down), (right, right), fill_mode=fill[0]), wide,
                   [[1, 0, -2 * right], [0, 1, -2 * down]]))
+    cases.append((layers.RandomZoom((down, down), (right, right), fill_mode=fill[0]), wide,   # about the center
+                  [[1 + right, 0, 0], [0, 1 + down, 0]]))
     for layer, inputs, theta in cases:
         ours = tc.Tensor(inputs, requires_grad=True)
         out = layer(ours, training=True)
