@@ -6,9 +6,8 @@ Each draws a new random change per image (RandomCrop: per batch) on every call i
 RandomCrop, which in inference resizes the largest centered window of the target's shape. Draws come
 from the layer's own generator when it has a `seed`, else from the one `tc.manual_seed` seeds. Inputs
 are batches (N, H, W, C) (channels_first: (N, C, H, W)) or one image (H, W, C); integer inputs become
-float32. The outputs are
-computed with Tensor ops (gathers, slices, arithmetic), so gradients flow through to the input,
-although augmentation normally comes first.
+float32. The outputs are computed with Tensor ops (gathers, slices, arithmetic), so gradients flow
+through to the input, although augmentation normally comes first.
 """
 from __future__ import annotations
 
