@@ -1,12 +1,26 @@
-"""Keras's data helpers: `to_categorical`, `normalize` and `PyDataset` (a dataset of batches for fit)."""
+"""Keras's data helpers: `to_categorical`, `normalize`, `PyDataset` (a dataset of batches for fit) and
+`set_random_seed`."""
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 
 from .arguments import axis_index, flag, is_int, positive_int
+from .creation import manual_seed
 from .tensor import Tensor
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed Python's `random`, NumPy's global generator and ours (`tc.manual_seed`), as Keras's does."""
+    if not is_int(seed) or not 0 <= seed < 2**32:
+        raise (ValueError if is_int(seed) else TypeError)(
+            f"set_random_seed: seed must be an int in [0, 2**32), got {type(seed).__name__} {seed!r:.40}; "
+            "e.g. set_random_seed(42)")
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    manual_seed(int(seed))
 
 
 def _array(value: Any, argument: str, owner: str) -> np.ndarray:
