@@ -185,3 +185,15 @@ def test_errors_before_writing(tmp_path):
         tc.load_model(tmp_path / "nothing.npz")
     with pytest.raises(ValueError, match="has no weights yet"):
         tc.Sequential([layers.Dense(2)]).save(tmp_path / "model.npz")
+
+
+def test_a_compiled_model_without_weights_loads_and_keras_load_model_path(tmp_path):
+    """A compiled model with no trainable weights (augmentation only) could be saved but not loaded
+    ('Adam has no parameters'); keras.models.load_model's path, tc.models.load_model, exists too."""
+    model = tc.Sequential([tc.Input((6, 5, 3)), tc.layers.RandomFlip()])
+    model.compile("adam", "mse")
+    model.save(tmp_path / "m.npz")
+    loaded = tc.models.load_model(tmp_path / "m.npz")
+    x = np.random.default_rng(0).standard_normal((2, 6, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), x)
+    assert type(loaded.optimizer).__name__ == "Adam"

@@ -197,13 +197,15 @@ class Sequential(Layer):
     def fit(self, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, callbacks: Any = None,
             initial_epoch: int = 0, sample_weight: Any = None, class_weight: Any = None,
-            steps_per_epoch: int | None = None, validation_steps: int | None = None, validation_freq: Any = 1) -> Any:
+            steps_per_epoch: int | None = None, validation_steps: int | None = None, validation_freq: Any = 1,
+            validation_batch_size: int | None = None) -> Any:
         """Train over (x, y), or the batches x gives, epochs `initial_epoch` to `epochs - 1`; returns the History."""
         from .training import fit
         return fit(self, x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
                    validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks,
                    initial_epoch=initial_epoch, sample_weight=sample_weight, class_weight=class_weight,
-                   steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, validation_freq=validation_freq)
+                   steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, validation_freq=validation_freq,
+                   validation_batch_size=validation_batch_size)
 
     def evaluate(self, x: Any, y: Any = None, batch_size: int | None = 32, verbose: int = 1,
                  return_dict: bool = False, callbacks: Any = None, sample_weight: Any = None,
@@ -238,3 +240,9 @@ class Sequential(Layer):
         """Draw the model's graph, one node per layer (graphviz); options as tc.viz.plot_model."""
         from .viz import plot_model
         return plot_model(self, path, **options)
+
+
+def load_model(path: Any) -> Sequential:
+    """Keras's `keras.models.load_model`: the same as `tc.load_model` (read a file written by model.save)."""
+    from .saving import load_model as load   # saving builds on this module, so it is imported when called
+    return load(path)

@@ -313,8 +313,8 @@ def _restore_training(model: Sequential, config: Any, arrays: dict[str, np.ndarr
         compile_model(model, optimizer=optimizer, loss=losses.get(config["loss"]), metrics=config["metrics"])
     except (ValueError, TypeError, KeyError) as e:
         raise ModelFileError(f"{path}: cannot restore the compile settings {config!r:.200}: {e}") from None
-    if "optimizer/iterations" not in arrays:
-        return
+    if "optimizer/iterations" not in arrays or optimizer.params is None:
+        return   # never trained, or a model with no trainable weights (compile left its optimizer unbound)
     iterations = arrays["optimizer/iterations"]
     if iterations.ndim != 0 or iterations.dtype.kind not in "iu" or iterations < 0:
         raise ModelFileError(f"{path}: the entry 'optimizer/iterations' should be an integer >= 0, "
