@@ -144,3 +144,18 @@ def test_bad_weights_raise_clear_errors(call, error, message):
     x, y = data()
     with pytest.raises(error, match=message):
         call(make_model(), x, y)
+
+
+def test_validation_batch_size_sets_the_validation_batches():
+    """Keras 3's fit(validation_batch_size=...): the validation pass reads batches of that size."""
+    x = np.random.default_rng(0).standard_normal((20, 3)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    model = tc.Sequential([tc.Input((3,)), tc.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    sizes = []
+    seen = tc.callbacks.LambdaCallback(on_test_batch_begin=lambda batch, logs: sizes.append(batch))
+    model.fit(x, y, batch_size=4, validation_data=(x[:10], y[:10]), validation_batch_size=3, verbose=0,
+              callbacks=[seen])
+    assert sizes == [0, 1, 2, 3]   # 10 samples in batches of 3
+    with pytest.raises(ValueError, match="fit: validation_batch_size must be"):
+        model.fit(x, y, validation_batch_size=0, verbose=0)

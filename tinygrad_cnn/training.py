@@ -411,7 +411,8 @@ class _Tracker:
 def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
         validation_split: float = 0.0, shuffle: bool = True, verbose: Any = 1, callbacks: Any = None,
         initial_epoch: int = 0, sample_weight: Any = None, class_weight: Any = None, steps_per_epoch: int | None = None,
-        validation_steps: int | None = None, validation_freq: Any = 1) -> History:
+        validation_steps: int | None = None, validation_freq: Any = 1, validation_batch_size: int | None = None
+        ) -> History:
     """Train over (x, y) in batches, epochs `initial_epoch` to `epochs - 1` (Keras: `epochs` is the index
     to stop at, not a count); returns the History (also model.history).
 
@@ -419,10 +420,13 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
     a tc.utils.PyDataset; then y, sample_weight and validation_split are not given and batch_size does not
     apply. `steps_per_epoch` limits the batches per epoch; `validation_freq` validates every n-th epoch (or
     after the epochs, 1-based, in a list). `sample_weight` weighs each sample's loss; `class_weight`
-    ({class: weight}) multiplies into it for the training data. The metrics stay unweighted (Keras's `metrics`)."""
+    ({class: weight}) multiplies into it for the training data. The metrics stay unweighted (Keras's `metrics`).
+    Validation arrays go in batches of `validation_batch_size` (default: batch_size)."""
     _require_compiled(model, "fit")
     shuffle = flag(shuffle, "shuffle", "fit")
     batch_size = _batch_size(batch_size, "fit")
+    validation_batch_size = batch_size if validation_batch_size is None else positive_int(
+        validation_batch_size, "validation_batch_size", "fit")
     epochs = positive_int(epochs, "epochs", "fit", minimum=0)
     initial_epoch = _initial_epoch(initial_epoch, epochs)
     verbose = _verbosity(verbose)
@@ -443,7 +447,8 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
         source = _ArrayBatches(data, batch_size, shuffle)
     train = _Feed(source, steps_per_epoch, epochs - initial_epoch, "fit", "x", "steps_per_epoch")
     validations = sum(_validates(epoch, validation_freq) for epoch in range(initial_epoch, epochs))
-    validation = _validation_feed(model, validation_data, held_out, batch_size, validation_steps, validations)
+    validation = _validation_feed(model, validation_data, held_out, validation_batch_size, validation_steps,
+                                  validations)
     if not model.built:
         model.build((None, *(data[0] if isinstance(source, _ArrayBatches) else train.peek()[0]).shape[1:]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
