@@ -179,7 +179,7 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
     ("Conv2D initializer", lambda t: L.Conv2D(8, 3, kernel_initializer="xavier"), ValueError,
      ["unknown initializer 'xavier'", "glorot_uniform"]),
     ("Conv2D rank", lambda t: L.Conv2D(2, 3)(np.ones((5, 5, 3))), ValueError,
-     ["Conv2D", "4-D", "(None, 5, 3)", "add a batch axis"]),
+     ["Conv2D", "4-D", "got shape (5, 5, 3)", "add a batch axis"]),
     ("Conv2D channels", lambda t: built_twice(L.Conv2D(2, 3), (1, 5, 5, 3), (1, 5, 5, 4)), ValueError,
      ["Conv2D", "(None, 5, 5, 3)", "(1, 5, 5, 4)", "axis 3 must have size 3, not 4"]),
     ("Dense zero units", lambda t: L.Dense(0), ValueError, ["Dense", "units", "positive int", "got 0"]),
@@ -195,7 +195,7 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
     ("MaxPooling2D data_format", lambda t: L.MaxPooling2D(2, data_format="x"), ValueError,
      ["MaxPooling2D", "data_format", "'x'"]),
     ("MaxPooling2D rank", lambda t: L.MaxPooling2D(2)(np.ones((2, 4))), ValueError,
-     ["MaxPooling2D", "4-D", "(None, 4)"]),
+     ["MaxPooling2D", "4-D", "got shape (2, 4)"]),
     ("Dropout rate", lambda t: L.Dropout(1.5), ValueError, ["Dropout", "rate", "[0.0, 1.0)", "1.5"]),
     ("Dropout string rate", lambda t: L.Dropout("0.5"), TypeError, ["Dropout", "rate", "number", "'0.5'"]),
     ("BatchNormalization momentum", lambda t: L.BatchNormalization(momentum=2), ValueError,
@@ -342,3 +342,9 @@ def test_initializer_errors_name_the_layer_and_the_weight():
     with pytest.raises(ValueError, match=r"Conv2D 'conv2d\w*': the initializer of kernel \(shape \(3, 3, 1, 2\)\): "
                                          r"Identity initializer: only 2-D"):
         L.Conv2D(2, 3, kernel_initializer="identity")(np.zeros((1, 5, 5, 1), np.float32))
+
+
+def test_a_wrong_rank_message_shows_the_shape_as_given():
+    """The first call's rank error showed the batch axis as None: (None, 3, 3) for an input of shape (2, 3, 3)."""
+    with pytest.raises(ValueError, match=r"expects 4-D input .* got shape \(2, 3, 3\) \(add a batch axis"):
+        L.Conv2D(2, 3)(np.zeros((2, 3, 3), np.float32))

@@ -181,7 +181,8 @@ class _Monitor(Callback):
         if value is None:
             warnings.warn(f"{type(self).__name__}: {action} is conditioned on {self.monitor!r}, which is not in "
                           f"the logs; available: {', '.join(logs or {}) or 'nothing'} (val_ values need "
-                          "validation_data or validation_split)", stacklevel=3)
+                          "validation_data or validation_split, and come only after the epochs validation_freq "
+                          "validates)", stacklevel=3)
             return None
         return float(value)
 

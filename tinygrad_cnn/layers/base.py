@@ -178,6 +178,7 @@ class Layer:
         if self.built:
             self._check_input(x.shape)
         else:
+            self._check_rank(x.shape)   # the shape as given, batch size included, in the message
             self.build_for(shape)
         mode = self.training if training is None else bool(training)
         with scope(self.name, type(self).__name__, owner=self):
