@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tinygrad_cnn"
 
 # Each module's level; a module may import only from its own level or below.
 LEVELS = {
-    "mode": 0, "anomaly": 0, "arguments": 0, "describe": 0, "parallel": 0, "blas_threads": 0, "malloc": 0,
+    "mode": 0, "anomaly": 0, "arguments": 0, "configs": 0, "describe": 0, "parallel": 0, "blas_threads": 0, "malloc": 0,
     "tensor": 1, "function": 1, "engine": 1, "autograd": 1, "creation": 1,
     "ops": 2,
     "conv": 3,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import is_int
+from .configs import from_config, to_config
 from .creation import checked_shape, generator
 from .tensor import as_dtype
 
@@ -343,13 +344,9 @@ zeros, ones = Zeros(), Ones()
 
 def serialize(initializer: Any) -> dict[str, Any]:
     """{"class_name", "config"} for a built-in initializer; a custom callable cannot be named."""
-    name = type(initializer).__name__
-    if CLASSES.get(name) is not type(initializer):
-        raise ValueError(f"the initializer {initializer!r:.60} is a custom callable, which a config cannot hold "
-                         f"(it would have to run code); use a name such as 'he_normal' or one of "
-                         f"{', '.join(CLASSES)} to save the architecture, or save the weights alone "
-                         "(model.save_weights, ModelCheckpoint(save_weights_only=True))")
-    return {"class_name": name, "config": initializer.get_config()}
+    return to_config(initializer, CLASSES, "initializer", "callable",
+                     f"use a name such as 'he_normal' or one of {', '.join(CLASSES)} to save the architecture, or "
+                     "save the weights alone (model.save_weights, ModelCheckpoint(save_weights_only=True))")
 
 
 def config_entry(initializer: Any) -> str | dict[str, Any]:
@@ -382,16 +379,8 @@ def get(identifier: Any) -> Callable[..., np.ndarray]:
             return CLASSES[identifier]()
         raise ValueError(f"unknown initializer {identifier!r}; known names: {', '.join([*INITIALIZERS, *CLASSES])} "
                          "(or pass tc.initializers.RandomNormal(stddev=0.01), or a callable (shape, dtype) -> ndarray)")
-    if isinstance(identifier, Mapping):
-        name, config = identifier.get("class_name"), identifier.get("config", {})
-        cls = (CLASSES.get(name) or INITIALIZERS.get(name)) if isinstance(name, str) else None
-        if cls is None or not isinstance(config, Mapping):
-            raise ValueError(f"an initializer config must be {{'class_name': one of {', '.join(CLASSES)}, "
-                             f"'config': {{...}}}}, got {dict(identifier)!r:.100}")
-        try:
-            return cls.from_config(config)
-        except TypeError as e:
-            raise ValueError(f"cannot build {name} from the config {dict(config)}: {e}") from None
+    if isinstance(identifier, Mapping):   # a class name, or a snake name as layer configs write them
+        return from_config(identifier, {**CLASSES, **INITIALIZERS}, "an initializer")
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     if callable(identifier):

@@ -244,5 +244,5 @@ class Sequential(Layer):
 
 def load_model(path: Any) -> Sequential:
     """Keras's `keras.models.load_model`: the same as `tc.load_model` (read a file written by model.save)."""
-    from .saving import load_model as load   # saving builds on this module, so it is imported when called
+    from .saving import load_model as load  # saving builds on this module, so it is imported when called
     return load(path)

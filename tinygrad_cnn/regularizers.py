@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .arguments import number
+from .configs import from_config, to_config
 from .tensor import Tensor
 
 
@@ -113,12 +114,9 @@ def serialize(regularizer: Any) -> dict[str, Any] | None:
     """{"class_name", "config"} for a built-in regularizer (None for None); a custom callable cannot be named."""
     if regularizer is None:
         return None
-    name = type(regularizer).__name__
-    if CLASSES.get(name) is not type(regularizer):
-        raise ValueError(f"the regularizer {regularizer!r:.60} is a custom callable, which a config cannot hold "
-                         f"(it would have to run code); use one of {', '.join(CLASSES)} to save the architecture, or "
-                         "save the weights alone (model.save_weights, ModelCheckpoint(save_weights_only=True))")
-    return {"class_name": name, "config": regularizer.get_config()}
+    return to_config(regularizer, CLASSES, "regularizer", "callable",
+                     f"use one of {', '.join(CLASSES)} to save the architecture, or save the weights alone "
+                     "(model.save_weights, ModelCheckpoint(save_weights_only=True))")
 
 
 def deserialize(config: Mapping[str, Any]) -> Regularizer:
@@ -142,14 +140,7 @@ def get(identifier: Any) -> Any:
         raise ValueError(f"unknown regularizer {identifier!r}; known names: {', '.join([*NAMES, *CLASSES])} "
                          "(or pass tc.regularizers.L2(0.001))")
     if isinstance(identifier, Mapping):
-        name, config = identifier.get("class_name"), identifier.get("config", {})
-        if name not in CLASSES or not isinstance(config, Mapping):
-            raise ValueError(f"a regularizer config must be {{'class_name': one of {', '.join(CLASSES)}, "
-                             f"'config': {{...}}}}, got {dict(identifier)!r:.100}")
-        try:
-            return CLASSES[name].from_config(config)
-        except TypeError as e:
-            raise ValueError(f"cannot build {name} from the config {dict(config)}: {e}") from None
+        return from_config(identifier, CLASSES, "a regularizer")
     if isinstance(identifier, type) and issubclass(identifier, Regularizer):
         return identifier()
     if callable(identifier):

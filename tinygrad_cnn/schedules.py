@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import flag, is_int, number
+from .configs import from_config, to_config
 
 
 def _real(value: Any, argument: str, owner: str, low: float = 0.0, high: float = math.inf,
@@ -196,21 +197,13 @@ CLASSES: Mapping[str, type[LearningRateSchedule]] = MappingProxyType({cls.__name
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """{"class_name", "config"} for a built-in schedule; a custom one cannot be written to a file."""
-    name = type(schedule).__name__
-    if CLASSES.get(name) is not type(schedule):
-        raise ValueError(f"the learning-rate schedule {name} is a custom class, which a config cannot "
-                         f"hold (it would have to run code); use one of {', '.join(CLASSES)} to save it")
-    return {"class_name": name, "config": schedule.get_config()}
+    return to_config(schedule, CLASSES, "learning-rate schedule", "class",
+                     f"use one of {', '.join(CLASSES)} to save it")
 
 
 def deserialize(config: Any) -> LearningRateSchedule:
     """A schedule from `serialize`'s output; only the classes in CLASSES are built."""
-    if not isinstance(config, Mapping) or config.get("class_name") not in CLASSES \
-            or not isinstance(config.get("config"), Mapping):
+    if not isinstance(config, Mapping) or "config" not in config:
         raise ValueError(f"a learning-rate schedule config must be {{'class_name': one of {', '.join(CLASSES)}, "
                          f"'config': {{...}}}}, got {config!r:.100}")
-    try:
-        return CLASSES[config["class_name"]].from_config(config["config"])
-    except TypeError as e:
-        raise ValueError(f"cannot build {config['class_name']} from the config {dict(config['config'])}: {e}") \
-            from None
+    return from_config(config, CLASSES, "a learning-rate schedule")

@@ -1,0 +1,31 @@
+"""Built-in objects to and from {"class_name": ..., "config": {...}}, the form Keras's configs take.
+
+Only classes from the caller's fixed table are ever built, so reading a config (say, from a model file)
+never runs code it names. Initializers, regularizers and learning-rate schedules share these two rules.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def to_config(obj: Any, classes: Mapping[str, type], kind: str, custom: str, instead: str) -> dict[str, Any]:
+    """{"class_name", "config"} for an instance of one of `classes`; anything else is refused, saying what
+    to use `instead` (`custom` says what it is: "callable" or "class")."""
+    name = type(obj).__name__
+    if classes.get(name) is not type(obj):
+        raise ValueError(f"the {kind} {obj!r:.60} is a custom {custom}, which a config cannot hold (it would "
+                         f"have to run code); {instead}")
+    return {"class_name": name, "config": obj.get_config()}
+
+
+def from_config(config: Mapping[str, Any], classes: Mapping[str, type], kind: str) -> Any:
+    """The object `config` describes, if its class_name is one of `classes` (a missing "config" is {})."""
+    name, arguments = config.get("class_name"), config.get("config", {})
+    if not isinstance(name, str) or name not in classes or not isinstance(arguments, Mapping):
+        raise ValueError(f"{kind} config must be {{'class_name': one of {', '.join(classes)}, 'config': {{...}}}}, "
+                         f"got {dict(config)!r:.100}")
+    try:
+        return classes[name].from_config(arguments)
+    except TypeError as e:   # an argument the class does not take, or one it needs and the config lacks
+        raise ValueError(f"cannot build {name} from the config {dict(arguments)}: {e}") from None
