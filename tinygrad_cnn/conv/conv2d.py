@@ -305,23 +305,40 @@ def _check_groups(groups: Any, channels: int, filters: int) -> int:
     return int(groups)
 
 
+def conv_operands(x: Any, kernel: Any, data_format: str, kernel_axes: tuple[str, str]) -> tuple[Tensor, Tensor]:
+    """x as channels_last (N, H, W, C) and the kernel, as Tensors: x 4-D in its layout, the kernel 4-D
+    (kh, kw, *kernel_axes) with no empty axis."""
+    x = as_tensor(x, "x")
+    kernel = as_tensor(kernel, "kernel", x)
+    check_rank(x, "x", spatial_layout(data_format))
+    if kernel.ndim != 4:
+        raise ValueError(f"kernel must be 4-D (kh, kw, {', '.join(kernel_axes)}), got shape {kernel.shape} "
+                         f"({kernel.ndim}-D)")
+    if data_format == "channels_first":
+        x = x.transpose(0, 2, 3, 1)   # (N, C, H, W) -> (N, H, W, C)
+    if min(kernel.shape) < 1:
+        sizes = [f"{name} {n}" for name, n in zip(("height", "width", *kernel_axes), kernel.shape, strict=True)]
+        raise ValueError(f"the kernel {kernel.shape} is empty: its {', '.join(sizes[:-1])} and {sizes[-1]} "
+                         "must all be at least 1")
+    return x, kernel
+
+
+def bias_operand(bias: Any, filters: int, x: Tensor) -> Tensor | None:
+    """The bias as a Tensor of shape (filters,), or None."""
+    if bias is None:
+        return None
+    bias = as_tensor(bias, "bias", x)
+    if bias.shape != (filters,):
+        raise ValueError(f"bias must have shape (filters,) = ({filters},), got {bias.shape}")
+    return bias
+
+
 def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: Any = "valid",
            dilation_rate: Any = 1, groups: int = 1, data_format: str = "channels_last") -> Tensor:
     """2-D convolution (cross-correlation) with Keras conventions; kernel (kh, kw, C // groups, filters)."""
     data_format = check_data_format(data_format)
-    x = as_tensor(x, "x")
-    kernel = as_tensor(kernel, "kernel", x)
-    layout = spatial_layout(data_format)
-    check_rank(x, "x", layout)
-    if kernel.ndim != 4:
-        raise ValueError(f"kernel must be 4-D (kh, kw, in_channels // groups, filters), got shape "
-                         f"{kernel.shape} ({kernel.ndim}-D)")
-    if data_format == "channels_first":
-        x = x.transpose(0, 2, 3, 1)   # (N, C, H, W) -> (N, H, W, C)
+    x, kernel = conv_operands(x, kernel, data_format, ("in_channels // groups", "filters"))
     kh, kw, cg, filters = kernel.shape
-    if min(kernel.shape) < 1:
-        raise ValueError(f"the kernel {kernel.shape} is empty: its height {kh}, width {kw}, in_channels // groups "
-                         f"{cg} and filters {filters} must all be at least 1")
     channels = x.shape[-1]
     groups = _check_groups(groups, channels, filters)
     if channels != cg * groups:
@@ -329,9 +346,6 @@ def conv2d(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1, padding: 
                          f"{cg} x groups {groups} = {cg * groups}; the kernel's third axis must be "
                          f"in_channels // groups")
     geometry = window_geometry(x.shape[1:3], (kh, kw), strides, dilation_rate, padding, "kernel")
-    if bias is not None:
-        bias = as_tensor(bias, "bias", x)
-        if bias.shape != (filters,):
-            raise ValueError(f"bias must have shape (filters,) = ({filters},), got {bias.shape}")
+    bias = bias_operand(bias, filters, x)
     y = Conv.apply(x, kernel, bias, geometry=geometry, groups=groups)
     return y.transpose(0, 3, 1, 2) if data_format == "channels_first" else y

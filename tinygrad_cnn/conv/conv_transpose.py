@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..tensor import Tensor
-from .conv2d import ConvInputGrad, as_tensor
-from .geometry import Geometry, Pair, check_data_format, check_rank, pair, spatial_layout
+from .conv2d import ConvInputGrad, bias_operand, conv_operands
+from .geometry import Geometry, Pair, check_data_format, pair
 
 SIDES = (("high", "H"), ("wide", "W"))
 
@@ -86,29 +86,16 @@ def conv2d_transpose(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1,
                      data_format: str = "channels_last") -> Tensor:
     """Transposed 2-D convolution with Keras conventions; kernel (kh, kw, filters, in_channels)."""
     data_format = check_data_format(data_format)
-    x = as_tensor(x, "x")
-    kernel = as_tensor(kernel, "kernel", x)
-    check_rank(x, "x", spatial_layout(data_format))
-    if kernel.ndim != 4:
-        raise ValueError(f"kernel must be 4-D (kh, kw, filters, in_channels), got shape {kernel.shape} "
-                         f"({kernel.ndim}-D)")
-    if data_format == "channels_first":
-        x = x.transpose(0, 2, 3, 1)   # (N, C, H, W) -> (N, H, W, C)
+    x, kernel = conv_operands(x, kernel, data_format, ("filters", "in_channels"))
     n, h, w, channels = x.shape
     kh, kw, filters, in_channels = kernel.shape
-    if min(kernel.shape) < 1:
-        raise ValueError(f"the kernel {kernel.shape} is empty: its height {kh}, width {kw}, filters {filters} "
-                         f"and in_channels {in_channels} must all be at least 1")
     if channels != in_channels:
         raise ValueError(f"the input has {channels} channels but the kernel {kernel.shape} expects {in_channels}; "
                          "a transposed convolution's kernel is (kh, kw, filters, in_channels)")
     if min(h, w) < 1:
         raise ValueError(f"x {x.shape} (as channels_last) has no pixels: its height and width must be at least 1")
     geometry = transpose_geometry((h, w), (kh, kw), strides, dilation_rate, _check_padding(padding), output_padding)
-    if bias is not None:
-        bias = as_tensor(bias, "bias", x)
-        if bias.shape != (filters,):
-            raise ValueError(f"bias must have shape (filters,) = ({filters},), got {bias.shape}")
+    bias = bias_operand(bias, filters, x)
     y = ConvTranspose.apply(x, kernel, geometry=geometry, groups=1, in_shape=(n, *geometry.in_hw, filters))
     if bias is not None:
         y = y + bias   # (filters,) broadcast over (N, OH, OW, filters)
