@@ -286,7 +286,6 @@ def test_a_custom_callable_trains_but_cannot_be_saved(tmp_path):
     (lambda: I.Zeros()((2,), "complex64"), TypeError, "Zeros initializer: dtype must be a bool, int or float dtype"),
     (lambda: I.HeUniform()((-1, 3)), ValueError, r"HeUniform initializer: sizes must be non-negative ints"),
     (lambda: I.get("xavier"), ValueError, "unknown initializer 'xavier'; known names: .*lecun_normal"),
-    (lambda: I.get(None), TypeError, "an initializer must be a name .* got NoneType"),
     (lambda: I.get(3), TypeError, "an initializer must be a name .* got int"),
     (lambda: tc.layers.Dense(2, kernel_initializer="Glorot"), ValueError,
      "Dense: kernel_initializer: unknown initializer 'Glorot'"),
@@ -294,3 +293,23 @@ def test_a_custom_callable_trains_but_cannot_be_saved(tmp_path):
 def test_bad_arguments_raise_clear_errors(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_none_is_keras_default_initializer_and_survives_configs(tmp_path):
+    """get(None) is None, as in Keras; a layer's weight given None gets glorot_uniform (Keras's default
+    for float weights, also for a bias), and None goes through configs and model files as None."""
+    assert I.get(None) is None
+    tc.manual_seed(3)
+    default = tc.layers.Dense(5)
+    default(np.ones((1, 40), np.float32))
+    tc.manual_seed(3)
+    none = tc.layers.Dense(5, kernel_initializer=None, bias_initializer=None)
+    none(np.ones((1, 40), np.float32))
+    np.testing.assert_array_equal(none.kernel.data, default.kernel.data)   # the same glorot_uniform draw
+    assert np.abs(none.bias.data).max() > 0                                  # glorot_uniform, not zeros
+    assert none.get_config()["kernel_initializer"] is None
+    model = tc.Sequential([tc.Input((40,)), tc.layers.Dense(5, kernel_initializer=None)])
+    model.save(tmp_path / "m.npz")
+    loaded = tc.load_model(tmp_path / "m.npz")
+    assert loaded.layers[0].kernel_initializer is None
+    np.testing.assert_array_equal(loaded.layers[0].kernel.data, model.layers[0].kernel.data)

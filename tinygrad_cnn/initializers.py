@@ -349,9 +349,11 @@ def serialize(initializer: Any) -> dict[str, Any]:
                      "save the weights alone (model.save_weights, ModelCheckpoint(save_weights_only=True))")
 
 
-def config_entry(initializer: Any) -> str | dict[str, Any]:
+def config_entry(initializer: Any) -> str | dict[str, Any] | None:
     """What a layer config holds: the name of a built-in initializer with its default arguments (as configs
-    always did, so older files load), else `serialize`'s dict."""
+    always did, so older files load), else `serialize`'s dict (None for None)."""
+    if initializer is None:
+        return None
     entry = serialize(initializer)
     defaults = type(initializer)()
     if initializer == defaults:
@@ -367,10 +369,11 @@ def deserialize(config: Mapping[str, Any]) -> Initializer:
     return get(config)
 
 
-def get(identifier: Any) -> Callable[..., np.ndarray]:
+def get(identifier: Any) -> Callable[..., np.ndarray] | None:
     """An initializer from a name ("he_normal" or a class name such as "HeNormal"), a `serialize` dict, an
-    Initializer class or instance, or a callable `(shape, dtype) -> ndarray` (returned as is)."""
-    if isinstance(identifier, Initializer):
+    Initializer class or instance, or a callable `(shape, dtype) -> ndarray` (returned as is); None stays
+    None (as in Keras: a layer's weight then gets the default, glorot_uniform)."""
+    if identifier is None or isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):
         if identifier.lower() in INITIALIZERS:

@@ -147,7 +147,8 @@ class Layer:
         if any(w.name == f"{self.name}/{name}" for w, _ in self._own_weights):
             raise ValueError(f"{self._describe()} already has a weight named {name!r}; give each weight its own name")
         try:
-            data = initializers.get(initializer)(tuple(shape), self.dtype)
+            # None: Keras's default for a float weight
+            data = initializers.get("glorot_uniform" if initializer is None else initializer)(tuple(shape), self.dtype)
         except (TypeError, ValueError) as e:   # e.g. Identity() on a 4-D conv kernel: say which weight
             raise type(e)(f"{self._describe()}: the initializer of {name} (shape {tuple(shape)}): {e}") from None
         if np.shape(data) != tuple(shape):
