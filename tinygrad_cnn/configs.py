@@ -1,7 +1,8 @@
 """Built-in objects to and from {"class_name": ..., "config": {...}}, the form Keras's configs take.
 
 Only classes from the caller's fixed table are ever built, so reading a config (say, from a model file)
-never runs code it names. Initializers, regularizers and learning-rate schedules share these two rules.
+never runs code it names. Initializers, regularizers and learning-rate schedules share these rules
+(and `config_repr`, their repr, which losses use too).
 """
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ def to_config(obj: Any, classes: Mapping[str, type], kind: str, custom: str, ins
         raise ValueError(f"the {kind} {obj!r:.60} is a custom {custom}, which a config cannot hold (it would "
                          f"have to run code); {instead}")
     return {"class_name": name, "config": obj.get_config()}
+
+
+def config_repr(obj: Any) -> str:
+    """`Name(argument=value, ...)` from obj.get_config(); the plain object repr for a custom class without one."""
+    try:
+        config = obj.get_config()
+    except NotImplementedError:  # a custom class that defines no config
+        return object.__repr__(obj)
+    return f"{type(obj).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
 
 
 def from_config(config: Mapping[str, Any], classes: Mapping[str, type], kind: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import is_int
-from .configs import from_config, to_config
+from .configs import config_repr, from_config, to_config
 from .creation import checked_shape, generator
 from .tensor import as_dtype
 
@@ -76,7 +76,7 @@ class Initializer:
         return checked_shape((shape,), owner), dtype
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+        return config_repr(self)
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)

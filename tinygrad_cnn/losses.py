@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import flag, one_of
+from .configs import config_repr
 from .function import Function
 from .mode import MODE
 from .tensor import Tensor
@@ -287,8 +288,7 @@ class Loss:
         return {"reduction": self.reduction}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+        return config_repr(self)
 
 
 class MeanSquaredError(Loss):

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .arguments import number
-from .configs import from_config, to_config
+from .configs import config_repr, from_config, to_config
 from .tensor import Tensor
 
 
@@ -46,11 +46,7 @@ class Regularizer:
         return cls(**config)
 
     def __repr__(self) -> str:
-        try:
-            config = self.get_config()
-        except NotImplementedError:  # a custom regularizer without a config
-            return object.__repr__(self)
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+        return config_repr(self)
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)

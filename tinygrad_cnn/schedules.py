@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import flag, is_int, number
-from .configs import from_config, to_config
+from .configs import config_repr, from_config, to_config
 
 
 def _real(value: Any, argument: str, owner: str, low: float = 0.0, high: float = math.inf,
@@ -49,11 +49,7 @@ class LearningRateSchedule:
         return cls(**config)
 
     def __repr__(self) -> str:
-        try:
-            config = self.get_config()
-        except NotImplementedError:  # a custom schedule without a config
-            return object.__repr__(self)
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+        return config_repr(self)
 
 
 def _step(step: Any, owner: str) -> float:
