@@ -326,16 +326,16 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("item assignment", value)
         index, value = _index_data(index), _data(value)
-        try:
-            selected = np.broadcast_to(np.bool_(False), self.shape)[index].shape   # the index checked on a 0-byte view
-        except IndexError as e:
-            raise IndexError(f"item assignment: index {index_text(index)} is invalid for a tensor of shape "
-                             f"{self.shape}: {e}; along an axis of size n, indices run from -n to n - 1") from None
-        if MODE.anomaly:
+        if MODE.anomaly:   # (an invalid index is reported before a non-finite value)
+            self._selected_shape(index)
             check_inplace(f"item assignment {index_text(index)}", self, value)
         try:
-            self.data[index] = value
+            self.data[index] = value   # NumPy checks the index and the value before it writes anything
+        except IndexError:
+            self._selected_shape(index)   # raises the IndexError that names the shape
+            raise
         except ValueError as e:
+            selected = self._selected_shape(index)
             if np.ndim(value) and not _broadcasts(np.shape(value), selected):
                 raise ValueError(f"item assignment: t{index_text(index)} of a tensor of shape {self.shape} selects "
                                  f"shape {selected}, but the value has shape {np.shape(value)}, which does not "
@@ -343,6 +343,15 @@ class Tensor:
             raise ValueError(f"item assignment: cannot write {type(value).__name__} {str(value)[:40]!r} into a "
                              f"{self.dtype} tensor: {e}") from None
         self._shared_version_box()[0] += 1
+
+    def _selected_shape(self, index: Any) -> tuple[int, ...]:
+        """The shape `index` selects, or an IndexError naming it (checked on a 0-byte view: only when
+        needed, since it costs more than a small write itself)."""
+        try:
+            return np.broadcast_to(np.bool_(False), self.shape)[index].shape
+        except IndexError as e:
+            raise IndexError(f"item assignment: index {index_text(index)} is invalid for a tensor of shape "
+                             f"{self.shape}: {e}; along an axis of size n, indices run from -n to n - 1") from None
 
     def __iadd__(self, other: Any) -> Tensor:
         return self._update("+=", other, operator.add)
