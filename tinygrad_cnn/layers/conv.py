@@ -30,6 +30,13 @@ def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int
     return (input_shape[0], *out_hw, channels) if channels_last else (input_shape[0], channels, *out_hw)
 
 
+def window_arguments(owner: str, kernel_size: Any, strides: Any, padding: Any,
+                     dilation_rate: Any) -> tuple[tuple[int, int], tuple[int, int], str, tuple[int, int]]:
+    """A convolution layer's kernel_size, strides, padding and dilation_rate, checked; errors name `owner`."""
+    return (pair(kernel_size, f"{owner}: kernel_size"), pair(strides, f"{owner}: strides"),
+            one_of(padding, PADDING_STRINGS, "padding", owner), pair(dilation_rate, f"{owner}: dilation_rate"))
+
+
 class Conv2D(KernelLayer):
     """`filters` kernels of `kernel_size` over (N, H, W, C) images (or (N, C, H, W) with channels_first).
 
@@ -47,10 +54,8 @@ class Conv2D(KernelLayer):
         super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                          bias_regularizer, activity_regularizer)
         self.filters = positive_int(filters, "filters", "Conv2D")
-        self.kernel_size = pair(kernel_size, "Conv2D: kernel_size")
-        self.strides = pair(strides, "Conv2D: strides")
-        self.padding = one_of(padding, PADDING_STRINGS, "padding", "Conv2D")
-        self.dilation_rate = pair(dilation_rate, "Conv2D: dilation_rate")
+        self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
+            "Conv2D", kernel_size, strides, padding, dilation_rate)
         self.groups = positive_int(groups, "groups", "Conv2D")
         if self.filters % self.groups:
             raise ValueError(f"Conv2D: filters ({self.filters}) must be divisible by groups ({self.groups})")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..arguments import one_of, positive_int
+from ..arguments import positive_int
 from ..conv import conv2d_transpose
 from ..conv.conv_transpose import check_output_padding, transposed_size
-from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
 from .base import Layer, ReceptiveField, Shape, format_shape
+from .conv import window_arguments
 from .core import KernelLayer, image_data_format
 
 
@@ -40,12 +40,10 @@ class Conv2DTranspose(KernelLayer):
         super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                          bias_regularizer, activity_regularizer)
         self.filters = positive_int(filters, "filters", "Conv2DTranspose")
-        self.kernel_size = pair(kernel_size, "Conv2DTranspose: kernel_size")
-        self.strides = pair(strides, "Conv2DTranspose: strides")
-        self.padding = one_of(padding, PADDING_STRINGS, "padding", "Conv2DTranspose")
+        self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
+            "Conv2DTranspose", kernel_size, strides, padding, dilation_rate)
         self.output_padding = check_output_padding(output_padding, self.strides, "Conv2DTranspose: ")
         self.data_format = image_data_format(data_format, "Conv2DTranspose")
-        self.dilation_rate = pair(dilation_rate, "Conv2DTranspose: dilation_rate")
 
     @property
     def channel_axis(self) -> int:

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import initializers, regularizers
-from ..arguments import one_of, positive_int
+from ..arguments import positive_int
 from ..conv import conv2d
-from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
 from .base import ReceptiveField, Shape
-from .conv import window_output_shape
+from .conv import window_arguments, window_output_shape
 from .conv_transpose import known_channels
 from .core import KernelLayer, image_data_format, layer_argument, layer_regularizer
 
@@ -31,12 +30,10 @@ class _Depthwise(KernelLayer):
         owner = type(self).__name__
         super().__init__(name, activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                          bias_regularizer, activity_regularizer, kernel="depthwise")
-        self.kernel_size = pair(kernel_size, f"{owner}: kernel_size")
-        self.strides = pair(strides, f"{owner}: strides")
-        self.padding = one_of(padding, PADDING_STRINGS, "padding", owner)
+        self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
+            owner, kernel_size, strides, padding, dilation_rate)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
         self.data_format = image_data_format(data_format, owner)
-        self.dilation_rate = pair(dilation_rate, f"{owner}: dilation_rate")
 
     @property
     def depthwise_initializer(self) -> Any:
