@@ -18,17 +18,9 @@ from .tensor import Tensor
 from .utils import PyDataset
 
 
-def _numbers(value: Any, argument: str, what: str) -> np.ndarray:
-    """x or y as an array of numbers (a Tensor's data, an array or a rectangular nested list)."""
-    array = losses.as_array(value, argument, what)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: {argument} must be numbers, got an array of dtype {array.dtype}")
-    return array
-
-
 def inputs(model: Any, x: Any, what: str) -> np.ndarray:
     """x as an array of the model's float dtype, checked to be non-empty and finite."""
-    array = _numbers(x, "x", what)
+    array = losses.as_numbers(x, "x", what)
     if array.ndim == 0 or len(array) == 0:
         raise ValueError(f"{what}: x is empty (shape {array.shape}); it needs at least one sample along axis 0")
     weights = model.weights if model.built else []
@@ -41,7 +33,7 @@ def inputs(model: Any, x: Any, what: str) -> np.ndarray:
 
 
 def _targets(y: Any, count: int, what: str) -> np.ndarray:
-    array = _numbers(y, "y", what)
+    array = losses.as_numbers(y, "y", what)
     if array.ndim == 0 or len(array) != count:
         raise ValueError(f"{what}: x has {count} samples but y has {len(array) if array.ndim else 'no axis 0'} "
                          f"(shape {array.shape}); they need one target per sample")
@@ -88,7 +80,7 @@ def _sample_weight(sample_weight: Any, count: int, what: str) -> np.ndarray | No
     """One weight per sample, (count,) or (count, ...); the loss checks that the rest fits its values."""
     if sample_weight is None:
         return None
-    weight = _numbers(sample_weight, "sample_weight", what)
+    weight = losses.as_numbers(sample_weight, "sample_weight", what)
     if weight.ndim == 0 or len(weight) != count:
         raise ValueError(f"{what}: x has {count} samples but sample_weight has shape {weight.shape}; pass one "
                          f"weight per sample, shape ({count},)")

@@ -40,6 +40,14 @@ def as_array(value: Any, argument: str, owner: str) -> np.ndarray:
         raise ValueError(f"{owner}: {argument} must be rectangular (every sample the same shape): {e}") from None
 
 
+def as_numbers(value: Any, argument: str, owner: str) -> np.ndarray:
+    """`value` as an array of numbers (bools, ints or floats), as `as_array` reads it."""
+    array = as_array(value, argument, owner)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {argument} must be numbers, got an array of dtype {array.dtype}")
+    return array
+
+
 def _predictions(y_pred: Any, loss: str) -> Tensor:
     y_pred = y_pred if isinstance(y_pred, Tensor) else Tensor(y_pred)
     if y_pred.dtype.kind != "f":

@@ -9,7 +9,7 @@ import numpy as np
 
 from .arguments import axis_index, flag, is_int, positive_int
 from .creation import manual_seed
-from .tensor import Tensor
+from .losses import as_numbers
 
 
 def set_random_seed(seed: int) -> None:
@@ -23,24 +23,13 @@ def set_random_seed(seed: int) -> None:
     manual_seed(int(seed))
 
 
-def _array(value: Any, argument: str, owner: str) -> np.ndarray:
-    """`value` (a Tensor, an array, a number or a nested list) as an array of numbers."""
-    try:
-        array = value.data if isinstance(value, Tensor) else np.asarray(value)
-    except ValueError as e:  # a ragged nested list
-        raise ValueError(f"{owner}: {argument} must be rectangular: {e}") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: {argument} must be numbers, got an array of dtype {array.dtype}")
-    return array
-
-
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
     """Integer class labels of any shape as one-hot float32 rows, the class axis last (Keras's to_categorical).
 
     A trailing axis of size 1 is dropped first, as in Keras: labels of shape (n, 1) give (n, num_classes).
     `num_classes` defaults to the largest label + 1.
     """
-    labels = _array(x, "x", "to_categorical")
+    labels = as_numbers(x, "x", "to_categorical")
     if labels.dtype.kind == "f":
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not whole.all():
@@ -71,7 +60,7 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
     """x divided by its L-`order` norm along `axis` (Keras's normalize); a vector of zeros stays zero.
 
     Floating x keeps its dtype; integers give float32."""
-    array = _array(x, "x", "normalize")
+    array = as_numbers(x, "x", "normalize")
     if not is_int(order) or order < 1:
         raise ValueError(f"normalize: order must be an int >= 1 (2 for the L2 norm), got {order!r}")
     axis = axis_index(axis, "axis", "normalize")
