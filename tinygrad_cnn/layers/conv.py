@@ -30,6 +30,15 @@ def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int
     return (input_shape[0], *out_hw, channels) if channels_last else (input_shape[0], channels, *out_hw)
 
 
+def known_channels(layer: Layer, input_shape: Shape, axis: int) -> int:
+    """The number of input channels the weights are made for: known and positive, or a ValueError."""
+    channels = input_shape[axis]
+    if not channels:
+        raise ValueError(f"{layer._describe()}: the input {format_shape(input_shape)} ({layer.data_format}) "
+                         f"needs a known, positive number of channels, got {channels}")
+    return channels
+
+
 def window_arguments(owner: str, kernel_size: Any, strides: Any, padding: Any,
                      dilation_rate: Any) -> tuple[tuple[int, int], tuple[int, int], str, tuple[int, int]]:
     """A convolution layer's kernel_size, strides, padding and dilation_rate, checked; errors name `owner`."""

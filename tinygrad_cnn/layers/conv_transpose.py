@@ -7,18 +7,9 @@ from ..arguments import positive_int
 from ..conv import conv2d_transpose
 from ..conv.conv_transpose import check_output_padding, transposed_size
 from ..tensor import Tensor
-from .base import Layer, ReceptiveField, Shape, format_shape
-from .conv import window_arguments
+from .base import ReceptiveField, Shape, format_shape
+from .conv import known_channels, window_arguments
 from .core import KernelLayer, image_data_format
-
-
-def known_channels(layer: Layer, input_shape: Shape, axis: int) -> int:
-    """The number of input channels the weights are made for: known and positive, or a ValueError."""
-    channels = input_shape[axis]
-    if not channels:
-        raise ValueError(f"{layer._describe()}: the input {format_shape(input_shape)} ({layer.data_format}) "
-                         f"needs a known, positive number of channels, got {channels}")
-    return channels
 
 
 class Conv2DTranspose(KernelLayer):

@@ -13,8 +13,7 @@ from ..arguments import positive_int
 from ..conv import conv2d
 from ..tensor import Tensor
 from .base import ReceptiveField, Shape
-from .conv import window_arguments, window_output_shape
-from .conv_transpose import known_channels
+from .conv import known_channels, window_arguments, window_output_shape
 from .core import KernelLayer, image_data_format, layer_argument, layer_regularizer
 
 
