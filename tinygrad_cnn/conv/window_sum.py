@@ -35,7 +35,7 @@ def window_sum(xp: np.ndarray, geometry: Geometry, weights: np.ndarray) -> np.nd
             acc = np.array(term, dtype=np.result_type(term, weights))
         else:
             acc += term
-    return acc if per_tap else acc * weights[0, 0]
+    return acc if per_tap else np.multiply(acc, weights[0, 0], out=acc)   # acc is ours: scaled in place
 
 
 class WindowSum(Function):
