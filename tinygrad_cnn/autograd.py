@@ -86,12 +86,10 @@ def hvp(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Tensor],
 
 def _hessian_times(value: Tensor, inputs: tuple[Tensor, ...], vectors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """H v for the scalar `value` of `inputs`: d/dx <grad f(x), v> (zero where nothing depends on x)."""
-    zeros = tuple(Tensor(t.data * 0) for t in inputs)
-    if not value.requires_grad:   # a constant function
-        return zeros
-    first = grad(value, inputs, create_graph=True, allow_unused=True)
-    dot = sum(((g * v).sum() for g, v in zip(first, vectors) if g is not None), Tensor(0.0, dtype=value.dtype))
-    if not dot.requires_grad:     # a linear function: the gradient is constant
-        return zeros
-    second = grad(dot, inputs, allow_unused=True)
-    return tuple(s if s is not None else z for s, z in zip(second, zeros))
+    second: tuple[Tensor | None, ...] = (None,) * len(inputs)   # None: zero (made only where needed)
+    if value.requires_grad:       # else a constant function
+        first = grad(value, inputs, create_graph=True, allow_unused=True)
+        dot = sum(((g * v).sum() for g, v in zip(first, vectors) if g is not None), Tensor(0.0, dtype=value.dtype))
+        if dot.requires_grad:     # else a linear function: the gradient is constant
+            second = grad(dot, inputs, allow_unused=True)
+    return tuple(s if s is not None else Tensor(t.data * 0) for s, t in zip(second, inputs))
