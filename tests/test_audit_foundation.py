@@ -238,6 +238,17 @@ def test_hvp_of_a_constant_function_is_zero_and_fn_must_return_a_tensor():
         tc.hvp(lambda a: 3.0, tc.ones(2), tc.ones(2))
 
 
+def test_hvp_is_zero_for_an_input_nothing_depends_on_even_when_it_holds_inf(torch):
+    """Where no product reaches an input its hvp is 0, as PyTorch gives; it was input * 0, NaN at an Inf."""
+    x, unused = np.array([1.0, 2.0]), np.array([np.inf, -np.inf, np.nan])
+    _, (hx, hu) = tc.hvp(lambda a, b: (a ** 3).sum(), (tc.Tensor(x), tc.Tensor(unused)),
+                         (tc.Tensor([1.0, -1.0]), tc.Tensor([1.0, 1.0, 1.0])))
+    _, (ex, eu) = torch.autograd.functional.hvp(lambda a, b: (a ** 3).sum(), (torch.tensor(x), torch.tensor(unused)),
+                                                (torch.tensor([1.0, -1.0]), torch.tensor([1.0, 1.0, 1.0])))
+    np.testing.assert_allclose(hx.data, ex.numpy())
+    np.testing.assert_array_equal(hu.data, eu.numpy())
+
+
 # --- repr and messages ---
 
 

@@ -92,4 +92,4 @@ def _hessian_times(value: Tensor, inputs: tuple[Tensor, ...], vectors: tuple[Ten
         dot = sum(((g * v).sum() for g, v in zip(first, vectors) if g is not None), Tensor(0.0, dtype=value.dtype))
         if dot.requires_grad:     # else a linear function: the gradient is constant
             second = grad(dot, inputs, allow_unused=True)
-    return tuple(s if s is not None else Tensor(t.data * 0) for s, t in zip(second, inputs))
+    return tuple(s if s is not None else Tensor(np.zeros_like(t.data)) for s, t in zip(second, inputs))
