@@ -56,8 +56,13 @@ def finite_number(value: Any, argument: str, owner: str, low: float = -math.inf,
     return number(value, argument, owner, low, high)
 
 
+def is_number(value: Any) -> bool:
+    """A Python or NumPy real number, not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_real(value: Any, argument: str, owner: str) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_number(value):
         raise TypeError(f"{owner}: {argument} must be a number, got {type(value).__name__} {value!r:.40}")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arguments import finite_number, one_of, positive_int
+from ..arguments import finite_number, is_number, one_of, positive_int
 from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
@@ -61,11 +61,6 @@ def value_range_pair(value_range: Any, owner: str) -> tuple[float, float]:
         raise ValueError(f"{owner}: value_range must be two different finite numbers (low, high), got "
                          f"{value_range!r:.60}; e.g. value_range=(0, 255) or (0, 1) for images scaled to [0, 1]")
     return float(min(value_range)), float(max(value_range))
-
-
-def is_number(value: Any) -> bool:
-    """A real number (not a bool)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 class Augmentation(Layer):
