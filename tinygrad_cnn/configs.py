@@ -2,7 +2,8 @@
 
 Only classes from the caller's fixed table are ever built, so reading a config (say, from a model file)
 never runs code it names. Initializers, regularizers and learning-rate schedules share these rules
-(and `config_repr`, their repr, which losses use too).
+(and `config_repr`, their repr, which losses use too); `Configured` is the base of initializers and
+regularizers.
 """
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ def from_config(config: Mapping[str, Any], classes: Mapping[str, type], kind: st
         return classes[name].from_config(arguments)
     except TypeError as e:   # an argument the class does not take, or one it needs and the config lacks
         raise ValueError(f"cannot build {name} from the config {dict(arguments)}: {e}") from None
+
+
+class Configured:
+    """The base of objects a config rebuilds (initializers, regularizers): built from `get_config()`'s
+    output, shown by it, and equal when of one class with equal arguments."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
+        """A new object from `get_config()`'s output."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return config_repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self).__name__)
+

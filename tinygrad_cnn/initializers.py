@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import is_int
-from .configs import config_repr, from_config, to_config
+from .configs import Configured, from_config, to_config
 from .creation import checked_shape, generator
 from .tensor import as_dtype
 
@@ -50,7 +50,7 @@ def _real(value: Any, argument: str, owner: str, fix: str, low: float = -math.in
     return float(value)
 
 
-class Initializer:
+class Initializer(Configured):
     """Base class: `__call__(shape, dtype=None) -> ndarray`, with a config that rebuilds it."""
 
     def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
@@ -59,11 +59,6 @@ class Initializer:
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly)."""
         return {}
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Initializer:
-        """A new initializer from `get_config()`'s output."""
-        return cls(**config)
 
     def clone(self) -> Initializer:
         """A new initializer with the same arguments."""
@@ -74,15 +69,6 @@ class Initializer:
         owner = f"{type(self).__name__} initializer"
         dtype = np.dtype(np.float32) if dtype is None else as_dtype(dtype, "dtype", owner)
         return checked_shape((shape,), owner), dtype
-
-    def __repr__(self) -> str:
-        return config_repr(self)
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and vars(self) == vars(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self).__name__)
 
 
 class Constant(Initializer):

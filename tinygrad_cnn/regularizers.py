@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .arguments import number
-from .configs import config_repr, from_config, to_config
+from .configs import Configured, from_config, to_config
 from .tensor import Tensor
 
 
@@ -30,7 +30,7 @@ def _factor(value: Any, argument: str, owner: str, default: float) -> float:
                          f"got {value}") from None
 
 
-class Regularizer:
+class Regularizer(Configured):
     """Base class: a penalty computed from a tensor (`__call__`), with a config that rebuilds it."""
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -39,20 +39,6 @@ class Regularizer:
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly)."""
         raise NotImplementedError(f"{type(self).__name__} must define get_config() to be saved in a config")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Regularizer:
-        """A new regularizer from `get_config()`'s output."""
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        return config_repr(self)
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and vars(self) == vars(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self).__name__)
 
 
 class L1L2(Regularizer):
