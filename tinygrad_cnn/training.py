@@ -14,7 +14,7 @@ import numpy as np
 
 from . import batches, losses, optimizers
 from . import metrics as metrics_lib
-from .arguments import flag, is_int, number, positive_int
+from .arguments import finite_number, flag, is_int, number, positive_int
 from .batches import Data, Feed
 from .callbacks import Callback, History
 from .mode import no_grad
@@ -28,8 +28,10 @@ class NonFiniteLossError(FloatingPointError, RuntimeError):
 
 # --- compile ----------------------------------------------------------------------------------
 
-def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None) -> None:
+def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                  metrics: Any = None) -> None:
     """Attach an optimizer, a loss and metrics to `model` (sets model.optimizer, .loss, .compiled_metrics)."""
+    weight = _single_loss_weight(loss_weights)
     if loss is None:
         raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy' for integer labels "
                          "or tc.losses.SparseCategoricalCrossentropy(from_logits=True) for a model ending in logits")
@@ -50,6 +52,24 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
         raise ValueError(f"this {type(chosen).__name__} is already bound to {len(chosen.params)} parameters of "
                          "another model; give compile a new optimizer (or a name such as 'adam')")
     model.optimizer, model.loss, model.compiled_metrics = chosen, loss_fn, metric_list  # only when all is valid
+    model.loss_weight = weight
+
+
+def _single_loss_weight(loss_weights: Any) -> float:
+    """Keras's loss_weights for one output: a number, or a one-element list or dict (None: 1)."""
+    if loss_weights is None:
+        return 1.0
+    value = loss_weights
+    if isinstance(loss_weights, (list, tuple)) and len(loss_weights) == 1:
+        value = loss_weights[0]
+    elif isinstance(loss_weights, dict) and len(loss_weights) == 1:
+        value = next(iter(loss_weights.values()))
+    if isinstance(value, str) or (isinstance(loss_weights, (list, tuple))
+                                  and any(isinstance(v, str) for v in loss_weights)):
+        raise TypeError(f"compile: loss_weights={loss_weights!r:.60} holds names; loss_weights are numbers "
+                        "that scale each output's loss (Keras 3's order: optimizer, loss, loss_weights, "
+                        "metrics): pass the metrics as metrics=..., e.g. compile('adam', 'mse', metrics=['mae'])")
+    return finite_number(value, "loss_weights", "compile")
 
 
 def _require_compiled(model: Any, what: str) -> None:
@@ -91,6 +111,9 @@ def _loss_value(model: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarra
         raise TypeError(f"the loss {model.loss!r} returned {type(loss).__name__}; it must return a Tensor "
                         "built from y_pred so that it can be differentiated")
     loss = loss if loss.ndim == 0 else loss.mean()
+    weight = getattr(model, "loss_weight", 1.0)
+    if weight != 1.0:
+        loss = loss * weight
     for penalty in model.losses:  # the regularizers' penalties (Keras: in the loss fit differentiates and logs)
         loss = loss + (penalty.sum() if isinstance(penalty, Tensor) and penalty.ndim else penalty)  # Keras sums
     return loss
