@@ -184,6 +184,39 @@ def test_max_pool_without_input_gradient_keeps_no_maxima():
     np.testing.assert_array_equal(parts.numpy(), x.numpy().reshape(2, 2, 2, 2, 2, 3).max(axis=(2, 4)))
 
 
+def test_nan_and_tied_windows_in_one_block_get_their_shares():
+    """A window with a NaN (its NaNs are its maxima, as PyTorch) beside a window with two tied maxima: the
+    map NumPy's == makes has as many maxima as there are windows, yet both windows need their own shares."""
+    x = np.arange(2 * 4 * 4 * 1, dtype=np.float64).reshape(2, 4, 4, 1)
+    x[0, 0, 0, 0] = np.nan                           # window (0, 0) of image 0: a NaN, no number equals
+    x[1, 2, 2, 0] = x[1, 3, 3, 0] = 100.0            # window (1, 1) of image 1: two tied maxima
+    upstream = np.random.default_rng(7).standard_normal((2, 2, 2, 1))
+    (y, gx), (y_split, gx_split) = split(lambda: max_pool_and_grad(x, dict(size=(2, 2), data_format="channels_last"),
+                                                                    upstream))
+    expected = tie_rule(np.nan_to_num(x, nan=1e9), (2, 2), upstream)   # NaN ranks above every number
+    np.testing.assert_allclose(gx, expected, rtol=1e-12)
+    np.testing.assert_array_equal(gx_split, gx)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y_split[0, 0, 0, 0])
+
+
+def test_tiling_max_pool_input_changed_in_place_is_refused_output_may_change():
+    """Backward remakes the map from the input, so changing it in place first is an error (as in PyTorch);
+    the output is the caller's to change: backward uses its own copy of the maxima."""
+    x = tc.Tensor(np.random.default_rng(2).standard_normal((2, 4, 4, 3)), requires_grad=True)
+    h = x * 1.0
+    y = tc.max_pool2d(h, 2)
+    with tc.no_grad():
+        h[0] = 0.0   # an in-place write, recorded in h's version
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward(tc.ones_like(y))
+    x2 = tc.Tensor(x.numpy(), requires_grad=True)
+    y2 = tc.max_pool2d(x2, 2)
+    expected_gx = tie_rule(x.numpy(), (2, 2), np.ones(y2.shape))
+    y2.data[...] = 1e9  # the output changed before backward
+    y2.backward(tc.ones_like(y2))
+    np.testing.assert_array_equal(x2.grad.numpy(), expected_gx)
+
+
 # --- relu ---
 
 SPECIALS = np.array([np.nan, -np.inf, np.inf, 0.0, -0.0, 1e-30, -1e-30, 3.5, -2.0])
