@@ -1,5 +1,8 @@
 """fit's, evaluate's and predict's inputs as batches: arrays checked and cut into batches, or the batches
-a Python iterable, an iterator or a tc.utils.PyDataset gives, read epoch by epoch (`Feed`)."""
+a Python iterable, an iterator or a tc.utils.PyDataset gives, read epoch by epoch (`Feed`).
+
+For a model with several inputs (outputs) x (y, sample_weight) hold a list of arrays in the model's order
+(structures.py); everything else handles both forms alike."""
 from __future__ import annotations
 
 import inspect
@@ -14,40 +17,72 @@ import numpy as np
 from . import losses
 from .arguments import finite_number, is_int, number
 from .creation import generator
+from .structures import by_name, count, names, one, rows, same_count
 from .tensor import Tensor
 from .utils import PyDataset
 
 
-def inputs(model: Any, x: Any, what: str) -> np.ndarray:
-    """x as an array of the model's float dtype, checked to be non-empty and finite."""
-    array = losses.as_numbers(x, "x", what)
+def inputs(model: Any, x: Any, what: str) -> Any:
+    """x as an array of the model's float dtype, checked to be non-empty and finite (a list of them in
+    input order for a model with several inputs, all with the same number of samples)."""
+    keys = names(model, "input")
+    if len(keys) <= 1:
+        return _input(model, one(x, keys, "x", what, "input"), "x", what)
+    found = [_input(model, array, f"x[{key!r}]", what) for key, array in zip(keys, by_name(x, keys, "x", what, "input"),
+                                                                               strict=True)]
+    same_count({f"x[{key!r}]": array for key, array in zip(keys, found, strict=True)}, what)
+    return found
+
+
+def _input(model: Any, x: Any, argument: str, what: str) -> np.ndarray:
+    array = losses.as_numbers(x, argument, what)
     if array.ndim == 0 or len(array) == 0:
-        raise ValueError(f"{what}: x is empty (shape {array.shape}); it needs at least one sample along axis 0")
+        raise ValueError(f"{what}: {argument} is empty (shape {array.shape}); it needs at least one sample along "
+                         "axis 0")
     weights = model.weights if model.built else []
     dtype = weights[0].dtype if weights else np.dtype(np.float32)
     array = array.astype(dtype, copy=False)
     if not np.isfinite(array).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise ValueError(f"{what}: x contains {array[bad]} at index {bad}; clean or impute the inputs first")
+        raise ValueError(f"{what}: {argument} contains {array[bad]} at index {bad}; clean or impute the inputs first")
     return array
 
 
-def _targets(y: Any, count: int, what: str) -> np.ndarray:
-    array = losses.as_numbers(y, "y", what)
-    if array.ndim == 0 or len(array) != count:
-        raise ValueError(f"{what}: x has {count} samples but y has {len(array) if array.ndim else 'no axis 0'} "
-                         f"(shape {array.shape}); they need one target per sample")
+def _targets(model: Any, y: Any, samples: int, what: str) -> Any:
+    """y as one array, or for several outputs a list in output order (None for an output given no targets:
+    a dict may leave out the outputs that have no loss)."""
+    keys = names(model, "output")
+    if len(keys) <= 1:
+        return _target(one(y, keys, "y", what, "output"), "y", samples, what)
+    found = by_name(y, keys, "y", what, "output", partial=True)
+    compiled = getattr(model, "compiled_outputs", None)
+    for key, array, loss in zip(keys, found, compiled.losses if compiled else [None] * len(keys), strict=True):
+        if array is None and loss is not None:
+            raise ValueError(f"{what}: y gives no targets for the output {key!r}, which has the loss {loss!r:.60}; "
+                             f"pass y as a dict or list covering the outputs {keys}")
+    return [None if array is None else _target(array, f"y[{key!r}]", samples, what)
+            for key, array in zip(keys, found, strict=True)]
+
+
+def _target(y: Any, argument: str, samples: int, what: str) -> np.ndarray:
+    array = losses.as_numbers(y, argument, what)
+    if array.ndim == 0 or len(array) != samples:
+        raise ValueError(f"{what}: x has {samples} samples but {argument} has "
+                         f"{len(array) if array.ndim else 'no axis 0'} (shape {array.shape}); they need one target "
+                         "per sample")
     return array
 
 
-Data = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # x, y and the sample weights (None: unweighted)
+# x, y and the sample weights (None: unweighted); for several inputs (outputs) lists of arrays
+Data = tuple[Any, Any, Any]
 
 
 def arrays(model: Any, x: Any, y: Any, sample_weight: Any, what: str, targets: bool = True) -> Data:
     """x, y and the sample weights as checked arrays (y is None without `targets`: predict)."""
     x = inputs(model, x, what)
-    y = _targets(y, len(x), what) if targets else None
-    return x, y, _sample_weight(sample_weight, len(x), what)
+    samples = count(x)
+    y = _targets(model, y, samples, what) if targets else None
+    return x, y, _sample_weights(model, sample_weight, samples, what)
 
 
 def split(data: Data, validation_split: Any) -> tuple[Data, Data | None]:
@@ -55,14 +90,13 @@ def split(data: Data, validation_split: Any) -> tuple[Data, Data | None]:
     validation_split = number(validation_split, "validation_split", "fit", 0.0, 1.0, high_open=True)
     if not validation_split:
         return data, None
-    x = data[0]
-    split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-    if split_at == 0 or split_at == len(x):
-        raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves {split_at} for training "
-                         f"and {len(x) - split_at} for validation; both need at least one")
-    x, y, weight = data
-    return ((x[:split_at], y[:split_at], None if weight is None else weight[:split_at]),
-            (x[split_at:], y[split_at:], None if weight is None else weight[split_at:]))
+    samples = count(data[0])
+    split_at = int(math.floor(samples * (1.0 - validation_split)))
+    if split_at == 0 or split_at == samples:
+        raise ValueError(f"validation_split={validation_split} of {samples} samples leaves {split_at} for training "
+                         f"and {samples - split_at} for validation; both need at least one")
+    head, tail = slice(None, split_at), slice(split_at, None)
+    return tuple(rows(part, head) for part in data), tuple(rows(part, tail) for part in data)
 
 
 def validation_arrays(model: Any, validation_data: Any) -> Data:
@@ -76,17 +110,32 @@ def validation_arrays(model: Any, validation_data: Any) -> Data:
     return arrays(model, validation_data[0], validation_data[1], weight, "fit(validation_data)")
 
 
-def _sample_weight(sample_weight: Any, count: int, what: str) -> np.ndarray | None:
-    """One weight per sample, (count,) or (count, ...); the loss checks that the rest fits its values."""
+def _sample_weights(model: Any, sample_weight: Any, samples: int, what: str) -> Any:
+    """One array for the loss of every output, or for several outputs a list or dict of arrays by output
+    (None or a left-out name: that output unweighted), as in Keras."""
+    keys = names(model, "output")
+    per_output = len(keys) > 1 and (isinstance(sample_weight, Mapping) or (
+        isinstance(sample_weight, (list, tuple)) and len(sample_weight) == len(keys)
+        and all(item is None or np.ndim(item) >= 1 for item in sample_weight)))
+    if not per_output:
+        return _sample_weight(one(sample_weight, keys, "sample_weight", what, "output"), "sample_weight", samples,
+                              what)
+    found = by_name(sample_weight, keys, "sample_weight", what, "output", partial=True)
+    return [_sample_weight(weight, f"sample_weight[{key!r}]", samples, what) for key, weight in zip(keys, found,
+                                                                                                    strict=True)]
+
+
+def _sample_weight(sample_weight: Any, argument: str, samples: int, what: str) -> np.ndarray | None:
+    """One weight per sample, (samples,) or (samples, ...); the loss checks that the rest fits its values."""
     if sample_weight is None:
         return None
-    weight = losses.as_numbers(sample_weight, "sample_weight", what)
-    if weight.ndim == 0 or len(weight) != count:
-        raise ValueError(f"{what}: x has {count} samples but sample_weight has shape {weight.shape}; pass one "
-                         f"weight per sample, shape ({count},)")
+    weight = losses.as_numbers(sample_weight, argument, what)
+    if weight.ndim == 0 or len(weight) != samples:
+        raise ValueError(f"{what}: x has {samples} samples but {argument} has shape {weight.shape}; pass one "
+                         f"weight per sample, shape ({samples},)")
     if not np.isfinite(weight).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(weight))[0])
-        raise ValueError(f"{what}: sample_weight holds {weight[bad]} at index {bad}; weights must be finite "
+        raise ValueError(f"{what}: {argument} holds {weight[bad]} at index {bad}; weights must be finite "
                          "(0 leaves a sample out)")
     return weight
 
@@ -115,6 +164,10 @@ def training_weights(data: Data, class_weight: Any) -> Data:
     if class_weight is None:
         return data
     x, y, weight = data
+    if isinstance(y, list):
+        raise ValueError(f"fit: class_weight is only supported for a model with one output (as in Keras), and this "
+                         f"one has {len(y)}; weigh the samples of each output with sample_weight, a dict by output "
+                         "name of per-sample weights (e.g. each sample's class weight: weights[y])")
     classes = _class_weights(class_weight, y)
     if weight is None:
         return x, y, classes
@@ -158,13 +211,14 @@ class ArrayBatches:
 
     def __init__(self, data: Data, batch_size: int, shuffle: bool = False) -> None:
         self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
-        self.length = math.ceil(len(data[0]) / batch_size)
+        self.samples = count(data[0])
+        self.length = math.ceil(self.samples / batch_size)
 
     def __iter__(self) -> Iterator[Data]:
         x, y, weight = self.data
-        order = generator().permutation(len(x)) if self.shuffle else None
-        for index in _batches(len(x), self.batch_size, order):
-            yield x[index], None if y is None else y[index], None if weight is None else weight[index]
+        order = generator().permutation(self.samples) if self.shuffle else None
+        for index in _batches(self.samples, self.batch_size, order):
+            yield rows(x, index), rows(y, index), rows(weight, index)
 
 
 class UserBatches:
@@ -291,10 +345,11 @@ class Feed:
 
 def require_weighable_loss(model: Any, what: str) -> None:
     """A custom loss function must take sample_weight= when weights are given."""
-    try:
-        parameters = inspect.signature(model.loss).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: let the call decide
-        return
-    if not any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters):
-        raise TypeError(f"{what}: sample_weight and class_weight need a loss that takes sample_weight=, and "
-                        f"{model.loss!r:.60} does not; use a tc.losses loss or add a sample_weight=None parameter")
+    for loss in model.compiled_outputs.losses:
+        try:
+            parameters = inspect.signature(loss).parameters.values()
+        except (TypeError, ValueError):  # no signature to read (or no loss): let the call decide
+            continue
+        if not any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters):
+            raise TypeError(f"{what}: sample_weight and class_weight need a loss that takes sample_weight=, and "
+                            f"{loss!r:.60} does not; use a tc.losses loss or add a sample_weight=None parameter")

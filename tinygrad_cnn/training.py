@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from . import batches, losses, optimizers
-from . import metrics as metrics_lib
-from .arguments import finite_number, flag, is_int, number, positive_int
+from . import batches, optimizers, outputs, structures
+from .arguments import flag, is_int, number, positive_int
 from .batches import Data, Feed
 from .callbacks import Callback, History
 from .mode import no_grad
@@ -29,51 +28,29 @@ class NonFiniteLossError(FloatingPointError, RuntimeError):
 # --- compile ----------------------------------------------------------------------------------
 
 def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
-                  metrics: Any = None) -> None:
-    """Attach an optimizer, a loss and metrics to `model` (sets model.optimizer, .loss, .compiled_metrics)."""
-    weight = _single_loss_weight(loss_weights)
-    if loss is None:
-        raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy' for integer labels "
-                         "or tc.losses.SparseCategoricalCrossentropy(from_logits=True) for a model ending in logits")
-    metric_list = [metrics] if isinstance(metrics, str) else list(metrics or [])
-    names = ["loss"]  # each value needs its own name in the logs and the history
-    for identifier in metric_list:  # fail now on unknown names ("accuracy" is resolved on the first batch)
-        accuracy = isinstance(identifier, str) and identifier.lower() in metrics_lib.ACCURACY_NAMES
-        name = identifier if accuracy else metrics_lib.get(identifier).name
-        if name in names:
-            raise ValueError(f"compile: two values would be named {name!r} in the logs (metrics {metric_list}); "
-                             "list each metric once, or give a Metric its own name=")
-        names.append(name)
-    chosen, loss_fn = optimizers.get(optimizer), losses.get(loss)
+                  metrics: Any = None, weighted_metrics: Any = None) -> None:
+    """Attach an optimizer, losses and metrics to `model` (Keras 3's compile; per output: outputs.py).
+
+    Sets model.optimizer, model.loss (the loss; for several outputs a dict by output name),
+    model.compiled_metrics (the metrics as given) and model.compiled_outputs (outputs.Compiled)."""
+    compiled = outputs.Compiled(model, loss, loss_weights, metrics, weighted_metrics)
+    chosen = optimizers.get(optimizer)
     params = model.parameters() if model.built else []  # none yet, or all frozen: evaluate still works
     if params:
         chosen.bind(params)
     elif chosen.params is not None:  # bound to parameters this model does not have
         raise ValueError(f"this {type(chosen).__name__} is already bound to {len(chosen.params)} parameters of "
                          "another model; give compile a new optimizer (or a name such as 'adam')")
-    model.optimizer, model.loss, model.compiled_metrics = chosen, loss_fn, metric_list  # only when all is valid
-    model.loss_weight = weight
-
-
-def _single_loss_weight(loss_weights: Any) -> float:
-    """Keras's loss_weights for one output: a number, or a one-element list or dict (None: 1)."""
-    if loss_weights is None:
-        return 1.0
-    value = loss_weights
-    if isinstance(loss_weights, (list, tuple)) and len(loss_weights) == 1:
-        value = loss_weights[0]
-    elif isinstance(loss_weights, dict) and len(loss_weights) == 1:
-        value = next(iter(loss_weights.values()))
-    if isinstance(value, str) or (isinstance(loss_weights, (list, tuple))
-                                  and any(isinstance(v, str) for v in loss_weights)):
-        raise TypeError(f"compile: loss_weights={loss_weights!r:.60} holds names; loss_weights are numbers "
-                        "that scale each output's loss (Keras 3's order: optimizer, loss, loss_weights, "
-                        "metrics): pass the metrics as metrics=..., e.g. compile('adam', 'mse', metrics=['mae'])")
-    return finite_number(value, "loss_weights", "compile")
+    model.optimizer, model.compiled_outputs = chosen, compiled  # only when all is valid
+    if compiled.several:
+        model.loss = {key: fn for key, fn in zip(compiled.keys, compiled.losses, strict=True) if fn is not None}
+        model.compiled_metrics = metrics
+    else:
+        model.loss, model.compiled_metrics = compiled.losses[0], compiled.metrics[0]
 
 
 def _require_compiled(model: Any, what: str) -> None:
-    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+    if getattr(model, "optimizer", None) is None or getattr(model, "compiled_outputs", None) is None:
         raise RuntimeError(f"the model must be compiled before {what}(): call model.compile(optimizer='adam', "
                            "loss='sparse_categorical_crossentropy', metrics=['accuracy']) first")
 
@@ -105,45 +82,14 @@ def _mode(model: Any, training: bool) -> Iterator[None]:
         model.train(previous)
 
 
-def _loss_value(model: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarray | None) -> Tensor:
-    loss = model.loss(y, prediction) if weight is None else model.loss(y, prediction, sample_weight=weight)
-    if not isinstance(loss, Tensor):
-        raise TypeError(f"the loss {model.loss!r} returned {type(loss).__name__}; it must return a Tensor "
-                        "built from y_pred so that it can be differentiated")
-    loss = loss if loss.ndim == 0 else loss.mean()
-    weight = getattr(model, "loss_weight", 1.0)
-    if weight != 1.0:
-        loss = loss * weight
-    for penalty in model.losses:  # the regularizers' penalties (Keras: in the loss fit differentiates and logs)
-        loss = loss + (penalty.sum() if isinstance(penalty, Tensor) and penalty.ndim else penalty)  # Keras sums
-    return loss
-
-
-class _Tracker:
-    """The running loss and metrics of one pass; metrics are resolved on the first batch (Keras's "accuracy")."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.loss_total, self.count = 0.0, 0
-        self.metrics: list[metrics_lib.Metric] | None = None
-
-    def add(self, loss: float, y: np.ndarray, prediction: np.ndarray) -> None:
-        if self.metrics is None:
-            from_logits = getattr(self.model.loss, "from_logits", False)
-            self.metrics = [metrics_lib.get(m, y.shape, prediction.shape, from_logits)
-                            for m in self.model.compiled_metrics]
-        self.loss_total += loss * len(prediction)
-        self.count += len(prediction)
-        for metric in self.metrics:
-            metric.update_state(y, prediction)
-
-    def values(self) -> dict[str, float]:
-        """The averages so far ({} before the first batch)."""
-        if not self.count:
-            return {}
-        values = {"loss": self.loss_total / self.count}
-        values.update({m.name: m.result() for m in self.metrics or ()})
-        return values
+def _forward(model: Any, x: Any, y: Any, weight: Any) -> tuple[Tensor, list[float], list[Any], list[np.ndarray]]:
+    """One batch through the model: the total loss, each output's loss, and the targets and outputs as
+    lists in output order (one entry for a model with one output)."""
+    compiled = model.compiled_outputs
+    outputs = structures.flat_outputs(model, model(structures.as_tensors(x)))
+    targets = y if isinstance(y, list) else [y]
+    loss, parts = compiled.loss(model, targets, outputs, weight)
+    return loss, parts, targets, [output.data for output in outputs]
 
 
 # --- fit, evaluate, predict ----------------------------------------------------------------------
@@ -190,7 +136,7 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
     validation = _validation_feed(model, validation_data, held_out, validation_batch_size, validation_steps,
                                   validations)
     if not model.built:
-        model.build((None, *(data[0] if isinstance(source, batches.ArrayBatches) else train.peek()[0]).shape[1:]))
+        model.build(structures.input_shapes(data[0] if isinstance(source, batches.ArrayBatches) else train.peek()[0]))
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
     hooks = _callbacks(callbacks)
     history = next((hook for hook in hooks if isinstance(hook, History)), None)  # Keras returns the one given
@@ -307,19 +253,18 @@ def _train_epoch(model: Any, feed: Feed, epoch: int, epochs: int, bar: ProgressB
     A non-finite loss is never applied; the callbacks see it in the batch's logs, and unless one of them
     stops training (TerminateOnNaN) it raises NonFiniteLossError.
     """
-    tracker, optimizer = _Tracker(model), model.optimizer
+    tracker, optimizer = outputs.Tracker(model.compiled_outputs), model.optimizer
     with _mode(model, True):
         for step, (x, y, weight) in enumerate(feed.epoch()):
             _notify(hooks, "on_train_batch_begin", step, {})
-            prediction = model(Tensor._make(x, None))
-            loss = _loss_value(model, y, prediction, weight)
+            loss, parts, targets, predictions = _forward(model, x, y, weight)
             value = float(loss.data)
             finite = math.isfinite(value)
             if finite:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-            tracker.add(value, y, prediction.data)
+            tracker.add(value, parts, targets, predictions, weight)
             logs = tracker.values()
             bar.update(step + 1, logs)
             _notify(hooks, "on_train_batch_end", step, logs)
@@ -338,14 +283,13 @@ def _train_epoch(model: Any, feed: Feed, epoch: int, epochs: int, bar: ProgressB
 
 def _evaluate(model: Any, feed: Feed, bar: ProgressBar | None, hooks: list[Callback]) -> dict[str, float]:
     """Loss and metrics over one epoch of the feed, in inference mode, recording no graph."""
-    tracker = _Tracker(model)
+    tracker = outputs.Tracker(model.compiled_outputs)
     _notify(hooks, "on_test_begin", {})
     with no_grad(), _mode(model, False):
         for step, (x, y, weight) in enumerate(feed.epoch()):
             _notify(hooks, "on_test_batch_begin", step, {})
-            prediction = model(Tensor._make(x, None))
-            loss = _loss_value(model, y, prediction, weight)
-            tracker.add(float(loss.data), y, prediction.data)
+            loss, parts, targets, predictions = _forward(model, x, y, weight)
+            tracker.add(float(loss.data), parts, targets, predictions, weight)
             values = tracker.values()
             if bar is not None:
                 bar.update(step + 1, values)
@@ -389,22 +333,24 @@ def evaluate(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, ver
 
 
 def predict(model: Any, x: Any, batch_size: int | None = 32, verbose: Any = 0, callbacks: Any = None,
-            steps: int | None = None) -> np.ndarray:
-    """The model's outputs for x as one array, computed batch by batch in inference mode without a graph.
+            steps: int | None = None) -> Any:
+    """The model's outputs for x, computed batch by batch in inference mode without a graph: one array, or
+    for several outputs a list or dict of arrays (the structure the model returns).
     x may give whole batches instead: x_batch, (x_batch,) or (x_batch, y_batch, ...) (y is not used)."""
     verbose = _verbosity(verbose)
     feed = _inference_feed(model, x, None, None, batch_size, steps, "predict", targets=False)
     hooks = _prepare(_callbacks(callbacks), model, 1, feed.steps, verbose)
     bar = ProgressBar(feed.steps, verbose)
-    outputs = []
+    keys, found, prediction = structures.names(model, "output"), [], None
     _notify(hooks, "on_predict_begin", {})
     with no_grad(), _mode(model, False):
         for step, (x_batch, _, _) in enumerate(feed.epoch()):
             _notify(hooks, "on_predict_batch_begin", step, {})
-            outputs.append(model(Tensor._make(x_batch, None)).data)
+            prediction = model(structures.as_tensors(x_batch))
+            found.append([output.data for output in structures.flat_outputs(model, prediction)])
             bar.update(step + 1, {})
-            _notify(hooks, "on_predict_batch_end", step, {"outputs": outputs[-1]})
+            _notify(hooks, "on_predict_batch_end", step, {"outputs": structures.packed(prediction, keys, found[-1])})
     feed.end_epoch()
     bar.finish({})
     _notify(hooks, "on_predict_end", {})
-    return np.concatenate(outputs)
+    return structures.packed(prediction, keys, [np.concatenate(parts) for parts in zip(*found, strict=True)])

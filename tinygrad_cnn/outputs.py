@@ -1,0 +1,204 @@
+"""What `compile` attaches per model output, Keras 3's way: a loss (or none), its weight in the total,
+metrics (unweighted) and weighted metrics (weighted by sample_weight and class_weight), and the running
+values of one pass of fit or evaluate (`Tracker`).
+
+The logged names follow Keras 3: "loss" is the weighted sum of the outputs' losses plus the regularizers'
+penalties; with several losses each output's own (unweighted) loss is "<output>_loss"; a metric of an
+output of a model with several outputs is "<output>_<metric>"; a weighted metric named like a metric
+becomes "weighted_<metric>". One output keeps the plain names ("loss", "accuracy").
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from . import losses
+from . import metrics as metrics_lib
+from .arguments import finite_number, is_number
+from .structures import by_name, names
+from .tensor import Tensor
+
+_METRICS_HINT = ("loss_weights are numbers that scale each output's loss (Keras 3's order: optimizer, loss, "
+                 "loss_weights, metrics): pass the metrics as metrics=..., e.g. compile('adam', 'mse', "
+                 "metrics=['mae'])")
+
+
+class Compiled:
+    """The per-output losses, loss weights and metrics of a compiled model (model.compiled_outputs)."""
+
+    def __init__(self, model: Any, loss: Any, loss_weights: Any, metrics: Any, weighted_metrics: Any) -> None:
+        keys = names(model, "output")
+        self.several = len(keys) > 1
+        self.keys = keys if self.several else keys[:1]
+        count = len(keys) if self.several else 1
+        self.losses = self._losses(loss, count)
+        self.weights = self._weights(loss_weights, count)
+        self.metrics = self._metrics(metrics, count, "metrics")
+        self.weighted = self._metrics(weighted_metrics, count, "weighted_metrics")
+        with_loss = [i for i, fn in enumerate(self.losses) if fn is not None]
+        self.loss_names = {i: f"{self.keys[i]}_loss" for i in with_loss} if len(with_loss) > 1 else {}
+        self.metric_names = self._metric_names()
+
+    # --- compile's arguments ---------------------------------------------------------------------
+
+    def _per_output(self, value: Any, count: int, argument: str) -> list[Any]:
+        """A list/tuple in output order or a dict by output name, as one entry per output (None: not given)."""
+        return by_name(value, self.keys, argument, "compile", "output", partial=isinstance(value, Mapping))
+
+    def _losses(self, loss: Any, count: int) -> list[Any]:
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy' for integer labels "
+                             "or tc.losses.SparseCategoricalCrossentropy(from_logits=True) for a model ending in "
+                             "logits" + (f"; for several outputs one loss for all, a list or a dict by output name "
+                                         f"{self.keys}" if self.several else ""))
+        nested = isinstance(loss, (list, tuple)) or (isinstance(loss, Mapping) and "class_name" not in loss)
+        chosen = self._per_output(loss, count, "loss") if nested else [loss] * count
+        if all(item is None for item in chosen):
+            raise ValueError(f"compile: loss={loss!r:.80} gives no output a loss; give at least one")
+        return [None if item is None else losses.get(item) for item in chosen]
+
+    def _weights(self, loss_weights: Any, count: int) -> list[float]:
+        if loss_weights is None:
+            return [1.0] * count
+        if isinstance(loss_weights, str) or (isinstance(loss_weights, (list, tuple)) and any(
+                isinstance(item, (str, list)) for item in loss_weights)):
+            raise TypeError(f"compile: loss_weights={loss_weights!r:.60} holds names; {_METRICS_HINT}")
+        if is_number(loss_weights) and not self.several:
+            return [finite_number(loss_weights, "loss_weights", "compile")]
+        if not isinstance(loss_weights, (list, tuple, Mapping)):
+            raise TypeError(f"compile: loss_weights must be a number (one output), a list in output order or a "
+                            f"dict by output name {self.keys}, got {loss_weights!r:.60}")
+        chosen = self._per_output(loss_weights, count, "loss_weights")
+        return [1.0 if w is None else finite_number(w, f"loss_weights[{key!r}]", "compile")
+                for key, w in zip(self.keys or ["output"], chosen, strict=True)]
+
+    def _metrics(self, metrics: Any, count: int, argument: str) -> list[list[Any]]:
+        """Keras 3's forms: one metric or a list for one output; for several outputs a list with one metric
+        (or list) per output, a dict by output name, or a list of another length for every output."""
+        if metrics is None:
+            return [[] for _ in range(count)]
+        if isinstance(metrics, Mapping):
+            chosen = self._per_output(metrics, count, argument)
+        elif self.several and isinstance(metrics, (list, tuple)) and (
+                len(metrics) == count or any(isinstance(m, (list, tuple)) for m in metrics)):
+            chosen = self._per_output(metrics, count, argument)
+        elif isinstance(metrics, (list, tuple)):
+            chosen = [list(metrics)] * count
+        else:
+            chosen = [metrics] * count
+        lists = [[] if item is None else list(item) if isinstance(item, (list, tuple)) else [item] for item in chosen]
+        for item in (m for sub in lists for m in sub):
+            if isinstance(item, (list, tuple, Mapping)):
+                raise TypeError(f"compile: {argument}={metrics!r:.80} nests too deeply; give each output a metric "
+                                "or a list of metrics")
+        return lists
+
+    def _metric_names(self) -> list[list[str]]:
+        """The logged name of each metric, then of each weighted metric, per output (fails on a clash)."""
+        taken = {"loss", *self.loss_names.values()}
+        found = []
+        for i, (plain, weighted) in enumerate(zip(self.metrics, self.weighted, strict=True)):
+            prefix = f"{self.keys[i]}_" if self.several else ""
+            output_names = []
+            for identifier in plain:
+                name = prefix + _metric_name(identifier)
+                if name in taken:
+                    raise ValueError(f"compile: two values would be named {name!r} in the logs (metrics "
+                                     f"{self.metrics if self.several else plain}); list each metric once, or "
+                                     "give a Metric its own name=")
+                taken.add(name)
+                output_names.append(name)
+            for identifier in weighted:
+                name = prefix + _metric_name(identifier)
+                name = prefix + "weighted_" + _metric_name(identifier) if name in taken else name
+                if name in taken:
+                    raise ValueError(f"compile: two values would be named {name!r} in the logs (weighted_metrics "
+                                     f"{self.weighted}); list each weighted metric once")
+                taken.add(name)
+                output_names.append(name)
+            found.append(output_names)
+        return found
+
+    # --- the loss of a batch -------------------------------------------------------------------------
+
+    def loss(self, model: Any, y: list[Any], outputs: list[Tensor], weight: Any) -> tuple[Tensor, list[float]]:
+        """The total loss to differentiate (the weighted sum of the outputs' losses and the regularizers'
+        penalties) and each output's own loss value (those with a loss, in output order)."""
+        total, parts = None, []
+        for i, fn in enumerate(self.losses):
+            if fn is None:
+                continue
+            value = _output_loss(fn, y[i], outputs[i], weight[i] if isinstance(weight, list) else weight)
+            parts.append(float(value.data))
+            value = value * self.weights[i] if self.weights[i] != 1.0 else value
+            total = value if total is None else total + value
+        for penalty in model.losses:  # the regularizers' penalties (Keras: in the loss fit differentiates and logs)
+            total = total + (penalty.sum() if isinstance(penalty, Tensor) and penalty.ndim else penalty)  # Keras sums
+        return total, parts
+
+    def from_logits(self, index: int) -> bool:
+        """Whether output `index`'s loss reads logits (the threshold of its binary accuracy)."""
+        return bool(getattr(self.losses[index], "from_logits", False))
+
+
+def _metric_name(identifier: Any) -> str:
+    """The name a metric logs under ("accuracy" stays as written; it is resolved on the first batch)."""
+    if isinstance(identifier, str) and identifier.lower() in metrics_lib.ACCURACY_NAMES:
+        return identifier
+    return metrics_lib.get(identifier).name
+
+
+def _output_loss(fn: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarray | None) -> Tensor:
+    loss = fn(y, prediction) if weight is None else fn(y, prediction, sample_weight=weight)
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"the loss {fn!r} returned {type(loss).__name__}; it must return a Tensor "
+                        "built from y_pred so that it can be differentiated")
+    return loss if loss.ndim == 0 else loss.mean()
+
+
+class Tracker:
+    """The running loss, per-output losses and metrics of one pass; the metrics are made on the first batch
+    (Keras's "accuracy" takes its form from the shapes)."""
+
+    def __init__(self, compiled: Compiled) -> None:
+        self.compiled = compiled
+        self.loss_total, self.part_totals, self.count = 0.0, [0.0] * len(compiled.loss_names), 0
+        self.metrics: list[tuple[int, metrics_lib.Metric, bool]] | None = None  # (output, metric, weighted)
+
+    def _make_metrics(self, y: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+        compiled, self.metrics = self.compiled, []
+        for i, (plain, weighted) in enumerate(zip(compiled.metrics, compiled.weighted, strict=True)):
+            if (plain or weighted) and y[i] is None:
+                raise ValueError(f"the output {compiled.keys[i]!r} has metrics but no targets were given for it; "
+                                 "pass its y, or leave its metrics out")
+            made = [metrics_lib.get(m, y[i].shape, outputs[i].shape, compiled.from_logits(i)) for m in plain + weighted]
+            for metric, name, k in zip(made, compiled.metric_names[i], range(len(made)), strict=True):
+                metric.name = name
+                self.metrics.append((i, metric, k >= len(plain)))
+
+    def add(self, loss: float, parts: list[float], y: list[Any], outputs: list[np.ndarray], weight: Any) -> None:
+        """Add one batch: its total loss, its outputs' losses, targets, predictions and sample weights."""
+        if self.metrics is None:
+            self._make_metrics(y, outputs)
+        size = len(outputs[0])
+        self.loss_total += loss * size
+        self.count += size
+        if self.compiled.loss_names:
+            self.part_totals = [total + part * size for total, part in zip(self.part_totals, parts, strict=True)]
+        for i, metric, weighted in self.metrics:
+            w = (weight[i] if isinstance(weight, list) else weight) if weighted else None
+            metric.update_state(y[i], outputs[i], w)
+
+    def values(self) -> dict[str, float]:
+        """The averages so far ({} before the first batch), in Keras 3's order: "loss", each output's loss,
+        then the metrics (in compile order for one output, by name for several)."""
+        if not self.count:
+            return {}
+        values = {"loss": self.loss_total / self.count}
+        values.update({name: total / self.count
+                       for name, total in zip(self.compiled.loss_names.values(), self.part_totals, strict=True)})
+        found = {metric.name: metric.result() for _, metric, _ in self.metrics or ()}
+        values.update(sorted(found.items()) if self.compiled.several else found)
+        return values
