@@ -58,8 +58,9 @@ def _targets(model: Any, y: Any, samples: int, what: str) -> Any:
     compiled = getattr(model, "compiled_outputs", None)
     for key, array, loss in zip(keys, found, compiled.losses if compiled else [None] * len(keys), strict=True):
         if array is None and loss is not None:
-            raise ValueError(f"{what}: y gives no targets for the output {key!r}, which has the loss {loss!r:.60}; "
-                             f"pass y as a dict or list covering the outputs {keys}")
+            raise ValueError(f"{what}: y gives no targets for the output {key!r}, which has a loss; pass y as a "
+                             f"dict or list covering the outputs {keys} (only an output without a loss may be left "
+                             "out)")
     return [None if array is None else _target(array, f"y[{key!r}]", samples, what)
             for key, array in zip(keys, found, strict=True)]
 

@@ -45,7 +45,7 @@ class Compiled:
 
     def _per_output(self, value: Any, count: int, argument: str) -> list[Any]:
         """A list/tuple in output order or a dict by output name, as one entry per output (None: not given)."""
-        return by_name(value, self.keys, argument, "compile", "output", partial=isinstance(value, Mapping))
+        return by_name(value, self.keys, argument, "compile", "output", isinstance(value, Mapping), "entries")
 
     def _losses(self, loss: Any, count: int) -> list[Any]:
         if loss is None:
@@ -65,6 +65,8 @@ class Compiled:
         if isinstance(loss_weights, str) or (isinstance(loss_weights, (list, tuple)) and any(
                 isinstance(item, (str, list)) for item in loss_weights)):
             raise TypeError(f"compile: loss_weights={loss_weights!r:.60} holds names; {_METRICS_HINT}")
+        if not self.several and isinstance(loss_weights, (list, tuple, Mapping)) and len(loss_weights) == 1:
+            loss_weights = next(iter(loss_weights.values() if isinstance(loss_weights, Mapping) else loss_weights))
         if is_number(loss_weights) and not self.several:
             return [finite_number(loss_weights, "loss_weights", "compile")]
         if not isinstance(loss_weights, (list, tuple, Mapping)):

@@ -33,10 +33,13 @@ def describe(value: Any) -> str:
         return f"a {type(value).__name__} of {len(value)} arrays of shapes {[tuple(i.shape) for i in value]}"
     if hasattr(value, "shape"):
         return f"an array of shape {tuple(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of length {len(value)}"
     return f"a {type(value).__name__}"
 
 
-def by_name(value: Any, keys: list[str], argument: str, what: str, kind: str, partial: bool = False) -> list[Any]:
+def by_name(value: Any, keys: list[str], argument: str, what: str, kind: str, partial: bool = False,
+            items: str = "arrays") -> list[Any]:
     """`value` for each of several inputs or outputs named `keys`: a list/tuple in their order or a dict by
     name, as a list in their order. With `partial`, a dict may leave names out (None for them)."""
     if isinstance(value, Mapping):
@@ -50,7 +53,7 @@ def by_name(value: Any, keys: list[str], argument: str, what: str, kind: str, pa
     if isinstance(value, (list, tuple)) and len(value) == len(keys):
         return list(value)
     raise ValueError(f"{what}: the model has {len(keys)} {kind}s {keys}, so {argument} must be a list of "
-                     f"{len(keys)} arrays in that order or a dict keyed by those names; got {describe(value)}")
+                     f"{len(keys)} {items} in that order or a dict keyed by those names; got {describe(value)}")
 
 
 def one(value: Any, keys: list[str], argument: str, what: str, kind: str) -> Any:
