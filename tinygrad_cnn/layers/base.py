@@ -62,6 +62,19 @@ def format_shape(shape: Shape) -> str:
     return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _may_hold_layers(value: Any) -> bool:
+    """Whether a layer attribute is tracked: a layer, a list or a dict (which may get layers later), or a
+    tuple or set holding one of them (a set of layers is refused when the layers are read)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (Layer, list, dict)):
+            return True
+        if isinstance(item, (tuple, set, frozenset)):
+            stack.extend(item)
+    return False
+
+
 class Layer:
     """A callable with weights: `layer(x)` builds it from x's shape the first time, then runs `call`.
 
@@ -86,6 +99,10 @@ class Layer:
         cls._call_takes_training = any(p.name == "training" or p.kind is p.VAR_KEYWORD for p in parameters)
 
     def __init__(self, name: str | None = None) -> None:
+        # the attributes that may hold layers, in assignment order (also those a subclass set before this ran);
+        # set last, so that this layer's own lists below are not among them
+        self.__dict__.pop("_tracked", None)
+        tracked = dict.fromkeys(key for key, value in vars(self).items() if _may_hold_layers(value))
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
@@ -98,6 +115,64 @@ class Layer:
         self._activity_loss: Tensor | None = None  # the activity penalty of the last call
         self._input_shape: Shape | None = None
         self._output_shape: Shape | None = None
+        self.__dict__["_tracked"] = tracked
+
+    # --- layers held as attributes (Keras's tracking; PyTorch's submodules) ---
+    def __setattr__(self, name: str, value: Any) -> None:
+        tracked = self.__dict__.get("_tracked")
+        if tracked is not None:   # None until Layer.__init__ runs, which then looks at what was set before
+            if _may_hold_layers(value):
+                tracked[name] = None   # a reassigned attribute keeps its place, as in PyTorch
+            else:
+                tracked.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        self.__dict__.get("_tracked", {}).pop(name, None)
+
+    def _attribute_layers(self) -> list[tuple[str, Layer]]:
+        """(path, layer) for each layer held in an attribute, directly or in lists, tuples and dicts, however
+        nested ("conv1", "convs/0", "heads/a"): attributes in assignment order, items in their own order."""
+        found: list[tuple[str, Layer]] = []
+        seen: set[int] = set()   # containers already opened: a list that holds itself is read once
+        stack = [(name, getattr(self, name, None)) for name in reversed(self.__dict__.get("_tracked", ()))]
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, Layer):
+                found.append((path, value))
+            elif isinstance(value, (list, tuple, dict)) and id(value) not in seen:
+                seen.add(id(value))
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                stack.extend(reversed([(f"{path}/{key}", item) for key, item in items]))
+            elif isinstance(value, (set, frozenset)) and _may_hold_layers(value):
+                raise TypeError(f"{self._describe()}.{path} is a set of layers, which has no order, so the "
+                                "weights would come in a different order on every run; use a list or a dict")
+        return found
+
+    def _named_sublayers(self) -> list[tuple[str, Layer]]:
+        """(key, layer) for each layer held directly: its attribute path, or its name for the layers of a
+        model (a subclass that lists its layers itself by overriding `_sublayers`)."""
+        if type(self)._sublayers is Layer._sublayers:
+            return self._attribute_layers()
+        return [(layer.name, layer) for layer in self._sublayers()]
+
+    def _walk(self) -> list[tuple[str, Layer, bool]]:
+        """(path, layer, trainable) for this layer ("" path) and every layer it holds, however deep, depth
+        first in order. A layer held twice comes once, at its first place, so shared layers count once and
+        a cycle ends; `trainable` is False for a frozen layer and everything below it."""
+        found: list[tuple[str, Layer, bool]] = []
+        seen: set[int] = set()
+        stack = [("", self, True)]
+        while stack:
+            path, layer, trainable = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            trainable = trainable and layer._trainable
+            found.append((path, layer, trainable))
+            stack.extend(reversed([(f"{path}{key}/", child, trainable) for key, child in layer._named_sublayers()]))
+        return found
 
     # --- building ---
     def build(self, input_shape: Any) -> None:
@@ -106,10 +181,12 @@ class Layer:
         if self.built:  # the weights exist; the shapes follow the latest input (pooling layers can be reused)
             self._check_input(shape)
             self._output_shape = self.compute_output_shape(shape)
-        else:  # the output shape first: it checks the geometry before any weight exists
+        else:
             self._check_rank(shape)
-            self._output_shape = self.compute_output_shape(shape)
-            self._create_weights(shape)
+            if type(self).build is Layer.build:  # the output shape first: it checks the geometry before any weight
+                self._output_shape = self.compute_output_shape(shape)
+                self._create_weights(shape)
+            # else a Keras-style build() called super().build(): build_for finds the output shape once it returns
         self._input_shape, self.built = shape, True
 
     def build_for(self, input_shape: Any) -> None:
@@ -122,14 +199,50 @@ class Layer:
         self._check_rank(shape)
         if not self._own_weights:  # weights already made mean build() was called by hand: not twice
             self.build(shape)
-        self._input_shape, self._output_shape, self.built = shape, self.compute_output_shape(shape), True
+        self._input_shape, self.built = shape, True   # before the output shape, which may run call
+        try:
+            self._output_shape = self.compute_output_shape(shape)
+        except BaseException:
+            self.built = False
+            raise
 
     def _create_weights(self, input_shape: Shape) -> None:
         """Create this layer's weights with `add_weight` (none by default)."""
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        """The output shape for `input_shape` (batch axis included); the identity by default."""
-        return tuple(input_shape)
+        """The output shape for `input_shape` (batch axis included): the input's by default, but for a layer
+        that holds layers or makes its weights in its own build(), the shape its call gives a zero sample
+        (Keras's compute_output_spec; such a layer is built first)."""
+        cls = type(self)
+        if cls.compute_output_shape is not Layer.compute_output_shape or not (
+                cls.build is not Layer.build or self._named_sublayers()):
+            return tuple(input_shape)
+        if not self.built and cls.build is not Layer.build:  # call needs the weights build() makes
+            self.build_for(input_shape)
+        return self._traced_output_shape(input_shape)
+
+    def _traced_output_shape(self, input_shape: Shape) -> Shape:
+        """The output shape of `call` on zeros of `input_shape` (batch of one), run without a graph in
+        inference mode; the modes and activity penalties of every layer held are left as they were."""
+        if any(n is None for n in input_shape[1:]):
+            raise ValueError(f"{self._describe()} finds its output shape by running call on a sample, which "
+                             f"needs every size but the batch's; got {format_shape(input_shape)}: give the "
+                             "input's full shape, or define compute_output_shape(input_shape)")
+        layers = [layer for _, layer, _ in self._walk()]
+        before = [(layer.training, layer._activity_loss) for layer in layers]
+        sample = Tensor(np.zeros((1, *input_shape[1:]), self.dtype))
+        try:
+            for layer in layers:
+                layer.training = False
+            with no_grad():
+                y = self.call(sample, training=False) if self._call_takes_training else self.call(sample)
+        finally:
+            for layer, (training, loss) in zip(layers, before, strict=True):
+                layer.training, layer._activity_loss = training, loss
+        if not isinstance(y, Tensor):
+            raise TypeError(f"{self._describe()}.call returned {type(y).__name__}, not a Tensor; define "
+                            "compute_output_shape(input_shape) for a layer with several outputs")
+        return (None, *y.shape[1:])
 
     def _fixed_axes(self) -> tuple[int, ...]:
         """Input axes whose size the weights depend on (checked on every call once built)."""
@@ -142,6 +255,8 @@ class Layer:
         if (name is not None and not isinstance(name, str)) or shape is None:
             raise TypeError(f"{self._describe()}.add_weight needs a shape and a string name or none, got name="
                             f"{name!r:.40} and shape={shape!r:.40}; call it as add_weight(shape=(3,), name='w')")
+        if name is not None and (not name or "/" in name):  # '/' separates the parts of a weight's key
+            raise ValueError(f"{self._describe()}.add_weight: name must be non-empty and without '/', got {name!r}")
         count = len(self._own_weights)
         name = name if name is not None else f"variable_{count}" if count else "variable"
         if any(w.name == f"{self.name}/{name}" for w, _ in self._own_weights):
@@ -223,14 +338,24 @@ class Layer:
 
     # --- weights ---
     def _sublayers(self) -> list[Layer]:
-        """Layers held by this one (a model's layers); none for a plain layer."""
-        return []
+        """The layers held directly: those in attributes, in assignment order (a model lists its own)."""
+        return [layer for _, layer in self._attribute_layers()]
 
     def _all_weights(self) -> list[tuple[Tensor, bool]]:
-        found = list(self._own_weights)
-        for layer in self._sublayers():
-            found += [(w, t and layer.trainable) for w, t in layer._all_weights()]
-        return [(w, t and self._trainable) for w, t in found]
+        """(weight, trainable) for every weight of this layer and the layers it holds, each once, in walk order."""
+        return [(w, t and trainable) for _, layer, trainable in self._walk() for w, t in layer._own_weights]
+
+    def _named_weights(self) -> list[tuple[str, Tensor, bool]]:
+        """(key, weight, trainable): the key is the path to the weight's layer and the weight's own name,
+        "kernel" for this layer's, "conv1/kernel" or "convs/0/kernel" in attributes, "dense/kernel" in a model."""
+        found = [(path + w.name.rpartition("/")[2], w, t and trainable)
+                 for path, layer, trainable in self._walk() for w, t in layer._own_weights]
+        keys = [key for key, _, _ in found]
+        if len(set(keys)) < len(keys):
+            twice = sorted({key for key in keys if keys.count(key) > 1})
+            raise ValueError(f"{self._describe()}: the weight keys {twice} come twice (dict keys or layer names "
+                             "with '/' in them?); give the layers and dict keys distinct names without '/'")
+        return found
 
     @property
     def weights(self) -> list[Tensor]:
@@ -254,22 +379,17 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        self._trainable = bool(value)
-        for layer in self._sublayers():
-            layer.trainable = value
-        for weight, trainable in self._own_weights:
-            weight.requires_grad = trainable and self._trainable
+        for _, layer, _ in self._walk():   # the layers held too, as Keras's setter
+            layer._trainable = bool(value)
+            for weight, trainable in layer._own_weights:
+                weight.requires_grad = trainable and bool(value)
 
     @property
     def losses(self) -> list[Tensor]:
         """Scalar penalties to add to the loss (Keras 3's `losses`): the activity penalty of each layer's
         last call, then the penalty of every trainable weight that has a regularizer, computed from the
         weights' current values on each access (a frozen weight adds none)."""
-        layers, stack = [], [self]
-        while stack:  # this layer and every nested layer, in order
-            layer = stack.pop()
-            layers.append(layer)
-            stack.extend(reversed(layer._sublayers()))
+        layers = [layer for _, layer, _ in self._walk()]
         found = [layer._activity_loss for layer in layers
                  if layer.activity_regularizer is not None and layer._activity_loss is not None]
         penalized = [pair for layer in layers for pair in layer._weight_regularizers]
@@ -303,8 +423,8 @@ class Layer:
         return self.trainable_weights
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
-        """(name, weight) for each trainable weight."""
-        return ((w.name, w) for w in self.trainable_weights)
+        """(key, weight) for each trainable weight, keyed as in `state_dict`."""
+        return ((key, w) for key, w, trainable in self._named_weights() if trainable)
 
     def zero_grad(self) -> None:
         """Forget the gradients accumulated in every weight."""
@@ -312,8 +432,9 @@ class Layer:
             weight.grad = None
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every weight (moving statistics included), keyed by weight name."""
-        return {w.name: w.data.copy() for w in self.weights}
+        """Copies of every weight (moving statistics included), keyed by the path from this layer: the layer's
+        name in a model ("dense/kernel"), the attribute path in a layer of your own ("convs/0/kernel")."""
+        return {key: w.data.copy() for key, w, _ in self._named_weights()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Load arrays by weight name; checks names (unless not strict) and shapes before changing anything.
@@ -324,7 +445,7 @@ class Layer:
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict needs a mapping from weight names to arrays, got {type(state).__name__}")
-        own = {w.name: w for w in self.weights}
+        own = {key: w for key, w, _ in self._named_weights()}
         if strict and own and len(state) == len(own) and not set(state) & set(own):
             _copy_all([(weight, np.asarray(array)) for weight, array in zip(own.values(), state.values(),
                                                                            strict=True)], "load_state_dict")
@@ -342,11 +463,10 @@ class Layer:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{self._describe()}.astype needs a floating dtype, got {dtype}")
-        self.dtype = dtype
-        for layer in self._sublayers():
-            layer.astype(dtype)
-        for weight, _ in self._own_weights:
-            weight.data = weight.data.astype(dtype)
+        for _, layer, _ in self._walk():
+            layer.dtype = dtype
+            for weight, _ in layer._own_weights:
+                weight.data = weight.data.astype(dtype)
         return self
 
     def double(self) -> Layer:
@@ -360,9 +480,8 @@ class Layer:
     # --- modes ---
     def train(self, mode: bool = True) -> Layer:
         """Training mode (Dropout drops, BatchNormalization uses batch statistics); returns the layer."""
-        self.training = bool(mode)
-        for layer in self._sublayers():
-            layer.train(mode)
+        for _, layer, _ in self._walk():
+            layer.training = bool(mode)
         return self
 
     def eval(self) -> Layer:
@@ -380,7 +499,16 @@ class Layer:
 
     # --- configs ---
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-friendly), so that `from_config` rebuilds an equal layer."""
+        """The constructor arguments (JSON-friendly), so that `from_config` rebuilds an equal layer; a layer of
+        your own whose constructor takes more than `name` defines its own, as in Keras."""
+        if type(self).get_config is Layer.get_config:
+            unknown = [p.name for p in list(inspect.signature(type(self).__init__).parameters.values())[1:]
+                       if p.name not in ("name", "trainable") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if unknown:
+                raise NotImplementedError(
+                    f"{self._describe()}: the base get_config knows only name and trainable, not {', '.join(unknown)}"
+                    f"; define get_config(self) returning {{**super().get_config(), {unknown[0]!r}: ...}} so that "
+                    "from_config can rebuild the layer")
         return {"name": self.name, "trainable": self.trainable}
 
     @classmethod
