@@ -31,7 +31,7 @@ class Compiled:
     def __init__(self, model: Any, loss: Any, loss_weights: Any, metrics: Any, weighted_metrics: Any) -> None:
         keys = names(model, "output")
         self.several = len(keys) > 1
-        self.keys = keys if self.several else keys[:1]
+        self.keys = keys if self.several else keys[:1] or ["output"]  # a plain Layer has no output_names
         count = len(keys) if self.several else 1
         self.losses = self._losses(loss, count)
         self.weights = self._weights(loss_weights, count)
@@ -175,8 +175,8 @@ class Tracker:
             if (plain or weighted) and y[i] is None:
                 raise ValueError(f"the output {compiled.keys[i]!r} has metrics but no targets were given for it; "
                                  "pass its y, or leave its metrics out")
-            made = [metrics_lib.get(m, y[i].shape, outputs[i].shape, compiled.from_logits(i)) for m in plain + weighted]
-            for metric, name, k in zip(made, compiled.metric_names[i], range(len(made)), strict=True):
+            for k, (identifier, name) in enumerate(zip(plain + weighted, compiled.metric_names[i], strict=True)):
+                metric = metrics_lib.get(identifier, y[i].shape, outputs[i].shape, compiled.from_logits(i))
                 metric.name = name
                 self.metrics.append((i, metric, k >= len(plain)))
 

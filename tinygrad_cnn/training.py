@@ -85,11 +85,10 @@ def _mode(model: Any, training: bool) -> Iterator[None]:
 def _forward(model: Any, x: Any, y: Any, weight: Any) -> tuple[Tensor, list[float], list[Any], list[np.ndarray]]:
     """One batch through the model: the total loss, each output's loss, and the targets and outputs as
     lists in output order (one entry for a model with one output)."""
-    compiled = model.compiled_outputs
-    outputs = structures.flat_outputs(model, model(structures.as_tensors(x)))
+    found = structures.flat_outputs(model, model(structures.as_tensors(x)))
     targets = y if isinstance(y, list) else [y]
-    loss, parts = compiled.loss(model, targets, outputs, weight)
-    return loss, parts, targets, [output.data for output in outputs]
+    loss, parts = model.compiled_outputs.loss(model, targets, found, weight)
+    return loss, parts, targets, [output.data for output in found]
 
 
 # --- fit, evaluate, predict ----------------------------------------------------------------------
