@@ -343,6 +343,30 @@ def test_unknown_sizes_need_a_compute_output_shape():
         tc.Sequential([tc.Input((None, 3)), Holder([Dense(2)])])
 
 
+def test_output_shapes_of_several_inputs_and_outputs():
+    class TwoHeads(tc.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Dense(4), Dense(5)
+
+        def call(self, inputs):
+            first, second = inputs
+            return {"a": self.a(first), "b": self.b(second)}
+
+    class Pair(TwoHeads):
+        def call(self, inputs):
+            return self.a(inputs["x"]), self.b(inputs["x"])
+
+    class Numbers(TwoHeads):
+        def call(self, inputs):
+            return [self.a(inputs), 3]
+
+    assert TwoHeads().compute_output_shape([(None, 2), (None, 3)]) == {"a": (None, 4), "b": (None, 5)}
+    assert Pair().compute_output_shape({"x": (None, 2)}) == [(None, 4), (None, 5)]
+    with pytest.raises(TypeError, match="returned list, not a Tensor or a list or dict of them"):
+        Numbers().compute_output_shape((None, 2))
+
+
 def test_configs_are_the_users_own():
     with pytest.raises(NotImplementedError, match=r"knows only name and trainable, not held.*define get_config"):
         Holder([Dense(2)]).get_config()

@@ -221,28 +221,38 @@ class Layer:
             self.build_for(input_shape)
         return self._traced_output_shape(input_shape)
 
-    def _traced_output_shape(self, input_shape: Shape) -> Shape:
-        """The output shape of `call` on zeros of `input_shape` (batch of one), run without a graph in
-        inference mode; the modes and activity penalties of every layer held are left as they were."""
-        if any(n is None for n in input_shape[1:]):
-            raise ValueError(f"{self._describe()} finds its output shape by running call on a sample, which "
-                             f"needs every size but the batch's; got {format_shape(input_shape)}: give the "
-                             "input's full shape, or define compute_output_shape(input_shape)")
+    def _traced_output_shape(self, input_shape: Any) -> Any:
+        """The output shape of `call` on zeros of `input_shape` (batch of one; a list or dict of shapes for
+        several inputs gives a list or dict of samples), run without a graph in inference mode; the modes
+        and activity penalties of every layer held are left as they were. Several outputs: a list or dict."""
+        def sample(shape: Any) -> Any:
+            if isinstance(shape, (list, Mapping)):
+                return {k: sample(v) for k, v in shape.items()} if isinstance(shape, Mapping) else [*map(sample, shape)]
+            if any(n is None for n in shape[1:]):
+                raise ValueError(f"{self._describe()} finds its output shape by running call on a sample, which "
+                                 f"needs every size but the batch's; got {format_shape(shape)}: give the "
+                                 "input's full shape, or define compute_output_shape(input_shape)")
+            return Tensor(np.zeros((1, *shape[1:]), self.dtype))
+
+        x = sample(input_shape)
         layers = [layer for _, layer, _ in self._walk()]
         before = [(layer.training, layer._activity_loss) for layer in layers]
-        sample = Tensor(np.zeros((1, *input_shape[1:]), self.dtype))
         try:
             for layer in layers:
                 layer.training = False
             with no_grad():
-                y = self.call(sample, training=False) if self._call_takes_training else self.call(sample)
+                y = self.call(x, training=False) if self._call_takes_training else self.call(x)
         finally:
             for layer, (training, loss) in zip(layers, before, strict=True):
                 layer.training, layer._activity_loss = training, loss
-        if not isinstance(y, Tensor):
-            raise TypeError(f"{self._describe()}.call returned {type(y).__name__}, not a Tensor; define "
-                            "compute_output_shape(input_shape) for a layer with several outputs")
-        return (None, *y.shape[1:])
+        if isinstance(y, Tensor):
+            return (None, *y.shape[1:])
+        outputs = dict(y) if isinstance(y, Mapping) else dict(enumerate(y)) if isinstance(y, (list, tuple)) else {}
+        if not outputs or not all(isinstance(v, Tensor) for v in outputs.values()):
+            raise TypeError(f"{self._describe()}.call returned {type(y).__name__}, not a Tensor or a list or dict "
+                            "of them: compute with Tensor ops")
+        shapes = {key: (None, *v.shape[1:]) for key, v in outputs.items()}
+        return shapes if isinstance(y, Mapping) else list(shapes.values())
 
     def _fixed_axes(self) -> tuple[int, ...]:
         """Input axes whose size the weights depend on (checked on every call once built)."""
