@@ -367,6 +367,15 @@ def test_output_shapes_of_several_inputs_and_outputs():
         Numbers().compute_output_shape((None, 2))
 
 
+def test_the_receptive_field_after_a_block_is_unknown_not_wrong():
+    model = tc.Sequential([tc.Input((8, 8, 2)), Conv2D(2, 3, padding="same"), Block(2, name="res"), Conv2D(2, 3),
+                           Flatten(), Dense(2)])
+    rows = {line.split()[0]: line.split()[-1] for line in model.summary_str(show_receptive_field=True).splitlines()
+            if line.split() and line.split()[-1] in ("3x3", "?", "input")}
+    assert rows == {model.layers[0].name: "3x3", "res": "?", model.layers[2].name: "?",
+                    model.layers[3].name: "?", model.layers[4].name: "input"}
+
+
 def test_configs_are_the_users_own():
     with pytest.raises(NotImplementedError, match=r"knows only name and trainable, not held.*define get_config"):
         Holder([Dense(2)]).get_config()

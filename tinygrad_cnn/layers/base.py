@@ -504,8 +504,9 @@ class Layer:
         return str(self.count_params()) if self.weights else "-"
 
     def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
-        """The receptive field after this layer, given the one before (pointwise layers keep it)."""
-        return field
+        """The receptive field after this layer, given the one before: pointwise layers keep it; after a layer
+        that holds layers it is unknown ("?"): only its call knows how they connect."""
+        return UNKNOWN_FIELD if self._named_sublayers() else field
 
     # --- configs ---
     def get_config(self) -> dict[str, Any]:
@@ -559,18 +560,18 @@ class ReceptiveField:
     few outputs, so `size`, the widest window, cannot be worked out from the size and jump alone.
     """
 
-    __slots__ = ("size", "jump", "whole", "spans")
+    __slots__ = ("size", "jump", "whole", "spans", "known")
 
     def __init__(self, size: tuple[int, int] = (1, 1), jump: tuple[Any, Any] = (1, 1), whole: bool = False,
-                 spans: tuple[tuple[Span, ...], ...] | None = None) -> None:
-        self.size, self.jump, self.whole = size, jump, whole
+                 spans: tuple[tuple[Span, ...], ...] | None = None, known: bool = True) -> None:
+        self.size, self.jump, self.whole, self.known = size, jump, whole, known
         # per axis, the spans of outputs 0 .. q - 1; output o + q sees the span of o moved by jump * q pixels
         self.spans = spans if spans is not None else tuple(_even_spans(n, j) for n, j in zip(size, jump, strict=True))
 
     def _after(self, jumps: tuple[Any, ...], periods: tuple[int, ...],
                sources: Callable[[int, int], list[int]]) -> ReceptiveField:
         """The field of new outputs: output o along `axis` sees the old outputs sources(axis, o)."""
-        if self.whole:
+        if self.whole or not self.known:
             return self
         spans = tuple(tuple(_union([_span(self.spans[axis], self.jump[axis], i) for i in sources(axis, o)])
                             for o in range(period)) for axis, period in enumerate(periods))
@@ -605,6 +606,8 @@ class ReceptiveField:
                            tuple(len(spans) * f for spans, f in zip(self.spans, factors, strict=True)), sources)
 
     def __str__(self) -> str:
+        if not self.known:
+            return "?"
         return "whole input" if self.whole else f"{math.ceil(self.size[0])}x{math.ceil(self.size[1])}"
 
 
@@ -628,6 +631,7 @@ def _union(spans: list[Span]) -> Span:
 
 
 WHOLE_INPUT = ReceptiveField(whole=True)
+UNKNOWN_FIELD = ReceptiveField(known=False)   # after a layer that holds layers (see Layer.receptive_field)
 
 
 def _copy_all(pairs: list[tuple[Tensor, np.ndarray]], caller: str) -> None:
