@@ -51,7 +51,7 @@ def test_set_detect_anomaly_refuses_a_non_bool(mode):
 def _model(dropout: float) -> tc.Sequential:
     model = tc.Sequential([tc.Input((6, 6, 1)), L.Conv2D(3, 3, activation="relu"), L.BatchNormalization(),
                            L.Flatten(), L.Dropout(dropout), L.Dense(4)])
-    model.compile("adam", tc.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
+    model.compile("adam", tc.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
 
 
@@ -147,7 +147,7 @@ def test_a_built_in_metric_object_survives_a_round_trip(tmp_path):
     """compile(metrics=[tc.metrics.CategoricalAccuracy()]) was saved without the metric (only name
     strings were kept), silently: the resumed history lost its accuracy column."""
     model = tc.Sequential([tc.Input((3,)), L.Dense(2)])
-    model.compile("adam", "mse", [tc.metrics.CategoricalAccuracy(), tc.metrics.MeanAbsoluteError()])
+    model.compile("adam", "mse", metrics=[tc.metrics.CategoricalAccuracy(), tc.metrics.MeanAbsoluteError()])
     model.save(tmp_path / "m.npz")
     loaded = tc.load_model(tmp_path / "m.npz")
     history = loaded.fit(np.ones((4, 3), np.float32), np.eye(2)[[0, 1, 0, 1]], verbose=0).history
@@ -160,7 +160,7 @@ def test_a_built_in_metric_object_survives_a_round_trip(tmp_path):
 def test_a_metric_a_file_cannot_name_is_dropped_with_a_warning(tmp_path, metric):
     """Such metrics were dropped silently, while a custom loss warned."""
     model = tc.Sequential([tc.Input((3,)), L.Dense(2)])
-    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy", metric])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy", metric])
     with pytest.warns(UserWarning, match="cannot be saved .* compile it again to add them"):
         model.save(tmp_path / "m.npz")
     assert tc.load_model(tmp_path / "m.npz").compiled_metrics == ["accuracy"]

@@ -546,8 +546,8 @@ def test_bad_inputs_to_built_layers_raise_clear_errors():
         MaxPooling2D(4)(np.zeros((1, 3, 3, 1)))
     with pytest.raises(ValueError, match="is not built yet, so count_params"):
         Dense(3).count_params()
-    with pytest.raises(TypeError, match="only Sequential models are supported"):
-        Dense(3)(tc.Input((4,)))
+    with pytest.raises(TypeError, match="was called on the layer 'flatten_on_layer', not on data"):
+        Dense(3)(Flatten(name="flatten_on_layer"))
     with pytest.raises(TypeError, match="must be numbers"):
         Dense(3)(np.array([["a", "b"]]))
 

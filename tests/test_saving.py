@@ -26,7 +26,7 @@ def make_model(seed=0, filters=3):
         layers.Flatten(), layers.Dense(4),
     ])
     model.compile(optimizers.Adam(learning_rate=0.01), losses.SparseCategoricalCrossentropy(from_logits=True),
-                  ["accuracy"])
+                  metrics=["accuracy"])
     return model
 
 

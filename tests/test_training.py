@@ -232,12 +232,12 @@ def test_metric_classes_are_accepted_as_keras_does():
 def test_binary_and_one_hot_training_paths():
     x, y = blobs(90)
     model = tc.Sequential([tc.Input((4,)), layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizers.Adam(learning_rate=0.1), "binary_crossentropy", ["accuracy"])
+    model.compile(optimizers.Adam(learning_rate=0.1), "binary_crossentropy", metrics=["accuracy"])
     history = model.fit(x, (y == 0).astype(np.float32), epochs=5, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
     model = make_model()
     model.compile(optimizers.Adam(learning_rate=0.05), losses.CategoricalCrossentropy(from_logits=True),
-                  ["accuracy", "mse"])
+                  metrics=["accuracy", "mse"])
     history = model.fit(x, np.eye(3, dtype=np.float32)[y], epochs=3, verbose=0)
     assert set(history.history) == {"loss", "accuracy", "mse"}
 
@@ -281,11 +281,11 @@ def test_model_built_on_the_first_fit():
     (lambda m, x, y: m.fit(x, y, verbose=3), ValueError, "verbose must be 0"),
     (lambda m, x, y: m.fit(x, y, verbose=0, callbacks=[print]), TypeError, "callbacks\\[0\\]"),
     (lambda m, x, y: m.compile("adam"), ValueError, "compile needs a loss"),
-    (lambda m, x, y: m.compile("adam", "mse", ["precision"]), ValueError, "unknown metric 'precision'"),
+    (lambda m, x, y: m.compile("adam", "mse", metrics=["precision"]), ValueError, "unknown metric 'precision'"),
     (lambda m, x, y: m.compile("adagrad", "mse"), ValueError, "unknown optimizer"),
-    (lambda m, x, y: m.compile("adam", "mse", ["accuracy", "accuracy"]), ValueError,
+    (lambda m, x, y: m.compile("adam", "mse", metrics=["accuracy", "accuracy"]), ValueError,
      "two values would be named 'accuracy' in the logs"),
-    (lambda m, x, y: m.compile("adam", "mse", ["mae", metrics.MeanAbsoluteError(name="mae")]), ValueError,
+    (lambda m, x, y: m.compile("adam", "mse", metrics=["mae", metrics.MeanAbsoluteError(name="mae")]), ValueError,
      "two values would be named 'mae'"),
     (lambda m, x, y: m.fit(x, y.astype(float), verbose=0), TypeError, "integer class indices"),
     (lambda m, x, y: m.fit([[1.0, 2.0, 3.0, 4.0], [1.0]], [0, 1], verbose=0), ValueError,

@@ -19,7 +19,7 @@ from . import testing
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, global_max_pool2d, max_pool2d
 from . import filters, initializers, layers, regularizers
 from .layers import Input, clear_session
-from .models import Sequential
+from .models import Model, Sequential
 from . import datasets, losses, metrics, optimizers, training
 from . import callbacks
 from . import utils
@@ -33,7 +33,7 @@ __all__ = [
     "draw_graph", "viz",
     "GradcheckWarning", "TaylorResult", "taylor_test", "taylor_test_hvp", "testing",
     "callbacks", "datasets", "utils", "load_model", "losses", "metrics", "optimizers", "training",
-    "Input", "Sequential", "clear_session", "filters", "initializers", "layers", "regularizers",
+    "Input", "Model", "Sequential", "clear_session", "filters", "initializers", "layers", "regularizers",
     "avg_pool2d", "conv2d", "conv2d_transpose", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
     "enable_grad", "eye", "full", "full_like", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "hvp",

@@ -1,4 +1,6 @@
-"""`Sequential`: layers applied one after the other, with Keras's summary, configs and training entry points."""
+"""Keras's models: `Model`, the base every model shares (compile, fit, evaluate, predict, saving, summary,
+get_layer), subclassed as `class MyModel(tc.Model)`, and `Sequential`, layers applied one after the other.
+`tc.Model(inputs, outputs)` builds a functional model (functional.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -7,109 +9,73 @@ from typing import Any
 from .layers import Layer, ReceptiveField, deserialize, serialize
 from .layers.base import Shape, format_shape
 from .layers.core import InputLayer
+from .layers.symbolic import KerasTensor, is_shape
 from .tensor import Tensor
 
 
-class Sequential(Layer):
-    """A stack of layers: `tc.Sequential([tc.Input((28, 28, 1)), tc.layers.Conv2D(8, 3), ...])`.
-
-    Shapes are inferred from the `Input` (layers are built as they are added) or from the first call.
+class Model(Layer):
+    """A layer with training entry points. Three ways to make one, as in Keras:
+    `tc.Model(inputs, outputs)` (a graph of layers called on `tc.Input`s), `tc.Sequential([...])`, and a
+    subclass that assigns layers as attributes in `__init__` and uses them in `call(x, training=False)`.
     """
 
     optimizer: Any = None  # set by compile, as are loss and compiled_metrics
     loss: Any = None
 
-    def __init__(self, layers: list[Layer] | None = None, name: str | None = None) -> None:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """`tc.Model(inputs, outputs)` makes a Functional model (Python then runs its __init__)."""
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional  # functional.py builds on this module
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name)
-        self.layers: list[Layer] = []
-        self._input_layer: InputLayer | None = None
-        if layers is not None and not isinstance(layers, (list, tuple)):
-            raise TypeError(f"Sequential: layers must be a list of layers, got {type(layers).__name__}")
-        for layer in layers or ():
-            self.add(layer)
+        self._trainable = bool(trainable)  # the weights of a frozen model count as non-trainable
 
-    def add(self, layer: Layer) -> None:
-        """Append a layer (an `Input` first fixes the input shape); it is built at once if the shape is known."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add needs a layer (e.g. tc.layers.Dense(10)), got {type(layer).__name__} "
-                            f"{layer!r:.60}")
-        if isinstance(layer, InputLayer):
-            if self._input_layer is not None or self.layers:
-                raise ValueError(f"{self._describe()}: an Input can only be the first entry of a Sequential model")
-            self._input_layer = layer
-            self.build(layer.input_shape)
-            return
-        if layer is self or any(layer is known for known in self.layers):
-            raise ValueError(f"{self._describe()} already contains {layer!r}; create a new layer instead")
-        if any(layer.name == known.name for known in self.layers):
-            raise ValueError(f"{self._describe()}: all layers need unique names, and {layer.name!r} is taken "
-                             f"(names: {[known.name for known in self.layers]})")
-        if self.built:
-            layer.build_for(self.output_shape)
-            self._output_shape = layer.output_shape
-        self.layers.append(layer)
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """`tc.Model.from_config` of a functional model's config rebuilds it (Keras's Model.from_config); a
+        subclass is built from its constructor arguments, as any layer."""
+        if cls is Model and isinstance(config, Mapping) and "input_layers" in config:
+            from .functional import Functional  # functional.py builds on this module
+            return Functional.from_config(config)
+        return super().from_config(config)
 
-    def pop(self) -> Layer:
-        """Remove and return the last layer."""
-        if not self.layers:
-            raise IndexError(f"{self._describe()} has no layers to pop")
-        layer = self.layers.pop()
-        if self.built:
-            self._output_shape = self.layers[-1].output_shape if self.layers else self._input_shape
-        return layer
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers, in order (a new list: changing it does not change the model)."""
+        return list(self._sublayers())
+
+    @property
+    def input_names(self) -> list[str]:
+        """One name per input (a model with one input: the name of the model's input)."""
+        return ["input"]
+
+    @property
+    def output_names(self) -> list[str]:
+        """One name per output."""
+        return ["output"]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """A layer by name or by position."""
+        """A layer by name or by position in `layers`."""
         if (name is None) == (index is None):
-            raise ValueError("get_layer needs exactly one of name and index")
+            raise ValueError(f"get_layer needs exactly one of name and index, got name={name!r}, index={index!r}")
+        layers = self.layers
         if index is not None:
-            if not -len(self.layers) <= index < len(self.layers):
-                raise IndexError(f"{self._describe()} has {len(self.layers)} layers, no index {index}")
-            return self.layers[index]
-        for layer in self.layers:
+            if not -len(layers) <= index < len(layers):
+                raise IndexError(f"{self._describe()} has {len(layers)} layers, no index {index}")
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"{self._describe()} has no layer named {name!r}; layers: {[la.name for la in self.layers]}")
-
-    # --- building and calling ---
-    def _sublayers(self) -> list[Layer]:
-        return self.layers
-
-    def _create_weights(self, input_shape: Shape) -> None:
-        shape = input_shape
-        for layer in self.layers:
-            layer.build_for(shape)
-            shape = layer.output_shape
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        for layer in self.layers:
-            layer._check_rank(input_shape)   # the layer's own message, not an unpacking error
-            input_shape = layer.compute_output_shape(input_shape)
-        return input_shape
-
-    def call(self, x: Tensor, training: bool) -> Tensor:
-        if self._input_layer is not None:
-            x = self._input_layer(x, training=training)
-        for layer in self.layers:
-            x = layer(x, training=training)
-        return x
-
-    def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
-        """Run every layer in order; `training` overrides each layer's mode for this call."""
-        if not self.layers and self._input_layer is None:
-            raise ValueError(f"{self._describe()} has no layers yet; add some with model.add(...)")
-        return super().__call__(inputs, training)
-
-    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
-        for layer in self.layers:
-            field = layer.receptive_field(field)
-        return field
+        raise ValueError(f"{self._describe()} has no layer named {name!r}; layers: {[la.name for la in layers]}")
 
     # --- summary ---
     def summary(self, print_fn: Callable[[str], Any] | None = None, show_formula: bool = False,
                 show_receptive_field: bool = False) -> None:
         """Print Keras's table (layer, output shape, parameters, totals); optionally each row's parameter
-        formula and receptive field (the input window one output value sees)."""
+        formula and (Sequential) receptive field (the input window one output value sees)."""
         text = self.summary_str(show_formula, show_receptive_field)
         if print_fn is None:
             print(text)
@@ -120,19 +86,20 @@ class Sequential(Layer):
     def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
         """The summary as a string (also what `str(model)` gives for a built model)."""
         self._require_built("the summary")
-        header = ["Layer (type)", "Output Shape", "Param #"]
-        rows, field, shape = [], ReceptiveField(), self.input_shape
+        if show_receptive_field:
+            raise ValueError(f"{self._describe()}: show_receptive_field needs a tc.Sequential (a chain of layers)")
+        rows = []
         for layer in self.layers:
-            shape = layer.compute_output_shape(shape)  # this model's shapes, even for a layer used elsewhere too
-            row = [f"{layer.name} ({type(layer).__name__})", format_shape(shape), f"{layer.count_params():,}"]
-            if show_formula:
-                row.append(layer.param_formula())
-            if show_receptive_field:
-                field = layer.receptive_field(field)
-                row.append(str(field))
-            rows.append(row)
-        header += ["Formula"] * show_formula + ["Receptive field"] * show_receptive_field
-        widths = [max([len(header[i]), *(len(r[i]) for r in rows)]) + 3 for i in range(len(header))]
+            shape = format_shape(layer._output_shape) if layer.built and is_shape(layer._output_shape) else "?"
+            params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+            rows.append([[f"{layer.name} ({type(layer).__name__})", shape, params]
+                         + [layer.param_formula() if layer.built else "-"] * show_formula])
+        return self._table(["Layer (type)", "Output Shape", "Param #"] + ["Formula"] * show_formula, rows)
+
+    def _table(self, header: list[str], rows: list[list[list[str]]]) -> str:
+        """Keras's summary table: `rows` of lines of cells (extra lines continue a row), then the totals."""
+        lines = [line for row in rows for line in row]
+        widths = [max([len(header[i]), *(len(cells[i]) for cells in lines)]) + 3 for i in range(len(header))]
         widths[:3] = [max(w, minimum) for w, minimum in zip(widths, (29, 26, 10), strict=False)]
 
         def line(cells: list[str]) -> str:
@@ -143,7 +110,7 @@ class Sequential(Layer):
         total = self.count_params()
         body = [f'Model: "{self.name}"', "_" * width, line(header), "=" * width]
         for i, row in enumerate(rows):
-            body += [line(row), "_" * width if i < len(rows) - 1 else "=" * width]
+            body += [line(cells) for cells in row] + ["_" * width if i < len(rows) - 1 else "=" * width]
         if not rows:
             body.append("=" * width)
         body += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
@@ -158,41 +125,17 @@ class Sequential(Layer):
 
     def __repr__(self) -> str:
         built = f", {self.count_params():,} params" if self.built else ", not built"
-        return f"<Sequential {self.name!r}: {len(self.layers)} layers{built}>"
-
-    # --- configs ---
-    def get_config(self) -> dict[str, Any]:
-        """{"name", "trainable", "layers": [{"class_name", "config"}, ...]}, the input shape as a first
-        InputLayer entry when it is known; JSON-friendly."""
-        entries = []
-        if self.built:
-            entries.append({"class_name": "InputLayer",
-                            "config": {"name": self._input_layer.name if self._input_layer else "input_layer",
-                                       "batch_shape": list(self.input_shape)}})
-        for layer in self.layers:
-            entries.append({"class_name": "Sequential", "config": layer.get_config()}
-                           if isinstance(layer, Sequential) else serialize(layer))
-        return {**super().get_config(), "layers": entries}
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Sequential:
-        """A new model with the architecture of `get_config()` (fresh weights); runs no code from the config."""
-        if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
-            raise ValueError(f"a Sequential config must be a dict with a 'layers' list, got {config!r:.100}")
-        model = cls(name=config.get("name"))
-        for entry in config["layers"]:
-            is_model = isinstance(entry, Mapping) and entry.get("class_name") == "Sequential"
-            model.add(cls.from_config(entry.get("config")) if is_model else deserialize(entry))
-        if not config.get("trainable", True):  # True would unfreeze the layers frozen one by one
-            model.trainable = False
-        return model
+        return f"<{type(self).__name__} {self.name!r}: {len(self.layers)} layers{built}>"
 
     # --- training and saving: thin hand-overs to training.py, saving.py and viz. The imports are made
     # on use because saving.py imports this module, and viz (graph drawing) sits above the layers. ---
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None) -> None:
-        """Choose the optimizer, the loss and the metrics for `fit` and `evaluate` (Keras's compile)."""
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None, metrics: Any = None,
+                weighted_metrics: Any = None) -> None:
+        """Choose the optimizer, the loss (one per output, weighted by `loss_weights`) and the metrics for
+        `fit` and `evaluate` (Keras 3's compile; the metrics are the fourth argument: pass them as metrics=)."""
         from .training import compile_model
-        compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics)
+        compile_model(self, optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                      weighted_metrics=weighted_metrics)
 
     def fit(self, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, validation_data: Any = None,
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, callbacks: Any = None,
@@ -242,7 +185,164 @@ class Sequential(Layer):
         return plot_model(self, path, **options)
 
 
-def load_model(path: Any) -> Sequential:
+class Sequential(Model):
+    """A stack of layers: `tc.Sequential([tc.Input((28, 28, 1)), tc.layers.Conv2D(8, 3), ...])`.
+
+    Shapes are inferred from the `Input` (layers are built as they are added) or from the first call.
+    """
+
+    def __init__(self, layers: list[Layer] | None = None, name: str | None = None, trainable: bool = True) -> None:
+        super().__init__(name, trainable)
+        self._layers: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        if layers is not None and not isinstance(layers, (list, tuple)):
+            raise TypeError(f"Sequential: layers must be a list of layers, got {type(layers).__name__}")
+        for layer in layers or ():
+            self.add(layer)
+        if not trainable:
+            self.trainable = False
+
+    def add(self, layer: Layer | KerasTensor) -> None:
+        """Append a layer (an `Input` first fixes the input shape); it is built at once if the shape is known."""
+        if isinstance(layer, KerasTensor):   # tc.Input(...): its InputLayer, as Keras takes it
+            if not isinstance(layer.layer, InputLayer):
+                raise TypeError(f"Sequential.add needs a layer, got the symbolic tensor {layer!r}, the output of "
+                                f"layer {layer.layer.name!r}; to connect layers freely use tc.Model(inputs, outputs)")
+            layer = layer.layer
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add needs a layer (e.g. tc.layers.Dense(10)), got {type(layer).__name__} "
+                            f"{layer!r:.60}")
+        if isinstance(layer, InputLayer):
+            if self._input_layer is not None or self._layers:
+                raise ValueError(f"{self._describe()}: an Input can only be the first entry of a Sequential model")
+            self._input_layer = layer
+            self.build(layer.input_shape)
+            return
+        if layer is self or any(layer is known for known in self._layers):
+            raise ValueError(f"{self._describe()} already contains {layer!r}; create a new layer instead")
+        if any(layer.name == known.name for known in self._layers):
+            raise ValueError(f"{self._describe()}: all layers need unique names, and {layer.name!r} is taken "
+                             f"(names: {[known.name for known in self._layers]})")
+        if self.built:
+            layer.build_for(self.output_shape)
+            self._output_shape = layer.output_shape
+        self._layers.append(layer)
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._layers:
+            raise IndexError(f"{self._describe()} has no layers to pop")
+        layer = self._layers.pop()
+        if self.built:
+            self._output_shape = self._layers[-1].output_shape if self._layers else self._input_shape
+        return layer
+
+    @property
+    def input_names(self) -> list[str]:
+        """The name of the model's Input (Keras's input_layer when it started without one)."""
+        return [self._input_layer.name if self._input_layer is not None else "input_layer"]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The name of the last layer, which makes the output."""
+        return [self._layers[-1].name if self._layers else "output"]
+
+    # --- building and calling ---
+    def _sublayers(self) -> list[Layer]:
+        return self._layers
+
+    def _create_weights(self, input_shape: Shape) -> None:
+        shape = input_shape
+        for layer in self._layers:
+            layer.build_for(shape)
+            shape = layer.output_shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        for layer in self._layers:
+            layer._check_rank(input_shape)   # the layer's own message, not an unpacking error
+            input_shape = layer.compute_output_shape(input_shape)
+        return input_shape
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        if self._input_layer is not None:
+            x = self._input_layer(x, training=training)
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
+        """Run every layer in order; `training` overrides each layer's mode for this call."""
+        if not self._layers and self._input_layer is None:
+            raise ValueError(f"{self._describe()} has no layers yet; add some with model.add(...)")
+        return super().__call__(inputs, training)
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        for layer in self._layers:
+            field = layer.receptive_field(field)
+        return field
+
+    def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
+        self._require_built("the summary")
+        rows, field, shape = [], ReceptiveField(), self.input_shape
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)  # this model's shapes, even for a layer used elsewhere too
+            row = [f"{layer.name} ({type(layer).__name__})", format_shape(shape), f"{layer.count_params():,}"]
+            if show_formula:
+                row.append(layer.param_formula())
+            if show_receptive_field:
+                field = layer.receptive_field(field)
+                row.append(str(field))
+            rows.append([row])
+        header = ["Layer (type)", "Output Shape", "Param #"] + ["Formula"] * show_formula
+        return self._table(header + ["Receptive field"] * show_receptive_field, rows)
+
+    # --- configs ---
+    def get_config(self) -> dict[str, Any]:
+        """{"name", "trainable", "layers": [{"class_name", "config"}, ...]}, the input shape as a first
+        InputLayer entry when it is known; JSON-friendly."""
+        entries = []
+        if self.built:
+            entries.append({"class_name": "InputLayer",
+                            "config": {"name": self._input_layer.name if self._input_layer else "input_layer",
+                                       "batch_shape": list(self.input_shape)}})
+        entries += [serialize_layer(layer) for layer in self._layers]
+        return {**Layer.get_config(self), "layers": entries}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Sequential:
+        """A new model with the architecture of `get_config()` (fresh weights); runs no code from the config."""
+        if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a Sequential config must be a dict with a 'layers' list, got {config!r:.100}")
+        model = cls(name=config.get("name"))
+        for entry in config["layers"]:
+            model.add(deserialize_layer(entry))
+        if not config.get("trainable", True):  # True would unfreeze the layers frozen one by one
+            model.trainable = False
+        return model
+
+
+def serialize_layer(layer: Layer) -> dict[str, Any]:
+    """{"class_name", "config"} for a built-in layer or a Sequential or functional model (nested models)."""
+    from .functional import Functional  # functional.py builds on this module
+    if type(layer) in (Sequential, Functional):
+        return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if isinstance(layer, Model):
+        raise ValueError(f"cannot serialize {layer!r}: a subclassed model's architecture is its Python code, which "
+                         "a config cannot hold; save its weights with model.save_weights(path) and rebuild it in "
+                         "code, then model.load_weights(path)")
+    return serialize(layer)
+
+
+def deserialize_layer(entry: Any) -> Layer:
+    """A new layer or model from `serialize_layer`'s output; only built-in classes are accepted."""
+    from .functional import Functional  # functional.py builds on this module
+    models = {"Sequential": Sequential, "Functional": Functional}
+    name = entry.get("class_name") if isinstance(entry, Mapping) else None
+    return models[name].from_config(entry.get("config")) if isinstance(name, str) and name in models \
+        else deserialize(entry)
+
+
+def load_model(path: Any) -> Model:
     """Keras's `keras.models.load_model`: the same as `tc.load_model` (read a file written by model.save)."""
     from .saving import load_model as load  # saving builds on this module, so it is imported when called
     return load(path)

@@ -4,13 +4,15 @@ compiled model, the optimizer and its state (so that training resumes exactly).
 Entries of a model file (all plain arrays; it is read with allow_pickle=False):
     format          "tinygrad_cnn.model" (or "tinygrad_cnn.weights" for save_weights)
     version         1
-    architecture    JSON: {"class_name": "Sequential", "config": model.get_config()}
+    architecture    JSON: {"class_name": "Sequential" or "Functional", "config": model.get_config()}
     compile         JSON: {"optimizer": {...}, "loss": {...} or null, "metrics": [...]} (compiled models)
     weights/<name>  one array per weight, e.g. weights/conv2d/kernel
     optimizer/iterations, optimizer/<weight name>/<slot>   the optimizer's step count and state
-Only the layer classes in `tc.layers.LAYER_CLASSES` can be built from the architecture, so loading a
-file never runs code from it. Writes are atomic: a temporary file in the same directory is written,
-synced and renamed over the target, so a failure part-way leaves the previous file intact.
+Only the layer classes in `tc.layers.LAYER_CLASSES` (and Sequential and functional models of them) can be
+built from the architecture, so loading a file never runs code from it; a subclassed model, whose
+architecture is its Python code, saves its weights only (save_weights/load_weights). Writes are atomic:
+a temporary file in the same directory is written, synced and renamed over the target, so a failure
+part-way leaves the previous file intact.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from . import losses, optimizers, schedules
 from . import metrics as metrics_lib
 from .arguments import flag
 from .creation import generator
-from .models import Sequential
+from .models import Model, deserialize_layer, serialize_layer
 from .training import compile_model
 
 FORMAT_VERSION = 1
@@ -46,9 +48,9 @@ class ModelFileError(ValueError):
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> None:
     """Write the architecture, the weights and (when compiled) the optimizer state to `path`."""
-    _require_sequential(model, "save_model")
+    _require_saveable(model)
     arrays = _header(MODEL_FORMAT)
-    arrays["architecture"] = np.array(json.dumps({"class_name": "Sequential", "config": model.get_config()}))
+    arrays["architecture"] = np.array(json.dumps(serialize_layer(model)))
     arrays.update(_weight_arrays(model))
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and getattr(model, "loss", None) is not None:
@@ -280,7 +282,7 @@ def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
     model.load_state_dict(_checked_weights(model, arrays, path))
 
 
-def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:  # noqa: A002 (Keras's name)
+def load_model(path: str | os.PathLike[str], compile: bool = True) -> Model:  # noqa: A002 (Keras's name)
     """A model rebuilt from a file written by `model.save`: architecture, weights and, when it was
     compiled (and `compile` is True), the optimizer with its state."""
     compile = flag(compile, "compile", "load_model")  # noqa: A001
@@ -288,12 +290,13 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
     path = Path(path)
     _check_format(arrays, path, (MODEL_FORMAT,))
     architecture = _json(arrays, "architecture", path)
-    if not isinstance(architecture, dict) or architecture.get("class_name") != "Sequential":
+    if not isinstance(architecture, dict) or architecture.get("class_name") not in ("Sequential", "Functional"):
         found = architecture.get("class_name") if isinstance(architecture, dict) else type(architecture).__name__
-        raise ModelFileError(f"{path}: the architecture is a {found!r}; only Sequential models can be loaded")
+        raise ModelFileError(f"{path}: the architecture is a {found!r}; only Sequential and functional models "
+                             "can be loaded")
     random_state = generator().bit_generator.state   # building draws initial weights the file replaces
     try:
-        model = Sequential.from_config(architecture.get("config"))
+        model = deserialize_layer(architecture)
     except (ValueError, TypeError, KeyError, MemoryError) as e:
         raise ModelFileError(f"{path}: cannot rebuild the model from its architecture: {e}") from None
     finally:   # so that loading leaves the random stream (shuffling, dropout) where it was: resuming is exact
@@ -306,7 +309,7 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
     return model
 
 
-def _restore_training(model: Sequential, config: Any, arrays: dict[str, np.ndarray], path: Path) -> None:
+def _restore_training(model: Model, config: Any, arrays: dict[str, np.ndarray], path: Path) -> None:
     """Compile `model` as it was saved and give its optimizer the saved state."""
     try:
         optimizer = optimizers.get(config["optimizer"])
@@ -331,7 +334,8 @@ def _restore_training(model: Sequential, config: Any, arrays: dict[str, np.ndarr
         raise ModelFileError(f"{path}: the optimizer state does not fit the model: {e}") from None
 
 
-def _require_sequential(model: Any, what: str) -> None:
-    if not isinstance(model, Sequential):
-        raise TypeError(f"{what} saves Sequential models, got {type(model).__name__}; for a single layer or "
-                        "another object use save_weights or np.savez of its state_dict()")
+def _require_saveable(model: Any) -> None:
+    """A model (serialize_layer then refuses a subclassed one, whose architecture is its Python code)."""
+    if not isinstance(model, Model):
+        raise TypeError(f"save_model saves Sequential and functional models, got {type(model).__name__}; for a single "
+                        "layer or another object use save_weights or np.savez of its state_dict()")

@@ -27,6 +27,22 @@ from .core import (
     Softmax,
     SpatialDropout2D,
 )
+from .merge import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
@@ -35,10 +51,12 @@ from .separable import DepthwiseConv2D, SeparableConv2D
 from .serialization import LAYER_CLASSES, deserialize, serialize
 
 __all__ = [
-    "ELU", "LAYER_CLASSES", "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Conv2DTranspose",
-    "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D", "PReLU", "RandomBrightness", "RandomContrast",
-    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField",
-    "Rescaling", "Reshape", "SeparableConv2D", "Softmax",
-    "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations", "clear_session", "deserialize", "serialize",
+    "ELU", "LAYER_CLASSES", "Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Conv2D",
+    "Conv2DTranspose", "Concatenate", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D",
+    "Maximum", "Minimum", "Multiply", "PReLU", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField", "Rescaling", "Reshape",
+    "SeparableConv2D", "Softmax", "Subtract", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations",
+    "add", "average", "clear_session", "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize",
+    "subtract",
 ]

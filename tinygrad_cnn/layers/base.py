@@ -13,6 +13,7 @@ import numpy as np
 from .. import initializers, regularizers
 from ..mode import no_grad, scope
 from ..tensor import Tensor
+from . import symbolic
 
 Shape = tuple[int | None, ...]
 
@@ -55,6 +56,21 @@ def batch_shape(shape: Any, owner: str) -> Shape:
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
             raise ValueError(f"{owner}: input shape {tuple(shape)} must hold non-negative ints or None")
     return tuple(None if n is None else int(n) for n in shape)
+
+
+def _without_batch(shape: Any) -> Any:
+    """(None, *shape[1:]): the shape a layer is built for; for each shape of a list or dict of them."""
+    if isinstance(shape, list):
+        return [_without_batch(one) for one in shape]
+    if isinstance(shape, Mapping):
+        return {key: _without_batch(one) for key, one in shape.items()}
+    return (None,) + tuple(shape[1:]) if len(shape) else tuple(shape)
+
+
+def _all_tensors(outputs: Any) -> bool:
+    """Whether a layer's outputs are a list/tuple/dict of Tensors (a model with several outputs)."""
+    return isinstance(outputs, (list, tuple, Mapping)) and all(
+        isinstance(y, Tensor) for y in (outputs.values() if isinstance(outputs, Mapping) else outputs))
 
 
 def format_shape(shape: Shape) -> str:
@@ -297,24 +313,31 @@ class Layer:
         return self._require_built("output_shape")._output_shape  # type: ignore[return-value]
 
     # --- calling ---
-    def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
-        """Run the layer on a Tensor or array (built from its shape on the first call)."""
-        x = self._as_tensor(inputs)
-        shape: Shape = (None,) + x.shape[1:] if x.ndim else x.shape
-        if self.built:
-            self._check_input(x.shape)
-        else:
-            self._check_rank(x.shape)   # the shape as given, batch size included, in the message
-            self.build_for(shape)
+    def __call__(self, inputs: Any, training: bool | None = None) -> Any:
+        """Run the layer on a Tensor or array (built from its shape on the first call); on symbolic tensors
+        (from tc.Input) record the call for a functional model and return symbolic outputs."""
+        if not isinstance(inputs, Tensor) and symbolic.is_symbolic(inputs):
+            return symbolic.call(self, inputs, None if training is None else bool(training), self._check_or_build)
+        x = self._as_tensor(inputs)   # a Tensor, or a list of them for a layer that takes several (Add)
+        self._check_or_build(x.shape if isinstance(x, Tensor) else [t.shape for t in x])
         mode = self.training if training is None else bool(training)
         with scope(self.name, type(self).__name__, owner=self):
             y = self.call(x, training=mode) if self._call_takes_training else self.call(x)
-        if not isinstance(y, Tensor):  # e.g. activation=np.tanh: an array has no graph, so nothing would train
+        if not isinstance(y, Tensor) and not _all_tensors(y):  # e.g. activation=np.tanh: an array has no graph
             raise TypeError(f"{self._describe()} returned {type(y).__name__}, not a Tensor: its call (or a callable "
                             "activation) must compute with Tensor ops, e.g. activation='tanh' or lambda x: x.tanh()")
         if self.activity_regularizer is not None:
             self._activity_loss = self.activity_regularizer(y)
         return y
+
+    def _check_or_build(self, shape: Any) -> None:
+        """Check an input `shape` (batch size included) against the built layer, or build the layer for it
+        (a list of shapes for a layer that takes several inputs)."""
+        if self.built:
+            self._check_input(shape)
+        else:
+            self._check_rank(shape)   # the shape as given, batch size included, in the message
+            self.build_for(_without_batch(shape))
 
     def call(self, x: Tensor, training: bool) -> Tensor:
         """The forward computation (subclasses define it)."""
@@ -322,8 +345,8 @@ class Layer:
 
     def _as_tensor(self, inputs: Any) -> Tensor:
         if isinstance(inputs, Layer):
-            raise TypeError(f"{self._describe()} was called on the layer {inputs.name!r}: only Sequential "
-                            "models are supported; add both layers to tc.Sequential instead")
+            raise TypeError(f"{self._describe()} was called on the layer {inputs.name!r}, not on data: call it on "
+                            "that layer's output (y = layer(x); self(y)), or add both layers to tc.Sequential")
         x = inputs if isinstance(inputs, Tensor) else Tensor(inputs)
         return x if x.dtype.kind == "f" else x.astype(np.float32)
 

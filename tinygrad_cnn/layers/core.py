@@ -15,13 +15,15 @@ from ..ops.composed import where
 from ..tensor import Tensor
 from . import activations
 from .base import WHOLE_INPUT, Layer, ReceptiveField, Shape, batch_shape, config_name, format_shape
+from .symbolic import KerasTensor, Node
 
 
 class InputLayer(Layer):
-    """The model's entry: fixes the shape of one example (the batch axis stays free)."""
+    """The model's entry: fixes the shape of one example (the batch axis stays free). Its `output` is the
+    symbolic tensor (tc.Input's result) that layers are called on to build a functional model."""
 
     def __init__(self, shape: Any = None, batch_size: int | None = None, name: str | None = None,
-                 batch_shape: Any = None) -> None:
+                 batch_shape: Any = None, dtype: Any = None) -> None:
         super().__init__(name)
         if (shape is None) == (batch_shape is None):
             raise ValueError("InputLayer needs exactly one of shape (one example, e.g. (28, 28, 1)) and batch_shape")
@@ -33,6 +35,9 @@ class InputLayer(Layer):
             batch_shape = (batch, *shape)
         full = _input_batch_shape(batch_shape)
         self.build(full)
+        self.input_dtype = _input_dtype(dtype)
+        node = Node(self, [], None, None)
+        node.outputs = self.output = KerasTensor(full, self.input_dtype, self.name, node)
 
     @property
     def shape(self) -> Shape:
@@ -51,7 +56,8 @@ class InputLayer(Layer):
         return x
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "batch_shape": list(self.input_shape)}
+        dtype = {} if self.input_dtype == np.float32 else {"dtype": self.input_dtype.name}
+        return {"name": self.name, "batch_shape": list(self.input_shape), **dtype}
 
 
 def _input_batch_shape(shape: Any) -> Shape:
@@ -62,9 +68,22 @@ def _input_batch_shape(shape: Any) -> Shape:
     return full
 
 
-def Input(shape: Any, batch_size: int | None = None, name: str | None = None) -> InputLayer:  # noqa: N802
-    """The input of a Sequential model: `tc.Input((28, 28, 1))` (one example's shape, no batch axis)."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name)
+def _input_dtype(dtype: Any) -> np.dtype:
+    """An Input's dtype: a floating dtype (data of other dtypes is converted to it); None is float32."""
+    try:
+        found = np.dtype(np.float32 if dtype is None else dtype)
+    except TypeError:
+        found = None
+    if found is None or found.kind != "f":
+        raise TypeError(f"Input: dtype must be a floating dtype such as 'float32' or 'float64', got {dtype!r}")
+    return found
+
+
+def Input(shape: Any = None, batch_size: int | None = None, name: str | None = None,  # noqa: N802
+          dtype: Any = None, batch_shape: Any = None) -> KerasTensor:
+    """A model's input, Keras's `keras.Input`: a symbolic tensor of shape (batch_size, *shape) (batch_size
+    None: any). Call layers on it and pass it to tc.Model(inputs, outputs), or start a tc.Sequential with it."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, batch_shape=batch_shape, dtype=dtype).output
 
 
 def image_data_format(data_format: Any, owner: str) -> str:

@@ -15,16 +15,17 @@ from .graph import draw_graph
 from .render import save_graph
 
 
-def _sample(model: Any, input_shape: Any) -> Tensor:
-    """A batch of one zero input: from `input_shape` (without the batch axis), an array, or the built model."""
+def _sample(model: Any, known: Any, input_shape: Any) -> Tensor:
+    """A batch of one zero input: from `input_shape` (without the batch axis), an array, or `known`, the
+    model's input shape (None when the model is not built)."""
     if isinstance(input_shape, (Tensor, np.ndarray)):
         data = input_shape.data if isinstance(input_shape, Tensor) else input_shape
         return Tensor(np.array(data, dtype=np.float32), requires_grad=True)
     if input_shape is None:
-        if not getattr(model, "built", False):
+        if known is None:
             raise ValueError(f"plot_model: {type(model).__name__} is not built, so its input shape is unknown; "
                              "pass input_shape=(28, 28, 1) (one sample, without the batch axis) or a sample batch")
-        input_shape = tuple(model.input_shape)[1:]
+        input_shape = tuple(known)[1:]
         if None in input_shape:
             shape = format_shape((None, *input_shape))
             raise ValueError(f"plot_model: the model's input shape {shape} has sizes left open (None), so plot_model "
@@ -37,22 +38,45 @@ def _sample(model: Any, input_shape: Any) -> Tensor:
     return Tensor(np.zeros((1, *input_shape), dtype=np.float32), requires_grad=True)
 
 
+def _samples(model: Any, input_shape: Any) -> Any:
+    """One zero batch per input of a model with several (`input_shape`: a list of shapes or batches, or
+    None for the model's own shapes); a single sample otherwise."""
+    inputs = getattr(model, "inputs", None)
+    if not isinstance(inputs, list) or len(inputs) < 2:
+        return _sample(model, model.input_shape if getattr(model, "built", False) else None, input_shape)
+    if input_shape is None:
+        input_shape = [None] * len(inputs)
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != len(inputs):
+        raise ValueError(f"plot_model: the model has {len(inputs)} inputs {model.input_names}, so input_shape must "
+                         f"be a list of {len(inputs)} shapes (without the batch axis) or sample batches, or None; "
+                         f"got {input_shape!r:.60}")
+    return [_sample(model, t.shape, shape) for t, shape in zip(inputs, input_shape, strict=True)]
+
+
+def _outputs(output: Any) -> list[Tensor]:
+    """The model's outputs as a list: one Tensor, or the values of a list or dict of them."""
+    outputs = list(output.values()) if isinstance(output, dict) else output if isinstance(output, list) else [output]
+    wrong = [type(y).__name__ for y in outputs if not isinstance(y, Tensor)]
+    if wrong:
+        raise TypeError(f"plot_model: calling the model returned {', '.join(wrong)}, not Tensors")
+    return outputs
+
+
 def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", input_shape: Any = None,
                show_shapes: bool = True, show_dtype: bool = False, collapse: Any = True,
                direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500) -> Any:
-    """Run `model` (in inference mode) on a zero batch, draw its graph, one node per layer, and save it to `path`."""
+    """Run `model` (in inference mode) on a zero batch (one per input), draw its graph, one node per layer,
+    with every output, and save it to `path`."""
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
     show_shapes, show_dtype = (flag(value, name, "plot_model") for value, name in
                                ((show_shapes, "show_shapes"), (show_dtype, "show_dtype")))
-    sample = _sample(model, input_shape)
+    sample = _samples(model, input_shape)
     with enable_grad():  # record the graph even if called under no_grad
         # training=False: drawing must not move BatchNormalization's statistics
         output = model(sample, training=False) if isinstance(model, Layer) else model(sample)
-    if not isinstance(output, Tensor):
-        raise TypeError(f"plot_model: calling the model returned {type(output).__name__}, not a Tensor")
     show = ("shape",) * show_shapes + ("dtype",) * show_dtype
-    graph = draw_graph(output, show=show + ("op_args",), direction=direction, collapse=collapse,
+    graph = draw_graph(*_outputs(output), show=show + ("op_args",), direction=direction, collapse=collapse,
                        max_nodes=max_nodes, rankdir=rankdir)
     if path is not None:
         save_graph(graph, path)

@@ -1,0 +1,336 @@
+"""Keras's functional API: `tc.Model(inputs, outputs)`, a model that runs the graph of layer calls made on
+symbolic tensors (`tc.Input`) from its inputs to its outputs; shared layers, nested models, several
+inputs and outputs (a tensor, a list or a dict of them), Keras 3's config form and summary."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .layers import Layer
+from .layers.base import format_shape
+from .layers.core import InputLayer
+from .layers.symbolic import KerasTensor, Node, flatten, is_shape, pack
+from .models import Model, deserialize_layer, serialize_layer
+from .tensor import Tensor
+
+
+class Functional(Model):
+    """A model made of layers called on `tc.Input`s: `tc.Model(inputs=x, outputs=y, name="net")`.
+
+    Called on one Tensor or array (one input), a list in `inputs` order or a dict by input name, it
+    returns a Tensor, a list or a dict, as `outputs` was given (a one-element list gives the Tensor).
+    """
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 trainable: bool = True) -> None:
+        if inputs is None or outputs is None:
+            missing = "inputs" if inputs is None else "outputs"
+            raise TypeError(f"tc.Model(inputs, outputs) needs both; {missing} is missing. Call layers on "
+                            "x = tc.Input(shape), then tc.Model(inputs=x, outputs=y); or subclass tc.Model")
+        super().__init__(name)
+        self._inputs_given, self._outputs_given = _structure(inputs, "inputs"), _structure(outputs, "outputs")
+        self.inputs: list[KerasTensor] = flatten(self._inputs_given)
+        self.outputs: list[KerasTensor] = flatten(self._outputs_given)
+        _check_inputs(self.inputs)
+        self._nodes = _nodes_between(self.inputs, self.outputs)
+        used = {id(t) for node in self._nodes for t in node.parents} | {id(t) for t in self.outputs}
+        unused = [t.name for t in self.inputs if id(t) not in used]
+        if unused:
+            raise ValueError(f"tc.Model: the inputs {unused} are not used to compute any output; remove them from "
+                             "inputs= or use them")
+        self._layers: list[Layer] = list({id(t.layer): t.layer for t in self.inputs}.values())
+        for node in self._nodes:
+            if all(node.layer is not known for known in self._layers):
+                self._layers.append(node.layer)
+        names = [layer.name for layer in self._layers]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"tc.Model: all layers need unique names, and {repeated} are used by different layers "
+                             f"(layers: {names}); pass name= to the layers")
+        self._input_shape = [t.shape for t in self.inputs]
+        self._output_shape = [t.shape for t in self.outputs]
+        self.built = True
+        if not trainable:
+            self.trainable = False
+
+    # --- the graph ---
+    def _sublayers(self) -> list[Layer]:
+        return self._layers
+
+    def _node_indexes(self) -> dict[int, int]:
+        """id(node) -> its index among its layer's nodes in this model (Keras's node_index; an Input's node is 0)."""
+        counts: dict[int, int] = {}
+        indexes = {}
+        for node in [t.node for t in self.inputs] + self._nodes:
+            indexes[id(node)] = counts.get(id(node.layer), 0)
+            counts[id(node.layer)] = indexes[id(node)] + 1
+        return indexes
+
+    def _run(self, leaves: list[Any], apply: Callable[[Node, Any], Any]) -> Any:
+        """Values for the outputs: `leaves` for the inputs, then `apply(node, its input values)` node by node."""
+        values = {id(t): value for t, value in zip(self.inputs, leaves, strict=True)}
+        for node in self._nodes:
+            result = apply(node, pack(node.inputs, [values[id(t)] for t in node.parents]))
+            outputs = [result] if isinstance(node.outputs, KerasTensor) else flatten(result)
+            values.update((id(t), value) for t, value in zip(flatten(node.outputs), outputs, strict=True))
+        return self._packed_outputs([values[id(t)] for t in self.outputs])
+
+    def _packed_outputs(self, leaves: list[Any]) -> Any:
+        """Values in the structure `outputs` was given in (a one-element list gives the value itself, as Keras)."""
+        if isinstance(self._outputs_given, list) and len(leaves) == 1:
+            return leaves[0]
+        return pack(self._outputs_given, leaves)
+
+    def _in_input_order(self, given: Any, what: str, is_leaf: Callable[[Any], bool]) -> list[Any]:
+        """The inputs (or their shapes) as a list in `inputs` order, from a leaf, a list/tuple or a dict by name."""
+        names = self.input_names
+        if isinstance(given, Mapping):
+            unknown, missing = [k for k in given if k not in names], [n for n in names if n not in given]
+            if unknown or missing:
+                raise ValueError(f"{self._describe()} was called on a dict with the keys {list(given)}, but its "
+                                 f"inputs are named {names} (missing {missing}, unknown {unknown}); key the {what} "
+                                 "by those names")
+            return [given[n] for n in names]
+        if isinstance(given, (list, tuple)) and not is_leaf(given):
+            if len(given) != len(names):
+                raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on {len(given)} "
+                                 f"{what}; give one per input, in that order, or a dict keyed by those names")
+            return list(given)
+        if len(names) != 1:
+            raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on one {what}; give a "
+                             "list with one per input, in that order, or a dict keyed by those names")
+        return [given]
+
+    # --- calling (Layer.__call__ converts the inputs, checks their shapes, then runs call) ---
+    def _as_tensor(self, inputs: Any) -> list[Tensor]:  # type: ignore[override]
+        tensors = []
+        for t, value in zip(self.inputs, self._in_input_order(inputs, "arrays", _nested_numbers), strict=True):
+            x = super()._as_tensor(value)   # floating data as given (float64 runs in float64), other data float32
+            tensors.append(x if _floating(value) or x.dtype == t.dtype else x.astype(t.dtype))
+        return tensors
+
+    def _check_input(self, shape: Any) -> None:
+        shapes = self._in_input_order(shape, "shapes", is_shape)
+        for t, given in zip(self.inputs, shapes, strict=True):
+            fits = len(given) == t.ndim and all(n is None or n == m for n, m in zip(t.shape[1:], given[1:]))
+            if not fits:
+                raise ValueError(f"{self._describe()}: input {t.name!r} expects shape {format_shape(t.shape)}, got "
+                                 f"{format_shape(given)} (the batch axis first, then one example's shape)")
+
+    _check_rank = _check_input
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """Run the layers in order on `inputs`; a call made with training=... while building keeps that mode."""
+        leaves = inputs if isinstance(inputs, list) and all(isinstance(x, Tensor) for x in inputs) \
+            and len(inputs) == len(self.inputs) else self._as_tensor(inputs)
+        return self._run(leaves, lambda node, x: node.layer(x, training=training if node.training is None
+                                                            else node.training))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes = self._in_input_order(input_shape, "shapes", is_shape)
+        return self._run(shapes, lambda node, shape: node.layer.compute_output_shape(shape))
+
+    # --- shapes and names ---
+    @property
+    def input_shape(self) -> Any:
+        """The input's shape, batch axis None (a list of shapes for several inputs)."""
+        return self._input_shape[0] if len(self.inputs) == 1 else list(self._input_shape)
+
+    @property
+    def output_shape(self) -> Any:
+        """The output's shape, batch axis None (a list of shapes for several outputs)."""
+        return self._output_shape[0] if len(self.outputs) == 1 else list(self._output_shape)
+
+    @property
+    def input_names(self) -> list[str]:
+        """The keys of a dict of inputs, else the names of the Inputs, in `inputs` order."""
+        if isinstance(self._inputs_given, Mapping):
+            return [str(key) for key in self._inputs_given]
+        return [t.layer.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The keys of a dict of outputs, else the names of the layers that make the outputs."""
+        if isinstance(self._outputs_given, Mapping):
+            return [str(key) for key in self._outputs_given]
+        return [t.layer.name for t in self.outputs]
+
+    # --- summary ---
+    def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
+        """Keras's table for a functional model: one row per layer, with the outputs it feeds from."""
+        if show_receptive_field:
+            raise ValueError(f"{self._describe()}: show_receptive_field needs a tc.Sequential (a chain of layers); "
+                             "a graph's paths can see different windows")
+        indexes = self._node_indexes()
+        nodes = [t.node for t in self.inputs] + self._nodes
+        rows = []
+        for layer in self._layers:
+            own = [node for node in nodes if node.layer is layer]
+            shapes = list(dict.fromkeys(format_shape(t.shape) for node in own for t in flatten(node.outputs)))
+            sources = [f"{t.layer.name}[{indexes[id(t.node)]}][{t.index}]" for node in own for t in node.parents]
+            first = [f"{layer.name} ({type(layer).__name__})", ", ".join(shapes), f"{layer.count_params():,}"]
+            first += [layer.param_formula()] * show_formula + [sources[0] if sources else "-"]
+            rows.append([first] + [[""] * (len(first) - 1) + [source] for source in sources[1:]])
+        return self._table(["Layer (type)", "Output Shape", "Param #"] + ["Formula"] * show_formula
+                           + ["Connected to"], rows)
+
+    # --- configs (Keras 3's functional form) ---
+    def get_config(self) -> dict[str, Any]:
+        """{"name", "trainable", "layers": [{"class_name", "config", "name", "inbound_nodes"}, ...],
+        "input_layers", "output_layers"}: each tensor as [layer name, node index, tensor index]."""
+        indexes = self._node_indexes()
+
+        def history(t: KerasTensor) -> list[Any]:
+            return [t.layer.name, indexes[id(t.node)], t.index]
+
+        def argument(t: KerasTensor) -> dict[str, Any]:
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(t.shape), "dtype": t.dtype.name, "keras_history": history(t)}}
+
+        entries = []
+        for layer in self._layers:
+            inbound = [{"args": [pack(node.inputs, [argument(t) for t in node.parents])],
+                        "kwargs": {} if node.training is None else {"training": node.training}}
+                       for node in self._nodes if node.layer is layer]
+            entries.append({**serialize_layer(layer), "name": layer.name, "inbound_nodes": inbound})
+        return {**Layer.get_config(self), "layers": entries,
+                "input_layers": _histories(self._inputs_given, history),
+                "output_layers": _histories(self._outputs_given, history)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Functional:
+        """A new model with the architecture of `get_config()` (fresh weights); only built-in layer classes
+        are built, so no code runs from the config."""
+        if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"a functional model's config must be a dict with a 'layers' list, got {config!r:.100}")
+        layers: dict[str, Layer] = {}
+        pending: dict[str, list[Any]] = {}
+        for entry in config["layers"]:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("inbound_nodes", []), list):
+                raise ValueError(f"a layer entry of a functional config needs a 'config' and an 'inbound_nodes' "
+                                 f"list, got {entry!r:.100}")
+            layer = deserialize_layer({"class_name": entry.get("class_name"), "config": entry.get("config")})
+            name = entry.get("name", layer.name)
+            if name in layers:
+                raise ValueError(f"the functional config names two layers {name!r}")
+            layers[name], pending[name] = layer, list(entry.get("inbound_nodes", []))
+        tensors = {(name, 0, 0): layer.output for name, layer in layers.items() if isinstance(layer, InputLayer)}
+        made = dict.fromkeys(layers, 0)
+
+        def tensor(ref: Any) -> KerasTensor:
+            if isinstance(ref, Mapping) and ref.get("class_name") == "__keras_tensor__":
+                ref = ref.get("config", {}).get("keras_history")
+            key = tuple(ref) if isinstance(ref, list) and len(ref) == 3 else None
+            if key not in tensors:
+                raise KeyError(ref)
+            return tensors[key]
+
+        progress = True
+        while progress and any(pending.values()):   # Keras's order: a node once all its inputs exist
+            progress = False
+            for name, layer in layers.items():
+                while pending[name]:
+                    node = pending[name][0]
+                    try:
+                        args = _mapped(node["args"][0], tensor)
+                    except KeyError:
+                        break
+                    training = node.get("kwargs", {}).get("training")
+                    outputs = layer(args, training=training)
+                    for i, t in enumerate(flatten(outputs)):
+                        tensors[(name, made[name], i)] = t
+                    made[name] += 1
+                    pending[name].pop(0)
+                    progress = True
+        if any(pending.values()):
+            stuck = {name: nodes[0]["args"] for name, nodes in pending.items() if nodes}
+            raise ValueError(f"the functional config's graph cannot be rebuilt: these layer calls use tensors no "
+                             f"layer makes: {stuck!r:.300}")
+        try:
+            inputs, outputs = (_singleton(_mapped(config.get(key), tensor, histories=True))
+                               for key in ("input_layers", "output_layers"))
+        except KeyError as e:
+            raise ValueError(f"the functional config's input_layers/output_layers name a tensor no layer makes: "
+                             f"{e}") from None
+        return cls(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _structure(value: Any, argument: str) -> Any:
+    """`inputs=` or `outputs=` as given (a symbolic tensor, a list/tuple or a dict of them), checked."""
+    leaves = flatten(value)
+    wrong = [leaf for leaf in leaves if not isinstance(leaf, KerasTensor)]
+    if wrong or not leaves:
+        found = f"{type(wrong[0]).__name__} {wrong[0]!r:.60}" if wrong else "nothing"
+        raise TypeError(f"tc.Model: {argument} must be symbolic tensors (tc.Input(shape) or the output of a layer "
+                        f"called on one), one or a list or dict of them; got {found}. To run layers on data, build "
+                        "the model first, then call it: model(x)")
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_inputs(inputs: list[KerasTensor]) -> None:
+    """Each input is an Input (a tensor tc.Input made), given once."""
+    for t in inputs:
+        if not isinstance(t.layer, InputLayer):
+            raise ValueError(f"tc.Model: inputs must be made by tc.Input, but {t!r} is the output of layer "
+                             f"{t.layer.name!r}; give the tc.Input tensor the graph starts from")
+    if len({id(t) for t in inputs}) != len(inputs):
+        raise ValueError(f"tc.Model: the input {[t.name for t in inputs]} lists one tensor twice; give each once")
+
+
+def _nodes_between(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
+    """The layer calls that lead from `inputs` to `outputs`, each after the calls that feed it (an iterative
+    depth-first walk back from the outputs). An output that needs an Input not in `inputs` is an error."""
+    known = {id(t) for t in inputs}
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(t.node, False) for t in reversed(outputs) if id(t) not in known]
+    while stack:
+        node, finished = stack.pop()
+        if finished:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        if isinstance(node.layer, InputLayer):
+            raise ValueError(f"tc.Model: the outputs depend on the Input {node.layer.name!r} "
+                             f"{format_shape(node.layer.input_shape)}, which is not in inputs= "
+                             f"(inputs: {[t.name for t in inputs]}); the graph is disconnected: add it to inputs")
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((t.node, False) for t in reversed(node.parents) if id(t) not in known and id(t.node) not in seen)
+    return order
+
+
+def _histories(given: Any, history: Callable[[KerasTensor], list[Any]]) -> Any:
+    """Keras's input_layers/output_layers: a list of [name, node, index] (a dict of them for a dict)."""
+    if isinstance(given, Mapping):
+        return {key: history(t) for key, t in given.items()}
+    return [history(t) for t in flatten(given)]
+
+
+def _mapped(value: Any, tensor: Callable[[Any], KerasTensor], histories: bool = False) -> Any:
+    """A config's tensor references (one, a list or a dict) as tensors."""
+    is_history = histories and isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+    if is_history or isinstance(value, Mapping) and value.get("class_name") == "__keras_tensor__":
+        return tensor(value)
+    if isinstance(value, Mapping):
+        return {key: _mapped(item, tensor, histories) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mapped(item, tensor, histories) for item in value]
+    raise KeyError(value)
+
+
+def _singleton(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _floating(value: Any) -> bool:
+    """Whether data given for an input is already floating point (kept as it is, float64 included)."""
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and getattr(dtype, "kind", "") == "f"
+
+
+def _nested_numbers(value: Any) -> bool:
+    """Whether a list is data (a list of numbers or of lists), not a list of one array per input."""
+    return bool(value) and not hasattr(value[0], "shape") and isinstance(value[0], (int, float, list, tuple))
+

@@ -1,0 +1,197 @@
+"""Merge layers, Keras's way to join branches of a functional model: Add, Subtract, Multiply, Average,
+Maximum, Minimum (elementwise, with broadcasting) and Concatenate, each called on a list of tensors,
+with the functional forms `add([x, y])`, `concatenate([x, y], axis=-1)`, ..."""
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any
+
+from ..arguments import axis_index
+from ..ops import composed
+from ..ops.movement import concatenate as join
+from ..tensor import Tensor
+from .base import Layer, Shape, batch_shape, format_shape
+
+
+def _shapes_text(shapes: list[Shape]) -> str:
+    return "[" + ", ".join(format_shape(shape) for shape in shapes) + "]"
+
+
+class Merge(Layer):
+    """A layer called on a list of tensors, with no weights: each call checks the shapes afresh."""
+
+    exact_inputs: int | None = None  # Subtract takes exactly two
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def _as_tensor(self, inputs: Any) -> list[Tensor]:  # type: ignore[override]
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"{self._describe()} must be called on a list of tensors, e.g. "
+                             f"{type(self).__name__}()([x, y]); got {type(inputs).__name__}")
+        return [super(Merge, self)._as_tensor(x) for x in inputs]
+
+    def _shapes(self, input_shape: Any, same_batch: bool = True) -> list[Shape]:
+        """The list of input shapes, checked: a list of enough shapes with one batch size."""
+        if not isinstance(input_shape, (list, tuple)) or not all(isinstance(s, (list, tuple)) for s in input_shape):
+            raise ValueError(f"{self._describe()} must be called on a list of tensors (its input shape is a list of "
+                             f"shapes), got input_shape={input_shape!r:.80}")
+        shapes = [batch_shape(shape, self._describe()) for shape in input_shape]
+        wanted = self.exact_inputs
+        if (wanted is not None and len(shapes) != wanted) or not shapes:
+            raise ValueError(f"{self._describe()} must be called on a list of {wanted or 'at least 1'} "
+                             f"tensor{'s' if wanted != 1 else ''}, got {len(shapes)}: {_shapes_text(shapes)}")
+        batches = {shape[0] for shape in shapes if len(shape)} - {None}
+        if same_batch and len(batches) > 1 or any(not len(shape) for shape in shapes):
+            raise ValueError(f"{self._describe()} cannot merge tensors with different batch sizes (or without a "
+                             f"batch axis): {_shapes_text(shapes)}")
+        return shapes
+
+    def build(self, input_shape: Any) -> None:
+        """Check the shapes (a merge layer has no weights) and record them."""
+        shapes = self._shapes(input_shape)
+        self._output_shape = self.compute_output_shape(shapes)
+        self._input_shape, self.built = shapes, True  # type: ignore[assignment]
+
+    def build_for(self, input_shape: Any) -> None:
+        self.build(input_shape)
+
+    def _check_rank(self, shape: Any) -> None:
+        self.compute_output_shape(shape)   # every check of the shapes, with the merge's own messages
+
+    _check_input = _check_rank
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        """Keras's rule: the batch axis shared, the other axes broadcast from the right (size 1 stretches,
+        None stays unknown)."""
+        shapes = self._shapes(input_shape)
+        batch = next((shape[0] for shape in shapes if shape[0] is not None), None)
+        merged: list[int | None] = []
+        for shape in shapes:
+            rest = list(shape[1:])
+            short, long = sorted((merged, rest), key=len)
+            combined = long[:len(long) - len(short)]
+            for a, b in zip(long[len(long) - len(short):], short, strict=True):
+                if a is not None and b is not None and a != b and 1 not in (a, b):
+                    raise ValueError(f"{self._describe()}: the inputs have incompatible shapes {_shapes_text(shapes)}; "
+                                     "apart from the batch axis, each axis must match or be 1 (counted from the last)")
+                combined.append(None if a is None or b is None else max(a, b) if 1 in (a, b) else a)
+            merged = combined
+        return (batch, *merged)
+
+    def call(self, inputs: list[Tensor], training: bool) -> Tensor:
+        rank = max(x.ndim for x in inputs)
+        # (batch, *rest) -> (batch, 1, ..., 1, *rest): lower-rank inputs broadcast from the last axis, not the batch's
+        return self._merge([x.reshape((x.shape[0],) + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs])
+
+
+class Add(Merge):
+    """The sum of the inputs: `tc.layers.Add()([x, y])`."""
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        return functools.reduce(operator.add, inputs)
+
+
+class Subtract(Merge):
+    """The first input minus the second: `tc.layers.Subtract()([x, y])`."""
+
+    exact_inputs = 2
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        return inputs[0] - inputs[1]
+
+
+class Multiply(Merge):
+    """The elementwise product of the inputs."""
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        return functools.reduce(operator.mul, inputs)
+
+
+class Average(Merge):
+    """The elementwise mean of the inputs."""
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        return functools.reduce(operator.add, inputs) * (1.0 / len(inputs))
+
+
+class Maximum(Merge):
+    """The elementwise maximum of the inputs (ties share the gradient equally, as in PyTorch)."""
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        return functools.reduce(composed.maximum, inputs)
+
+
+class Minimum(Merge):
+    """The elementwise minimum of the inputs (ties share the gradient equally, as in PyTorch)."""
+
+    def _merge(self, inputs: list[Tensor]) -> Tensor:
+        return functools.reduce(composed.minimum, inputs)
+
+
+class Concatenate(Merge):
+    """The inputs joined along `axis` (the channels by default); every other axis must match."""
+
+    def __init__(self, axis: int = -1, name: str | None = None) -> None:
+        super().__init__(name)
+        self.axis = axis_index(axis, "axis", "Concatenate")
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        shapes = self._shapes(input_shape, same_batch=False)  # the batch axis is checked as any other below
+        rank = len(shapes[0])
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"{self._describe()}: axis {self.axis} is out of range for inputs of rank {rank} "
+                             f"{_shapes_text(shapes)}")
+        axis = self.axis % rank
+        others = [[n for i, n in enumerate(shape) if i != axis] for shape in shapes]
+        fits = all(len(shape) == rank for shape in shapes) and all(
+            len({n for n in sizes if n is not None}) <= 1 for sizes in zip(*others, strict=True))
+        if not fits:
+            raise ValueError(f"{self._describe()} needs inputs of one rank whose shapes match except along the "
+                             f"concatenation axis {self.axis}, got {_shapes_text(shapes)}")
+        sizes = [shape[axis] for shape in shapes]
+        joined = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+        known = [next((n for n in column if n is not None), None) for column in zip(*shapes, strict=True)]
+        return tuple(joined if i == axis else n for i, n in enumerate(known))
+
+    def call(self, inputs: list[Tensor], training: bool) -> Tensor:
+        return join(inputs, axis=self.axis)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
+def add(inputs: list[Any], **kwargs: Any) -> Any:
+    """`Add(**kwargs)(inputs)`."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: list[Any], **kwargs: Any) -> Any:
+    """`Subtract(**kwargs)(inputs)`."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: list[Any], **kwargs: Any) -> Any:
+    """`Multiply(**kwargs)(inputs)`."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: list[Any], **kwargs: Any) -> Any:
+    """`Average(**kwargs)(inputs)`."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: list[Any], **kwargs: Any) -> Any:
+    """`Maximum(**kwargs)(inputs)`."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: list[Any], **kwargs: Any) -> Any:
+    """`Minimum(**kwargs)(inputs)`."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs: list[Any], axis: int = -1, **kwargs: Any) -> Any:
+    """`Concatenate(axis, **kwargs)(inputs)`."""
+    return Concatenate(axis, **kwargs)(inputs)
