@@ -332,6 +332,8 @@ def test_every_bad_compile_argument_gets_a_clear_error():
     assert "no output named ['colour']" in compile_error(metrics={"colour": "accuracy"})
     assert "nests too deeply" in compile_error(metrics=[[["accuracy"]], []])
     assert "two values would be named 'digit_accuracy'" in compile_error(metrics={"digit": ["accuracy", "accuracy"]})
+    assert "two values would be named 'digit_weighted_accuracy'" in compile_error(
+        metrics={"digit": "accuracy"}, weighted_metrics={"digit": ["accuracy", "accuracy"]})
     assert "unknown metric 'acuracy'" in compile_error(metrics={"digit": ["acuracy"]})
     assert "a number (one output), a list" in compile_error(loss_weights=2.0)
 

@@ -43,7 +43,7 @@ class Compiled:
 
     # --- compile's arguments ---------------------------------------------------------------------
 
-    def _per_output(self, value: Any, count: int, argument: str) -> list[Any]:
+    def _per_output(self, value: Any, argument: str) -> list[Any]:
         """A list/tuple in output order or a dict by output name, as one entry per output (None: not given)."""
         return by_name(value, self.keys, argument, "compile", "output", isinstance(value, Mapping), "entries")
 
@@ -54,7 +54,7 @@ class Compiled:
                              "logits" + (f"; for several outputs one loss for all, a list or a dict by output name "
                                          f"{self.keys}" if self.several else ""))
         nested = isinstance(loss, (list, tuple)) or (isinstance(loss, Mapping) and "class_name" not in loss)
-        chosen = self._per_output(loss, count, "loss") if nested else [loss] * count
+        chosen = self._per_output(loss, "loss") if nested else [loss] * count
         if all(item is None for item in chosen):
             raise ValueError(f"compile: loss={loss!r:.80} gives no output a loss; give at least one")
         return [None if item is None else losses.get(item) for item in chosen]
@@ -72,20 +72,18 @@ class Compiled:
         if not isinstance(loss_weights, (list, tuple, Mapping)):
             raise TypeError(f"compile: loss_weights must be a number (one output), a list in output order or a "
                             f"dict by output name {self.keys}, got {loss_weights!r:.60}")
-        chosen = self._per_output(loss_weights, count, "loss_weights")
+        chosen = self._per_output(loss_weights, "loss_weights")
         return [1.0 if w is None else finite_number(w, f"loss_weights[{key!r}]", "compile")
-                for key, w in zip(self.keys or ["output"], chosen, strict=True)]
+                for key, w in zip(self.keys, chosen, strict=True)]
 
     def _metrics(self, metrics: Any, count: int, argument: str) -> list[list[Any]]:
         """Keras 3's forms: one metric or a list for one output; for several outputs a list with one metric
         (or list) per output, a dict by output name, or a list of another length for every output."""
         if metrics is None:
             return [[] for _ in range(count)]
-        if isinstance(metrics, Mapping):
-            chosen = self._per_output(metrics, count, argument)
-        elif self.several and isinstance(metrics, (list, tuple)) and (
-                len(metrics) == count or any(isinstance(m, (list, tuple)) for m in metrics)):
-            chosen = self._per_output(metrics, count, argument)
+        if isinstance(metrics, Mapping) or (self.several and isinstance(metrics, (list, tuple)) and (
+                len(metrics) == count or any(isinstance(m, (list, tuple)) for m in metrics))):
+            chosen = self._per_output(metrics, argument)
         elif isinstance(metrics, (list, tuple)):
             chosen = [list(metrics)] * count
         else:
@@ -104,20 +102,15 @@ class Compiled:
         for i, (plain, weighted) in enumerate(zip(self.metrics, self.weighted, strict=True)):
             prefix = f"{self.keys[i]}_" if self.several else ""
             output_names = []
-            for identifier in plain:
+            for argument, identifier in [("metrics", m) for m in plain] + [("weighted_metrics", m) for m in weighted]:
                 name = prefix + _metric_name(identifier)
+                if name in taken and argument == "weighted_metrics":  # Keras: a weighted twin of a metric
+                    name = prefix + "weighted_" + _metric_name(identifier)
                 if name in taken:
-                    raise ValueError(f"compile: two values would be named {name!r} in the logs (metrics "
-                                     f"{self.metrics if self.several else plain}); list each metric once, or "
-                                     "give a Metric its own name=")
-                taken.add(name)
-                output_names.append(name)
-            for identifier in weighted:
-                name = prefix + _metric_name(identifier)
-                name = prefix + "weighted_" + _metric_name(identifier) if name in taken else name
-                if name in taken:
-                    raise ValueError(f"compile: two values would be named {name!r} in the logs (weighted_metrics "
-                                     f"{self.weighted}); list each weighted metric once")
+                    given = getattr(self, "metrics" if argument == "metrics" else "weighted")
+                    raise ValueError(f"compile: two values would be named {name!r} in the logs ({argument} "
+                                     f"{given if self.several else given[0]}); list each metric once, or give a "
+                                     "Metric its own name=")
                 taken.add(name)
                 output_names.append(name)
             found.append(output_names)
