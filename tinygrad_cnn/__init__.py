@@ -17,7 +17,7 @@ from .gradcheck import GradcheckError, GradcheckWarning, gradcheck, gradgradchec
 from .taylor import TaylorResult, taylor_test, taylor_test_hvp
 from . import testing
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, global_max_pool2d, max_pool2d
-from . import filters, initializers, layers, regularizers
+from . import constraints, filters, initializers, layers, regularizers
 from .layers import Input, clear_session
 from .models import Model, Sequential
 from . import datasets, losses, metrics, optimizers, training
@@ -34,6 +34,7 @@ __all__ = [
     "GradcheckWarning", "TaylorResult", "taylor_test", "taylor_test_hvp", "testing",
     "callbacks", "datasets", "utils", "load_model", "losses", "metrics", "optimizers", "training",
     "Input", "Model", "Sequential", "clear_session", "filters", "initializers", "layers", "regularizers",
+    "constraints",
     "avg_pool2d", "conv2d", "conv2d_transpose", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
     "enable_grad", "eye", "full", "full_like", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "hvp",

@@ -12,6 +12,10 @@ The update rules are PyTorch's (tests compare them step by step). Where Keras di
   decoupled, p -= learning_rate * weight_decay * p, with Keras's default 0.004 (PyTorch's is 0.01).
 Defaults are Keras's (Adam epsilon 1e-7, RMSprop rho 0.9).
 
+A weight with a `constraint` (a layer's kernel_constraint=..., add_weight(constraint=...)) is set to
+constraint(weight) right after each update, as Keras does; weights without a gradient are not updated,
+so not constrained either.
+
 `learning_rate` may be a schedule from `tc.optimizers.schedules` (Keras's): step k (k = 0, 1, ...)
 then uses schedule(k), and reading `optimizer.learning_rate` gives the rate of the next step.
 """
@@ -22,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import schedules
+from . import constraints, schedules
 from .arguments import flag, number
 from .mode import no_grad
 from .tensor import Tensor
@@ -145,6 +149,8 @@ class Optimizer:
                 if not state:
                     state.update({name: np.zeros_like(p.data) for name in self.slots})
                 self._update(p.data, p.grad.data, state)
+                if getattr(p, "constraint", None) is not None:   # a layer weight's projection, after each update
+                    p.data[...] = constraints.project(p.constraint, p)
                 p._version += 1  # the data changed in place: graphs that saved p must notice
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:

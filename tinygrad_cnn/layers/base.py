@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..mode import no_grad, scope
 from ..tensor import Tensor
 from . import symbolic
@@ -89,6 +89,27 @@ def _may_hold_layers(value: Any) -> bool:
         if isinstance(item, (tuple, set, frozenset)):
             stack.extend(item)
     return False
+
+
+class Variable(Tensor):
+    """A layer's weight: a Tensor that carries its `constraint` (None, or a callable w -> Tensor that every
+    optimizer applies right after each update of the weight, as Keras's variable.constraint)."""
+
+    __slots__ = ("_constraint",)
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None,
+                 constraint: Any = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, name=name)
+        self.constraint = constraint
+
+    @property
+    def constraint(self) -> Any:
+        """The constraint (a name such as "max_norm", a tc.constraints object or a callable) or None."""
+        return self._constraint
+
+    @constraint.setter
+    def constraint(self, value: Any) -> None:
+        self._constraint = constraints.get(value)
 
 
 class Layer:
@@ -275,9 +296,11 @@ class Layer:
         return ()
 
     def add_weight(self, name: str | None = None, shape: Any = None, initializer: Any = "glorot_uniform",
-                   trainable: bool = True, regularizer: Any = None) -> Tensor:
+                   trainable: bool = True, regularizer: Any = None, constraint: Any = None) -> Variable:
         """Create, initialise and track a weight named `<layer>/<name>` (`variable`, `variable_1`, ... unnamed);
-        a `regularizer` (e.g. "l2") adds its penalty of the weight to `losses`."""
+        a `regularizer` (e.g. "l2") adds its penalty of the weight to `losses`; a `constraint` (e.g.
+        tc.constraints.MaxNorm(3)) projects the weight after each optimizer update (tried once here on the
+        new weight, so that a wrong axis or shape shows now)."""
         if (name is not None and not isinstance(name, str)) or shape is None:
             raise TypeError(f"{self._describe()}.add_weight needs a shape and a string name or none, got name="
                             f"{name!r:.40} and shape={shape!r:.40}; call it as add_weight(shape=(3,), name='w')")
@@ -295,8 +318,14 @@ class Layer:
         if np.shape(data) != tuple(shape):
             raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
                              f"expected {tuple(shape)}")
-        weight = Tensor(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
-                        name=f"{self.name}/{name}")
+        weight = Variable(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
+                          name=f"{self.name}/{name}")
+        if constraint is not None:
+            try:
+                weight.constraint = constraint
+                constraints.project(weight.constraint, weight)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{self._describe()}: {e}") from None
         self._own_weights.append((weight, trainable))
         if regularizer is not None:
             self._weight_regularizers.append((weight, regularizers.get(regularizer)))

@@ -59,9 +59,10 @@ class Conv2D(KernelLayer):
                  activation: Any = None, use_bias: bool = True, dilation_rate: Any = 1, groups: int = 1,
                  data_format: str = "channels_last", kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", name: str | None = None, kernel_regularizer: Any = None,
-                 bias_regularizer: Any = None, activity_regularizer: Any = None) -> None:
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None) -> None:
         super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                         bias_regularizer, activity_regularizer)
+                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
         self.filters = positive_int(filters, "filters", "Conv2D")
         self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
             "Conv2D", kernel_size, strides, padding, dilation_rate)

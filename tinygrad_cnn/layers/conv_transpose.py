@@ -17,8 +17,8 @@ class Conv2DTranspose(KernelLayer):
     (strides apart): the transpose of Conv2D, e.g. to upsample in a decoder.
 
     Weights: kernel (kh, kw, filters, C) and bias (filters,): filters * (C * kh * kw + 1) parameters.
-    The arguments come in Keras 3's order; output_padding, which Keras 3 takes as a keyword only (tf.keras
-    had it fifth), comes after them.
+    The arguments come in Keras 3's order, the constraints after the regularizers; output_padding, which
+    Keras 3 takes as a keyword only (tf.keras had it fifth), comes after them.
     """
 
     ndim = 4
@@ -27,9 +27,10 @@ class Conv2DTranspose(KernelLayer):
                  data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
-                 output_padding: Any = None, name: str | None = None) -> None:
+                 kernel_constraint: Any = None, bias_constraint: Any = None, output_padding: Any = None,
+                 name: str | None = None) -> None:
         super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                         bias_regularizer, activity_regularizer)
+                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
         self.filters = positive_int(filters, "filters", "Conv2DTranspose")
         self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
             "Conv2DTranspose", kernel_size, strides, padding, dilation_rate)
@@ -43,10 +44,11 @@ class Conv2DTranspose(KernelLayer):
     def _create_weights(self, input_shape: Shape) -> None:
         channels = known_channels(self, input_shape, self.channel_axis)
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, channels),  # (kh, kw, F, C)
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return (self.channel_axis,)

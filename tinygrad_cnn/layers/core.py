@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..arguments import axis_index, finite_number, flag, is_int, number, one_of, positive_int
 from ..conv.geometry import DATA_FORMATS
 from ..creation import generator
@@ -96,12 +96,15 @@ class KernelLayer(Layer):
 
     Regularizers (None, a name such as "l2", a tc.regularizers object or a callable x -> scalar Tensor)
     put penalties of the kernel, the bias or the output in `losses`, which fit adds to the loss.
+    Constraints (None, a name such as "max_norm", a tc.constraints object or a callable w -> Tensor)
+    project the kernel or the bias after each optimizer update.
     `kernel` is what the layer's arguments call the kernel in errors ("depthwise": depthwise_initializer).
     """
 
     def __init__(self, name: str | None, activation: Any, use_bias: bool, kernel_initializer: Any,
                  bias_initializer: Any, kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None, kernel: str = "kernel") -> None:
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
+                 kernel: str = "kernel") -> None:
         super().__init__(name)
         owner = type(self).__name__
         self.activation = layer_argument(activations.get, activation, "activation", owner)
@@ -111,16 +114,18 @@ class KernelLayer(Layer):
         self.kernel_regularizer = layer_regularizer(kernel_regularizer, f"{kernel}_regularizer", owner)
         self.bias_regularizer = layer_regularizer(bias_regularizer, "bias_regularizer", owner)
         self.activity_regularizer = layer_regularizer(activity_regularizer, "activity_regularizer", owner)
+        self.kernel_constraint = layer_argument(constraints.get, kernel_constraint, f"{kernel}_constraint", owner)
+        self.bias_constraint = layer_argument(constraints.get, bias_constraint, "bias_constraint", owner)
         self.kernel: Tensor | None = None
         self.bias: Tensor | None = None
 
     def _add_kernel_and_bias(self, kernel_shape: tuple[int, ...]) -> None:
         """The kernel of `kernel_shape` and, with use_bias, a bias of one value per output feature (its last axis)."""
         self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", kernel_shape[-1:], self.bias_initializer,
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
@@ -130,7 +135,9 @@ class KernelLayer(Layer):
                 "bias_initializer": initializers.config_entry(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 def layer_argument(get: Any, identifier: Any, argument: str, owner: str) -> Any:
@@ -154,9 +161,9 @@ class Dense(KernelLayer):
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  name: str | None = None, kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None) -> None:
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None) -> None:
         super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                         bias_regularizer, activity_regularizer)
+                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
         self.units = positive_int(units, "units", "Dense")
 
     def _create_weights(self, input_shape: Shape) -> None:

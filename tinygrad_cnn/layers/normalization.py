@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import constraints, initializers
 from ..arguments import axis_index, flag, number
 from ..tensor import Tensor
 from .base import Layer, Shape, format_shape
@@ -20,7 +20,8 @@ class BatchNormalization(Layer):
     momentum is 1 - this one). The moving variance follows the unbiased batch variance, as PyTorch and
     TensorFlow's fused kernel do. In inference the moving averages normalise instead. They are
     non-trainable weights. A frozen layer (`trainable = False`) always runs in inference mode, as in
-    Keras, so fine-tuning the layers around it neither uses nor moves its statistics.
+    Keras, so fine-tuning the layers around it neither uses nor moves its statistics. `beta_constraint`
+    and `gamma_constraint` project beta and gamma after each optimizer update.
     """
 
     min_ndim = 2
@@ -28,7 +29,7 @@ class BatchNormalization(Layer):
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
-                 name: str | None = None) -> None:
+                 beta_constraint: Any = None, gamma_constraint: Any = None, name: str | None = None) -> None:
         super().__init__(name)
         self.axis = axis_index(axis, "axis", "BatchNormalization")
         self.momentum = number(momentum, "momentum", "BatchNormalization", 0.0, 1.0)
@@ -41,6 +42,9 @@ class BatchNormalization(Layer):
             ("beta_initializer", beta_initializer), ("gamma_initializer", gamma_initializer),
             ("moving_mean_initializer", moving_mean_initializer),
             ("moving_variance_initializer", moving_variance_initializer))}
+        self.beta_constraint = layer_argument(constraints.get, beta_constraint, "beta_constraint", "BatchNormalization")
+        self.gamma_constraint = layer_argument(constraints.get, gamma_constraint, "gamma_constraint",
+                                               "BatchNormalization")
         self.gamma: Tensor | None = None
         self.beta: Tensor | None = None
 
@@ -53,9 +57,11 @@ class BatchNormalization(Layer):
             raise ValueError(f"{self._describe()}: axis {self.axis} of input {format_shape(input_shape)} "
                              "needs a known, non-zero size")
         if self.scale:
-            self.gamma = self.add_weight("gamma", (features,), self.initializers["gamma_initializer"])
+            self.gamma = self.add_weight("gamma", (features,), self.initializers["gamma_initializer"],
+                                         constraint=self.gamma_constraint)
         if self.center:
-            self.beta = self.add_weight("beta", (features,), self.initializers["beta_initializer"])
+            self.beta = self.add_weight("beta", (features,), self.initializers["beta_initializer"],
+                                        constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", (features,),
                                            self.initializers["moving_mean_initializer"], trainable=False)
         self.moving_variance = self.add_weight("moving_variance", (features,),
@@ -100,4 +106,6 @@ class BatchNormalization(Layer):
     def get_config(self) -> dict[str, Any]:
         names = {key: initializers.config_entry(value) for key, value in self.initializers.items()}
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale, **names}
+                "center": self.center, "scale": self.scale, **names,
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..arguments import positive_int
 from ..conv import conv2d
 from ..tensor import Tensor
@@ -18,17 +18,19 @@ from .core import KernelLayer, image_data_format, layer_argument, layer_regulari
 
 
 class _Depthwise(KernelLayer):
-    """The depthwise step both layers share; KernelLayer's kernel initializer and regularizer are the depthwise ones."""
+    """The depthwise step both layers share; KernelLayer's kernel initializer, regularizer and constraint are the
+    depthwise ones."""
 
     ndim = 4
 
     def __init__(self, kernel_size: Any, strides: Any, padding: str, depth_multiplier: int, data_format: str | None,
                  dilation_rate: Any, activation: Any, use_bias: bool, depthwise_initializer: Any,
                  bias_initializer: Any, depthwise_regularizer: Any, bias_regularizer: Any, activity_regularizer: Any,
-                 name: str | None) -> None:
+                 depthwise_constraint: Any, bias_constraint: Any, name: str | None) -> None:
         owner = type(self).__name__
         super().__init__(name, activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
-                         bias_regularizer, activity_regularizer, kernel="depthwise")
+                         bias_regularizer, activity_regularizer, depthwise_constraint, bias_constraint,
+                         kernel="depthwise")
         self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
             owner, kernel_size, strides, padding, dilation_rate)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
@@ -43,12 +45,16 @@ class _Depthwise(KernelLayer):
         return self.kernel_regularizer
 
     @property
+    def depthwise_constraint(self) -> Any:
+        return self.kernel_constraint
+
+    @property
     def channel_axis(self) -> int:
         return -1 if self.data_format == "channels_last" else 1
 
     def _add_depthwise_kernel(self, name: str, channels: int) -> Tensor:
         return self.add_weight(name, (*self.kernel_size, channels, self.depth_multiplier), self.kernel_initializer,
-                               regularizer=self.kernel_regularizer)
+                               regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return (self.channel_axis,)
@@ -72,6 +78,7 @@ class _Depthwise(KernelLayer):
         config = super().get_config()
         config["depthwise_initializer"] = config.pop("kernel_initializer")
         config["depthwise_regularizer"] = config.pop("kernel_regularizer")
+        config["depthwise_constraint"] = config.pop("kernel_constraint")
         return {**config, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "depth_multiplier": self.depth_multiplier, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate)}
@@ -88,10 +95,11 @@ class DepthwiseConv2D(_Depthwise):
                  data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", depthwise_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None, name: str | None = None) -> None:
+                 activity_regularizer: Any = None, depthwise_constraint: Any = None, bias_constraint: Any = None,
+                 name: str | None = None) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
-                         activity_regularizer, name)
+                         activity_regularizer, depthwise_constraint, bias_constraint, name)
 
     @property
     def depthwise_kernel(self) -> Tensor | None:
@@ -103,7 +111,7 @@ class DepthwiseConv2D(_Depthwise):
         self.kernel = self._add_depthwise_kernel("kernel", channels)
         if self.use_bias:
             self.bias = self.add_weight("bias", (channels * self.depth_multiplier,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         channels = input_shape[self.channel_axis]
@@ -131,15 +139,18 @@ class SeparableConv2D(_Depthwise):
                  activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
                  pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  depthwise_regularizer: Any = None, pointwise_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None, name: str | None = None) -> None:
+                 activity_regularizer: Any = None, depthwise_constraint: Any = None, pointwise_constraint: Any = None,
+                 bias_constraint: Any = None, name: str | None = None) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
-                         activity_regularizer, name)
+                         activity_regularizer, depthwise_constraint, bias_constraint, name)
         self.filters = positive_int(filters, "filters", "SeparableConv2D")
         self.pointwise_initializer = layer_argument(initializers.get, pointwise_initializer, "pointwise_initializer",
                                                     "SeparableConv2D")
         self.pointwise_regularizer = layer_regularizer(pointwise_regularizer, "pointwise_regularizer",
                                                        "SeparableConv2D")
+        self.pointwise_constraint = layer_argument(constraints.get, pointwise_constraint, "pointwise_constraint",
+                                                   "SeparableConv2D")
         self.depthwise_kernel: Tensor | None = None
         self.pointwise_kernel: Tensor | None = None
 
@@ -148,10 +159,11 @@ class SeparableConv2D(_Depthwise):
         self.depthwise_kernel = self._add_depthwise_kernel("depthwise_kernel", channels)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, channels * self.depth_multiplier,
                                                                      self.filters), self.pointwise_initializer,
-                                                regularizer=self.pointwise_regularizer)
+                                                regularizer=self.pointwise_regularizer,
+                                                constraint=self.pointwise_constraint)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return self._window_shape(input_shape, self.filters)
@@ -170,4 +182,5 @@ class SeparableConv2D(_Depthwise):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters,
                 "pointwise_initializer": initializers.config_entry(self.pointwise_initializer),
-                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
+                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+                "pointwise_constraint": constraints.serialize(self.pointwise_constraint)}
