@@ -20,45 +20,32 @@ from tinygrad_cnn.utils import PyDataset
 CE = tc.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-class TwoByTwo(layers.Layer):
+def two_by_two(as_list=False, regularizer=None):
     """Inputs "image" (n, 5) and "meta" (n, 2); outputs "digit" (3 logits) and "parity" (a probability),
-    sharing a hidden layer; `as_list` returns [digit, parity] instead of a dict."""
-
-    input_names, output_names = ["image", "meta"], ["digit", "parity"]
-
-    def __init__(self, as_list=False, regularizer=None):
-        super().__init__()
-        self.as_list = as_list
-        self.hidden = layers.Dense(4, activation="tanh", kernel_regularizer=regularizer)
-        self.digit_head, self.meta_head = layers.Dense(3), layers.Dense(3, use_bias=False)
-        self.parity_head = layers.Dense(1, activation="sigmoid")
-
-    def _sublayers(self):
-        return [self.hidden, self.digit_head, self.meta_head, self.parity_head]
-
-    def __call__(self, inputs, training=None):
-        image, meta = (inputs["image"], inputs["meta"]) if isinstance(inputs, dict) else inputs
-        h = self.hidden(image)
-        digit, parity = self.digit_head(h) + self.meta_head(meta), self.parity_head(h)
-        return [digit, parity] if self.as_list else {"digit": digit, "parity": parity}
-
-    def build(self, input_shape):
-        image, meta = input_shape
-        self.hidden.build(image)
-        self.digit_head.build((None, 4))
-        self.meta_head.build(meta)
-        self.parity_head.build((None, 4))
-        self.built = True
+    sharing a hidden layer; a dict of outputs, or [digit, parity] with `as_list`."""
+    image, meta = tc.Input((5,), name="image"), tc.Input((2,), name="meta")
+    h = layers.Dense(4, activation="tanh", kernel_regularizer=regularizer, name="hidden")(image)
+    digit = layers.Add(name="digit")([layers.Dense(3, name="digit_head")(h),
+                                      layers.Dense(3, use_bias=False, name="meta_head")(meta)])
+    parity = layers.Dense(1, activation="sigmoid", name="parity")(h)
+    return tc.Model([image, meta], [digit, parity] if as_list else {"digit": digit, "parity": parity})
 
 
 def make_model(seed=0, as_list=False, regularizer=None, **compile_args):
     tc.manual_seed(seed)
-    model = TwoByTwo(as_list, regularizer)
-    model.build([(None, 5), (None, 2)])
+    model = two_by_two(as_list, regularizer)
     args = {"optimizer": optimizers.SGD(learning_rate=0.1), "loss": {"digit": CE, "parity": "binary_crossentropy"},
             "loss_weights": {"digit": 1.0, "parity": 0.5}}
-    tc.training.compile_model(model, **{**args, **compile_args})
+    model.compile(**{**args, **compile_args})
     return model
+
+
+WEIGHTS = [("hidden", 0), ("hidden", 1), ("digit_head", 0), ("digit_head", 1), ("meta_head", 0), ("parity", 0),
+           ("parity", 1)]  # (layer, index in its weights): the order of torch_step's weights
+
+
+def layer_weights(model):
+    return [model.get_layer(name).weights[i].data.copy() for name, i in WEIGHTS]
 
 
 def data(n=20, seed=0):
@@ -70,12 +57,12 @@ def data(n=20, seed=0):
 
 
 def fit(model, x, y, **kwargs):
-    return tc.training.fit(model, x, y, **{"batch_size": 64, "epochs": 1, "shuffle": False, "verbose": 0, **kwargs})
+    return model.fit(x, y, **{"batch_size": 64, "epochs": 1, "shuffle": False, "verbose": 0, **kwargs})
 
 
 def torch_step(torch, model, x, y, loss_weights, sample_weight=None, l2=0.0):
     """The total loss, each output's loss and the gradients of the weights, computed by PyTorch."""
-    weights = [torch.tensor(w.data.astype(np.float64), requires_grad=True) for w in model.weights]
+    weights = [torch.tensor(w.astype(np.float64), requires_grad=True) for w in layer_weights(model)]
     k1, b1, k2, b2, k3, k4, b4 = weights
     image, meta = (torch.tensor(x[k].astype(np.float64)) for k in ("image", "meta"))
     h = torch.tanh(image @ k1 + b1)
@@ -103,12 +90,12 @@ def test_one_step_is_the_weighted_sum_of_the_output_losses(seed, digit_weight, p
     sample_weight = {"none": None, "one": rng.uniform(0, 2, 20),
                      "per output": {"digit": rng.uniform(0, 2, 20), "parity": rng.uniform(0, 2, 20)}}[weighting]
     model = make_model(seed, loss_weights=[digit_weight, parity_weight])
-    before = model.get_weights()
+    before = layer_weights(model)
     total, parts, grads = torch_step(torch, model, x, y, (digit_weight, parity_weight), sample_weight)
     history = fit(model, x, y, sample_weight=sample_weight).history
     np.testing.assert_allclose(history["loss"], [total], rtol=1e-5)
     np.testing.assert_allclose([history["digit_loss"][0], history["parity_loss"][0]], parts, rtol=1e-5)
-    for old, new, grad in zip(before, model.get_weights(), grads, strict=True):  # SGD: w - 0.1 grad
+    for old, new, grad in zip(before, layer_weights(model), grads, strict=True):  # SGD: w - 0.1 grad
         np.testing.assert_allclose((old - new) / 0.1, grad, rtol=1e-3, atol=1e-5)
 
 
@@ -125,11 +112,11 @@ def test_an_output_without_a_loss_is_not_trained_on_and_needs_no_targets(torch):
     x, y = data()
     model = make_model(loss={"digit": CE}, loss_weights=None)
     total, _, grads = torch_step(torch, model, x, y, (1.0, 0.0))
-    before = model.get_weights()
+    before = layer_weights(model)
     history = fit(model, x, {"digit": y["digit"]}).history
     assert list(history) == ["loss"]  # one loss: no per-output entries, as in Keras
     np.testing.assert_allclose(history["loss"], [total], rtol=1e-5)
-    np.testing.assert_array_equal(before[-1], model.get_weights()[-1])  # the parity head's bias
+    np.testing.assert_array_equal(before[-1], layer_weights(model)[-1])  # the parity head's bias
     assert np.allclose(grads[-1], 0)
 
 
@@ -168,10 +155,10 @@ def test_history_keys_evaluate_order_and_per_output_metrics_equal_hand_computed(
     history = fit(model, x, y, epochs=2, validation_split=0.2)
     names = ["loss", "digit_loss", "parity_loss", "digit_accuracy", "parity_accuracy", "parity_mean_squared_error"]
     assert list(history.history) == names + [f"val_{n}" for n in names]
-    results = tc.training.evaluate(model, x, y, verbose=0, return_dict=True)
+    results = model.evaluate(x, y, verbose=0, return_dict=True)
     assert list(results) == names
-    assert tc.training.evaluate(model, x, y, verbose=0) == list(results.values())
-    predicted = tc.training.predict(model, x)
+    assert model.evaluate(x, y, verbose=0) == list(results.values())
+    predicted = model.predict(x)
     np.testing.assert_allclose(results["digit_accuracy"], np.mean(predicted["digit"].argmax(1) == y["digit"]))
     np.testing.assert_allclose(results["parity_accuracy"], np.mean((predicted["parity"] > 0.5) == (y["parity"] > 0.5)))
     np.testing.assert_allclose(results["parity_mean_squared_error"], np.mean((predicted["parity"] - y["parity"]) ** 2),
@@ -182,8 +169,8 @@ def test_weighted_metrics_use_the_sample_weights_and_metrics_do_not():
     x, y = data(30)
     w = np.random.default_rng(3).uniform(0, 2, 30)
     model = make_model(metrics={"digit": "accuracy"}, weighted_metrics={"digit": "accuracy"})
-    results = tc.training.evaluate(model, x, y, sample_weight=w, verbose=0, return_dict=True)
-    hit = tc.training.predict(model, x)["digit"].argmax(1) == y["digit"]
+    results = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    hit = model.predict(x)["digit"].argmax(1) == y["digit"]
     np.testing.assert_allclose(results["digit_accuracy"], hit.mean())
     np.testing.assert_allclose(results["digit_weighted_accuracy"], (w * hit).sum() / w.sum(), rtol=1e-6)
 
@@ -194,45 +181,38 @@ def test_one_output_keeps_its_names_and_loss_weights_scales_its_loss():
 
     def run(**compile_args):
         tc.manual_seed(0)
-        model = tc.Sequential([tc.Input((5,)), layers.Dense(3)])
-        tc.training.compile_model(model, optimizers.SGD(learning_rate=0.1), CE, **compile_args)
+        model = tc.Sequential([tc.Input((5,)), layers.Dense(3, name="logits")])
+        model.compile(optimizers.SGD(learning_rate=0.1), CE, **compile_args)
         history = fit(model, x["image"], y["digit"], sample_weight=w)
-        return history.history, tc.training.evaluate(model, x["image"], y["digit"], verbose=0, return_dict=True)
+        return history.history, model.evaluate(x["image"], y["digit"], verbose=0, return_dict=True)
 
     plain, _ = run()
     doubled, _ = run(loss_weights=2.0)
     np.testing.assert_allclose(doubled["loss"], 2 * np.array(plain["loss"]), rtol=1e-6)
-    assert run(loss_weights=[2.0])[0] == run(loss_weights={"dense": 2.0})[0] == doubled
+    assert run(loss_weights=[2.0])[0] == run(loss_weights={"logits": 2.0})[0] == doubled
     _, results = run(metrics=["accuracy"], weighted_metrics=["accuracy", tc.metrics.SparseCategoricalAccuracy()])
     assert list(results) == ["loss", "accuracy", "weighted_accuracy", "sparse_categorical_accuracy"]
 
 
 # --- validation_split, shuffle and batches from Python ------------------------------------------------------------
 
-class Echo(layers.Layer):
-    """Outputs "a" = a * s and "b" = b * s with one weight s = 1: zero loss exactly when rows stay aligned."""
-
-    input_names, output_names = ["a", "b"], ["a", "b"]
-
-    def __init__(self):
-        super().__init__()
-        self.scale = self.add_weight("scale", (1,), initializer="ones")
-        self.built = True
-
-    def __call__(self, inputs, training=None):
-        return {"a": inputs[0] * self.scale, "b": inputs[1] * self.scale}
+def echo():
+    """Outputs "a" = a and "b" = b through 1x1 Dense layers of kernel 1: zero loss exactly when rows stay aligned."""
+    a, b = tc.Input((1,), name="a"), tc.Input((1,), name="b")
+    same = {"use_bias": False, "kernel_initializer": "ones"}
+    return tc.Model({"a": a, "b": b}, {"a": layers.Dense(1, **same)(a), "b": layers.Dense(1, **same)(b)})
 
 
 @settings(max_examples=5, deadline=None)
 @given(n=st.integers(5, 40), batch_size=st.integers(1, 9), fraction=st.sampled_from([0.2, 0.5]))
 def test_validation_split_and_shuffle_keep_the_rows_of_every_array_aligned(n, batch_size, fraction):
     ids = np.arange(n, dtype=np.float32)[:, None]
-    model = Echo()
-    tc.training.compile_model(model, optimizers.SGD(learning_rate=0.0), "mse")
-    history = tc.training.fit(model, {"b": ids * 10, "a": ids}, [ids, ids * 10], batch_size=batch_size, epochs=2,
-                              validation_split=fraction, verbose=0).history
+    model = echo()
+    model.compile(optimizers.SGD(learning_rate=0.0), "mse")
+    history = model.fit({"b": ids * 10, "a": ids}, [ids, ids * 10], batch_size=batch_size, epochs=2,
+                        validation_split=fraction, verbose=0).history
     assert all(v == [0.0, 0.0] for v in history.values())
-    shifted = tc.training.evaluate(model, [ids, ids * 10], [ids, ids[::-1] * 10], verbose=0)
+    shifted = model.evaluate([ids, ids * 10], [ids, ids[::-1] * 10], verbose=0)
     assert shifted[0] > 0
     train, held_out = split(([ids, -ids], [ids * 2, None], [ids[:, 0], ids[:, 0] * 3]), fraction)
     assert held_out[0][0][0, 0] == len(train[0][0])  # Keras: the last rows are held out, before shuffling
@@ -269,27 +249,26 @@ def test_generators_and_pydatasets_of_structured_batches_train_as_the_arrays():
         model = make_model()
         batches = source()
         steps = {"steps_per_epoch": 4} if not isinstance(batches, PyDataset) else {}
-        history = tc.training.fit(model, batches, epochs=2, shuffle=False, verbose=0, **steps)
+        history = model.fit(batches, epochs=2, shuffle=False, verbose=0, **steps)
         assert history.history == h0.history
         for a, b in zip(expected.get_weights(), model.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
-    assert tc.training.evaluate(expected, Pairs(cut(x, y, 6)), verbose=0) == \
-        tc.training.evaluate(expected, x, y, batch_size=6, verbose=0)
+    assert expected.evaluate(Pairs(cut(x, y, 6)), verbose=0) == expected.evaluate(x, y, batch_size=6, verbose=0)
 
 
 def test_predict_returns_the_structure_of_the_outputs():
     x, y = data(13)
     by_name, in_order = make_model(), make_model(as_list=True)
-    got = tc.training.predict(by_name, x, batch_size=4)
+    got = by_name.predict(x, batch_size=4)
     assert list(got) == ["digit", "parity"] and got["digit"].shape == (13, 3) and got["parity"].shape == (13, 1)
-    whole = by_name([tc.Tensor(x["image"]), tc.Tensor(x["meta"])])
+    whole = by_name([x["image"], x["meta"]])
     for key in got:
-        np.testing.assert_allclose(got[key], whole[key].data, rtol=1e-6)
-    listed = tc.training.predict(in_order, [x["image"], x["meta"]], batch_size=4)
+        np.testing.assert_allclose(got[key], whole[key].data, rtol=1e-6, atol=1e-6)
+    listed = in_order.predict([x["image"], x["meta"]], batch_size=4)
     assert isinstance(listed, list) and len(listed) == 2
     np.testing.assert_array_equal(listed[0], got["digit"])
-    from_batches = tc.training.predict(by_name, iter([((x["image"][:7], x["meta"][:7]),),
-                                                      ({"image": x["image"][7:], "meta": x["meta"][7:]},)]))
+    from_batches = by_name.predict(iter([((x["image"][:7], x["meta"][:7]),),
+                                         ({"image": x["image"][7:], "meta": x["meta"][7:]},)]))
     np.testing.assert_allclose(from_batches["parity"], got["parity"], rtol=1e-6)
 
 
@@ -300,17 +279,20 @@ def test_callbacks_monitor_an_outputs_validation_loss_and_csv_logs_every_column(
     model = make_model(metrics={"digit": "accuracy"})
     stop = callbacks.EarlyStopping(monitor="val_parity_loss", patience=0, mode="min")
     log = callbacks.CSVLogger(tmp_path / "log.csv")
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_digit_loss", save_best_only=True,
+                                           save_weights_only=True)
     seen = []
     watch = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs["val_parity_loss"]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a monitored name missing from the logs would warn
-        fit(model, x, y, epochs=30, validation_data=(x, y), callbacks=[stop, log, watch])
+        history = fit(model, x, y, epochs=30, validation_data=(x, y), callbacks=[stop, log, watch, checkpoint])
     worse = [i for i in range(1, len(seen)) if seen[i] >= seen[i - 1]]
     assert len(seen) == (worse[0] + 1 if worse else 30)  # patience=0: stops at the first epoch without progress
     with open(tmp_path / "log.csv") as file:
         header = next(csv.reader(file))
     assert header == ["epoch", *sorted(["loss", "digit_loss", "parity_loss", "digit_accuracy", "val_loss",
                                         "val_digit_loss", "val_parity_loss", "val_digit_accuracy"])]
+    assert checkpoint.best == min(history.history["val_digit_loss"])
 
 
 # --- bad input --------------------------------------------------------------------------------------------------------

@@ -109,11 +109,11 @@ def flat_outputs(model: Any, prediction: Any) -> list[Tensor]:
     keys = names(model, "output")
     if isinstance(prediction, Mapping):
         return by_name(prediction, keys or list(prediction), "the model's output", "the model", "output")
-    if isinstance(prediction, (list, tuple)):
-        if keys and len(prediction) != len(keys):
-            raise ValueError(f"the model returned {len(prediction)} outputs but has the output_names {keys}")
-        return list(prediction)
-    return [prediction]
+    flat = list(prediction) if isinstance(prediction, (list, tuple)) else [prediction]
+    if len(keys) > 1 and len(flat) != len(keys):
+        raise ValueError(f"the model returned {len(flat)} outputs but has {len(keys)}, output_names {keys}; its call "
+                         "must return one per output (a list in that order or a dict by name)")
+    return flat
 
 
 def packed(prediction: Any, keys: list[str], flat: list[np.ndarray]) -> Any:
