@@ -21,6 +21,7 @@ from .labels import (
     leaf_role,
     legend_html,
     live_outputs,
+    op_args_lines,
     saved_text,
     shape_text,
     tensor_names,
@@ -162,7 +163,7 @@ class _Layer:
 def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozenset[str], error: str = "") -> None:
     lines = [op.name + ("Backward" if drawing.backward else "")]
     if "op_args" in show:
-        lines += op_args_text(op.op_args)
+        lines += op_args_lines(op)
     lines.append(shape_text(op.out_shape, op.out_dtype, show))
     if "value" in show and data is not None:
         lines.append(value_text(data))

@@ -20,6 +20,7 @@ from .labels import (
     grad_text,
     leaf_role,
     live_outputs,
+    op_args_lines,
     saved_text,
     shape_text,
     tensor_names,
@@ -33,7 +34,7 @@ def _join(*parts: str) -> str:
 
 
 def _op_text(op: Function, data: Any, show: frozenset[str], tag: str) -> str:
-    args = op_args_text(op.op_args) if "op_args" in show else []
+    args = op_args_lines(op) if "op_args" in show else []
     title = op.name + (f"({', '.join(args)})" if args else "") + tag
     shape = shape_text(op.out_shape, op.out_dtype, show)
     stats = [value_text(data)] if "value" in show and data is not None else []
