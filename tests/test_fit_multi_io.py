@@ -95,6 +95,8 @@ def test_one_step_is_the_weighted_sum_of_the_output_losses(seed, digit_weight, p
     history = fit(model, x, y, sample_weight=sample_weight).history
     np.testing.assert_allclose(history["loss"], [total], rtol=1e-5)
     np.testing.assert_allclose([history["digit_loss"][0], history["parity_loss"][0]], parts, rtol=1e-5)
+    np.testing.assert_allclose(history["loss"][0], digit_weight * history["digit_loss"][0]
+                               + parity_weight * history["parity_loss"][0], rtol=1e-5)  # the weighted sum
     for old, new, grad in zip(before, layer_weights(model), grads, strict=True):  # SGD: w - 0.1 grad
         np.testing.assert_allclose((old - new) / 0.1, grad, rtol=1e-3, atol=1e-5)
 
@@ -343,3 +345,20 @@ def test_every_bad_fit_argument_gets_a_clear_error(change, message):
     with pytest.raises((TypeError, ValueError)) as error:
         fit(make_model(), x, y, **kwargs)
     assert message in str(error.value)
+
+
+def test_a_one_input_one_output_model_also_takes_dicts_by_name():
+    x, y = data()
+
+    def run(x_given, y_given):
+        tc.manual_seed(0)
+        image = tc.Input((5,), name="image")
+        model = tc.Model(image, {"digit": layers.Dense(3)(image)})
+        model.compile(optimizers.SGD(learning_rate=0.1), {"digit": CE}, metrics={"digit": "accuracy"})
+        return fit(model, x_given, y_given, epochs=2).history, model.predict(x_given)
+
+    arrays, predicted = run(x["image"], y["digit"])
+    assert list(arrays) == ["loss", "accuracy"]  # one output: the plain names
+    assert list(predicted) == ["digit"]  # the structure of the outputs, as Keras
+    by_name, _ = run({"image": x["image"]}, {"digit": y["digit"]})
+    assert by_name == arrays
