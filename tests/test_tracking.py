@@ -465,6 +465,42 @@ def test_fit_moves_every_weight_of_the_block_but_the_frozen_ones():
     assert len(frozen.trainable_weights) == len(frozen.weights) - 2
 
 
+def test_a_subclassed_model_finds_its_layers_by_tracking(tmp_path):
+    class Net(tc.Model):
+        def __init__(self):
+            super().__init__()
+            self.features = [Conv2D(4, 3), BatchNormalization()]
+            self.head = {"flat": Flatten(), "out": Dense(3)}
+
+        def call(self, x, training=False):
+            for layer in self.features:
+                x = layer(x)
+            return self.head["out"](self.head["flat"](x))
+
+    tc.manual_seed(3)
+    net = Net()
+    net.train()
+    net.build((None, 6, 6, 2))   # the shape trace runs in inference mode: the statistics stay put
+    norm = net.features[1]
+    np.testing.assert_array_equal(norm.moving_variance.data, 1)
+    assert net.training and norm.training and net.layers == [*net.features, *net.head.values()]
+    assert [key for key, _ in net.named_parameters()] == [
+        "features/0/kernel", "features/0/bias", "features/1/gamma", "features/1/beta", "head/out/kernel",
+        "head/out/bias"]
+    assert net.count_params() == (2 * 9 * 4 + 4) + 4 * 4 + (64 * 3 + 3)
+    net.compile(optimizer=tc.optimizers.SGD(learning_rate=0.1),
+                loss=tc.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = images((8, 6, 6, 2), seed=11), np.arange(8) % 3
+    before = net.get_weights()
+    net.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, net.get_weights(), strict=True))
+    net.save_weights(tmp_path / "net.weights.npz")
+    copy = Net()
+    copy.build((None, 6, 6, 2))
+    copy.load_weights(tmp_path / "net.weights.npz")
+    np.testing.assert_array_equal(copy.predict(x), net.predict(x))
+
+
 def test_save_weights_and_load_weights_round_trip(tmp_path):
     source = block_model(seed=1)
     x = images((3, 5, 5, 2), seed=10)
