@@ -47,8 +47,7 @@ class Functional(Model):
         if repeated:
             raise ValueError(f"tc.Model: all layers need unique names, and {repeated} are used by different layers "
                              f"(layers: {names}); pass name= to the layers")
-        self._input_shape = [t.shape for t in self.inputs]
-        self._output_shape = [t.shape for t in self.outputs]
+        self._input_shape, self._output_shape = self.input_shape, self.output_shape
         self.built = True
         if not trainable:
             self.trainable = False
@@ -134,12 +133,12 @@ class Functional(Model):
     @property
     def input_shape(self) -> Any:
         """The input's shape, batch axis None (a list of shapes for several inputs)."""
-        return self._input_shape[0] if len(self.inputs) == 1 else list(self._input_shape)
+        return self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
 
     @property
     def output_shape(self) -> Any:
         """The output's shape, batch axis None (a list of shapes for several outputs)."""
-        return self._output_shape[0] if len(self.outputs) == 1 else list(self._output_shape)
+        return self.outputs[0].shape if len(self.outputs) == 1 else [t.shape for t in self.outputs]
 
     @property
     def input_names(self) -> list[str]:

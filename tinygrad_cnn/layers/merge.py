@@ -40,8 +40,9 @@ class Merge(Layer):
         shapes = [batch_shape(shape, self._describe()) for shape in input_shape]
         wanted = self.exact_inputs
         if (wanted is not None and len(shapes) != wanted) or not shapes:
-            raise ValueError(f"{self._describe()} must be called on a list of {wanted or 'at least 1'} "
-                             f"tensor{'s' if wanted != 1 else ''}, got {len(shapes)}: {_shapes_text(shapes)}")
+            count = f"{wanted} tensors" if wanted else "at least 1 tensor"
+            raise ValueError(f"{self._describe()} must be called on a list of {count}, got {len(shapes)}: "
+                             f"{_shapes_text(shapes)}")
         batches = {shape[0] for shape in shapes if len(shape)} - {None}
         if same_batch and len(batches) > 1 or any(not len(shape) for shape in shapes):
             raise ValueError(f"{self._describe()} cannot merge tensors with different batch sizes (or without a "
