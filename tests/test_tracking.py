@@ -154,6 +154,13 @@ def test_a_set_of_layers_is_refused_with_the_fix():
         _ = holder.weights
 
 
+def test_keys_that_would_come_twice_are_refused():
+    holder = Holder({"b/0": Dense(1), "b": [Dense(1)]})
+    holder(np.ones((1, 1)))
+    with pytest.raises(ValueError, match=r"weight keys \['held/b/0/bias', 'held/b/0/kernel'\] come twice"):
+        holder.state_dict()
+
+
 def test_a_layer_held_twice_counts_once():
     shared = Dense(2)
     holder = Holder([shared, shared])
