@@ -122,7 +122,8 @@ class Layer:
     A layer starts in inference mode, as in Keras (a plain
     `model(x)` neither drops nor updates batch statistics; `fit` trains in training mode);
     `train()`/`eval()` switch the mode as in PyTorch, and `layer(x, training=...)` overrides it
-    for one call.
+    for one call. Layers assigned as attributes, alone or in lists, tuples and dicts, are held by
+    this one (Keras's tracking): their weights, modes and penalties are this layer's too.
     """
 
     ndim: int | None = None
@@ -499,7 +500,7 @@ class Layer:
         return {key: w.data.copy() for key, w, _ in self._named_weights()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        """Load arrays by weight name; checks names (unless not strict) and shapes before changing anything.
+        """Load arrays by key (as `state_dict` gives them); checks keys (unless not strict) and shapes first.
 
         When no name matches but the count does (a copy of the architecture built in the same session is
         named conv2d_1, dense_1, ...), the arrays load in order, as load_weights does. Returns (missing,
