@@ -391,3 +391,28 @@ def test_layers_refuse_real_data_mixed_with_symbolic_tensors():
 def test_receptive_field_is_refused_for_a_graph():
     with pytest.raises(ValueError, match="show_receptive_field needs a tc.Sequential"):
         resnetish().summary(show_receptive_field=True)
+
+
+def test_a_compiled_model_with_two_outputs_saves_its_losses_weights_and_metrics(tmp_path):
+    image, meta = tc.Input((4, 4, 1), name="image"), tc.Input((2,), name="meta")
+    joined = L.concatenate([L.Flatten()(L.Conv2D(2, 3)(image)), meta])
+    model = tc.Model([image, meta], {"digit": L.Dense(3, name="d")(joined),
+                                     "parity": L.Dense(1, activation="sigmoid", name="p")(joined)})
+    model.compile(optimizer="adam", loss={"digit": tc.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                          "parity": "binary_crossentropy"},
+                  loss_weights={"digit": 1.0, "parity": 0.25}, metrics={"digit": ["accuracy"]},
+                  weighted_metrics={"parity": ["mae"]})
+    rng = np.random.default_rng(10)
+    x = [rng.random((12, 4, 4, 1)), rng.random((12, 2))]
+    y = {"digit": rng.integers(0, 3, 12), "parity": rng.integers(0, 2, (12, 1)).astype(np.float32)}
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = tc.load_model(tmp_path / "m.npz")
+    assert loaded.compiled_outputs.weights == [1.0, 0.25]
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == model.evaluate(x, y, verbose=0, return_dict=True)
+    # one output: a loss weight other than 1 is kept too
+    x1 = tc.Input((3,))
+    single = tc.Model(x1, L.Dense(1)(x1))
+    single.compile("sgd", "mse", loss_weights=3.0)
+    single.save(tmp_path / "s.npz")
+    assert tc.load_model(tmp_path / "s.npz").compiled_outputs.weights == [3.0]

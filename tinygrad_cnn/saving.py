@@ -5,7 +5,8 @@ Entries of a model file (all plain arrays; it is read with allow_pickle=False):
     format          "tinygrad_cnn.model" (or "tinygrad_cnn.weights" for save_weights)
     version         1
     architecture    JSON: {"class_name": "Sequential" or "Functional", "config": model.get_config()}
-    compile         JSON: {"optimizer": {...}, "loss": {...} or null, "metrics": [...]} (compiled models)
+    compile         JSON: {"optimizer": {...}, "loss": {...}, "loss_weights": 1.0, "metrics": [...],
+                    "weighted_metrics": [...]} (compiled models; per output name for several outputs)
     weights/<name>  one array per weight, e.g. weights/conv2d/kernel
     optimizer/iterations, optimizer/<weight name>/<slot>   the optimizer's step count and state
 Only the layer classes in `tc.layers.LAYER_CLASSES` (and Sequential and functional models of them) can be
@@ -52,28 +53,44 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
     arrays = _header(MODEL_FORMAT)
     arrays["architecture"] = np.array(json.dumps(serialize_layer(model)))
     arrays.update(_weight_arrays(model))
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and getattr(model, "loss", None) is not None:
-        loss = losses.serialize(model.loss)
-        rate = optimizer.get_config()["learning_rate"]  # a dict for a built-in schedule, the object for a custom one
-        custom = f"the loss {model.loss!r}" if loss is None else f"the learning-rate schedule {type(rate).__name__}" \
-            if isinstance(rate, schedules.LearningRateSchedule) else None
-        if custom is not None:  # the architecture and weights are still worth keeping (ModelCheckpoint)
-            warnings.warn(f"{custom} is a custom callable, which a file cannot hold (it would "
-                          "have to run code); the model is saved uncompiled, compile it again after loading",
-                          stacklevel=3)
-        else:
-            metrics = [_metric_name(m) for m in model.compiled_metrics]
-            dropped = [m for m, name in zip(model.compiled_metrics, metrics, strict=True) if name is None]
-            if dropped:
-                warnings.warn(f"the metrics {dropped!r:.200} cannot be saved (a file holds metric names only, "
-                              "not functions or metrics with other settings); the loaded model will not compute "
-                              "them: compile it again to add them", stacklevel=3)
-            metrics = [name for name in metrics if name is not None]
-            arrays["compile"] = np.array(json.dumps({"optimizer": optimizers.serialize(optimizer), "loss": loss,
-                                                     "metrics": metrics}))
-            arrays.update(_optimizer_arrays(optimizer))
+    compiled = getattr(model, "compiled_outputs", None)
+    if getattr(model, "optimizer", None) is not None and compiled is not None:
+        settings = _compile_settings(model.optimizer, compiled)
+        if settings is not None:
+            arrays["compile"] = np.array(json.dumps(settings))
+            arrays.update(_optimizer_arrays(model.optimizer))
     write_atomic(path, arrays)
+
+
+def _compile_settings(optimizer: optimizers.Optimizer, compiled: Any) -> dict[str, Any] | None:
+    """compile's arguments as names and numbers (per output name for several outputs), or None with a
+    warning when a loss or the learning-rate schedule is custom code, which a file cannot hold."""
+    serialized = [None if fn is None else losses.serialize(fn) for fn in compiled.losses]
+    rate = optimizer.get_config()["learning_rate"]  # a dict for a built-in schedule, the object for a custom one
+    custom = next((f"the loss {fn!r}" for fn, entry in zip(compiled.losses, serialized, strict=True)
+                   if fn is not None and entry is None), None)
+    if custom is None and isinstance(rate, schedules.LearningRateSchedule):
+        custom = f"the learning-rate schedule {type(rate).__name__}"
+    if custom is not None:  # the architecture and weights are still worth keeping (ModelCheckpoint)
+        warnings.warn(f"{custom} is a custom callable, which a file cannot hold (it would "
+                      "have to run code); the model is saved uncompiled, compile it again after loading",
+                      stacklevel=4)
+        return None
+    named = [[(m, _metric_name(m)) for m in group] for group in compiled.metrics + compiled.weighted]
+    dropped = [m for group in named for m, name in group if name is None]
+    if dropped:
+        warnings.warn(f"the metrics {dropped!r:.200} cannot be saved (a file holds metric names only, "
+                      "not functions or metrics with other settings); the loaded model will not compute "
+                      "them: compile it again to add them", stacklevel=4)
+    names = [[name for _, name in group if name is not None] for group in named]
+    count = len(compiled.losses)
+
+    def per_output(values: list[Any]) -> Any:
+        return dict(zip(compiled.keys, values, strict=True)) if compiled.several else values[0]
+
+    return {"optimizer": optimizers.serialize(optimizer), "loss": per_output(serialized),
+            "loss_weights": per_output(compiled.weights), "metrics": per_output(names[:count]),
+            "weighted_metrics": per_output(names[count:])}
 
 
 def _metric_name(metric: Any) -> str | None:
@@ -297,7 +314,7 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Model:  # 
     random_state = generator().bit_generator.state   # building draws initial weights the file replaces
     try:
         model = deserialize_layer(architecture)
-    except (ValueError, TypeError, KeyError, MemoryError) as e:
+    except (ValueError, TypeError, KeyError, MemoryError, RecursionError) as e:  # Recursion: models nested too deep
         raise ModelFileError(f"{path}: cannot rebuild the model from its architecture: {e}") from None
     finally:   # so that loading leaves the random stream (shuffling, dropout) where it was: resuming is exact
         generator().bit_generator.state = random_state
@@ -313,7 +330,8 @@ def _restore_training(model: Model, config: Any, arrays: dict[str, np.ndarray], 
     """Compile `model` as it was saved and give its optimizer the saved state."""
     try:
         optimizer = optimizers.get(config["optimizer"])
-        compile_model(model, optimizer=optimizer, loss=losses.get(config["loss"]), metrics=config["metrics"])
+        compile_model(model, optimizer=optimizer, loss=config["loss"], loss_weights=config.get("loss_weights"),
+                      metrics=config["metrics"], weighted_metrics=config.get("weighted_metrics"))
     except (ValueError, TypeError, KeyError) as e:
         raise ModelFileError(f"{path}: cannot restore the compile settings {config!r:.200}: {e}") from None
     if "optimizer/iterations" not in arrays or optimizer.params is None:
