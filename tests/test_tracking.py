@@ -333,6 +333,23 @@ def test_building_by_hand_and_keras_style_super_build():
     assert by_hand.built and by_hand(images((2, 3))).shape == (2, 4)
 
 
+def test_layers_made_in_build_are_tracked_and_made_once():
+    class Lazy(tc.layers.Layer):
+        def build(self, input_shape):
+            self.dense = Dense(input_shape[-1] * 2)
+            self.dense.build(input_shape)
+
+        def call(self, x):
+            return self.dense(x)
+
+    lazy = Lazy()
+    lazy.build((None, 3))   # by hand: the first call must not make a new Dense
+    dense = lazy.dense
+    assert lazy(images((2, 3))).shape == (2, 6) and lazy.dense is dense and lazy.weights == dense.weights
+    called = Lazy()
+    assert called(images((2, 4))).shape == (2, 8) and called.output_shape == (None, 8)
+
+
 def test_the_shape_trace_leaves_modes_statistics_and_penalties_alone():
     holder = Holder([BatchNormalization(), Dropout(0.5)])
     holder.train()

@@ -235,7 +235,8 @@ class Layer:
             return
         shape = batch_shape(input_shape, self._describe())
         self._check_rank(shape)
-        if not self._own_weights:  # weights already made mean build() was called by hand: not twice
+        # weights already made, or layers held already built, mean build() was called by hand: not twice
+        if not self._own_weights and not any(layer.built for _, layer, _ in self._walk()[1:]):
             self.build(shape)
         self._input_shape, self.built = shape, True   # before the output shape, which may run call
         try:
