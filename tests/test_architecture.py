@@ -15,7 +15,7 @@ LEVELS = {
     "layers": 4, "initializers": 4, "regularizers": 4, "models": 4, "losses": 4, "optimizers": 4, "schedules": 4,
     "metrics": 4, "constraints": 4,
     "training": 4, "batches": 4, "callbacks": 4, "saving": 4, "datasets": 4, "filters": 4, "progress": 4,
-    "utils": 4, "functional": 4,
+    "utils": 4, "functional": 4, "outputs": 4, "structures": 4,
     "viz": 5, "gradcheck": 5, "blame": 5, "taylor": 5, "testing": 5,
     "__init__": 6, "demo": 6, "cli": 6, "__main__": 6,  # the public API and the programs built on it
 }
