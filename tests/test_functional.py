@@ -366,7 +366,7 @@ def test_model_construction_errors_name_the_problem():
 def test_calling_a_model_with_the_wrong_inputs_names_them():
     a, b = tc.Input((3,), name="a"), tc.Input((2,), name="b")
     model = tc.Model([a, b], L.concatenate([a, b]))
-    with pytest.raises(ValueError, match=r"has 2 inputs \['a', 'b'\] but was called on 3 arrays"):
+    with pytest.raises(ValueError, match=r"has 2 inputs \['a', 'b'\] but was called on a list of 3 arrays"):
         model([np.ones((1, 3)), np.ones((1, 2)), np.ones((1, 2))])
     with pytest.raises(ValueError, match=r"has 2 inputs \['a', 'b'\] but was called on one arrays?"):
         model(np.ones((1, 3)))

@@ -81,19 +81,22 @@ class Functional(Model):
         return pack(self._outputs_given, leaves)
 
     def _in_input_order(self, given: Any, what: str, is_leaf: Callable[[Any], bool]) -> list[Any]:
-        """The inputs (or their shapes) as a list in `inputs` order, from a leaf, a list/tuple or a dict by name."""
+        """The inputs (`what`: "array") or their shapes ("shape") as a list in `inputs` order, from one, a
+        list/tuple or a dict by name; `is_leaf` tells a list that is one input's data from a list of inputs."""
         names = self.input_names
         if isinstance(given, Mapping):
             unknown, missing = [k for k in given if k not in names], [n for n in names if n not in given]
             if unknown or missing:
                 raise ValueError(f"{self._describe()} was called on a dict with the keys {list(given)}, but its "
-                                 f"inputs are named {names} (missing {missing}, unknown {unknown}); key the {what} "
+                                 f"inputs are named {names} (missing {missing}, unknown {unknown}); key the {what}s "
                                  "by those names")
             return [given[n] for n in names]
         if isinstance(given, (list, tuple)) and not is_leaf(given):
             if len(given) != len(names):
-                raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on {len(given)} "
-                                 f"{what}; give one per input, in that order, or a dict keyed by those names")
+                plural = "s" * (len(given) != 1)
+                raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on a list of "
+                                 f"{len(given)} {what}{plural}; give one per input, in that order, or a dict keyed "
+                                 "by those names")
             return list(given)
         if len(names) != 1:
             raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on one {what}; give a "
@@ -103,13 +106,13 @@ class Functional(Model):
     # --- calling (Layer.__call__ converts the inputs, checks their shapes, then runs call) ---
     def _as_tensor(self, inputs: Any) -> list[Tensor]:  # type: ignore[override]
         tensors = []
-        for t, value in zip(self.inputs, self._in_input_order(inputs, "arrays", _nested_numbers), strict=True):
+        for t, value in zip(self.inputs, self._in_input_order(inputs, "array", _nested_numbers), strict=True):
             x = super()._as_tensor(value)   # floating data as given (float64 runs in float64), other data float32
             tensors.append(x if _floating(value) or x.dtype == t.dtype else x.astype(t.dtype))
         return tensors
 
     def _check_input(self, shape: Any) -> None:
-        shapes = self._in_input_order(shape, "shapes", is_shape)
+        shapes = self._in_input_order(shape, "shape", is_shape)
         for t, given in zip(self.inputs, shapes, strict=True):
             fits = len(given) == t.ndim and all(n is None or n == m for n, m in zip(t.shape[1:], given[1:]))
             if not fits:
@@ -126,7 +129,7 @@ class Functional(Model):
                                                             else node.training))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        shapes = self._in_input_order(input_shape, "shapes", is_shape)
+        shapes = self._in_input_order(input_shape, "shape", is_shape)
         return self._run(shapes, lambda node, shape: node.layer.compute_output_shape(shape))
 
     # --- shapes and names ---
