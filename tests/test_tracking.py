@@ -137,6 +137,21 @@ def test_layers_assigned_before_super_init_are_tracked():
     assert early.weights == early.dense.weights and len(early.weights) == 2
 
 
+def test_a_forgotten_super_init_is_named():
+    class Forgetful(tc.layers.Layer):
+        def __init__(self):
+            self.dense = Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    with pytest.raises(AttributeError, match=r"Layer.__init__ never ran: call super\(\).__init__\(\*\*kwargs\)"):
+        Forgetful()(np.ones((1, 2)))
+    with pytest.raises(AttributeError, match="'Holder' object has no attribute 'missing'"):
+        _ = Holder().missing
+    assert not hasattr(Holder(), "missing")
+
+
 def test_tensors_numbers_and_other_attributes_are_not_weights():
     """Weights come from add_weight only (a Tensor attribute is a constant, as a plain torch tensor is)."""
     holder = Holder()

@@ -169,6 +169,13 @@ class Layer:
         object.__delattr__(self, name)
         self.__dict__.get("_tracked", {}).pop(name, None)
 
+    def __getattr__(self, name: str) -> Any:
+        """Only for attributes not found: say so, and why when Layer.__init__ never ran."""
+        if "_tracked" not in self.__dict__ and not name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r} because Layer.__init__ never "
+                                 "ran: call super().__init__(**kwargs) in its __init__, as in Keras")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def _attribute_layers(self) -> list[tuple[str, Layer]]:
         """(path, layer) for each layer held in an attribute, directly or in lists, tuples and dicts, however
         nested ("conv1", "convs/0", "heads/a"): attributes in assignment order, items in their own order."""
