@@ -127,6 +127,10 @@ def test_get_names_dicts_classes_instances_and_callables():
     assert config == {"class_name": "MinMaxNorm",
                       "config": {"min_value": 0.5, "max_value": 2.0, "rate": 0.25, "axis": [0, 1, 2]}}
     assert constraints.deserialize(config) == made and constraints.get(config) == made
+    keras_form = {"module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0},
+                  "registered_name": None}   # what keras.constraints.serialize writes: the other keys are ignored
+    assert constraints.deserialize(keras_form) == constraints.MaxNorm(3)
+    assert "constraints" in tc.__all__ and tc.constraints is constraints
     assert constraints.MinMaxNorm.from_config(made.get_config()) == made
     assert constraints.serialize(None) is None
     assert repr(constraints.MaxNorm(3, axis=[0, 1])) == "MaxNorm(max_value=3.0, axis=[0, 1])"
