@@ -380,3 +380,21 @@ def test_a_custom_constraint_subclass_runs_after_each_step():
     opt.step()
     assert np.abs(layer.kernel.numpy()).max() <= 0.05 and np.abs(layer.kernel.numpy()).max() > 0.04
     assert Clip().get_config() == {} and repr(Clip()) == "Clip()"
+
+
+def test_a_functional_model_with_two_inputs_trains_and_saves_its_constraints(tmp_path):
+    """Constraints live on the weights, so tc.Model's functional graphs need nothing of their own."""
+    a, b = tc.Input((4,)), tc.Input((3,))
+    h = Dense(5, kernel_constraint=constraints.UnitNorm(), name="da")(a)
+    g = Dense(5, kernel_constraint=constraints.NonNeg(), name="db")(b)
+    model = tc.Model([a, b], Dense(1, name="out")(tc.layers.Add()([h, g])))
+    model.compile(tc.optimizers.Adam(learning_rate=0.3), "mse")
+    rng = np.random.default_rng(0)
+    model.fit([rng.standard_normal((32, 4)), rng.standard_normal((32, 3))], rng.standard_normal((32, 1)), epochs=2,
+              verbose=0)
+    np.testing.assert_allclose(np.linalg.norm(model.get_layer("da").kernel.numpy(), axis=0), 1.0, rtol=1e-5)
+    assert model.get_layer("db").kernel.numpy().min() >= 0
+    model.save(tmp_path / "model.npz")
+    loaded = tc.load_model(tmp_path / "model.npz")
+    assert loaded.get_layer("da").kernel.constraint == constraints.UnitNorm()
+    assert loaded.get_layer("db").kernel_constraint == constraints.NonNeg()
