@@ -416,3 +416,13 @@ def test_a_compiled_model_with_two_outputs_saves_its_losses_weights_and_metrics(
     single.compile("sgd", "mse", loss_weights=3.0)
     single.save(tmp_path / "s.npz")
     assert tc.load_model(tmp_path / "s.npz").compiled_outputs.weights == [3.0]
+
+
+def test_a_nested_model_accepts_symbolic_inputs_with_unknown_sizes_and_checks_real_ones():
+    fixed = tc.Input((8, 8, 1))
+    inner = tc.Model(fixed, L.GlobalAveragePooling2D()(L.Conv2D(2, 3)(fixed)))
+    free = tc.Input((None, None, 1))
+    outer = tc.Model(free, inner(free))
+    assert outer.output_shape == (None, 2) and outer(np.ones((1, 8, 8, 1))).shape == (1, 2)
+    with pytest.raises(ValueError, match=r"expects shape \(None, 8, 8, 1\), got \(1, 10, 10, 1\)"):
+        outer(np.ones((1, 10, 10, 1)))

@@ -114,7 +114,7 @@ class Functional(Model):
     def _check_input(self, shape: Any) -> None:
         shapes = self._in_input_order(shape, "shape", is_shape)
         for t, given in zip(self.inputs, shapes, strict=True):
-            fits = len(given) == t.ndim and all(n is None or n == m for n, m in zip(t.shape[1:], given[1:]))
+            fits = len(given) == t.ndim and all(None in (n, m) or n == m for n, m in zip(t.shape[1:], given[1:]))
             if not fits:
                 raise ValueError(f"{self._describe()}: input {t.name!r} expects shape {format_shape(t.shape)}, got "
                                  f"{format_shape(given)} (the batch axis first, then one example's shape)")
