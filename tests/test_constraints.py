@@ -323,7 +323,7 @@ def test_frozen_weights_and_weights_without_gradient_are_not_touched():
 
 def test_add_weight_takes_a_constraint_and_it_can_be_set_later():
     """A Keras-style custom layer: add_weight(..., constraint=...); weight.constraint can be set or cleared
-    afterwards (a name works too)."""
+    afterwards (a name works too), and a constraint that does not fit is refused when set."""
     class Scale(Layer):
         def build(self, input_shape):
             self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", constraint="non_neg", name="w")
@@ -332,7 +332,7 @@ def test_add_weight_takes_a_constraint_and_it_can_be_set_later():
         def call(self, x):
             return x * self.w + self.v
 
-    layer = Scale()
+    layer = Scale(name="scale")
     x = tc.Tensor(np.ones((2, 3), np.float32))
     layer(x)
     assert layer.w.constraint == constraints.NonNeg() and layer.v.constraint is None
@@ -344,6 +344,9 @@ def test_add_weight_takes_a_constraint_and_it_can_be_set_later():
     np.testing.assert_allclose(np.linalg.norm(layer.v.numpy()), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown constraint 'nonneg'"):
         layer.v.constraint = "nonneg"
+    with pytest.raises(ValueError, match=r"of scale/v \(shape \(3,\)\): MaxNorm: axis 1 is out of range"):
+        layer.v.constraint = constraints.MaxNorm(axis=1)   # tried on the weight when set, not at the next step
+    assert layer.v.constraint == constraints.UnitNorm()
 
 
 def test_model_files_keep_the_constraints(tmp_path):

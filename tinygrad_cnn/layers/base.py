@@ -109,7 +109,11 @@ class Variable(Tensor):
 
     @constraint.setter
     def constraint(self, value: Any) -> None:
-        self._constraint = constraints.get(value)
+        """Set it, trying it once on the weight: a wrong axis or a result of another shape shows now."""
+        constraint = constraints.get(value)
+        if constraint is not None:
+            constraints.project(constraint, self)
+        self._constraint = constraint
 
 
 class Layer:
@@ -327,14 +331,11 @@ class Layer:
         if np.shape(data) != tuple(shape):
             raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
                              f"expected {tuple(shape)}")
-        weight = Variable(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
-                          name=f"{self.name}/{name}")
-        if constraint is not None:
-            try:
-                weight.constraint = constraint
-                constraints.project(weight.constraint, weight)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{self._describe()}: {e}") from None
+        try:
+            weight = Variable(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
+                              name=f"{self.name}/{name}", constraint=constraint)
+        except (TypeError, ValueError) as e:   # the constraint does not fit the weight: say which layer
+            raise type(e)(f"{self._describe()}: {e}") from None
         self._own_weights.append((weight, trainable))
         if regularizer is not None:
             self._weight_regularizers.append((weight, regularizers.get(regularizer)))
