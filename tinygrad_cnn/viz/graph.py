@@ -6,7 +6,6 @@ from typing import Any
 import numpy as np
 
 from ..arguments import flag
-from ..describe import op_args_text
 from ..engine import toposort
 from ..function import Function
 from ..mode import Scope

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ..describe import op_args_text
 from ..engine import toposort
 from ..function import Function
 from ..tensor import Tensor
