@@ -426,3 +426,19 @@ def test_a_nested_model_accepts_symbolic_inputs_with_unknown_sizes_and_checks_re
     assert outer.output_shape == (None, 2) and outer(np.ones((1, 8, 8, 1))).shape == (1, 2)
     with pytest.raises(ValueError, match=r"expects shape \(None, 8, 8, 1\), got \(1, 10, 10, 1\)"):
         outer(np.ones((1, 10, 10, 1)))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda c: c["layers"][2]["inbound_nodes"][0]["args"][0]["config"].update(keras_history=["nope", 0, 0]),
+     r"cannot be rebuilt: these layer calls use tensors no layer makes"),
+    (lambda c: c["layers"][2]["inbound_nodes"].__setitem__(0, "junk"), r"cannot be rebuilt"),
+    (lambda c: c.update(output_layers=[["logits", 3, 0]]), r"output_layers name a tensor no layer makes"),
+    (lambda c: c["layers"][1].update(class_name="Lambda"), r"unknown layer class 'Lambda'"),
+    (lambda c: c["layers"][2].update(name="c1"), r"names two layers 'c1'"),
+    (lambda c: c.pop("layers"), r"must be a dict with a 'layers' list"),
+])
+def test_a_damaged_functional_config_is_refused_clearly(damage, message):
+    config = json.loads(json.dumps(resnetish().get_config()))
+    damage(config)
+    with pytest.raises(ValueError, match=message):
+        tc.Model.from_config(config)

@@ -206,7 +206,7 @@ class Functional(Model):
         if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
             raise ValueError(f"a functional model's config must be a dict with a 'layers' list, got {config!r:.100}")
         layers: dict[str, Layer] = {}
-        pending: dict[str, list[Any]] = {}
+        pending: dict[str, list[Any]] = {}   # each layer's calls still to make, in node order
         for entry in config["layers"]:
             if not isinstance(entry, Mapping) or not isinstance(entry.get("inbound_nodes", []), list):
                 raise ValueError(f"a layer entry of a functional config needs a 'config' and an 'inbound_nodes' "
@@ -216,38 +216,11 @@ class Functional(Model):
             if name in layers:
                 raise ValueError(f"the functional config names two layers {name!r}")
             layers[name], pending[name] = layer, list(entry.get("inbound_nodes", []))
-        tensors = {(name, 0, 0): layer.output for name, layer in layers.items() if isinstance(layer, InputLayer)}
-        made = dict.fromkeys(layers, 0)
+        tensors = _replay(layers, pending)
 
         def tensor(ref: Any) -> KerasTensor:
-            if isinstance(ref, Mapping) and ref.get("class_name") == "__keras_tensor__":
-                ref = ref.get("config", {}).get("keras_history")
-            key = tuple(ref) if isinstance(ref, list) and len(ref) == 3 else None
-            if key not in tensors:
-                raise KeyError(ref)
-            return tensors[key]
+            return tensors[_history_key(ref)]
 
-        progress = True
-        while progress and any(pending.values()):   # Keras's order: a node once all its inputs exist
-            progress = False
-            for name, layer in layers.items():
-                while pending[name]:
-                    node = pending[name][0]
-                    try:
-                        args = _mapped(node["args"][0], tensor)
-                    except KeyError:
-                        break
-                    training = node.get("kwargs", {}).get("training")
-                    outputs = layer(args, training=training)
-                    for i, t in enumerate(flatten(outputs)):
-                        tensors[(name, made[name], i)] = t
-                    made[name] += 1
-                    pending[name].pop(0)
-                    progress = True
-        if any(pending.values()):
-            stuck = {name: nodes[0]["args"] for name, nodes in pending.items() if nodes}
-            raise ValueError(f"the functional config's graph cannot be rebuilt: these layer calls use tensors no "
-                             f"layer makes: {stuck!r:.300}")
         try:
             inputs, outputs = (_singleton(_mapped(config.get(key), tensor, histories=True))
                                for key in ("input_layers", "output_layers"))
@@ -255,6 +228,50 @@ class Functional(Model):
             raise ValueError(f"the functional config's input_layers/output_layers name a tensor no layer makes: "
                              f"{e}") from None
         return cls(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _history_key(ref: Any) -> tuple[Any, ...]:
+    """(layer name, node index, tensor index) of a config's tensor: a `__keras_tensor__` entry or the triple."""
+    if isinstance(ref, Mapping) and ref.get("class_name") == "__keras_tensor__":
+        ref = ref.get("config", {}).get("keras_history")
+    if not (isinstance(ref, list) and len(ref) == 3):
+        raise KeyError(ref)
+    return tuple(ref)
+
+
+def _replay(layers: dict[str, Layer], pending: dict[str, list[Any]]) -> dict[tuple[Any, ...], KerasTensor]:
+    """Call each layer on the symbolic tensors its config's nodes name, a call once all its inputs exist (as
+    Keras rebuilds); the tensors made, by (layer name, node index, tensor index)."""
+    tensors = {(name, 0, 0): layer.output for name, layer in layers.items() if isinstance(layer, InputLayer)}
+    made = dict.fromkeys(layers, 0)
+
+    def tensor(ref: Any) -> KerasTensor:
+        key = _history_key(ref)
+        if key not in tensors:
+            raise KeyError(ref)
+        return tensors[key]
+
+    progress = True
+    while progress and any(pending.values()):
+        progress = False
+        for name, layer in layers.items():
+            while pending[name]:
+                node = pending[name][0]
+                try:
+                    args = _mapped(node["args"][0], tensor)
+                except (KeyError, IndexError, TypeError):
+                    break   # an input not made yet (or a malformed entry: reported below)
+                outputs = layer(args, training=node.get("kwargs", {}).get("training"))
+                for i, t in enumerate(flatten(outputs)):
+                    tensors[(name, made[name], i)] = t
+                made[name] += 1
+                pending[name].pop(0)
+                progress = True
+    stuck = {name: nodes[0] for name, nodes in pending.items() if nodes}
+    if stuck:
+        raise ValueError(f"the functional config's graph cannot be rebuilt: these layer calls use tensors no "
+                         f"layer makes (or are not {{'args': [...], 'kwargs': {{...}}}}): {stuck!r:.300}")
+    return tensors
 
 
 def _structure(value: Any, argument: str) -> Any:
