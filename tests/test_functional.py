@@ -442,3 +442,24 @@ def test_a_damaged_functional_config_is_refused_clearly(damage, message):
     damage(config)
     with pytest.raises(ValueError, match=message):
         tc.Model.from_config(config)
+
+
+def test_a_subclassed_model_with_two_inputs_takes_a_list():
+    class Two(tc.Model):
+        def __init__(self):
+            super().__init__()
+            self.left, self.right = L.Dense(2), L.Dense(2)
+
+        def call(self, inputs):
+            x, y = inputs
+            return self.left(x) + self.right(y)
+
+    model = Two()
+    x, y = np.ones((3, 4), np.float32), np.full((3, 5), 2.0, np.float32)
+    out = model([x, y])   # two arrays of one shape would once have been stacked into one input
+    assert out.shape == (3, 2) and model.input_shape == [(None, 4), (None, 5)] and model.count_params() == 22
+    expected = x @ model.left.kernel.numpy() + y @ model.right.kernel.numpy()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+    assert Two()([tc.Input((4,)), tc.Input((5,))]).shape == (None, 2)
+    same = Two()
+    assert same([x, x]).shape == (3, 2) and same.input_shape == [(None, 4), (None, 4)]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .layers import Layer, ReceptiveField, deserialize, serialize
-from .layers.base import Shape, format_shape
+from .layers.base import Shape, _without_batch, batch_shape, format_shape
 from .layers.core import InputLayer
 from .layers.symbolic import KerasTensor, is_shape
 from .tensor import Tensor
@@ -46,6 +46,27 @@ class Model(Layer):
     def layers(self) -> list[Layer]:
         """The model's layers, in order (a new list: changing it does not change the model)."""
         return list(self._sublayers())
+
+    def _as_tensor(self, inputs: Any) -> Any:
+        """One Tensor, or for a subclassed model whose call takes several inputs, a list of Tensors from a
+        list or tuple of arrays (a list of numbers is one input's data)."""
+        if isinstance(inputs, (list, tuple)) and inputs and all(hasattr(x, "shape") for x in inputs):
+            return [super(Model, self)._as_tensor(x) for x in inputs]
+        return super()._as_tensor(inputs)
+
+    def _check_or_build(self, shape: Any) -> None:
+        """Also a subclassed model called on several inputs (a list of shapes): built by running its call
+        once on zero samples of those shapes."""
+        if not isinstance(shape, list) or self.built:
+            super()._check_or_build(shape)
+            return
+        shapes = [batch_shape(one, self._describe()) for one in _without_batch(shape)]
+        self._input_shape, self.built = shapes, True  # type: ignore[assignment]
+        try:
+            self._output_shape = self.compute_output_shape(shapes)
+        except BaseException:
+            self.built = False
+            raise
 
     @property
     def input_names(self) -> list[str]:
