@@ -463,3 +463,11 @@ def test_a_subclassed_model_with_two_inputs_takes_a_list():
     assert Two()([tc.Input((4,)), tc.Input((5,))]).shape == (None, 2)
     same = Two()
     assert same([x, x]).shape == (3, 2) and same.input_shape == [(None, 4), (None, 4)]
+
+
+def test_compile_takes_loss_weights_third_and_points_metrics_to_their_keyword():
+    model = resnetish()
+    with pytest.raises(TypeError, match=r"loss_weights=\['accuracy'\] holds names.*metrics="):
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile("adam", "sparse_categorical_crossentropy", 2.0, ["accuracy"])
+    assert model.compiled_outputs.weights == [2.0] and model.compiled_metrics == ["accuracy"]
