@@ -1,5 +1,5 @@
 """A drawn ConvTranspose node shows the transposed convolution's own arguments (kernel, strides, padding,
-output_padding, dilation), not the geometry of the conv2d whose input gradient it is."""
+output_padding, dilation) as given, not the geometry of the conv2d whose input gradient it is."""
 from __future__ import annotations
 
 import ast
@@ -36,8 +36,7 @@ def transposed_convolutions(draw):
 @settings(max_examples=40)
 @given(transposed_convolutions(), st.integers(0, 2**31))
 def test_the_label_gives_back_the_same_convolution(case, seed):
-    """Passed back to conv2d_transpose, the label's arguments compute the very same values; kernel, strides and
-    dilation are the ones given, and padding and output_padding too wherever no other choice gives this op."""
+    """The label shows the arguments as given, and passed back to conv2d_transpose they compute the very same values."""
     kernel, strides, dilation, padding, extras, (h, w) = case
     rng = np.random.default_rng(seed)
     x = tc.Tensor(rng.standard_normal((2, h, w, 3)))
@@ -46,13 +45,22 @@ def test_the_label_gives_back_the_same_convolution(case, seed):
                             dilation_rate=dilation)
     shown = label_arguments(y)
     assert list(shown) == ["kernel", "strides", "padding", "output_padding", "dilation"]
-    assert (shown["kernel"], shown["strides"], shown["dilation"]) == (kernel, strides, dilation)
+    assert shown == {"kernel": kernel, "strides": strides, "padding": padding, "output_padding": extras,
+                     "dilation": dilation}
     again = tc.conv2d_transpose(x, weights, strides=shown["strides"], padding=shown["padding"],
                                 output_padding=shown["output_padding"], dilation_rate=shown["dilation"])
     np.testing.assert_array_equal(again.numpy(), y.numpy())
-    effective = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
-    if extras is None and any(e > s for e, s in zip(effective, strides)):   # 'same' crops: the words are unique
-        assert (shown["padding"], shown["output_padding"]) == (padding, None)
+
+
+def test_output_padding_that_another_choice_also_gives_is_shown_as_written():
+    """'same' with output_padding=1 computes what output_padding=None does here; the label keeps the user's words."""
+    x = tc.Tensor(np.ones((1, 4, 4, 2), np.float32))
+    kernel = tc.Tensor(np.ones((3, 3, 5, 2), np.float32), requires_grad=True)
+    y = tc.conv2d_transpose(x, kernel, strides=2, padding="same", output_padding=1)
+    same_op = tc.conv2d_transpose(x, kernel, strides=2, padding="same")
+    np.testing.assert_array_equal(y.numpy(), same_op.numpy())
+    assert label_arguments(y)["output_padding"] == (1, 1)
+    assert label_arguments(same_op)["output_padding"] is None
 
 
 def test_drawn_node_of_a_model_shows_the_layers_arguments():

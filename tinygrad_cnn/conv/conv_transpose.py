@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..tensor import Tensor
 from .conv2d import ConvInputGrad, bias_operand, conv_operands
 from .geometry import Geometry, Pair, check_data_format, pair
@@ -20,7 +22,16 @@ SIDES = (("high", "H"), ("wide", "W"))
 
 
 class ConvTranspose(ConvInputGrad):
-    """A_w^T x for channels_last x (N, H, W, in_channels), w (kh, kw, filters, in_channels)."""
+    """A_w^T x for channels_last x (N, H, W, in_channels), w (kh, kw, filters, in_channels).
+
+    `padding` and `output_padding` are conv2d_transpose's own, kept for drawing (the geometry alone is
+    that of the conv2d it reverses, which several argument sets can give).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w: Tensor, *, geometry: Geometry, groups: int, in_shape: tuple[int, ...],
+                padding: str, output_padding: Pair | None) -> np.ndarray:
+        return ConvInputGrad.forward(ctx, x, w, geometry=geometry, groups=groups, in_shape=in_shape)
 
 
 def transposed_size(n: int, k: int, s: int, d: int, padding: str, extra: int | None, axis: int = 0) -> int:
@@ -94,9 +105,11 @@ def conv2d_transpose(x: Any, kernel: Any, bias: Any = None, *, strides: Any = 1,
                          "a transposed convolution's kernel is (kh, kw, filters, in_channels)")
     if min(h, w) < 1:
         raise ValueError(f"x {x.shape} (as channels_last) has no pixels: its height and width must be at least 1")
-    geometry = transpose_geometry((h, w), (kh, kw), strides, dilation_rate, _check_padding(padding), output_padding)
+    padding = _check_padding(padding)
+    geometry = transpose_geometry((h, w), (kh, kw), strides, dilation_rate, padding, output_padding)
     bias = bias_operand(bias, filters, x)
-    y = ConvTranspose.apply(x, kernel, geometry=geometry, groups=1, in_shape=(n, *geometry.in_hw, filters))
+    y = ConvTranspose.apply(x, kernel, geometry=geometry, groups=1, in_shape=(n, *geometry.in_hw, filters),
+                            padding=padding, output_padding=check_output_padding(output_padding, geometry.strides))
     if bias is not None:
         y = y + bias   # (filters,) broadcast over (N, OH, OW, filters)
     return y.transpose(0, 3, 1, 2) if data_format == "channels_first" else y

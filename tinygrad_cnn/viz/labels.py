@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from ..conv.conv_transpose import ConvTranspose, transpose_geometry
-from ..conv.geometry import Geometry
+from ..conv.conv_transpose import ConvTranspose
 from ..describe import describe_argument, finite_values, non_finite_counts, op_args_text
 from ..function import Function
 from ..tensor import Tensor
@@ -111,31 +109,11 @@ def op_args_lines(op: Function) -> list[str]:
     """An op's keyword arguments, one `name=value` each; a ConvTranspose shows its own arguments (those of
     conv2d_transpose) instead of the geometry of the conv2d whose input gradient it is."""
     if isinstance(op, ConvTranspose):
-        arguments = transposed_arguments(op.op_args["geometry"])
-        if arguments is not None:
-            return [f"{key}={describe_argument(value)}" for key, value in arguments.items()]
+        geometry = op.op_args["geometry"]
+        arguments = {"kernel": geometry.kernel, "strides": geometry.strides, "padding": op.op_args["padding"],
+                     "output_padding": op.op_args["output_padding"], "dilation": geometry.dilation}
+        return [f"{key}={describe_argument(value)}" for key, value in arguments.items()]
     return op_args_text(op.op_args)
-
-
-def transposed_arguments(geometry: Geometry) -> dict[str, Any] | None:
-    """kernel, strides, padding, output_padding and dilation of the conv2d_transpose whose windows
-    `geometry` describes (that of the conv2d it reverses: its input is the transposed output), or None.
-
-    Of the arguments that give the same op the first is shown: no output_padding before one, and 'valid'
-    before 'same' (which coincide when the dilated kernel is no larger than the stride: nothing is cropped).
-    """
-    (sh, sw), in_hw = geometry.strides, geometry.out_hw   # in_hw: the transposed convolution's input
-    extras = [None, *itertools.product(range(sh), range(sw))]
-    for output_padding, padding in itertools.product(extras, ("valid", "same")):
-        try:
-            candidate = transpose_geometry(in_hw, geometry.kernel, geometry.strides, geometry.dilation, padding,
-                                           output_padding)
-        except ValueError:   # this output_padding leaves no output pixel with padding='same'
-            continue
-        if candidate == geometry:
-            return {"kernel": geometry.kernel, "strides": geometry.strides, "padding": padding,
-                    "output_padding": output_padding, "dilation": geometry.dilation}
-    return None
 
 
 def has_non_finite(array: Any) -> bool:
