@@ -52,10 +52,8 @@ class MaxPool(Function):
     def forward(ctx: Any, x: Tensor, *, geometry: Geometry) -> np.ndarray:
         keep = ctx.needs_input_grad[0]
         if geometry.tiles:   # keep the input and the maxima; backward remakes the map block by block
-            out, ctx.maxima = _tiled_max(np.ascontiguousarray(x.data), geometry, keep)
-            if keep:
-                ctx.save_for_backward(x)
-                ctx.nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+            out, ctx.maxima, ctx.nan = _tiled_max(np.ascontiguousarray(x.data), geometry, keep)
+            ctx.save_for_backward(x)
             return out
         xp = pad(x.data, geometry, _lowest(x.dtype))
         kh, kw = geometry.kernel
@@ -91,24 +89,28 @@ class MaxPool(Function):
         return spread(gc, geometry, is_max.astype(g.dtype), reuse=True)
 
 
-def _tiled_max(x: np.ndarray, geometry: Geometry, keep: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _tiled_max(x: np.ndarray, geometry: Geometry, keep: bool) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Max-pool of windows that tile x (N, H, W, C), split over the batch and done a block at a time.
 
     Returns the maxima (N, OH, OW, C) and, with `keep`, a copy of them for backward (made while each
-    block is in cache: the output itself may be changed in place before backward runs).
+    block is in cache: the output itself may be changed in place before backward runs) and whether
+    any maximum is NaN.
     """
     n, _, _, c = x.shape
     (oh, ow), kw = geometry.out_hw, geometry.kernel[1]
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
     kept = np.empty_like(out) if keep else None
+    floats = x.dtype.kind == "f"
 
-    def kernel(block: slice) -> None:
-        _fold_tiles(np.maximum, tile_rows(x[block], geometry), kw, out[block], "max_pool")   # (m, OH, OW, C)
-        if kept is not None:
-            np.copyto(kept[block], out[block])
+    def kernel(block: slice) -> bool:
+        maxima = _fold_tiles(np.maximum, tile_rows(x[block], geometry), kw, out[block], "max_pool")  # (m, OH, OW, C)
+        if kept is None:
+            return False
+        np.copyto(kept[block], maxima)
+        return floats and maxima.size > 0 and bool(np.isnan(maxima.max()))   # max keeps NaN: one pass, no array
 
-    _over_blocks(n, x.itemsize * x[:1].size, _row_buffered(kernel, ow * kw * c))
-    return out, kept
+    nan = any(_over_blocks(n, x.itemsize * x[:1].size, _row_buffered(kernel, ow * kw * c)))
+    return out, kept, nan
 
 
 def _map_rows(x: np.ndarray, maxima: np.ndarray, geometry: Geometry, nan: bool, wide: np.ndarray,
