@@ -362,3 +362,15 @@ def test_a_one_input_one_output_model_also_takes_dicts_by_name():
     assert list(predicted) == ["digit"]  # the structure of the outputs, as Keras
     by_name, _ = run({"image": x["image"]}, {"digit": y["digit"]})
     assert by_name == arrays
+
+
+def test_weighted_metrics_also_take_the_class_weights_in_fit():
+    x, y = data(30)
+    tc.manual_seed(0)
+    model = tc.Sequential([tc.Input((5,)), layers.Dense(3)])
+    model.compile(optimizers.SGD(learning_rate=0.0), CE, metrics=["accuracy"], weighted_metrics=["accuracy"])
+    history = fit(model, x["image"], y["digit"], class_weight={0: 3.0, 2: 0.5}).history
+    hit = model.predict(x["image"]).argmax(1) == y["digit"]
+    w = np.array([3.0, 1.0, 0.5])[y["digit"]]
+    np.testing.assert_allclose(history["accuracy"], [hit.mean()])
+    np.testing.assert_allclose(history["weighted_accuracy"], [(w * hit).sum() / w.sum()], rtol=1e-6)
