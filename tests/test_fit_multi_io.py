@@ -117,6 +117,8 @@ def test_an_output_without_a_loss_is_not_trained_on_and_needs_no_targets(torch):
     before = layer_weights(model)
     history = fit(model, x, {"digit": y["digit"]}).history
     assert list(history) == ["loss"]  # one loss: no per-output entries, as in Keras
+    for alone in (y["digit"], [y["digit"]]):  # Keras: the targets of just the outputs with a loss, in order
+        assert model.evaluate(x, alone, verbose=0) == model.evaluate(x, y, verbose=0)
     np.testing.assert_allclose(history["loss"], [total], rtol=1e-5)
     np.testing.assert_array_equal(before[-1], layer_weights(model)[-1])  # the parity head's bias
     assert np.allclose(grads[-1], 0)

@@ -50,13 +50,21 @@ def _input(model: Any, x: Any, argument: str, what: str) -> np.ndarray:
 
 def _targets(model: Any, y: Any, samples: int, what: str) -> Any:
     """y as one array, or for several outputs a list in output order (None for an output given no targets:
-    a dict may leave out the outputs that have no loss)."""
+    a dict may leave out the outputs that have no loss, and as in Keras y may hold the targets of just the
+    outputs that have a loss, in output order: one array when only one has a loss)."""
     keys = names(model, "output")
     if len(keys) <= 1:
         return _target(one(y, keys, "y", what, "output"), "y", samples, what)
-    found = by_name(y, keys, "y", what, "output", partial=True)
     compiled = getattr(model, "compiled_outputs", None)
-    for key, array, loss in zip(keys, found, compiled.losses if compiled else [None] * len(keys), strict=True):
+    losses_given = compiled.losses if compiled else [None] * len(keys)
+    with_loss = [key for key, loss in zip(keys, losses_given, strict=True) if loss is not None]
+    if 0 < len(with_loss) < len(keys) and not isinstance(y, Mapping) and not (
+            isinstance(y, (list, tuple)) and len(y) == len(keys)):
+        parts = list(y) if isinstance(y, (list, tuple)) and len(y) == len(with_loss) and all(
+            np.ndim(part) >= 1 for part in y) else [y]
+        y = dict(zip(with_loss, parts, strict=True)) if len(parts) == len(with_loss) else y
+    found = by_name(y, keys, "y", what, "output", partial=True)
+    for key, array, loss in zip(keys, found, losses_given, strict=True):
         if array is None and loss is not None:
             raise ValueError(f"{what}: y gives no targets for the output {key!r}, which has a loss; pass y as a "
                              f"dict or list covering the outputs {keys} (only an output without a loss may be left "
