@@ -471,3 +471,35 @@ def test_compile_takes_loss_weights_third_and_points_metrics_to_their_keyword():
         model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     model.compile("adam", "sparse_categorical_crossentropy", 2.0, ["accuracy"])
     assert model.compiled_outputs.weights == [2.0] and model.compiled_metrics == ["accuracy"]
+
+
+def test_layer_outputs_give_feature_extraction_models_as_in_keras():
+    seq = tc.Sequential([tc.Input((8, 8, 1)), L.Conv2D(4, 3, name="conv"), L.MaxPooling2D(), L.Flatten(),
+                         L.Dense(3)])
+    extractor = tc.Model(inputs=seq.inputs, outputs=[layer.output for layer in seq.layers])
+    data = np.random.default_rng(11).standard_normal((2, 8, 8, 1)).astype(np.float32)
+    features = extractor(data)
+    assert [f.shape for f in features] == [(2, 6, 6, 4), (2, 3, 3, 4), (2, 36), (2, 3)]
+    np.testing.assert_array_equal(features[0].numpy(), seq.get_layer("conv")(data).numpy())
+    np.testing.assert_array_equal(features[-1].numpy(), seq(data).numpy())
+    assert seq.output is seq.outputs[0] and seq.input is seq.inputs[0] and seq.input.shape == (None, 8, 8, 1)
+    assert seq.get_layer("conv").input is seq.input
+    seq.pop()
+    assert seq.output.shape == (None, 36) and seq.output_shape == (None, 36)
+    model = resnetish()
+    assert model.input is model.inputs[0] and model.output is model.outputs[0]
+    assert tc.Model(model.input, model.get_layer("c2").output)(np.zeros((1, 6, 6, 1))).shape == (1, 6, 6, 3)
+    with pytest.raises(ValueError, match="was not started with tc.Input"):
+        tc.Sequential([L.Dense(2)]).inputs
+    with pytest.raises(ValueError, match="never been called on symbolic tensors.*no output"):
+        L.Dense(2).output
+
+
+def test_augmentation_layers_work_in_a_functional_model():
+    x = tc.Input((6, 6, 1))
+    flipped = L.RandomFlip("horizontal", seed=1)(x)
+    model = tc.Model(x, L.Flatten()(flipped))
+    data = np.arange(72, dtype=np.float32).reshape(2, 6, 6, 1)
+    np.testing.assert_array_equal(model(data).numpy(), data.reshape(2, 36))      # inference: the identity
+    trained = model(data, training=True).numpy().reshape(2, 6, 6, 1)
+    assert all(np.array_equal(t, d) or np.array_equal(t, d[:, ::-1]) for t, d in zip(trained, data, strict=True))

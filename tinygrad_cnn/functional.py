@@ -134,6 +134,17 @@ class Functional(Model):
 
     # --- shapes and names ---
     @property
+    def input(self) -> Any:
+        """The inputs as given to tc.Model: one symbolic tensor, a list or a dict (Keras's model.input)."""
+        return self._inputs_given[0] if isinstance(self._inputs_given, list) and len(self.inputs) == 1 \
+            else self._inputs_given
+
+    @property
+    def output(self) -> Any:
+        """The outputs as given to tc.Model (Keras's model.output); `outputs` is the flat list."""
+        return self._packed_outputs(self.outputs)
+
+    @property
     def input_shape(self) -> Any:
         """The input's shape, batch axis None (a list of shapes for several inputs)."""
         return self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]

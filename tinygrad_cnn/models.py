@@ -216,6 +216,7 @@ class Sequential(Model):
         super().__init__(name, trainable)
         self._layers: list[Layer] = []
         self._input_layer: InputLayer | None = None
+        self._symbolic: list[KerasTensor] = []  # with an Input: its tensor, then each layer's output from it
         if layers is not None and not isinstance(layers, (list, tuple)):
             raise TypeError(f"Sequential: layers must be a list of layers, got {type(layers).__name__}")
         for layer in layers or ():
@@ -236,7 +237,7 @@ class Sequential(Model):
         if isinstance(layer, InputLayer):
             if self._input_layer is not None or self._layers:
                 raise ValueError(f"{self._describe()}: an Input can only be the first entry of a Sequential model")
-            self._input_layer = layer
+            self._input_layer, self._symbolic = layer, [layer.output]
             self.build(layer.input_shape)
             return
         if layer is self or any(layer is known for known in self._layers):
@@ -244,7 +245,14 @@ class Sequential(Model):
         if any(layer.name == known.name for known in self._layers):
             raise ValueError(f"{self._describe()}: all layers need unique names, and {layer.name!r} is taken "
                              f"(names: {[known.name for known in self._layers]})")
-        if self.built:
+        if self._symbolic:   # the layer is called on the model's symbolic output: built, and its output known
+            output = layer(self._symbolic[-1])
+            if not isinstance(output, KerasTensor):
+                raise TypeError(f"{self._describe()}: {layer._describe()} has several outputs; a Sequential model "
+                                "passes one tensor from layer to layer: use tc.Model(inputs, outputs)")
+            self._symbolic.append(output)
+            self._output_shape = output.shape
+        elif self.built:
             layer.build_for(self.output_shape)
             self._output_shape = layer.output_shape
         self._layers.append(layer)
@@ -254,9 +262,36 @@ class Sequential(Model):
         if not self._layers:
             raise IndexError(f"{self._describe()} has no layers to pop")
         layer = self._layers.pop()
-        if self.built:
+        if self._symbolic:
+            self._symbolic.pop()
+            self._output_shape = self._symbolic[-1].shape
+        elif self.built:
             self._output_shape = self._layers[-1].output_shape if self._layers else self._input_shape
         return layer
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        """[the symbolic tensor of its tc.Input] (Keras's model.inputs), for tc.Model(model.inputs, ...)."""
+        return self._symbolic_ends("inputs")[:1]
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        """[the last layer's symbolic output] (Keras's model.outputs)."""
+        return self._symbolic_ends("outputs")[-1:]
+
+    @property
+    def input(self) -> KerasTensor:
+        return self.inputs[0]
+
+    @property
+    def output(self) -> KerasTensor:
+        return self.outputs[0]
+
+    def _symbolic_ends(self, what: str) -> list[KerasTensor]:
+        if not self._symbolic:
+            raise ValueError(f"{self._describe()} was not started with tc.Input(shape), so it has no symbolic "
+                             f"{what}; start it with one, e.g. tc.Sequential([tc.Input((28, 28, 1)), ...])")
+        return self._symbolic
 
     @property
     def input_names(self) -> list[str]:

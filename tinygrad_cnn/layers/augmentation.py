@@ -24,6 +24,7 @@ from ..tensor import Tensor
 from .base import Layer, Shape
 from .core import image_data_format
 from .resample import FILL_MODES, INTERPOLATIONS, affine_sample
+from .symbolic import KerasTensor
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -80,6 +81,8 @@ class Augmentation(Layer):
 
     def __call__(self, inputs: Any, training: bool | None = None) -> Tensor:
         """As Layer's; one image (H, W, C) (channels_first: (C, H, W)) is changed as a batch of one, as in Keras."""
+        if isinstance(inputs, KerasTensor):   # a functional model's symbolic tensor (batch axis included)
+            return super().__call__(inputs, training)
         x = self._as_tensor(inputs)
         if x.ndim == 3:
             return super().__call__(x[None], training)[0]   # (H, W, C) -> (1, H, W, C) -> back

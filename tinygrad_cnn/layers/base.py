@@ -378,6 +378,24 @@ class Layer:
             self._check_rank(shape)   # the shape as given, batch size included, in the message
             self.build_for(_without_batch(shape))
 
+    @property
+    def output(self) -> Any:
+        """The symbolic output of this layer's first call on symbolic tensors (Keras's `layer.output`), e.g.
+        for a model of a layer's feature maps: tc.Model(model.inputs, model.get_layer("conv2d").output)."""
+        return self._first_node("output").outputs
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of this layer's first call on symbolic tensors (Keras's `layer.input`)."""
+        return self._first_node("input").inputs
+
+    def _first_node(self, what: str) -> symbolic.Node:
+        nodes = self.__dict__.get("_inbound_nodes")   # the Nodes of its calls on symbolic tensors (symbolic.py)
+        if not nodes:
+            raise ValueError(f"{self._describe()} has never been called on symbolic tensors (from tc.Input), so it "
+                             f"has no {what}; call it on one first (y = layer(x))")
+        return nodes[0]
+
     def call(self, x: Tensor, training: bool) -> Tensor:
         """The forward computation (subclasses define it)."""
         raise NotImplementedError(f"{type(self).__name__} must define call(x, training)")

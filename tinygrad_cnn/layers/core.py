@@ -36,8 +36,8 @@ class InputLayer(Layer):
         full = _input_batch_shape(batch_shape)
         self.build(full)
         self.input_dtype = _input_dtype(dtype)
-        node = Node(self, [], None, None)
-        node.outputs = self.output = KerasTensor(full, self.input_dtype, self.name, node)
+        node = Node(self, [], None, None)   # the Input's own node: no inputs, `output` is its tensor
+        node.outputs = KerasTensor(full, self.input_dtype, self.name, node)
 
     @property
     def shape(self) -> Shape:

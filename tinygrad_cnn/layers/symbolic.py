@@ -12,12 +12,14 @@ Shape = tuple[int | None, ...]
 
 class Node:
     """One call of a layer on symbolic tensors: the layer, its inputs as given (a tensor or a list of
-    them), its outputs (a tensor, a list or a dict) and `training` when the call fixed it."""
+    them), its outputs (a tensor, a list or a dict) and `training` when the call fixed it. The layer
+    keeps its nodes in order (`layer._inbound_nodes`), for `layer.output` and `layer.input`."""
 
     __slots__ = ("layer", "inputs", "outputs", "training")
 
     def __init__(self, layer: Any, inputs: Any, outputs: Any, training: bool | None) -> None:
         self.layer, self.inputs, self.outputs, self.training = layer, inputs, outputs, training
+        layer.__dict__.setdefault("_inbound_nodes", []).append(self)   # not an attribute the layer tracks
 
     @property
     def parents(self) -> list[KerasTensor]:

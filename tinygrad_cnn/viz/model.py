@@ -41,9 +41,9 @@ def _sample(model: Any, known: Any, input_shape: Any) -> Tensor:
 def _samples(model: Any, input_shape: Any) -> Any:
     """One zero batch per input of a model with several (`input_shape`: a list of shapes or batches, or
     None for the model's own shapes); a single sample otherwise."""
-    inputs = getattr(model, "inputs", None)
-    if not isinstance(inputs, list) or len(inputs) < 2:
+    if len(getattr(model, "input_names", ())) < 2:
         return _sample(model, model.input_shape if getattr(model, "built", False) else None, input_shape)
+    inputs = model.inputs
     if input_shape is None:
         input_shape = [None] * len(inputs)
     if not isinstance(input_shape, (list, tuple)) or len(input_shape) != len(inputs):
