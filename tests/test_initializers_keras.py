@@ -286,7 +286,7 @@ def test_a_custom_callable_trains_but_cannot_be_saved(tmp_path):
     (lambda: I.Zeros()((2,), "complex64"), TypeError, "Zeros initializer: dtype must be a bool, int or float dtype"),
     (lambda: I.HeUniform()((-1, 3)), ValueError, r"HeUniform initializer: sizes must be non-negative ints"),
     (lambda: I.get("xavier"), ValueError, "unknown initializer 'xavier'; known names: .*lecun_normal"),
-    (lambda: I.get(3), TypeError, "an initializer must be a name .* got int"),
+    (lambda: I.get(3), TypeError, "an initializer must be None, a name .* got int"),
     (lambda: tc.layers.Dense(2, kernel_initializer="Glorot"), ValueError,
      "Dense: kernel_initializer: unknown initializer 'Glorot'"),
 ])

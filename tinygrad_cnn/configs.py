@@ -1,13 +1,14 @@
 """Built-in objects to and from {"class_name": ..., "config": {...}}, the form Keras's configs take.
 
 Only classes from the caller's fixed table are ever built, so reading a config (say, from a model file)
-never runs code it names. Initializers, regularizers and learning-rate schedules share these rules
-(and `config_repr`, their repr, which losses use too); `Configured` is the base of initializers and
-regularizers.
+never runs code it names. Initializers, regularizers, constraints and learning-rate schedules share these
+rules (and `config_repr`, their repr, which losses use too); `Configured` is the base of the first three,
+and a `Family` describes each of them to the one `get`/`serialize`/`deserialize` they share.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -60,3 +61,66 @@ class Configured:
     def __hash__(self) -> int:
         return hash(type(self).__name__)
 
+
+
+def _a(word: str) -> str:
+    """`word` with its indefinite article: "an initializer", "a constraint"."""
+    return f"{'an' if word[0].lower() in 'aeiou' else 'a'} {word}"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of configured objects (initializers, regularizers, constraints): what its `get`, `serialize`
+    and `deserialize` need to know, and those three, the same for every family."""
+
+    base: type                            # the family's base class; its name in lower case is the family's noun
+    classes: Mapping[str, type]           # the built-in classes, which configs may name
+    names: Mapping[str, Callable[[], Any]]  # the string identifiers (matched in lower case) and what each makes
+    name: str                             # an identifier the messages show, such as "max_norm"
+    example: str                          # an object the messages show, such as "tc.constraints.MaxNorm(3)"
+    signature: str                        # what a callable of one's own does, such as "w -> Tensor"
+
+    @property
+    def noun(self) -> str:
+        """The family's noun in messages: "initializer", "regularizer", "constraint"."""
+        return self.base.__name__.lower()
+
+    def get(self, identifier: Any) -> Any:
+        """The object `identifier` stands for: None and instances as they are, a name (an identifier in any
+        case, or a class name), a config dict, a class (built with its defaults), a callable of one's own."""
+        if identifier is None or isinstance(identifier, self.base):
+            return identifier
+        if isinstance(identifier, str):
+            make = self.names.get(identifier.lower()) or self.classes.get(identifier)
+            if make is None:
+                known = dict.fromkeys([*self.names, *self.classes])  # in order, each once
+                raise ValueError(f"unknown {self.noun} {identifier!r}; known names: {', '.join(known)} "
+                                 f"(or pass {self.example}, or a callable {self.signature})")
+            return make()
+        if isinstance(identifier, Mapping):  # class_name: a class name, or an identifier that names a class
+            named = {name: make for name, make in self.names.items() if isinstance(make, type)}
+            return from_config(identifier, {**self.classes, **named}, _a(self.noun))
+        if isinstance(identifier, type) and issubclass(identifier, self.base):
+            return identifier()
+        if callable(identifier):
+            return identifier
+        raise TypeError(f"{_a(self.noun)} must be None, a name such as {self.name!r}, {_a(self.base.__name__)} "
+                        f"such as {self.example} or a callable {self.signature}, got "
+                        f"{type(identifier).__name__} {identifier!r:.60}")
+
+    def serialize(self, obj: Any) -> dict[str, Any] | None:
+        """{"class_name", "config"} for an object of a built-in class (None for None); a custom callable or
+        class cannot be named."""
+        if obj is None:
+            return None
+        return to_config(obj, self.classes, self.noun, "callable",
+                         f"use a name such as {self.name!r} or one of {', '.join(self.classes)} to save the "
+                         "architecture, or save the weights alone (model.save_weights, "
+                         "ModelCheckpoint(save_weights_only=True))")
+
+    def deserialize(self, config: Mapping[str, Any]) -> Any:
+        """The object `serialize`'s output {"class_name", "config"} describes (Keras's other keys are ignored)."""
+        if not isinstance(config, Mapping):
+            raise TypeError(f"deserialize takes what serialize returned, {{'class_name': ..., 'config': {{...}}}}, "
+                            f"got {type(config).__name__} {config!r:.60}; for a name such as {self.name!r} use get")
+        return self.get(config)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import is_int, number
-from .configs import Configured, from_config, to_config
+from .configs import Configured, Family
 from .mode import no_grad
 from .tensor import Tensor
 
@@ -162,42 +162,23 @@ NAMES: Mapping[str, type[Constraint]] = MappingProxyType({
     "unit_norm": UnitNorm})
 
 
+FAMILY = Family(Constraint, CLASSES, NAMES, "max_norm", "tc.constraints.MaxNorm(3)", "w -> Tensor")
+
+
 def serialize(constraint: Any) -> dict[str, Any] | None:
     """{"class_name", "config"} for a built-in constraint (None for None); a custom callable cannot be named."""
-    if constraint is None:
-        return None
-    return to_config(constraint, CLASSES, "constraint", "callable",
-                     f"use one of {', '.join(CLASSES)} to save the architecture, or save the weights alone "
-                     "(model.save_weights, ModelCheckpoint(save_weights_only=True))")
+    return FAMILY.serialize(constraint)
 
 
 def deserialize(config: Mapping[str, Any]) -> Constraint:
     """A constraint from `serialize`'s output {"class_name", "config"} (Keras's other keys are ignored)."""
-    if not isinstance(config, Mapping):
-        raise TypeError(f"deserialize takes what serialize returned, {{'class_name': ..., 'config': {{...}}}}, got "
-                        f"{type(config).__name__} {config!r:.60}; for a name such as 'max_norm' use get")
-    return get(config)
+    return FAMILY.deserialize(config)
 
 
 def get(identifier: Any) -> Any:
     """A constraint from None, a name ("max_norm", "non_neg", "unit_norm", "min_max_norm" or a class name),
     a `serialize` dict, a Constraint class or instance, or a callable `w -> Tensor` (returned as is)."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in NAMES:
-            raise ValueError(f"unknown constraint {identifier!r}; known names: {', '.join(NAMES)} "
-                             "(or pass tc.constraints.MaxNorm(3))")
-        return NAMES[identifier]()
-    if isinstance(identifier, Mapping):
-        return from_config(identifier, NAMES, "a constraint")
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"a constraint must be None, a name such as 'max_norm', a Constraint such as "
-                    f"tc.constraints.MaxNorm(3) or a callable w -> Tensor, got "
-                    f"{type(identifier).__name__} {identifier!r:.60}")
+    return FAMILY.get(identifier)
 
 
 def project(constraint: Any, weight: Tensor) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import is_int
-from .configs import Configured, from_config, to_config
+from .configs import Configured, Family
 from .creation import checked_shape, generator
 from .tensor import as_dtype
 
@@ -328,11 +328,13 @@ he_uniform, he_normal = HeUniform(), HeNormal()
 zeros, ones = Zeros(), Ones()
 
 
-def serialize(initializer: Any) -> dict[str, Any]:
-    """{"class_name", "config"} for a built-in initializer; a custom callable cannot be named."""
-    return to_config(initializer, CLASSES, "initializer", "callable",
-                     f"use a name such as 'he_normal' or one of {', '.join(CLASSES)} to save the architecture, or "
-                     "save the weights alone (model.save_weights, ModelCheckpoint(save_weights_only=True))")
+FAMILY = Family(Initializer, CLASSES, INITIALIZERS, "he_normal", "tc.initializers.RandomNormal(stddev=0.01)",
+                "(shape, dtype) -> ndarray")
+
+
+def serialize(initializer: Any) -> dict[str, Any] | None:
+    """{"class_name", "config"} for a built-in initializer (None for None); a custom callable cannot be named."""
+    return FAMILY.serialize(initializer)
 
 
 def config_entry(initializer: Any) -> str | dict[str, Any] | None:
@@ -349,31 +351,11 @@ def config_entry(initializer: Any) -> str | dict[str, Any] | None:
 
 def deserialize(config: Mapping[str, Any]) -> Initializer:
     """An initializer from `serialize`'s output {"class_name", "config"} (Keras's other keys are ignored)."""
-    if not isinstance(config, Mapping):
-        raise TypeError(f"deserialize takes what serialize returned, {{'class_name': ..., 'config': {{...}}}}, got "
-                        f"{type(config).__name__} {config!r:.60}; for a name such as 'he_normal' use get")
-    return get(config)
+    return FAMILY.deserialize(config)
 
 
 def get(identifier: Any) -> Callable[..., np.ndarray] | None:
     """An initializer from a name ("he_normal" or a class name such as "HeNormal"), a `serialize` dict, an
     Initializer class or instance, or a callable `(shape, dtype) -> ndarray` (returned as is); None stays
     None (as in Keras: a layer's weight then gets the default, glorot_uniform)."""
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier.lower() in INITIALIZERS:
-            return INITIALIZERS[identifier.lower()]()
-        if identifier in CLASSES:
-            return CLASSES[identifier]()
-        raise ValueError(f"unknown initializer {identifier!r}; known names: {', '.join([*INITIALIZERS, *CLASSES])} "
-                         "(or pass tc.initializers.RandomNormal(stddev=0.01), or a callable (shape, dtype) -> ndarray)")
-    if isinstance(identifier, Mapping):   # a class name, or a snake name as layer configs write them
-        return from_config(identifier, {**CLASSES, **INITIALIZERS}, "an initializer")
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"an initializer must be a name such as 'glorot_uniform', an Initializer such as "
-                    f"tc.initializers.RandomNormal(stddev=0.01) or a callable (shape, dtype) -> ndarray, got "
-                    f"{type(identifier).__name__} {identifier!r:.60}")
+    return FAMILY.get(identifier)

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .arguments import number
-from .configs import Configured, from_config, to_config
+from .configs import Configured, Family
 from .tensor import Tensor
 
 
@@ -92,41 +92,20 @@ NAMES: Mapping[str, Callable[[], Regularizer]] = MappingProxyType({
     "l1": lambda: L1(0.01), "l2": lambda: L2(0.01), "l1_l2": lambda: L1L2(0.01, 0.01)})
 
 
+FAMILY = Family(Regularizer, CLASSES, NAMES, "l2", "tc.regularizers.L2(0.01)", "x -> scalar Tensor")
+
+
 def serialize(regularizer: Any) -> dict[str, Any] | None:
     """{"class_name", "config"} for a built-in regularizer (None for None); a custom callable cannot be named."""
-    if regularizer is None:
-        return None
-    return to_config(regularizer, CLASSES, "regularizer", "callable",
-                     f"use one of {', '.join(CLASSES)} to save the architecture, or save the weights alone "
-                     "(model.save_weights, ModelCheckpoint(save_weights_only=True))")
+    return FAMILY.serialize(regularizer)
 
 
 def deserialize(config: Mapping[str, Any]) -> Regularizer:
     """A regularizer from `serialize`'s output {"class_name", "config"} (Keras's other keys are ignored)."""
-    if not isinstance(config, Mapping):
-        raise TypeError(f"deserialize takes what serialize returned, {{'class_name': ..., 'config': {{...}}}}, got "
-                        f"{type(config).__name__} {config!r:.60}; for a name such as 'l2' use get")
-    return get(config)
+    return FAMILY.deserialize(config)
 
 
 def get(identifier: Any) -> Any:
     """A regularizer from None, a name ("l1", "l2", "l1_l2" or a class name), a `serialize` dict, an
     instance or a callable `x -> scalar Tensor` (returned as is)."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier.lower() in NAMES:
-            return NAMES[identifier.lower()]()
-        if identifier in CLASSES:
-            return CLASSES[identifier]()
-        raise ValueError(f"unknown regularizer {identifier!r}; known names: {', '.join([*NAMES, *CLASSES])} "
-                         "(or pass tc.regularizers.L2(0.001))")
-    if isinstance(identifier, Mapping):
-        return from_config(identifier, CLASSES, "a regularizer")
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"a regularizer must be None, a name such as 'l2', a Regularizer such as "
-                    f"tc.regularizers.L2(0.01) or a callable x -> scalar Tensor, got "
-                    f"{type(identifier).__name__} {identifier!r:.60}")
+    return FAMILY.get(identifier)
