@@ -31,14 +31,19 @@ class Functional(Model):
         self._inputs_given, self._outputs_given = _structure(inputs, "inputs"), _structure(outputs, "outputs")
         self.inputs: list[KerasTensor] = flatten(self._inputs_given)
         self.outputs: list[KerasTensor] = flatten(self._outputs_given)
-        _check_inputs(self.inputs)
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError(f"tc.Model: the inputs {[t.name for t in self.inputs]} list one tensor twice; give "
+                             "each once")
+        # an Input's own layer; for an intermediate tensor (a sub-model of a bigger graph), a new InputLayer
+        self._input_layers = [t.layer if _is_input(t) else InputLayer(batch_shape=t.shape, dtype=t.dtype)
+                              for t in self.inputs]
         self._nodes = _nodes_between(self.inputs, self.outputs)
         used = {id(t) for node in self._nodes for t in node.parents} | {id(t) for t in self.outputs}
         unused = [t.name for t in self.inputs if id(t) not in used]
         if unused:
             raise ValueError(f"tc.Model: the inputs {unused} are not used to compute any output; remove them from "
                              "inputs= or use them")
-        self._layers: list[Layer] = list({id(t.layer): t.layer for t in self.inputs}.values())
+        self._layers: list[Layer] = list(self._input_layers)
         for node in self._nodes:
             if all(node.layer is not known for known in self._layers):
                 self._layers.append(node.layer)
@@ -56,14 +61,19 @@ class Functional(Model):
     def _sublayers(self) -> list[Layer]:
         return self._layers
 
-    def _node_indexes(self) -> dict[int, int]:
-        """id(node) -> its index among its layer's nodes in this model (Keras's node_index; an Input's node is 0)."""
+    def _history(self) -> Callable[[KerasTensor], list[Any]]:
+        """t -> [layer name, node index, tensor index] in this model (Keras's keras_history): the node index
+        counts the layer's calls in this model only; an input is its InputLayer's tensor, node 0."""
         counts: dict[int, int] = {}
-        indexes = {}
-        for node in [t.node for t in self.inputs] + self._nodes:
+        indexes: dict[int, int] = {}
+        for node in self._nodes:
             indexes[id(node)] = counts.get(id(node.layer), 0)
             counts[id(node.layer)] = indexes[id(node)] + 1
-        return indexes
+        inputs = {id(t): layer.name for t, layer in zip(self.inputs, self._input_layers, strict=True)}
+
+        def history(t: KerasTensor) -> list[Any]:
+            return [inputs[id(t)], 0, 0] if id(t) in inputs else [t.layer.name, indexes[id(t.node)], t.index]
+        return history
 
     def _run(self, leaves: list[Any], apply: Callable[[Node, Any], Any]) -> Any:
         """Values for the outputs: `leaves` for the inputs, then `apply(node, its input values)` node by node."""
@@ -113,10 +123,10 @@ class Functional(Model):
 
     def _check_input(self, shape: Any) -> None:
         shapes = self._in_input_order(shape, "shape", is_shape)
-        for t, given in zip(self.inputs, shapes, strict=True):
+        for name, t, given in zip(self.input_names, self.inputs, shapes, strict=True):
             fits = len(given) == t.ndim and all(None in (n, m) or n == m for n, m in zip(t.shape[1:], given[1:]))
             if not fits:
-                raise ValueError(f"{self._describe()}: input {t.name!r} expects shape {format_shape(t.shape)}, got "
+                raise ValueError(f"{self._describe()}: input {name!r} expects shape {format_shape(t.shape)}, got "
                                  f"{format_shape(given)} (the batch axis first, then one example's shape)")
 
     _check_rank = _check_input
@@ -159,7 +169,7 @@ class Functional(Model):
         """The keys of a dict of inputs, else the names of the Inputs, in `inputs` order."""
         if isinstance(self._inputs_given, Mapping):
             return [str(key) for key in self._inputs_given]
-        return [t.layer.name for t in self.inputs]
+        return [layer.name for layer in self._input_layers]
 
     @property
     def output_names(self) -> list[str]:
@@ -174,13 +184,13 @@ class Functional(Model):
         if show_receptive_field:
             raise ValueError(f"{self._describe()}: show_receptive_field needs a tc.Sequential (a chain of layers); "
                              "a graph's paths can see different windows")
-        indexes = self._node_indexes()
-        nodes = [t.node for t in self.inputs] + self._nodes
+        history = self._history()
+        nodes = [layer.output.node for layer in self._input_layers] + self._nodes
         rows = []
         for layer in self._layers:
             own = [node for node in nodes if node.layer is layer]
             shapes = list(dict.fromkeys(format_shape(t.shape) for node in own for t in flatten(node.outputs)))
-            sources = [f"{t.layer.name}[{indexes[id(t.node)]}][{t.index}]" for node in own for t in node.parents]
+            sources = ["{}[{}][{}]".format(*history(t)) for node in own for t in node.parents]
             first = [f"{layer.name} ({type(layer).__name__})", ", ".join(shapes), f"{layer.count_params():,}"]
             first += [layer.param_formula()] * show_formula + [sources[0] if sources else "-"]
             rows.append([first] + [[""] * (len(first) - 1) + [source] for source in sources[1:]])
@@ -191,10 +201,7 @@ class Functional(Model):
     def get_config(self) -> dict[str, Any]:
         """{"name", "trainable", "layers": [{"class_name", "config", "name", "inbound_nodes"}, ...],
         "input_layers", "output_layers"}: each tensor as [layer name, node index, tensor index]."""
-        indexes = self._node_indexes()
-
-        def history(t: KerasTensor) -> list[Any]:
-            return [t.layer.name, indexes[id(t.node)], t.index]
+        history = self._history()
 
         def argument(t: KerasTensor) -> dict[str, Any]:
             return {"class_name": "__keras_tensor__",
@@ -297,14 +304,9 @@ def _structure(value: Any, argument: str) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _check_inputs(inputs: list[KerasTensor]) -> None:
-    """Each input is an Input (a tensor tc.Input made), given once."""
-    for t in inputs:
-        if not isinstance(t.layer, InputLayer):
-            raise ValueError(f"tc.Model: inputs must be made by tc.Input, but {t!r} is the output of layer "
-                             f"{t.layer.name!r}; give the tc.Input tensor the graph starts from")
-    if len({id(t) for t in inputs}) != len(inputs):
-        raise ValueError(f"tc.Model: the input {[t.name for t in inputs]} lists one tensor twice; give each once")
+def _is_input(t: KerasTensor) -> bool:
+    """Whether `t` is the tensor of an Input (not an intermediate tensor of a graph)."""
+    return isinstance(t.layer, InputLayer) and not t.node.parents
 
 
 def _nodes_between(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
