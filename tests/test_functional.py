@@ -521,3 +521,8 @@ def test_a_sub_model_from_an_intermediate_tensor_shares_the_layers():
     np.testing.assert_array_equal(rebuilt(inner).numpy(), tail(inner).numpy())
     with pytest.raises(ValueError, match=r"depend on the Input 'img'.*not in inputs="):
         tc.Model(features, L.add([head, L.Dense(3)(L.Flatten()(x))]))
+
+
+def test_a_sequential_model_still_reads_a_list_of_samples_as_one_batch():
+    model = tc.Sequential([L.Dense(2)])
+    assert model([np.ones(3), np.zeros(3)]).shape == (2, 2)

@@ -304,6 +304,8 @@ class Sequential(Model):
         return [self._layers[-1].name if self._layers else "output"]
 
     # --- building and calling ---
+    _as_tensor = Layer._as_tensor   # one input: a list of arrays is one batch's data, as before
+
     def _sublayers(self) -> list[Layer]:
         return self._layers
 
