@@ -2,6 +2,7 @@
 application after every optimizer update (fit and a hand-written loop), configs and model files, errors."""
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -401,3 +402,54 @@ def test_a_functional_model_with_two_inputs_trains_and_saves_its_constraints(tmp
     loaded = tc.load_model(tmp_path / "model.npz")
     assert loaded.get_layer("da").kernel.constraint == constraints.UnitNorm()
     assert loaded.get_layer("db").kernel_constraint == constraints.NonNeg()
+
+
+def prelu_fit(constraint, shared_axes, x, y, epochs=1, callbacks=()):
+    """alpha after SGD on mse (one full batch per epoch, in order) of a model that is one PReLU (alpha 0.2)."""
+    layer = tc.layers.PReLU(tc.initializers.Constant(0.2), None, constraint, shared_axes)
+    model = tc.Sequential([tc.Input(x.shape[1:]), layer])
+    model.compile(tc.optimizers.SGD(learning_rate=1.0), "mse")
+    model.fit(x, y, batch_size=len(x), epochs=epochs, shuffle=False, verbose=0, callbacks=list(callbacks))
+    return layer.alpha.numpy()
+
+
+@settings(max_examples=15)
+@given(st.integers(0, 2**31), st.sampled_from([None, [1], [1, 2], [3], [1, 2, 3]]))
+def test_prelu_alpha_constraint_projects_alpha_after_each_fit_step(seed, shared_axes):
+    """Keras 3's PReLU(alpha_initializer, alpha_regularizer, alpha_constraint, shared_axes): after one SGD step
+    alpha is max(alpha without the constraint, 0); through several epochs it never goes below 0."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((6, 3, 3, 2)).astype(np.float32)
+    y = x * rng.choice([-2.0, 2.0], size=(1, 3, 3, 2)).astype(np.float32)  # a slope of -2 pulls alpha below 0
+    free = prelu_fit(None, shared_axes, x, y)
+    np.testing.assert_array_equal(prelu_fit("non_neg", shared_axes, x, y), np.maximum(free, 0))
+
+    class AlphaCheck(tc.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            assert self.model.layers[0].alpha.numpy().min() >= 0
+
+    assert prelu_fit(constraints.NonNeg(), shared_axes, x, y, epochs=4, callbacks=[AlphaCheck()]).min() >= 0
+
+
+def test_prelu_alpha_constraint_in_keras_position_config_and_model_file(tmp_path):
+    assert list(inspect.signature(tc.layers.PReLU).parameters)[:4] == [
+        "alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"]
+    layer = tc.layers.PReLU("ones", "l2", "non_neg", [1, 2], name="p")
+    assert layer.alpha_constraint == constraints.NonNeg() and layer.shared_axes == [1, 2]
+    model = tc.Sequential([tc.Input((3, 3, 4)), layer,
+                           tc.layers.PReLU(alpha_constraint=constraints.MaxNorm(1.5, axis=[0, 1]), name="q")])
+    assert layer.alpha.constraint == constraints.NonNeg() and layer.alpha.shape == (1, 1, 4)
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["alpha_constraint"] == constraints.serialize(constraints.NonNeg())
+    assert tc.layers.PReLU.from_config(config).get_config() == layer.get_config()
+    assert tc.layers.PReLU().get_config()["alpha_constraint"] is None
+    model.save(tmp_path / "model.npz")
+    loaded = tc.load_model(tmp_path / "model.npz")
+    assert loaded.get_layer("p").alpha.constraint == constraints.NonNeg()
+    assert loaded.get_layer("q").alpha_constraint == constraints.MaxNorm(1.5, axis=[0, 1])
+    with pytest.raises(ValueError, match=r"^PReLU: alpha_constraint: unknown constraint 'nonneg'"):
+        tc.layers.PReLU(alpha_constraint="nonneg")
+    with pytest.raises(ValueError, match=r"^PReLU 'r': the constraint MaxNorm.* of r/alpha \(shape \(1, 1, 4\)\): "
+                                         r"MaxNorm: axis 3 is out of range"):
+        tc.Sequential([tc.Input((3, 3, 4)), tc.layers.PReLU(alpha_constraint=constraints.MaxNorm(axis=3),
+                                                            shared_axes=[1, 2], name="r")])

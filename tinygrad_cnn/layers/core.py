@@ -300,17 +300,18 @@ class PReLU(Layer):
 
     `alpha` has the input's shape without the batch axis, with size 1 along `shared_axes` (axes
     counted with the batch axis as 0): `shared_axes=[1, 2]` on (N, H, W, C) images learns one slope
-    per channel, as torch.nn.PReLU(C) does on (N, C, H, W). An `alpha_regularizer` (Keras's second
-    argument; there is no alpha_constraint) puts its penalty of alpha in `losses`.
+    per channel, as torch.nn.PReLU(C) does on (N, C, H, W). An `alpha_regularizer` puts its penalty of
+    alpha in `losses`; an `alpha_constraint` (such as "non_neg") projects alpha after each optimizer update.
     """
 
     min_ndim = 2
 
-    def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None, shared_axes: Any = None,
-                 name: str | None = None) -> None:
+    def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None, alpha_constraint: Any = None,
+                 shared_axes: Any = None, name: str | None = None) -> None:
         super().__init__(name)
         self.alpha_initializer = layer_argument(initializers.get, alpha_initializer, "alpha_initializer", "PReLU")
         self.alpha_regularizer = layer_regularizer(alpha_regularizer, "alpha_regularizer", "PReLU")
+        self.alpha_constraint = layer_argument(constraints.get, alpha_constraint, "alpha_constraint", "PReLU")
         axes = [shared_axes] if is_int(shared_axes) else shared_axes
         if axes is not None and (not isinstance(axes, (list, tuple)) or not all(is_int(a) for a in axes)):
             raise TypeError(f"PReLU: shared_axes must be None, an int or a list of ints such as [1, 2], "
@@ -328,7 +329,8 @@ class PReLU(Layer):
             raise ValueError(f"{self._describe()} needs known sizes for the axes that are not shared, got input "
                              f"{format_shape(input_shape)} with shared_axes={self.shared_axes}; fix the size "
                              "with tc.Input or share the axis of unknown size")
-        self.alpha = self.add_weight("alpha", shape, self.alpha_initializer, regularizer=self.alpha_regularizer)
+        self.alpha = self.add_weight("alpha", shape, self.alpha_initializer, regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint)
 
     def _fixed_axes(self) -> tuple[int, ...]:
         return tuple(axis for axis in range(1, len(self.input_shape)) if axis not in (self.shared_axes or []))
@@ -343,7 +345,8 @@ class PReLU(Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
                 "alpha_initializer": initializers.config_entry(self.alpha_initializer),
-                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer), "shared_axes": self.shared_axes}
+                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                "alpha_constraint": constraints.serialize(self.alpha_constraint), "shared_axes": self.shared_axes}
 
 
 class Softmax(Layer):
