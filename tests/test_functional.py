@@ -526,3 +526,10 @@ def test_a_sub_model_from_an_intermediate_tensor_shares_the_layers():
 def test_a_sequential_model_still_reads_a_list_of_samples_as_one_batch():
     model = tc.Sequential([L.Dense(2)])
     assert model([np.ones(3), np.zeros(3)]).shape == (2, 2)
+
+
+def test_a_one_tensor_layer_called_on_a_list_of_symbolic_tensors_points_to_merge_layers():
+    a, b = tc.Input((4,)), tc.Input((4,))
+    with pytest.raises(TypeError, match=r"takes one tensor, but was called on a list of symbolic tensors of "
+                                        r"shapes \[\(None, 4\), \(None, 4\)\].*Concatenate\(\)\(\[a, b\]\)"):
+        L.Dense(3)([a, b])
