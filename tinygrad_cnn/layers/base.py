@@ -372,7 +372,7 @@ class Layer:
     def _check_or_build(self, shape: Any) -> None:
         """Check an input `shape` (batch size included) against the built layer, or build the layer for it
         (a list of shapes for a layer that takes several inputs)."""
-        if isinstance(shape, (list, Mapping)) and type(self)._as_tensor is Layer._as_tensor:  # symbolic tensors
+        if type(shape) is not tuple and type(self)._as_tensor is Layer._as_tensor:  # a list or dict: symbolic
             given = list(shape.values() if isinstance(shape, Mapping) else shape)
             raise TypeError(f"{self._describe()} takes one tensor, but was called on a {type(shape).__name__} of "
                             f"symbolic tensors of shapes {given}; give it one, or join several first with a merge "
