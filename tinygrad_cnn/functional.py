@@ -38,6 +38,9 @@ class Functional(Model):
         self._input_layers = [t.layer if _is_input(t) else InputLayer(batch_shape=t.shape, dtype=t.dtype)
                               for t in self.inputs]
         self._nodes = _nodes_between(self.inputs, self.outputs)
+        # per call, what it reads and makes (ids of symbolic tensors), worked out once for every run
+        self._plan = [(node, [id(t) for t in node.parents], [id(t) for t in flatten(node.outputs)])
+                      for node in self._nodes]
         used = {id(t) for node in self._nodes for t in node.parents} | {id(t) for t in self.outputs}
         unused = [t.name for t in self.inputs if id(t) not in used]
         if unused:
@@ -78,10 +81,11 @@ class Functional(Model):
     def _run(self, leaves: list[Any], apply: Callable[[Node, Any], Any]) -> Any:
         """Values for the outputs: `leaves` for the inputs, then `apply(node, its input values)` node by node."""
         values = {id(t): value for t, value in zip(self.inputs, leaves, strict=True)}
-        for node in self._nodes:
-            result = apply(node, pack(node.inputs, [values[id(t)] for t in node.parents]))
-            outputs = [result] if isinstance(node.outputs, KerasTensor) else flatten(result)
-            values.update((id(t), value) for t, value in zip(flatten(node.outputs), outputs, strict=True))
+        for node, sources, targets in self._plan:
+            args = [values[source] for source in sources]
+            result = apply(node, args[0] if isinstance(node.inputs, KerasTensor) else pack(node.inputs, args))
+            values.update(zip(targets, [result] if isinstance(node.outputs, KerasTensor) else flatten(result),
+                              strict=True))
         return self._packed_outputs([values[id(t)] for t in self.outputs])
 
     def _packed_outputs(self, leaves: list[Any]) -> Any:
