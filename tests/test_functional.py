@@ -290,7 +290,6 @@ def test_get_layer_by_name_and_index():
 
 
 def test_plot_model_draws_every_input_and_output():
-    pytest.importorskip("graphviz")
     a, b = tc.Input((3,), name="a"), tc.Input((4,), name="b")
     model = tc.Model([a, b], [L.Dense(2, name="head_a")(a), L.Dense(5, name="head_b")(L.concatenate([a, b]))])
     source = model.plot_model(None).source
