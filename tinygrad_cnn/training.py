@@ -1,7 +1,9 @@
 """Training, Keras style: `compile_model`, `fit`, `evaluate` and `predict` (callbacks: callbacks.py).
 
-`Sequential.compile/fit/evaluate/predict` call these functions; they work for any model that is a
-`Layer` (callable, with `parameters()`, `train()`/`eval()` and `build`).
+`Model.compile/fit/evaluate/predict` call these functions; they work for any model that is a `Layer`
+(callable, with `parameters()`, `train()`/`eval()` and `build`). A model with several inputs or outputs
+names them in `input_names`/`output_names`: the data's structures are in structures.py, the losses and
+metrics per output in outputs.py.
 """
 from __future__ import annotations
 
