@@ -287,6 +287,8 @@ def test_get_layer_by_name_and_index():
         model.get_layer(index=9)
     with pytest.raises(ValueError, match="exactly one of name and index"):
         model.get_layer()
+    with pytest.raises(TypeError, match="index must be an int position in model.layers, got str '0'"):
+        model.get_layer(index="0")
 
 
 def test_plot_model_draws_every_input_and_output():

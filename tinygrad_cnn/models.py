@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .arguments import is_int
 from .layers import Layer, ReceptiveField, deserialize, serialize
 from .layers.base import Shape, _without_batch, batch_shape, format_shape
 from .layers.core import InputLayer
@@ -84,6 +85,9 @@ class Model(Layer):
             raise ValueError(f"get_layer needs exactly one of name and index, got name={name!r}, index={index!r}")
         layers = self.layers
         if index is not None:
+            if not is_int(index):
+                raise TypeError(f"get_layer: index must be an int position in model.layers, got "
+                                f"{type(index).__name__} {index!r:.40}")
             if not -len(layers) <= index < len(layers):
                 raise IndexError(f"{self._describe()} has {len(layers)} layers, no index {index}")
             return layers[index]
