@@ -10,11 +10,9 @@ Windows that tile the input (stride = size, no padding: the common case) have a 
 batch is cut into blocks of about a megabyte of images, each taken whole by a free thread; a block
 is done in a few NumPy passes over arrays in its cache, with scratch kept between calls: the max
 over the window rows (runs of a whole row of windows), then over the columns by a max slid along
-that contiguous result, of which every kw-th pixel (np.take) starts a window. This path keeps the
-input and a copy of the maxima (as PyTorch keeps the input), not the map: backward remakes the map
-of a block by comparing it with its windows' maxima repeated over their columns, and multiplies it
-by the widened g straight into gx while the block is in cache (f+b of W4 ~15% faster than keeping
-the map from forward). The tie count folds the map the same way, only where a block has ties.
+that contiguous result, of which every kw-th pixel (np.take) starts a window; the map of the maxima
+by comparing the block with its windows' maxima repeated over their columns. The tie count folds
+the bool map the same way. Backward writes the map into gx and multiplies it by the widened g.
 Where a row of windows is long, NumPy's ufunc buffer is cut to it, so that strided passes work in place.
 """
 from __future__ import annotations
@@ -50,116 +48,83 @@ class MaxPool(Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, *, geometry: Geometry) -> np.ndarray:
-        keep = ctx.needs_input_grad[0]
-        if geometry.tiles:   # keep the input and the maxima; backward remakes the map block by block
-            out, ctx.maxima, ctx.nan = _tiled_max(np.ascontiguousarray(x.data), geometry, keep)
-            ctx.save_for_backward(x)
-            return out
-        xp = pad(x.data, geometry, _lowest(x.dtype))
-        kh, kw = geometry.kernel
-        # separable: the max over window rows first (long contiguous runs), then over columns
-        row_max = _max_of([xp[:, geometry.offset(i, 0)[0]] for i in range(kh)])      # (N, OH, Wp, C)
-        out = _max_of([row_max[:, :, geometry.offset(0, j)[1]] for j in range(kw)])  # (N, OH, OW, C)
-        del row_max
-        if keep:   # keep where the maxima are (bool), not the padded input
-            ctx.is_max = _maxima(xp, out, geometry)
-            maxima = np.count_nonzero(ctx.is_max)
-            if out.dtype.kind == "f" and np.isnan(out).any():
-                maxima = _give_nan_maxima(ctx.is_max, xp, out, geometry)
-            ctx.ties = maxima > out.size   # rare in real data, common after relu
+        keep = ctx.needs_input_grad[0]   # keep where the maxima are (bool), not the input
+        if geometry.tiles:
+            out, ctx.is_max, maxima = _tiled_max(np.ascontiguousarray(x.data), geometry, keep)
+        else:
+            xp = pad(x.data, geometry, _lowest(x.dtype))
+            kh, kw = geometry.kernel
+            # separable: the max over window rows first (long contiguous runs), then over columns
+            row_max = _max_of([xp[:, geometry.offset(i, 0)[0]] for i in range(kh)])      # (N, OH, Wp, C)
+            out = _max_of([row_max[:, :, geometry.offset(0, j)[1]] for j in range(kw)])  # (N, OH, OW, C)
+            del row_max
+            ctx.is_max = _maxima(xp, out, geometry) if keep else None
+            maxima = np.count_nonzero(ctx.is_max) if keep else 0
+        if keep and out.dtype.kind == "f" and np.isnan(out).any():
+            maxima = _give_nan_maxima(ctx.is_max, x.data if geometry.tiles else xp, out, geometry)
+        ctx.ties = maxima > out.size   # rare in real data, common after relu
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        geometry = ctx.op_args["geometry"]
-        if geometry.tiles:
-            (x,) = ctx.saved_tensors
-            data = np.ascontiguousarray(x.data)
-            if not MODE.grad_enabled:   # first order: map and gradient made together, a block at a time
-                return _tiled_spread(g.data, data, ctx.maxima, geometry, ctx.nan)
-            is_max, ties = _tiled_maxima(data, ctx.maxima, geometry, ctx.nan)
-        else:
-            is_max, ties = ctx.is_max, ctx.ties
+        geometry, is_max = ctx.op_args["geometry"], ctx.is_max
         if MODE.grad_enabled:   # create_graph: a recorded op with the share as constant weights
             share = is_max.astype(g.dtype)
-            weights = share / _count(is_max, geometry, g.dtype) if ties else share
+            weights = share / _count(is_max, geometry, g.dtype) if ctx.ties else share
             return WindowSumAdjoint.apply(g, geometry=geometry, weights=weights)
+        if geometry.tiles:
+            return _tiledspread(g.data, is_max, geometry, ctx.ties)
         # first order: share * g = is_max * (g / count), and the float mask can hold the result
-        gc = g.data / _count(is_max, geometry, g.dtype) if ties else g.data
+        gc = g.data / _count(is_max, geometry, g.dtype) if ctx.ties else g.data
         return spread(gc, geometry, is_max.astype(g.dtype), reuse=True)
 
 
-def _tiled_max(x: np.ndarray, geometry: Geometry, keep: bool) -> tuple[np.ndarray, np.ndarray | None, bool]:
+def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np.ndarray, Any, int]:
     """Max-pool of windows that tile x (N, H, W, C), split over the batch and done a block at a time.
 
-    Returns the maxima (N, OH, OW, C) and, with `keep`, a copy of them for backward (made while each
-    block is in cache: the output itself may be changed in place before backward runs) and whether
-    any maximum is NaN.
+    Returns the maxima (N, OH, OW, C), where they are (bool (kh, kw, N, OH, OW, C), a view of
+    an array in x's layout, or None without `keep_maxima`) and how many there are.
     """
     n, _, _, c = x.shape
-    (oh, ow), kw = geometry.out_hw, geometry.kernel[1]
+    (oh, ow), (kh, kw) = geometry.out_hw, geometry.kernel
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
-    kept = np.empty_like(out) if keep else None
-    floats = x.dtype.kind == "f"
+    is_max = np.empty((n, oh, kh, ow * kw, c), dtype=bool) if keep_maxima else None
+    image_bytes = x.itemsize * x[:1].size
 
-    def kernel(block: slice) -> bool:
-        maxima = _fold_tiles(np.maximum, tile_rows(x[block], geometry), kw, out[block], "max_pool")  # (m, OH, OW, C)
-        if kept is None:
-            return False
-        np.copyto(kept[block], maxima)
-        return floats and maxima.size > 0 and bool(np.isnan(maxima.max()))   # max keeps NaN: one pass, no array
+    def kernel(block: slice) -> int:
+        rows = tile_rows(x[block], geometry)                                 # (m, OH, kh, OW * kw, C)
+        _fold_tiles(np.maximum, rows, kw, out[block], "max_pool")             # (m, OH, OW, C)
+        if is_max is None:
+            return 0
+        wide = workspace("max_pool_wide", (block.stop - block.start, oh, ow * kw, c), x.dtype)
+        np.equal(rows, widen(out[block], kw, wide), out=is_max[block])
+        return np.count_nonzero(is_max[block])
 
-    nan = any(_over_blocks(n, x.itemsize * x[:1].size, _row_buffered(kernel, ow * kw * c)))
-    return out, kept, nan
-
-
-def _map_rows(x: np.ndarray, maxima: np.ndarray, geometry: Geometry, nan: bool, wide: np.ndarray,
-              out: np.ndarray) -> bool:
-    """The map of the maxima of tiling windows into `out` (bool (m, OH, kh, OW * kw, C), x's layout); True on ties.
-
-    x (m, H, W, C) is compared with its windows' maxima (m, OH, OW, C) repeated over their columns
-    (into `wide`). Where a maximum is NaN, the window's NaNs are its maxima (as PyTorch).
-    """
-    rows = tile_rows(x, geometry)                                           # (m, OH, kh, OW * kw, C)
-    widened = widen(maxima, geometry.kernel[1], wide)                       # (m, OH, 1, OW * kw, C)
-    np.equal(rows, widened, out=out)
-    if nan:
-        out |= np.isnan(rows) & np.isnan(widened)
-    return np.count_nonzero(out) > maxima.size
+    maxima = sum(_over_blocks(n, image_bytes, _row_buffered(kernel, ow * kw * c)))
+    if is_max is None:
+        return out, None, 0
+    return out, is_max.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), maxima
 
 
-def _tiled_maxima(x: np.ndarray, maxima: np.ndarray, geometry: Geometry, nan: bool) -> tuple[np.ndarray, bool]:
-    """The map of the maxima as bool (kh, kw, N, OH, OW, C) (a view of an array in x's layout), and whether any tie."""
-    n, oh, ow, c = maxima.shape
-    kh, kw = geometry.kernel
-    rows = np.empty((n, oh, kh, ow * kw, c), dtype=bool)
-    ties = _map_rows(x, maxima, geometry, nan, np.empty((n, oh, ow * kw, c), x.dtype), rows)
-    return rows.reshape(n, oh, kh, ow, kw, c).transpose(2, 4, 0, 1, 3, 5), ties
-
-
-def _tiled_spread(g: np.ndarray, x: np.ndarray, maxima: np.ndarray, geometry: Geometry, nan: bool) -> np.ndarray:
-    """gx (N, H, W, C) of a tiling max-pool: each output's gradient g (shared among ties) on its maxima.
-
-    Block by block, the map of the maxima is remade from x and multiplied by the widened g into gx.
-    """
+def _tiledspread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: bool) -> np.ndarray:
+    """gx (N, H, W, C) of a tiling max-pool: each output's gradient g (shared among ties) on its maxima."""
     n, oh, ow, c = g.shape
     (h, w), (kh, kw) = geometry.in_hw, geometry.kernel
     gx = np.empty((n, h, w, c), dtype=g.dtype)
+    image_bytes = gx.itemsize * gx[:1].size
 
     def kernel(block: slice) -> None:
-        m = block.stop - block.start
-        is_max = workspace("max_pool_map", (m, oh, kh, ow * kw, c), bool)
-        wide = workspace("max_pool_wide", (m, oh, ow * kw, c), x.dtype)
-        gb = g[block]
-        if _map_rows(x[block], maxima[block], geometry, nan, wide, is_max):   # ties: each gets its share
-            gb = gb / _count_rows(is_max, kw, g.dtype)
-        wide_g = workspace("max_pool_wide_g", (m, oh, ow * kw, c), g.dtype)
-        np.multiply(is_max, widen(gb, kw, wide_g), out=tile_rows(gx[block], geometry))
+        share = is_max[:, :, block]                                           # (kh, kw, m, OH, OW, C)
+        gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
+        target = tile_rows(gx[block], geometry)                              # (m, OH, kh, OW * kw, C)
+        np.copyto(target, tile_rows_of_taps(share))
+        wide = workspace("max_pool_wide", (block.stop - block.start, oh, ow * kw, c), g.dtype)
+        np.multiply(target, widen(gb, kw, wide), out=target)
         if (h, w) != (oh * kh, ow * kw):
             gx[block, oh * kh:] = 0                                           # rows and columns no window sees
             gx[block, :, ow * kw:] = 0
 
-    _over_blocks(n, gx.itemsize * gx[:1].size, _row_buffered(kernel, ow * kw * c))
+    _over_blocks(n, image_bytes, _row_buffered(kernel, ow * kw * c))
     return gx
 
 
@@ -246,22 +211,13 @@ def _give_nan_maxima(is_max: np.ndarray, xp: np.ndarray, out: np.ndarray, geomet
 
 
 def _count(is_max: np.ndarray, geometry: Geometry, dtype: np.dtype) -> np.ndarray:
-    """The number of maxima of every window (N, OH, OW, C) from the map (kh, kw, N, OH, OW, C)."""
+    """The number of maxima of every window (N, OH, OW, C): uint8 for tiling windows of up to 255 pixels, else dtype."""
     kh, kw = geometry.kernel
-    if not geometry.tiles:
+    if not geometry.tiles or kh * kw > 255:
         return is_max.sum(axis=(0, 1), dtype=dtype)
-    return _count_rows(tile_rows_of_taps(is_max), kw, dtype)   # (N, OH, kh, OW * kw, C), a view
-
-
-def _count_rows(rows: np.ndarray, kw: int, dtype: np.dtype) -> np.ndarray:
-    """The number of maxima of every tiling window (N, OH, OW, C) from the map in x's layout (N, OH, kh, OW * kw, C).
-
-    uint8 for windows of up to 255 pixels (folded as the maxima are), else dtype.
-    """
-    n, oh, kh, width, c = rows.shape
-    if kh * kw > 255:
-        return rows.reshape(n, oh, kh, width // kw, kw, c).sum(axis=(2, 4), dtype=dtype)
-    return _fold_tiles(np.add, rows.view(np.uint8), kw, np.empty((n, oh, width // kw, c), np.uint8), "max_pool_count")
+    rows = tile_rows_of_taps(is_max).view(np.uint8)          # (N, OH, kh, OW * kw, C), a view
+    n, oh, _, width, c = rows.shape
+    return _fold_tiles(np.add, rows, kw, np.empty((n, oh, width // kw, c), np.uint8), "max_pool_count")
 
 
 def _fold_tiles(ufunc: np.ufunc, rows: np.ndarray, kw: int, out: np.ndarray, slot: str) -> np.ndarray:
