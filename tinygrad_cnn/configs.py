@@ -102,6 +102,11 @@ class Family:
             return from_config(identifier, {**self.classes, **named}, _a(self.noun))
         if isinstance(identifier, type) and issubclass(identifier, self.base):
             return identifier()
+        cls = identifier if isinstance(identifier, type) else type(identifier)
+        if issubclass(cls, Configured):   # another family's: callable too, but it would compute something else
+            family = next(c for c in cls.__mro__ if Configured in c.__bases__).__name__.lower()
+            raise TypeError(f"{identifier!r:.60} is {_a(family)}, not {_a(self.noun)}: pass {_a(self.noun)} such "
+                            f"as {self.example} or a name such as {self.name!r}")
         if callable(identifier):
             return identifier
         raise TypeError(f"{_a(self.noun)} must be None, a name such as {self.name!r}, {_a(self.base.__name__)} "
