@@ -5,11 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import constraints, initializers
+from .. import constraints, initializers, regularizers
 from ..arguments import axis_index, flag, number
 from ..tensor import Tensor
 from .base import Layer, Shape, format_shape
-from .core import layer_argument
+from .core import layer_argument, layer_regularizer
 
 
 class BatchNormalization(Layer):
@@ -20,8 +20,9 @@ class BatchNormalization(Layer):
     momentum is 1 - this one). The moving variance follows the unbiased batch variance, as PyTorch and
     TensorFlow's fused kernel do. In inference the moving averages normalise instead. They are
     non-trainable weights. A frozen layer (`trainable = False`) always runs in inference mode, as in
-    Keras, so fine-tuning the layers around it neither uses nor moves its statistics. `beta_constraint`
-    and `gamma_constraint` project beta and gamma after each optimizer update.
+    Keras, so fine-tuning the layers around it neither uses nor moves its statistics. `beta_regularizer`
+    and `gamma_regularizer` put their penalties of beta and gamma in `losses`; `beta_constraint` and
+    `gamma_constraint` project beta and gamma after each optimizer update (Keras 3's order of arguments).
     """
 
     min_ndim = 2
@@ -29,7 +30,8 @@ class BatchNormalization(Layer):
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
-                 beta_constraint: Any = None, gamma_constraint: Any = None, name: str | None = None) -> None:
+                 beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, name: str | None = None) -> None:
         super().__init__(name)
         self.axis = axis_index(axis, "axis", "BatchNormalization")
         self.momentum = number(momentum, "momentum", "BatchNormalization", 0.0, 1.0)
@@ -42,6 +44,8 @@ class BatchNormalization(Layer):
             ("beta_initializer", beta_initializer), ("gamma_initializer", gamma_initializer),
             ("moving_mean_initializer", moving_mean_initializer),
             ("moving_variance_initializer", moving_variance_initializer))}
+        self.beta_regularizer = layer_regularizer(beta_regularizer, "beta_regularizer", "BatchNormalization")
+        self.gamma_regularizer = layer_regularizer(gamma_regularizer, "gamma_regularizer", "BatchNormalization")
         self.beta_constraint = layer_argument(constraints.get, beta_constraint, "beta_constraint", "BatchNormalization")
         self.gamma_constraint = layer_argument(constraints.get, gamma_constraint, "gamma_constraint",
                                                "BatchNormalization")
@@ -58,10 +62,10 @@ class BatchNormalization(Layer):
                              "needs a known, non-zero size")
         if self.scale:
             self.gamma = self.add_weight("gamma", (features,), self.initializers["gamma_initializer"],
-                                         constraint=self.gamma_constraint)
+                                         regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
             self.beta = self.add_weight("beta", (features,), self.initializers["beta_initializer"],
-                                        constraint=self.beta_constraint)
+                                        regularizer=self.beta_regularizer, constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", (features,),
                                            self.initializers["moving_mean_initializer"], trainable=False)
         self.moving_variance = self.add_weight("moving_variance", (features,),
@@ -107,5 +111,7 @@ class BatchNormalization(Layer):
         names = {key: initializers.config_entry(value) for key, value in self.initializers.items()}
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, **names,
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}
