@@ -1,6 +1,7 @@
 """`Layer`: weights, building from the first input's shape, named scopes, train/eval and (de)serialisable configs."""
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import re
@@ -91,6 +92,15 @@ def _may_hold_layers(value: Any) -> bool:
     return False
 
 
+def _noting_build(build: Callable[..., None]) -> Callable[..., None]:
+    """A layer class's own `build` that records it ran, so that a build() called by hand is not run again."""
+    @functools.wraps(build)
+    def noted(self: Layer, *args: Any, **kwargs: Any) -> None:
+        build(self, *args, **kwargs)
+        self.__dict__["_build_ran"] = True
+    return noted
+
+
 class Variable(Tensor):
     """A layer's weight: a Tensor that carries its `constraint` (None, or a callable w -> Tensor that every
     optimizer applies right after each update of the weight, as Keras's variable.constraint)."""
@@ -139,6 +149,8 @@ class Layer:
         super().__init_subclass__(**kwargs)
         parameters = inspect.signature(cls.call).parameters.values()
         cls._call_takes_training = any(p.name == "training" or p.kind is p.VAR_KEYWORD for p in parameters)
+        if "build" in cls.__dict__:   # as Keras's build wrapper: a build() that ran, even by hand, is not run again
+            cls.build = _noting_build(cls.__dict__["build"])
 
     def __init__(self, name: str | None = None) -> None:
         # the attributes that may hold layers, in assignment order (also those a subclass set before this ran);
@@ -175,6 +187,9 @@ class Layer:
 
     def __getattr__(self, name: str) -> Any:
         """Only for attributes not found: say so, and why when Layer.__init__ never ran."""
+        found = inspect.getattr_static(type(self), name, None)
+        if isinstance(found, property) and found.fget is not None:   # the property raised AttributeError: show it
+            return found.fget(self)
         if "_tracked" not in self.__dict__ and not name.startswith("__"):
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r} because Layer.__init__ never "
                                  "ran: call super().__init__(**kwargs) in its __init__, as in Keras")
@@ -246,8 +261,7 @@ class Layer:
             return
         shape = batch_shape(input_shape, self._describe())
         self._check_rank(shape)
-        # weights already made, or layers held already built, mean build() was called by hand: not twice
-        if not self._own_weights and not any(layer.built for _, layer, _ in self._walk()[1:]):
+        if not self.__dict__.get("_build_ran"):   # not twice when called by hand (layers held may be built already)
             self.build(shape)
         self._input_shape, self.built = shape, True   # before the output shape, which may run call
         try:
