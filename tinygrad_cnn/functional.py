@@ -38,9 +38,14 @@ class Functional(Model):
         self._input_layers = [t.layer if _is_input(t) else InputLayer(batch_shape=t.shape, dtype=t.dtype)
                               for t in self.inputs]
         self._nodes = _nodes_between(self.inputs, self.outputs)
-        # per call, what it reads and makes (ids of symbolic tensors), worked out once for every run
-        self._plan = [(node, [id(t) for t in node.parents], [id(t) for t in flatten(node.outputs)])
+        # each symbolic tensor's slot in a run's list of values (positions, not ids, so that copies and
+        # pickles of the model run too), then per call the slots it reads and fills, worked out once
+        slots = {id(t): i for i, t in enumerate(self.inputs + [t for node in self._nodes
+                                                               for t in flatten(node.outputs)])}
+        self._slots = len(slots)
+        self._plan = [(node, [slots[id(t)] for t in node.parents], [slots[id(t)] for t in flatten(node.outputs)])
                       for node in self._nodes]
+        self._output_slots = [slots[id(t)] for t in self.outputs]
         used = {id(t) for node in self._nodes for t in node.parents} | {id(t) for t in self.outputs}
         unused = [t.name for t in self.inputs if id(t) not in used]
         if unused:
@@ -80,13 +85,15 @@ class Functional(Model):
 
     def _run(self, leaves: list[Any], apply: Callable[[Node, Any], Any]) -> Any:
         """Values for the outputs: `leaves` for the inputs, then `apply(node, its input values)` node by node."""
-        values = {id(t): value for t, value in zip(self.inputs, leaves, strict=True)}
+        values: list[Any] = [None] * self._slots
+        values[:len(leaves)] = leaves   # the inputs' slots come first
         for node, sources, targets in self._plan:
             args = [values[source] for source in sources]
             result = apply(node, args[0] if isinstance(node.inputs, KerasTensor) else pack(node.inputs, args))
-            values.update(zip(targets, [result] if isinstance(node.outputs, KerasTensor) else flatten(result),
-                              strict=True))
-        return self._packed_outputs([values[id(t)] for t in self.outputs])
+            for target, value in zip(targets, [result] if isinstance(node.outputs, KerasTensor)
+                                     else flatten(result), strict=True):
+                values[target] = value
+        return self._packed_outputs([values[slot] for slot in self._output_slots])
 
     def _packed_outputs(self, leaves: list[Any]) -> Any:
         """Values in the structure `outputs` was given in (a one-element list gives the value itself, as Keras)."""

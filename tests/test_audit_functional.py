@@ -1,0 +1,35 @@
+"""Acceptance audit of Keras's functional API: odd but legal graphs, copies, and the errors a user meets."""
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import layers as L
+
+
+def two_branch_model() -> tc.Model:
+    """Input -> two Dense branches added together (a diamond), with BatchNormalization on one branch."""
+    tc.manual_seed(3)
+    x = tc.Input((6,), name="x")
+    left = L.Dense(4, name="left")(x)
+    right = L.BatchNormalization(name="bn")(L.Dense(4, name="right")(x))
+    return tc.Model(x, L.Add(name="join")([left, right]), name="diamond")
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))],
+                         ids=["deepcopy", "pickle"])
+def test_a_copied_functional_model_runs_on_its_own_weights(clone):
+    model = two_branch_model()
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    twin = clone(model)
+    np.testing.assert_array_equal(twin(x).numpy(), model(x).numpy())
+    twin.get_layer("left").kernel.data[...] = 0   # the copy's weights are its own
+    assert not np.array_equal(twin(x).numpy(), model(x).numpy())
+    assert twin.get_layer("left").output.layer is twin.get_layer("left")
+    # the copy still builds new models from its symbolic tensors and saves its config
+    head = tc.Model(twin.input, L.Dense(1, name="head")(twin.output))
+    assert head(x).shape == (5, 1) and tc.Model.from_config(twin.get_config()).count_params() == 28 + 28 + 4 * 4
