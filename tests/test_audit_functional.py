@@ -33,3 +33,13 @@ def test_a_copied_functional_model_runs_on_its_own_weights(clone):
     # the copy still builds new models from its symbolic tensors and saves its config
     head = tc.Model(twin.input, L.Dense(1, name="head")(twin.output))
     assert head(x).shape == (5, 1) and tc.Model.from_config(twin.get_config()).count_params() == 28 + 28 + 4 * 4
+
+
+def test_outputs_made_by_one_layer_get_names_of_their_own():
+    x = tc.Input((2,), name="x")
+    y = L.Dense(1, name="score")(x)
+    assert tc.Model(x, [y, y]).output_names == ["score", "score_1"]
+    inner = tc.Model(x, [L.Dense(1, name="p")(x), L.Dense(1, name="q")(x), y], name="inner")
+    z = tc.Input((2,), name="z")
+    outer = tc.Model(z, [*inner(z), L.Dense(1, name="inner_1")(z)])
+    assert outer.output_names == ["inner", "inner_2", "inner_3", "inner_1"]

@@ -184,10 +184,21 @@ class Functional(Model):
 
     @property
     def output_names(self) -> list[str]:
-        """The keys of a dict of outputs, else the names of the layers that make the outputs."""
+        """The keys of a dict of outputs, else the names of the layers that make the outputs, made unique
+        (as tf.keras did) when one layer makes several of them: "dense", "dense_1", ..., so that the losses
+        and metrics of each are logged on their own."""
         if isinstance(self._outputs_given, Mapping):
             return [str(key) for key in self._outputs_given]
-        return [t.layer.name for t in self.outputs]
+        names = [t.layer.name for t in self.outputs]
+        taken = set(names)
+        for i, name in enumerate(names):
+            if name in names[:i]:   # a later output of the same layer: the first free name_1, name_2, ...
+                n = 1
+                while f"{name}_{n}" in taken:
+                    n += 1
+                names[i] = f"{name}_{n}"
+                taken.add(names[i])
+        return names
 
     # --- summary ---
     def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
