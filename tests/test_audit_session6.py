@@ -122,3 +122,22 @@ def test_batch_normalization_takes_keras_regularizers_before_its_constraints():
     assert layer.losses == []
     with pytest.raises(ValueError, match=r"^BatchNormalization: beta_regularizer: unknown regularizer"):
         BatchNormalization(beta_regularizer="l3")
+
+
+def test_load_state_dict_takes_the_keys_state_dict_gave_before_they_were_paths():
+    """A nested model's state_dict was keyed by the weights' own names ("din/kernel"), now by paths
+    ("inner/din/kernel"); such a dict (e.g. np.savez(**model.state_dict()) of an older version) still loads."""
+    def model():
+        inner = tc.Sequential([Dense(4, name="din"), BatchNormalization(name="bn")], name="inner")
+        return tc.Sequential([tc.Input((3,)), inner, Dense(2, name="dout")])
+
+    source, target = model(), model()
+    for weight in source.weights:
+        weight.data[...] = np.random.default_rng(weight.size).standard_normal(weight.shape)
+    older = {w.name: w.data.copy() for w in source.weights}
+    assert set(older) != set(source.state_dict())
+    assert target.load_state_dict(older) == ([], [])
+    for mine, theirs in zip(target.weights, source.weights, strict=True):
+        np.testing.assert_array_equal(mine.data, theirs.data)
+    with pytest.raises(KeyError, match="missing weights"):   # a partial dict of such names is still refused
+        target.load_state_dict({key: older[key] for key in list(older)[:3]})

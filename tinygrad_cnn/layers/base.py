@@ -549,12 +549,16 @@ class Layer:
         """Load arrays by key (as `state_dict` gives them); checks keys (unless not strict) and shapes first.
 
         When no name matches but the count does (a copy of the architecture built in the same session is
-        named conv2d_1, dense_1, ...), the arrays load in order, as load_weights does. Returns (missing,
-        unexpected) names, which are empty when strict.
+        named conv2d_1, dense_1, ...), the arrays load in order, as load_weights does. Keys that are exactly the
+        weights' own names (`inner/kernel` for `outer/inner/kernel`: state_dict's keys before they were paths)
+        load by those names. Returns (missing, unexpected) names, which are empty when strict.
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict needs a mapping from weight names to arrays, got {type(state).__name__}")
         own = {key: w for key, w, _ in self._named_weights()}
+        by_name = {w.name: w for w in own.values()}
+        if set(state) != set(own) and set(state) == set(by_name) and len(by_name) == len(own):
+            own = by_name   # a state_dict of a nested model written before the keys were paths
         if strict and own and len(state) == len(own) and not set(state) & set(own):
             _copy_all([(weight, np.asarray(array)) for weight, array in zip(own.values(), state.values(),
                                                                            strict=True)], "load_state_dict")
