@@ -43,3 +43,25 @@ def test_outputs_made_by_one_layer_get_names_of_their_own():
     z = tc.Input((2,), name="z")
     outer = tc.Model(z, [*inner(z), L.Dense(1, name="inner_1")(z)])
     assert outer.output_names == ["inner", "inner_2", "inner_3", "inner_1"]
+
+
+@pytest.mark.parametrize("use", [np.exp, np.sum, np.asarray, lambda t: np.zeros(3) + t,
+                                 lambda t: np.concatenate([t, t])],
+                         ids=["ufunc", "reduction", "asarray", "array_plus", "concatenate"])
+def test_numpy_on_a_symbolic_tensor_says_what_to_do(use):
+    with pytest.raises(TypeError, match="symbolic tensor.*Call layers on it"):
+        use(tc.Input((3,)))
+
+
+@pytest.mark.parametrize("argument", [dict(trainable="no"), dict(trainable=None)])
+def test_a_functional_model_refuses_a_trainable_that_is_not_a_bool(argument):
+    x = tc.Input((3,))
+    with pytest.raises(TypeError, match="tc.Model: trainable must be True or False"):
+        tc.Model(x, L.Dense(1)(x), **argument)
+
+
+@pytest.mark.parametrize("argument", ["show_formula", "show_receptive_field"])
+def test_a_functional_summary_refuses_flags_that_are_not_bools(argument):
+    x = tc.Input((3,))
+    with pytest.raises(TypeError, match=f"summary: {argument} must be True or False, got 'yes'"):
+        tc.Model(x, L.Dense(1)(x)).summary(**{argument: "yes"})

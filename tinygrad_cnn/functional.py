@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .arguments import flag
 from .layers import Layer
 from .layers.base import format_shape
 from .layers.core import InputLayer
@@ -27,6 +28,7 @@ class Functional(Model):
             missing = "inputs" if inputs is None else "outputs"
             raise TypeError(f"tc.Model(inputs, outputs) needs both; {missing} is missing. Call layers on "
                             "x = tc.Input(shape), then tc.Model(inputs=x, outputs=y); or subclass tc.Model")
+        trainable = flag(trainable, "trainable", "tc.Model")
         super().__init__(name)
         self._inputs_given, self._outputs_given = _structure(inputs, "inputs"), _structure(outputs, "outputs")
         self.inputs: list[KerasTensor] = flatten(self._inputs_given)
@@ -203,7 +205,8 @@ class Functional(Model):
     # --- summary ---
     def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
         """Keras's table for a functional model: one row per layer, with the outputs it feeds from."""
-        if show_receptive_field:
+        show_formula = flag(show_formula, "show_formula", "summary")
+        if flag(show_receptive_field, "show_receptive_field", "summary"):
             raise ValueError(f"{self._describe()}: show_receptive_field needs a tc.Sequential (a chain of layers); "
                              "a graph's paths can see different windows")
         history = self._history()

@@ -34,7 +34,6 @@ class KerasTensor:
     """A value a functional model will compute: its shape (batch axis None), dtype and name, and the
     node (layer call) and output index that produce it. It holds no numbers: using it as data fails."""
 
-    __array_ufunc__ = None  # `array + symbolic` asks the symbolic tensor, which refuses
 
     def __init__(self, shape: Shape, dtype: Any = np.float32, name: str | None = None,
                  node: Node | None = None, index: int = 0) -> None:
@@ -60,7 +59,9 @@ class KerasTensor:
                         "numbers. Call layers on it (merge with tc.layers.Add()([a, b]), not a + b), build "
                         "tc.Model(inputs, outputs), then call the model (or model.predict) on data")
 
-    __array__ = numpy = __float__ = __int__ = __bool__ = __len__ = __iter__ = __getitem__ = _refuse
+    # NumPy hands `np.exp(symbolic)` and `array + symbolic` to __array_ufunc__, which refuses as well
+    __array_ufunc__ = __array_function__ = __array__ = numpy = _refuse
+    __float__ = __int__ = __bool__ = __len__ = __iter__ = __getitem__ = _refuse
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
     __matmul__ = __rmatmul__ = __pow__ = __rpow__ = __neg__ = __abs__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
 
