@@ -17,7 +17,7 @@ import numpy as np
 from . import losses
 from .arguments import finite_number, is_int, number
 from .creation import generator
-from .structures import by_name, count, names, one, rows, same_count
+from .structures import by_name, count, input_names, input_shapes, names, one, rows, same_count
 from .tensor import Tensor
 from .utils import PyDataset
 
@@ -25,13 +25,25 @@ from .utils import PyDataset
 def inputs(model: Any, x: Any, what: str) -> Any:
     """x as an array of the model's float dtype, checked to be non-empty and finite (a list of them in
     input order for a model with several inputs, all with the same number of samples)."""
-    keys = names(model, "input")
+    keys = input_names(model, x)
     if len(keys) <= 1:
-        return _input(model, one(x, keys, "x", what, "input"), "x", what)
-    found = [_input(model, array, f"x[{key!r}]", what) for key, array in zip(keys, by_name(x, keys, "x", what, "input"),
-                                                                               strict=True)]
-    same_count({f"x[{key!r}]": array for key, array in zip(keys, found, strict=True)}, what)
+        found = _input(model, one(x, keys, "x", what, "input"), "x", what)
+    else:
+        found = [_input(model, array, f"x[{key!r}]", what)
+                 for key, array in zip(keys, by_name(x, keys, "x", what, "input"), strict=True)]
+        same_count({f"x[{key!r}]": array for key, array in zip(keys, found, strict=True)}, what)
+    _settle(model, found)
     return found
+
+
+def _settle(model: Any, x: Any) -> None:
+    """Build a model not built yet for the inputs x (which names a subclassed model's inputs and outputs),
+    then match compile's per-output arguments to the output names if they waited for them."""
+    if not model.built:
+        model._check_or_build(input_shapes(x))
+    compiled = getattr(model, "compiled_outputs", None)
+    if compiled is not None and compiled.pending:
+        compiled.settle(model)
 
 
 def _input(model: Any, x: Any, argument: str, what: str) -> np.ndarray:

@@ -50,14 +50,20 @@ class Model(Layer):
 
     def _as_tensor(self, inputs: Any) -> Any:
         """One Tensor, or for a subclassed model whose call takes several inputs, a list of Tensors from a
-        list or tuple of arrays (a list of numbers is one input's data)."""
+        list or tuple of arrays (a list of numbers is one input's data; a list of one array is that input, as
+        in Keras 3, unless the model was built for a list)."""
+        if isinstance(inputs, Mapping):
+            raise TypeError(f"{self._describe()} was called on a dict with the keys {list(inputs)}; a subclassed "
+                            "model takes one tensor or a list of tensors (in the order its call reads them)")
         if isinstance(inputs, (list, tuple)) and inputs and all(hasattr(x, "shape") for x in inputs):
-            return [super(Model, self)._as_tensor(x) for x in inputs]
+            if len(inputs) > 1 or isinstance(self._input_shape, list):
+                return [super(Model, self)._as_tensor(x) for x in inputs]
+            inputs = inputs[0]
         return super()._as_tensor(inputs)
 
     def _check_or_build(self, shape: Any) -> None:
         """Also a subclassed model called on several inputs (a list of shapes): built by running its call
-        once on zero samples of those shapes."""
+        once on zero samples of those shapes (Layer.build takes one shape)."""
         if not isinstance(shape, list) or self.built:
             super()._check_or_build(shape)
             return
@@ -66,18 +72,28 @@ class Model(Layer):
         try:
             self._output_shape = self.compute_output_shape(shapes)
         except BaseException:
-            self.built = False
+            self._input_shape, self.built = None, False
             raise
+
+    def _structure_pending(self) -> bool:
+        """Whether the names of the inputs and outputs wait for the first call or build (a subclassed model
+        names them by the structure its call takes and returns)."""
+        return not self.built
 
     @property
     def input_names(self) -> list[str]:
-        """One name per input (a model with one input: the name of the model's input)."""
-        return ["input"]
+        """One name per input: "input", or input_0, input_1, ... for a subclassed model built for a list."""
+        shape = self._input_shape if self.built else None
+        return [f"input_{i}" for i in range(len(shape))] if isinstance(shape, list) else ["input"]
 
     @property
     def output_names(self) -> list[str]:
-        """One name per output."""
-        return ["output"]
+        """One name per output: "output", or for a subclassed model whose call returns a list output_0,
+        output_1, ... and for a dict its keys, sorted (Keras 3 flattens a dict in key order)."""
+        shape = self._output_shape if self.built else None
+        if isinstance(shape, Mapping):
+            return sorted(str(key) for key in shape)
+        return [f"output_{i}" for i in range(len(shape))] if isinstance(shape, list) else ["output"]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or by position in `layers`."""
@@ -308,7 +324,14 @@ class Sequential(Model):
         return [self._layers[-1].name if self._layers else "output"]
 
     # --- building and calling ---
-    _as_tensor = Layer._as_tensor   # one input: a list of arrays is one batch's data, as before
+    def _as_tensor(self, inputs: Any) -> Tensor:
+        """One input: a list of one array is that array (Keras 3); a list of several is one batch's samples."""
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1 and getattr(inputs[0], "ndim", 0) >= 1:
+            inputs = inputs[0]
+        return Layer._as_tensor(self, inputs)
+
+    def _structure_pending(self) -> bool:
+        return False   # one input and one output, named by the Input and the last layer
 
     def _sublayers(self) -> list[Layer]:
         return self._layers

@@ -17,7 +17,7 @@ import numpy as np
 from . import losses
 from . import metrics as metrics_lib
 from .arguments import finite_number, is_number
-from .structures import by_name, names
+from .structures import by_name, names, pending
 from .tensor import Tensor
 
 _METRICS_HINT = ("loss_weights are numbers that scale each output's loss (Keras 3's order: optimizer, loss, "
@@ -29,6 +29,49 @@ class Compiled:
     """The per-output losses, loss weights and metrics of a compiled model (model.compiled_outputs)."""
 
     def __init__(self, model: Any, loss: Any, loss_weights: Any, metrics: Any, weighted_metrics: Any) -> None:
+        self.given = (loss, loss_weights, metrics, weighted_metrics)
+        # a subclassed model not called yet names its outputs on its first batch: per-output arguments
+        # (lists and dicts) wait for the names (settle); anything else is checked now as for one output
+        self.pending = pending(model)
+        per_output = isinstance(loss, (list, tuple)) or (isinstance(loss, Mapping) and "class_name" not in loss) \
+            or any(isinstance(value, Mapping) for value in (loss_weights, metrics, weighted_metrics)) \
+            or isinstance(loss_weights, (list, tuple))
+        if self.pending and per_output:
+            if loss is None or all(item is None for item in (loss.values() if isinstance(loss, Mapping) else loss)):
+                raise ValueError(f"compile: loss={loss!r:.80} gives no output a loss; give at least one")
+            for item in loss.values() if isinstance(loss, Mapping) else loss:
+                if item is not None:
+                    losses.get(item)  # a wrong name shows now; settle orders the losses by output
+            self.keys: list[str] = []
+            return
+        self._match(model)
+
+    def settle(self, model: Any) -> None:
+        """Match compile's arguments to the output names a subclassed model got from its first call."""
+        self.pending = False
+        try:
+            self._match(model)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e} (compile's arguments are matched to the outputs of a subclassed model when its "
+                          f"first batch names them: {names(model, 'output')})") from None
+        self.attach(model)
+
+    def attach(self, model: Any) -> None:
+        """Set model.compiled_outputs, model.loss (for several outputs a dict by output name) and
+        model.compiled_metrics (the metrics as given)."""
+        model.compiled_outputs = self
+        loss, _, metrics, _ = self.given
+        if not self.keys:  # waiting for the output names
+            model.loss, model.compiled_metrics = loss, metrics
+        elif self.several:
+            model.loss = {key: fn for key, fn in zip(self.keys, self.losses, strict=True) if fn is not None}
+            model.compiled_metrics = metrics
+        else:
+            model.loss, model.compiled_metrics = self.losses[0], self.metrics[0]
+
+    def _match(self, model: Any) -> None:
+        """The per-output losses, weights, metrics and logged names for the model's output names."""
+        loss, loss_weights, metrics, weighted_metrics = self.given
         keys = names(model, "output")
         self.several = len(keys) > 1
         self.keys = keys if self.several else keys[:1] or ["output"]  # a plain Layer has no output_names

@@ -20,6 +20,20 @@ def names(model: Any, kind: str) -> list[str]:
     return [str(name) for name in found] if found else []
 
 
+def pending(model: Any) -> bool:
+    """Whether the model names its inputs and outputs only when first called or built (a subclassed model)."""
+    return bool(getattr(model, "_structure_pending", lambda: False)())
+
+
+def input_names(model: Any, x: Any) -> list[str]:
+    """The model's input names; for a subclassed model not built yet, the names the structure of x will give
+    it (a list of several arrays: input_0, input_1, ...), as its first call will."""
+    if pending(model) and isinstance(x, (list, tuple)) and len(x) > 1 and all(
+            getattr(item, "ndim", 0) >= 1 for item in x):
+        return [f"input_{i}" for i in range(len(x))]
+    return names(model, "input")
+
+
 def several(model: Any, kind: str) -> bool:
     """Whether the model has more than one input (output)."""
     return len(names(model, kind)) > 1
@@ -57,9 +71,12 @@ def by_name(value: Any, keys: list[str], argument: str, what: str, kind: str, pa
 
 
 def one(value: Any, keys: list[str], argument: str, what: str, kind: str) -> Any:
-    """The value for a model with one input or output: also accepted as a dict {name: value}."""
+    """The value for a model with one input or output: also accepted as a dict {name: value} or, as in
+    Keras 3, a list or tuple of one array (a list of several is one array's rows, as NumPy reads it)."""
     if isinstance(value, Mapping):
         return by_name(value, keys or [kind], argument, what, kind)[0]
+    if isinstance(value, (list, tuple)) and len(value) == 1 and getattr(value[0], "ndim", 0) >= 1:
+        return value[0]
     return value
 
 
@@ -90,8 +107,11 @@ def same_count(arrays: dict[str, np.ndarray | None], what: str) -> int:
     return counts.pop()
 
 
-def as_tensors(x: Any) -> Any:
-    """A batch's inputs as the model takes them: one Tensor, or a list of Tensors in input order."""
+def as_tensors(model: Any, x: Any) -> Any:
+    """A batch's inputs as the model takes them: one Tensor, or a list of Tensors in input order (also a
+    list of one for a model built for a list of one input)."""
+    if not isinstance(x, list) and isinstance(getattr(model, "_input_shape", None), list):
+        x = [x]
     if isinstance(x, list):
         return [Tensor._make(item, None) for item in x]
     return Tensor._make(x, None)

@@ -43,12 +43,8 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, loss
     elif chosen.params is not None:  # bound to parameters this model does not have
         raise ValueError(f"this {type(chosen).__name__} is already bound to {len(chosen.params)} parameters of "
                          "another model; give compile a new optimizer (or a name such as 'adam')")
-    model.optimizer, model.compiled_outputs = chosen, compiled  # only when all is valid
-    if compiled.several:
-        model.loss = {key: fn for key, fn in zip(compiled.keys, compiled.losses, strict=True) if fn is not None}
-        model.compiled_metrics = metrics
-    else:
-        model.loss, model.compiled_metrics = compiled.losses[0], compiled.metrics[0]
+    model.optimizer = chosen  # only when all is valid
+    compiled.attach(model)
 
 
 def _require_compiled(model: Any, what: str) -> None:
@@ -87,7 +83,7 @@ def _mode(model: Any, training: bool) -> Iterator[None]:
 def _forward(model: Any, x: Any, y: Any, weight: Any) -> tuple[Tensor, list[float], list[Any], list[np.ndarray]]:
     """One batch through the model: the total loss, each output's loss, and the targets and outputs as
     lists in output order (one entry for a model with one output)."""
-    found = structures.flat_outputs(model, model(structures.as_tensors(x)))
+    found = structures.flat_outputs(model, model(structures.as_tensors(model, x)))
     targets = y if isinstance(y, list) else [y]
     loss, parts = model.compiled_outputs.loss(model, targets, found, weight)
     return loss, parts, targets, [output.data for output in found]
@@ -136,8 +132,8 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
     validations = sum(_validates(epoch, validation_freq) for epoch in range(initial_epoch, epochs))
     validation = _validation_feed(model, validation_data, held_out, validation_batch_size, validation_steps,
                                   validations)
-    if not model.built:
-        model.build(structures.input_shapes(data[0] if isinstance(source, batches.ArrayBatches) else train.peek()[0]))
+    if not model.built:  # built by its first batch (batches.inputs)
+        train.peek()
     model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
     hooks = _callbacks(callbacks)
     history = next((hook for hook in hooks if isinstance(hook, History)), None)  # Keras returns the one given
@@ -347,7 +343,7 @@ def predict(model: Any, x: Any, batch_size: int | None = 32, verbose: Any = 0, c
     with no_grad(), _mode(model, False):
         for step, (x_batch, _, _) in enumerate(feed.epoch()):
             _notify(hooks, "on_predict_batch_begin", step, {})
-            prediction = model(structures.as_tensors(x_batch))
+            prediction = model(structures.as_tensors(model, x_batch))
             found.append([output.data for output in structures.flat_outputs(model, prediction)])
             bar.update(step + 1, {})
             _notify(hooks, "on_predict_batch_end", step, {"outputs": structures.packed(prediction, keys, found[-1])})
