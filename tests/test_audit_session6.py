@@ -141,3 +141,14 @@ def test_load_state_dict_takes_the_keys_state_dict_gave_before_they_were_paths()
         np.testing.assert_array_equal(mine.data, theirs.data)
     with pytest.raises(KeyError, match="missing weights"):   # a partial dict of such names is still refused
         target.load_state_dict({key: older[key] for key in list(older)[:3]})
+
+
+def test_keras_variable_lists_are_the_weight_lists():
+    """Keras 3's custom loops read layer.trainable_variables (its weights are Variables, as ours now are)."""
+    model = tc.Sequential([tc.Input((3,)), Dense(4, kernel_constraint="non_neg"), BatchNormalization(), Dense(2)])
+    model.layers[-1].trainable = False
+    assert model.variables == model.weights and len(model.variables) == 8
+    assert model.trainable_variables == model.trainable_weights and len(model.trainable_variables) == 4
+    assert model.non_trainable_variables == model.non_trainable_weights
+    assert all(isinstance(w, tc.layers.base.Variable) for w in model.variables)
+    assert model.trainable_variables[0].constraint == constraints.NonNeg()

@@ -481,6 +481,9 @@ class Layer:
         """Weights updated otherwise (BatchNormalization's moving statistics) or frozen."""
         return [w for w, trainable in self._all_weights() if not trainable]
 
+    # Keras 3's names for the same lists (its weights are Variables, as a layer's weights are here)
+    variables, trainable_variables, non_trainable_variables = weights, trainable_weights, non_trainable_weights
+
     @property
     def trainable(self) -> bool:
         """False freezes the layer: its weights stop requiring grad and count as non-trainable."""
