@@ -65,3 +65,31 @@ def test_a_functional_summary_refuses_flags_that_are_not_bools(argument):
     x = tc.Input((3,))
     with pytest.raises(TypeError, match=f"summary: {argument} must be True or False, got 'yes'"):
         tc.Model(x, L.Dense(1)(x)).summary(**{argument: "yes"})
+
+
+class TwoInputs(tc.Model):
+    """A subclassed model whose call takes a list of two inputs."""
+
+    def __init__(self) -> None:
+        super().__init__(name="two")
+        self.left, self.right = L.Dense(2, name="left"), L.Dense(2, name="right")
+
+    def call(self, inputs, training=False):
+        return self.left(inputs[0]) + self.right(inputs[1])
+
+
+def test_plot_model_draws_a_subclassed_model_with_two_inputs():
+    model = TwoInputs()
+    graph = tc.viz.plot_model(model, None, input_shape=[(3,), (4,)])   # not built: the shapes given
+    assert "left (Dense)" in graph.source and "in (1, 4)" in graph.source
+    model([np.ones((1, 3), np.float32), np.ones((1, 4), np.float32)])
+    assert tc.viz.plot_model(model, None).source == graph.source       # built: its own shapes
+    with pytest.raises(ValueError, match=r"input_shape must be a list of 2 shapes .* got \(3,\)"):
+        tc.viz.plot_model(model, None, input_shape=(3,))
+
+
+def test_plot_model_feeds_each_input_its_own_dtype():
+    wide, narrow = tc.Input((3,), dtype="float64", name="wide"), tc.Input((2,), name="narrow")
+    model = tc.Model([wide, narrow], [L.Activation("tanh", name="t64")(wide), L.ReLU(name="r32")(narrow)])
+    source = tc.viz.plot_model(model, None, show_dtype=True).source
+    assert "(1, 3) float64" in source and "(1, 2) float32" in source and "(1, 3) float32" not in source

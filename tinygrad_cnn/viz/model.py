@@ -15,12 +15,12 @@ from .graph import draw_graph
 from .render import save_graph
 
 
-def _sample(model: Any, known: Any, input_shape: Any) -> Tensor:
-    """A batch of one zero input: from `input_shape` (without the batch axis), an array, or `known`, the
-    model's input shape (None when the model is not built)."""
+def _sample(model: Any, known: Any, input_shape: Any, dtype: Any = np.float32) -> Tensor:
+    """A batch of one zero input of `dtype`: from `input_shape` (without the batch axis), an array (floating
+    data keeps its dtype), or `known`, the model's input shape (None when the model is not built)."""
     if isinstance(input_shape, (Tensor, np.ndarray)):
-        data = input_shape.data if isinstance(input_shape, Tensor) else input_shape
-        return Tensor(np.array(data, dtype=np.float32), requires_grad=True)
+        data = np.asarray(input_shape.data if isinstance(input_shape, Tensor) else input_shape)
+        return Tensor(data.copy() if data.dtype.kind == "f" else data.astype(np.float32), requires_grad=True)
     if input_shape is None:
         if known is None:
             raise ValueError(f"plot_model: {type(model).__name__} is not built, so its input shape is unknown; "
@@ -35,22 +35,29 @@ def _sample(model: Any, known: Any, input_shape: Any) -> Tensor:
             is_int(n) and n > 0 for n in input_shape):
         raise ValueError(f"plot_model: input_shape must be a tuple of positive ints without the batch axis "
                          f"(e.g. (28, 28, 1)), or a sample batch; got {input_shape!r:.60}")
-    return Tensor(np.zeros((1, *input_shape), dtype=np.float32), requires_grad=True)
+    return Tensor(np.zeros((1, *input_shape), dtype=dtype), requires_grad=True)
 
 
 def _samples(model: Any, input_shape: Any) -> Any:
-    """One zero batch per input of a model with several (`input_shape`: a list of shapes or batches, or
-    None for the model's own shapes); a single sample otherwise."""
-    if len(getattr(model, "input_names", ())) < 2:
-        return _sample(model, model.input_shape if getattr(model, "built", False) else None, input_shape)
-    inputs = model.inputs
+    """One zero batch per input, as a list, for a model that takes a list (several inputs, or a subclassed
+    model built for a list); `input_shape` is then a list of shapes or batches, or None for the model's
+    own shapes and dtypes. A single sample otherwise."""
+    known = model.input_shape if getattr(model, "built", False) else None
+    names = list(getattr(model, "input_names", ()))
+    given_list = isinstance(input_shape, list) and bool(input_shape) and all(
+        isinstance(one, (tuple, list, np.ndarray, Tensor)) for one in input_shape)
+    if not (isinstance(known, list) or len(names) > 1 or given_list):
+        return _sample(model, known, input_shape)
+    count = len(known) if isinstance(known, list) else len(input_shape) if given_list else len(names)
     if input_shape is None:
-        input_shape = [None] * len(inputs)
-    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != len(inputs):
-        raise ValueError(f"plot_model: the model has {len(inputs)} inputs {model.input_names}, so input_shape must "
-                         f"be a list of {len(inputs)} shapes (without the batch axis) or sample batches, or None; "
-                         f"got {input_shape!r:.60}")
-    return [_sample(model, t.shape, shape) for t, shape in zip(inputs, input_shape, strict=True)]
+        input_shape = [None] * count
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) != count:
+        raise ValueError(f"plot_model: the model has {count} inputs {names}, so input_shape must be a list of "
+                         f"{count} shapes (without the batch axis) or sample batches, or None; got {input_shape!r:.60}")
+    knowns = known if isinstance(known, list) else [None] * count
+    symbolic = getattr(model, "inputs", None) if isinstance(getattr(model, "inputs", None), list) else None
+    dtypes = [t.dtype for t in symbolic] if symbolic and len(symbolic) == count else [np.float32] * count
+    return [_sample(model, *one) for one in zip(knowns, input_shape, dtypes, strict=True)]
 
 
 def _outputs(output: Any) -> list[Tensor]:
