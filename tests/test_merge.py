@@ -1,4 +1,4 @@
-"""Merge layers (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate): values and gradients
+"""Merge layers (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot): values and gradients
 against PyTorch with random upstream gradients, Keras's shape rules and their errors."""
 from __future__ import annotations
 
@@ -148,3 +148,99 @@ def test_merge_layers_round_trip_through_configs_and_files(tmp_path):
     x = [np.arange(8.0).reshape(2, 4), np.ones((2, 4))]
     for ours, theirs in zip(loaded(x), model(x), strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@st.composite
+def dot_case(draw):
+    """Two inputs (rank 2 to 4, one batch size) whose chosen axes share a size, and Keras's `axes` for them
+    (an int when both axes are the same, else a pair; sometimes negative)."""
+    batch, k = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    shapes, chosen = [], []
+    for _ in range(2):
+        rank = draw(st.integers(2, 4))
+        shape = [batch] + [draw(st.integers(1, 3)) for _ in range(rank - 1)]
+        axis = draw(st.integers(1, rank - 1))
+        shape[axis] = k
+        shapes.append(tuple(shape))
+        chosen.append(axis - rank if draw(st.booleans()) else axis)
+    same = chosen[0] % len(shapes[0]) == chosen[1] % len(shapes[1]) and chosen[0] == chosen[1]
+    return shapes, chosen[0] if same and draw(st.booleans()) else tuple(chosen)
+
+
+@settings(max_examples=30)
+@given(case=dot_case(), normalize=st.booleans(), seed=st.integers(0, 2**16))
+def test_dot_matches_pytorch_values_and_gradients(case, normalize, seed):
+    torch = require_torch()
+    shapes, axes = case
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    tensors = [tc.Tensor(a, requires_grad=True) for a in arrays]
+    out = L.Dot(axes, normalize=normalize)(tensors)
+    assert out.shape == L.Dot(axes).compute_output_shape(shapes)
+    upstream = rng.standard_normal(out.shape)
+    reference = [torch.tensor(a, requires_grad=True) for a in arrays]
+    pair = axes if isinstance(axes, tuple) else (axes, axes)
+    a, b = (axis % len(shape) for axis, shape in zip(pair, shapes, strict=True))
+    x, y = (torch.nn.functional.normalize(t, dim=axis, eps=1e-7) if normalize else t
+            for t, axis in zip(reference, (a, b), strict=True))
+    # the first input's other axes, then the second's: move the dot axes last, contract them per sample
+    x, y = x.movedim(a, -1), y.movedim(b, -1)
+    expected = torch.einsum("bpk,bqk->bpq", x.reshape(x.shape[0], -1, x.shape[-1]),
+                            y.reshape(y.shape[0], -1, y.shape[-1])).reshape(out.shape)
+    (expected * torch.tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for ours, theirs in zip(tc.grad((out * upstream).sum(), tensors), reference, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.grad.numpy(), rtol=1e-9, atol=1e-11)
+    symbolic = L.dot([tc.Input(shape[1:]) for shape in shapes], axes=axes, normalize=normalize)
+    assert symbolic.shape == (None, *out.shape[1:])
+
+
+def test_dot_is_keras_batch_dot_and_cosine_similarity():
+    x, y = np.arange(10.0).reshape(1, 5, 2), np.arange(10.0, 20.0).reshape(1, 2, 5)
+    np.testing.assert_array_equal(L.Dot(axes=(1, 2))([x, y]).numpy(), np.einsum("bkp,bqk->bpq", x, y))
+    a, b = np.array([[3.0, 4.0], [1.0, 0.0]]), np.array([[4.0, 3.0], [0.0, 0.0]])
+    np.testing.assert_allclose(L.dot([a, b], axes=1).numpy(), [[24.0], [0.0]])
+    np.testing.assert_allclose(L.dot([a, b], axes=1, normalize=True).numpy(), [[24 / 25], [0.0]])
+    zero = tc.Tensor(b, requires_grad=True)
+    (grad,) = tc.grad(L.Dot(1, normalize=True)([a, zero]).sum(), [zero])
+    assert np.isfinite(grad.numpy()).all()   # a zero vector: zeros, and a finite gradient
+    assert L.Dot(-1).compute_output_shape([(None, 3), (None, 3)]) == (None, 1)
+    assert L.Dot((2, 1)).compute_output_shape([(None, 4, 3), (None, 3, 6, 2)]) == (None, 4, 6, 2)
+    assert L.Dot(1).compute_output_shape([(None, None), (None, 7)]) == (None, 1)
+
+
+def test_dot_passes_gradcheck():
+    rng = np.random.default_rng(1)
+    a, b = (tc.Tensor(rng.standard_normal(shape), requires_grad=True) for shape in [(2, 3, 4), (2, 4, 2)])
+    assert tc.gradcheck(lambda x, y: L.Dot((2, 1), normalize=True)([x, y]), (a, b))
+    assert tc.gradgradcheck(lambda x, y: L.Dot((2, 1))([x, y]), (a, b))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: L.Dot(axes=(1, 2))([np.ones((2, 3)), np.ones((2, 3, 4))]), ValueError,
+     r"axis 1 of the first input has 3 and axis 2 of the second has 4: \[\(2, 3\), \(2, 3, 4\)\]"),
+    (lambda: L.Dot(0)([np.ones((2, 3)), np.ones((2, 3))]), ValueError, r"axis 0 of the first input.*after the batch"),
+    (lambda: L.Dot(3)([np.ones((2, 3)), np.ones((2, 3))]), ValueError, r"axes=3 names axis 3.*\(2, 3\)"),
+    (lambda: L.Dot(1)([np.ones(2), np.ones(2)]), ValueError, "at least 2 axes"),
+    (lambda: L.Dot(1)([np.ones((2, 3))] * 3), ValueError, r"list of 2 tensors, got 3"),
+    (lambda: L.Dot(1)([np.ones((2, 3)), np.ones((3, 3))]), ValueError, "different batch sizes"),
+    (lambda: L.Dot((1, 2, 3)), TypeError, r"axes must be an int.*or a pair of ints.*\(1, 2, 3\)"),
+    (lambda: L.Dot(1.0), TypeError, "axes must be an int"),
+    (lambda: L.Dot(1, normalize="yes"), TypeError, "normalize"),
+    (lambda: L.Dot(1)([tc.Input((3,)), tc.Input((4,))]), ValueError, r"\[\(None, 3\), \(None, 4\)\]"),
+])
+def test_bad_dots_name_the_shapes_and_axes(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_dot_round_trips_through_configs_and_files(tmp_path):
+    a, b = tc.Input((4, 3), name="a"), tc.Input((3,), name="b")
+    model = tc.Model([a, b], L.Dot(axes=(2, 1), normalize=True, name="cos")([a, b]))
+    config = json.loads(json.dumps(model.get_config()))
+    entry = next(e for e in config["layers"] if e["name"] == "cos")["config"]
+    assert (entry["axes"], entry["normalize"]) == ([2, 1], True)
+    model.save(tmp_path / "m.npz")
+    x = [np.random.default_rng(0).standard_normal((2, 4, 3)), np.ones((2, 3))]
+    np.testing.assert_array_equal(tc.load_model(tmp_path / "m.npz")(x).numpy(), model(x).numpy())
+    assert model.output_shape == (None, 4)

@@ -31,6 +31,7 @@ from .merge import (
     Add,
     Average,
     Concatenate,
+    Dot,
     Maximum,
     Minimum,
     Multiply,
@@ -38,6 +39,7 @@ from .merge import (
     add,
     average,
     concatenate,
+    dot,
     maximum,
     minimum,
     multiply,
@@ -52,11 +54,11 @@ from .serialization import LAYER_CLASSES, deserialize, serialize
 
 __all__ = [
     "ELU", "LAYER_CLASSES", "Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Conv2D",
-    "Conv2DTranspose", "Concatenate", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten",
+    "Conv2DTranspose", "Concatenate", "Cropping2D", "Dense", "DepthwiseConv2D", "Dot", "Dropout", "Flatten",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D",
     "Maximum", "Minimum", "Multiply", "PReLU", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
     "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField", "Rescaling", "Reshape",
     "SeparableConv2D", "Softmax", "Subtract", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations",
-    "add", "average", "clear_session", "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize",
-    "subtract",
+    "add", "average", "clear_session", "concatenate", "deserialize", "dot", "maximum", "minimum", "multiply",
+    "serialize", "subtract",
 ]

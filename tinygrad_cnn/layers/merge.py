@@ -1,13 +1,13 @@
 """Merge layers, Keras's way to join branches of a functional model: Add, Subtract, Multiply, Average,
-Maximum, Minimum (elementwise, with broadcasting) and Concatenate, each called on a list of tensors,
-with the functional forms `add([x, y])`, `concatenate([x, y], axis=-1)`, ..."""
+Maximum, Minimum (elementwise, with broadcasting), Concatenate and Dot (a dot product per sample), each
+called on a list of tensors, with the functional forms `add([x, y])`, `concatenate([x, y], axis=-1)`, ..."""
 from __future__ import annotations
 
 import functools
 import operator
 from typing import Any
 
-from ..arguments import axis_index
+from ..arguments import axis_index, flag, is_int
 from ..ops import composed
 from ..ops.movement import concatenate as join
 from ..tensor import Tensor
@@ -163,6 +163,79 @@ class Concatenate(Merge):
         return {**super().get_config(), "axis": self.axis}
 
 
+class Dot(Merge):
+    """The dot product of each sample of two inputs over one axis of each (Keras's batch dot): `axes=1` on
+    (batch, n) and (batch, n) gives (batch, 1); on (batch, 3, 5) and (batch, 10, 3) `axes=(1, 2)` gives
+    (batch, 5, 10): the first input's other axes, then the second's. `normalize=True` divides each input by
+    its 2-norm along its axis first (at least 1e-7, Keras's epsilon), which gives the cosine similarity."""
+
+    exact_inputs = 2
+    EPSILON = 1e-7
+
+    def __init__(self, axes: Any, normalize: bool = False, name: str | None = None) -> None:
+        super().__init__(name)
+        pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(is_int(a) for a in axes)
+        if not is_int(axes) and not pair:
+            raise TypeError(f"Dot: axes must be an int (the same axis of both inputs) or a pair of ints (one axis "
+                            f"of each input), e.g. axes=1 or axes=(1, 2); got {axes!r:.60}")
+        self.axes: int | tuple[int, int] = int(axes) if is_int(axes) else (int(axes[0]), int(axes[1]))
+        self.normalize = flag(normalize, "normalize", "Dot")
+
+    def _dot_axes(self, shapes: list[Shape]) -> tuple[int, int]:
+        """Each input's dot axis counted from 0 (negative axes count from each input's last axis)."""
+        chosen = self.axes if isinstance(self.axes, tuple) else (self.axes, self.axes)
+        found = []
+        for axis, shape, which in zip(chosen, shapes, ("first", "second"), strict=True):
+            rank = len(shape)
+            if rank < 2 or not -rank <= axis < rank or axis % rank == 0:
+                raise ValueError(f"{self._describe()}: axes={self.axes} names axis {axis} of the {which} input, of "
+                                 f"shape {format_shape(shape)}; it must be an axis after the batch axis (1 to "
+                                 f"{rank - 1}, or negative from the last), on inputs of at least 2 axes: "
+                                 f"{_shapes_text(shapes)}")
+            found.append(axis % rank)
+        return found[0], found[1]
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        """The first input's shape without its dot axis, then the second's without its batch and dot axes;
+        (batch, 1) when nothing else is left."""
+        shapes = self._shapes(input_shape)
+        a, b = self._dot_axes(shapes)
+        n, m = shapes[0][a], shapes[1][b]
+        if n is not None and m is not None and n != m:
+            raise ValueError(f"{self._describe()}: the dot axes must have one size, but axis {a} of the first input "
+                             f"has {n} and axis {b} of the second has {m}: {_shapes_text(shapes)} with axes="
+                             f"{self.axes}; choose axes of the same size")
+        batch = shapes[0][0] if shapes[0][0] is not None else shapes[1][0]
+        rest = [d for i, d in enumerate(shapes[0]) if i not in (0, a)] + \
+            [d for i, d in enumerate(shapes[1]) if i not in (0, b)]
+        return (batch, *rest) if rest else (batch, 1)
+
+    def call(self, inputs: list[Tensor], training: bool) -> Tensor:
+        x, y = inputs
+        a, b = self._dot_axes([x.shape, y.shape])
+        if self.normalize:
+            x, y = _unit(x, a, self.EPSILON), _unit(y, b, self.EPSILON)
+        batch, k = x.shape[0], x.shape[a]
+        xs = [i for i in range(1, x.ndim) if i != a]
+        ys = [i for i in range(1, y.ndim) if i != b]
+        # x (batch, ..., k, ...) -> (batch, P, k) and y (batch, ..., k, ...) -> (batch, k, Q), P and Q the products
+        # of the other axes; one batched matmul sums over k
+        left = x.permute(0, *xs, a).reshape((batch, -1, k))
+        right = y.permute(0, b, *ys).reshape((batch, k, -1))
+        out = left @ right   # (batch, P, Q)
+        return out.reshape(self.compute_output_shape([x.shape, y.shape]))
+
+    def get_config(self) -> dict[str, Any]:
+        axes = list(self.axes) if isinstance(self.axes, tuple) else self.axes
+        return {**super().get_config(), "axes": axes, "normalize": self.normalize}
+
+
+def _unit(x: Tensor, axis: int, epsilon: float) -> Tensor:
+    """x / max(||x||, epsilon) along `axis`, as sqrt(max(sum x^2, epsilon^2)): a zero vector gives zeros and a
+    zero gradient (the maximum sends it to the constant, never through sqrt at 0)."""
+    return x / (x * x).sum(axis=axis, keepdims=True).maximum(epsilon * epsilon).sqrt()
+
+
 def add(inputs: list[Any], **kwargs: Any) -> Any:
     """`Add(**kwargs)(inputs)`."""
     return Add(**kwargs)(inputs)
@@ -196,3 +269,8 @@ def minimum(inputs: list[Any], **kwargs: Any) -> Any:
 def concatenate(inputs: list[Any], axis: int = -1, **kwargs: Any) -> Any:
     """`Concatenate(axis, **kwargs)(inputs)`."""
     return Concatenate(axis, **kwargs)(inputs)
+
+
+def dot(inputs: list[Any], axes: Any = -1, **kwargs: Any) -> Any:
+    """`Dot(axes, **kwargs)(inputs)` (normalize=True for the cosine similarity)."""
+    return Dot(axes, **kwargs)(inputs)
