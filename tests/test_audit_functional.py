@@ -93,3 +93,12 @@ def test_plot_model_feeds_each_input_its_own_dtype():
     model = tc.Model([wide, narrow], [L.Activation("tanh", name="t64")(wide), L.ReLU(name="r32")(narrow)])
     source = tc.viz.plot_model(model, None, show_dtype=True).source
     assert "(1, 3) float64" in source and "(1, 2) float32" in source and "(1, 3) float32" not in source
+
+
+def test_plot_model_takes_keras_to_file(tmp_path):
+    model = two_branch_model()
+    tc.viz.plot_model(model, to_file=tmp_path / "keras.png", show_shapes=True)
+    model.plot_model(to_file=tmp_path / "method.png")
+    assert (tmp_path / "keras.png").stat().st_size > 0 and (tmp_path / "method.png").stat().st_size > 0
+    with pytest.raises(TypeError, match="give the file once"):
+        tc.viz.plot_model(model, tmp_path / "a.png", to_file=tmp_path / "b.png")

@@ -71,11 +71,17 @@ def _outputs(output: Any) -> list[Tensor]:
 
 def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", input_shape: Any = None,
                show_shapes: bool = True, show_dtype: bool = False, collapse: Any = True,
-               direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500) -> Any:
+               direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500,
+               to_file: str | os.PathLike[str] | None = None) -> Any:
     """Run `model` (in inference mode) on a zero batch (one per input), draw its graph, one node per layer,
-    with every output, and save it to `path`."""
+    with every output, and save it to `path` (or `to_file`, Keras's name for it)."""
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
+    if to_file is not None:
+        if path not in (None, "model.png"):
+            raise TypeError(f"plot_model: give the file once, as path= or as to_file= (Keras's name), got "
+                            f"path={path!r} and to_file={to_file!r}")
+        path = to_file
     show_shapes, show_dtype = (flag(value, name, "plot_model") for value, name in
                                ((show_shapes, "show_shapes"), (show_dtype, "show_dtype")))
     sample = _samples(model, input_shape)
