@@ -102,3 +102,27 @@ def test_plot_model_takes_keras_to_file(tmp_path):
     assert (tmp_path / "keras.png").stat().st_size > 0 and (tmp_path / "method.png").stat().st_size > 0
     with pytest.raises(TypeError, match="give the file once"):
         tc.viz.plot_model(model, tmp_path / "a.png", to_file=tmp_path / "b.png")
+
+
+def damaged_call(change) -> dict:
+    """The config of Input -> Dense 'd', with `change` made to d's call entry."""
+    x = tc.Input((4,), name="a")
+    config = tc.Model(x, L.Dense(3, name="d")(x)).get_config()
+    change(config["layers"][1]["inbound_nodes"][0])
+    return config
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda call: call.__setitem__("kwargs", []), "layer 'd' has a call that is not"),
+    (lambda call: call.__setitem__("args", []), "layer 'd' has a call that is not"),
+    (lambda call: call.__setitem__("kwargs", {"training": "yes"}), r"kwargs \{'training': 'yes'\}"),
+    (lambda call: call.__setitem__("kwargs", {"mask": None}), r"kwargs \{'mask': None\}.*only fix training"),
+], ids=["kwargs_list", "no_args", "training_string", "unknown_kwarg"])
+def test_a_damaged_layer_call_in_a_config_is_named(change, message):
+    with pytest.raises(ValueError, match="graph cannot be rebuilt.*" + message):
+        tc.Model.from_config(damaged_call(change))
+
+
+def test_a_config_call_keeps_a_training_flag():
+    config = damaged_call(lambda call: call.__setitem__("kwargs", {"training": False}))
+    assert tc.Model.from_config(config).get_config() == config

@@ -258,7 +258,7 @@ class Functional(Model):
             name = entry.get("name", layer.name)
             if name in layers:
                 raise ValueError(f"the functional config names two layers {name!r}")
-            layers[name], pending[name] = layer, list(entry.get("inbound_nodes", []))
+            layers[name], pending[name] = layer, [_checked_node(name, node) for node in entry.get("inbound_nodes", [])]
         tensors = _replay(layers, pending)
 
         def tensor(ref: Any) -> KerasTensor:
@@ -280,6 +280,21 @@ def _history_key(ref: Any) -> tuple[Any, ...]:
     if not (isinstance(ref, list) and len(ref) == 3):
         raise KeyError(ref)
     return tuple(ref)
+
+
+def _checked_node(name: Any, node: Any) -> Mapping[str, Any]:
+    """A config's layer call, {"args": [inputs], "kwargs": {"training": True/False/None}} (kwargs optional)."""
+    why = "the functional config's graph cannot be rebuilt"
+    kwargs = node.get("kwargs", {}) if isinstance(node, Mapping) else None
+    if not isinstance(kwargs, Mapping) or not isinstance(node.get("args"), list) or not node["args"]:
+        raise ValueError(f"{why}: layer {name!r} has a call that is not {{'args': [inputs], 'kwargs': {{...}}}}: "
+                         f"{node!r:.200}")
+    unknown = [key for key in kwargs if key != "training"]
+    training = kwargs.get("training")
+    if unknown or not (training is None or isinstance(training, bool)):
+        raise ValueError(f"{why}: it calls layer {name!r} with kwargs {dict(kwargs)!r:.200}; a call can only fix "
+                         "training=True, False or None")
+    return {"args": node["args"], "kwargs": kwargs}
 
 
 def _replay(layers: dict[str, Layer], pending: dict[str, list[Any]]) -> dict[tuple[Any, ...], KerasTensor]:
@@ -304,7 +319,7 @@ def _replay(layers: dict[str, Layer], pending: dict[str, list[Any]]) -> dict[tup
                     args = _mapped(node["args"][0], tensor)
                 except (KeyError, IndexError, TypeError):
                     break   # an input not made yet (or a malformed entry: reported below)
-                outputs = layer(args, training=node.get("kwargs", {}).get("training"))
+                outputs = layer(args, training=node["kwargs"].get("training"))
                 for i, t in enumerate(flatten(outputs)):
                     tensors[(name, made[name], i)] = t
                 made[name] += 1
@@ -313,7 +328,7 @@ def _replay(layers: dict[str, Layer], pending: dict[str, list[Any]]) -> dict[tup
     stuck = {name: nodes[0] for name, nodes in pending.items() if nodes}
     if stuck:
         raise ValueError(f"the functional config's graph cannot be rebuilt: these layer calls use tensors no "
-                         f"layer makes (or are not {{'args': [...], 'kwargs': {{...}}}}): {stuck!r:.300}")
+                         f"layer makes (or not written as [layer name, node index, tensor index]): {stuck!r:.300}")
     return tensors
 
 
