@@ -126,3 +126,63 @@ def test_a_damaged_layer_call_in_a_config_is_named(change, message):
 def test_a_config_call_keeps_a_training_flag():
     config = damaged_call(lambda call: call.__setitem__("kwargs", {"training": False}))
     assert tc.Model.from_config(config).get_config() == config
+
+
+def tangled_model() -> tc.Model:
+    """A layer shared by two branches, a nested model used twice, a diamond joined by Multiply and
+    Concatenate, two outputs: the odd but legal graph a Keras user may draw."""
+    tc.manual_seed(7)
+    inner_in = tc.Input((3,), name="inner_in")
+    block = tc.Model(inner_in, L.Dense(3, activation="tanh", name="inner_dense")(inner_in), name="block")
+    x, side = tc.Input((3,), name="x"), tc.Input((2,), name="side")
+    shared = L.Dense(3, activation="tanh", name="shared")
+    left, right = shared(x), shared(block(x))
+    joined = L.Multiply(name="mul")([left, block(right)])
+    return tc.Model([x, side], [joined, L.Concatenate(name="cat")([joined, side])], name="tangled")
+
+
+def test_gradients_through_a_tangled_graph_pass_gradcheck_in_float64():
+    model = tangled_model()
+    model.astype(np.float64)
+    rng = np.random.default_rng(1)
+    x = tc.Tensor(rng.normal(size=(2, 3)), requires_grad=True)
+    side = tc.Tensor(rng.normal(size=(2, 2)), requires_grad=True)
+    upstream = [rng.normal(size=(2, 3)), rng.normal(size=(2, 5))]   # a random direction, not sum()
+
+    def projected(x, side, *weights):
+        first, second = model([x, side])
+        return (first * tc.Tensor(upstream[0])).sum() + (second * tc.Tensor(upstream[1])).sum()
+
+    assert tc.gradcheck(projected, (x, side, *model.trainable_weights))
+    assert model([x, side])[1].dtype == np.float64
+
+
+def test_the_training_flag_reaches_layers_inside_nested_models():
+    inner_in = tc.Input((8,), name="inner_in")
+    inner = tc.Model(inner_in, L.Dropout(0.5, name="drop")(inner_in), name="inner")
+    x = tc.Input((8,), name="x")
+    dropped = inner(x)
+    model = tc.Model(x, [dropped, L.BatchNormalization(name="bn")(dropped)])
+    data = np.ones((64, 8), np.float32)
+    bn = model.get_layer("bn")
+    before = bn.moving_mean.numpy().copy()
+    assert not (model(data)[0].numpy() == 0).any()                       # inference: no dropout
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), before)        # nor moving statistics
+    assert 0.3 < (model(data, training=True)[0].numpy() == 0).mean() < 0.7   # reached the nested Dropout
+    assert not np.array_equal(before, bn.moving_mean.numpy())            # and the BatchNormalization
+
+
+def test_a_frozen_nested_model_keeps_its_weights_and_statistics_through_fit():
+    inner_in = tc.Input((4,), name="inner_in")
+    inner = tc.Model(inner_in, L.BatchNormalization(name="bn")(L.Dense(4, name="d")(inner_in)), name="inner")
+    x = tc.Input((4,), name="x")
+    model = tc.Model(x, L.Dense(1, name="head")(inner(x)))
+    inner.trainable = False
+    frozen = [w.numpy().copy() for w in inner.weights]
+    head = model.get_layer("head").kernel.numpy().copy()
+    model.compile(optimizer="sgd", loss="mse")
+    data = np.random.default_rng(2).normal(size=(32, 4)).astype(np.float32) + 3
+    model.fit(data, np.ones((32, 1)), epochs=2, verbose=0)
+    assert all(np.array_equal(w, v.numpy()) for w, v in zip(frozen, inner.weights, strict=True))
+    assert not np.array_equal(head, model.get_layer("head").kernel.numpy())
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 6
