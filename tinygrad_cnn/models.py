@@ -3,15 +3,98 @@ get_layer), subclassed as `class MyModel(tc.Model)`, and `Sequential`, layers ap
 `tc.Model(inputs, outputs)` builds a functional model (functional.py)."""
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .arguments import is_int
+from .arguments import flag, is_int, is_number, positive_int
 from .layers import Layer, ReceptiveField, deserialize, serialize
 from .layers.base import Shape, _without_batch, batch_shape, format_shape
 from .layers.core import InputLayer
 from .layers.symbolic import KerasTensor, is_shape
 from .tensor import Tensor
+
+
+@dataclass(frozen=True)
+class _View:
+    """How summary lays its table out: Keras 3's summary arguments, checked."""
+
+    line_length: int | None = None
+    positions: tuple[float, ...] | None = None
+    expand_nested: bool = False
+    show_trainable: bool = False
+    layer_range: tuple[str, str] | None = None
+    capture: bool = False   # give the rows, not the text (a nested model's rows for expand_nested)
+
+    @classmethod
+    def checked(cls, line_length: Any, positions: Any, expand_nested: Any, show_trainable: Any,
+                layer_range: Any) -> _View:
+        if callable(line_length):
+            raise TypeError("summary: line_length must be a positive int (the table's width), got a function; "
+                            "pass it as print_fn=... (Keras 3's order: line_length, positions, print_fn)")
+        if line_length is not None:
+            line_length = positive_int(line_length, "line_length", "summary")
+        if positions is not None:
+            ok = isinstance(positions, (list, tuple)) and positions and all(
+                is_number(p) and p > 0 for p in positions) and all(a < b for a, b in itertools.pairwise(positions))
+            if not ok:
+                raise ValueError(f"summary: positions must be increasing positive numbers, the right end of each "
+                                 f"column: fractions of line_length (up to 1.0) or characters, e.g. [0.45, 0.8, 1.0]; "
+                                 f"got {positions!r:.60}")
+            positions = tuple(float(p) for p in positions)
+        if layer_range is not None:
+            if not (isinstance(layer_range, (list, tuple)) and len(layer_range) == 2
+                    and all(isinstance(name, str) for name in layer_range)):
+                raise ValueError(f"summary: layer_range must be a pair of layer names (or regular expressions), the "
+                                 f"first and the last layer to show, e.g. ['conv2d', 'dense']; got {layer_range!r:.60}")
+            layer_range = (layer_range[0], layer_range[1])
+        return cls(line_length, positions, flag(expand_nested, "expand_nested", "summary"),
+                   flag(show_trainable, "show_trainable", "summary"), layer_range)
+
+    def widths(self, header: list[str], natural: list[int]) -> list[int]:
+        """The columns' widths: `natural` (fitted to the cells) unless line_length or positions are given
+        (without positions the natural widths are stretched or shrunk to line_length)."""
+        if self.line_length is None and self.positions is None:
+            return natural
+        if self.positions is not None and len(self.positions) != len(header):
+            raise ValueError(f"summary: positions has {len(self.positions)} entries but the table has {len(header)} "
+                             f"columns {header}; give one right end per column")
+        total = self.line_length or sum(natural)
+        ends = self.positions or tuple(end / sum(natural) for end in itertools.accumulate(natural))
+        if ends[-1] <= 1:   # fractions of the line
+            ends = tuple(round(total * end) for end in ends)
+        widths = [int(b - a) for a, b in zip((0, *ends), ends, strict=False)]
+        if min(widths) < 2:
+            raise ValueError(f"summary: line_length={self.line_length} and positions={self.positions} leave the column "
+                             f"{header[widths.index(min(widths))]!r} {min(widths)} characters wide; widen the line or "
+                             "move the positions apart")
+        return widths
+
+    def in_range(self, entries: list[Any], model: Layer) -> list[Any]:
+        """The rows from the first layer matching layer_range[0] to the last matching layer_range[1]."""
+        if self.layer_range is None:
+            return entries
+        names = [layer.name if layer is not None else "" for layer, _, _ in entries]
+        try:
+            first = next((i for i, name in enumerate(names) if re.match(self.layer_range[0], name)), None)
+            last = next((i for i in reversed(range(len(names))) if re.match(self.layer_range[1], names[i])), None)
+        except re.error as e:
+            raise ValueError(f"summary: layer_range={list(self.layer_range)} is not a valid regular expression: "
+                             f"{e}") from None
+        if first is None or last is None or last < first:
+            raise ValueError(f"summary: layer_range={list(self.layer_range)} matches no range of layers of "
+                             f"{model._describe()} (layers: {names}); give the names (or regular expressions) of "
+                             "the first and the last layer to show, in that order")
+        return entries[first:last + 1]
+
+
+def _trainable_mark(layer: Layer | None) -> str:
+    """Keras's Trainable column: Y or N for a layer with weights, - for one without."""
+    if layer is None or not layer.weights:
+        return "-"
+    return "Y" if layer.trainable else "N"
 
 
 class Model(Layer):
@@ -113,16 +196,34 @@ class Model(Layer):
         raise ValueError(f"{self._describe()} has no layer named {name!r}; layers: {[la.name for la in layers]}")
 
     # --- summary ---
-    def summary(self, print_fn: Callable[[str], Any] | None = None, show_formula: bool = False,
-                show_receptive_field: bool = False) -> None:
-        """Print Keras's table (layer, output shape, parameters, totals); optionally each row's parameter
-        formula and (Sequential) receptive field (the input window one output value sees)."""
-        text = self.summary_str(show_formula, show_receptive_field)
+    def summary(self, line_length: int | None = None, positions: Any = None,
+                print_fn: Callable[[str], Any] | None = None, expand_nested: bool = False, show_trainable: bool = False,
+                layer_range: Any = None, show_formula: bool = False, show_receptive_field: bool = False) -> None:
+        """Print Keras's table (layer, output shape, parameters, totals), Keras 3's arguments: `line_length`
+        (the table's width), `positions` (each column's right end: fractions of line_length or characters),
+        `print_fn` (called on each line), `expand_nested` (a nested model's layers indented under it),
+        `show_trainable` (a "Trainable" column: Y, N, or - for a layer without weights) and `layer_range`
+        (the rows from the first layer whose name matches layer_range[0] to the last matching layer_range[1],
+        regular expressions). Beyond Keras: each row's parameter formula and (Sequential) receptive field."""
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"summary: print_fn must be a function called on each line (e.g. print), got "
+                            f"{type(print_fn).__name__} {print_fn!r:.40}")
+        text = self._summary_text(_View.checked(line_length, positions, expand_nested, show_trainable, layer_range),
+                                  flag(show_formula, "show_formula", "summary"),
+                                  flag(show_receptive_field, "show_receptive_field", "summary"))
+        for line in text.split("\n") if print_fn is not None else ():
+            print_fn(line)
         if print_fn is None:
             print(text)
-            return
-        for line in text.split("\n"):
-            print_fn(line)
+
+    def _summary_text(self, view: _View, show_formula: bool, show_receptive_field: bool) -> Any:
+        """summary_str's table laid out as `view` says (_table reads the view while summary_str runs; a
+        view that captures gives the rows instead of the text)."""
+        self.__dict__["_summary_view"] = view
+        try:
+            return self.summary_str(show_formula, show_receptive_field)
+        finally:
+            del self.__dict__["_summary_view"]
 
     def summary_str(self, show_formula: bool = False, show_receptive_field: bool = False) -> str:
         """The summary as a string (also what `str(model)` gives for a built model)."""
@@ -137,21 +238,60 @@ class Model(Layer):
                          + [layer.param_formula() if layer.built else "-"] * show_formula])
         return self._table(["Layer (type)", "Output Shape", "Param #"] + ["Formula"] * show_formula, rows)
 
-    def _table(self, header: list[str], rows: list[list[list[str]]]) -> str:
-        """Keras's summary table: `rows` of lines of cells (extra lines continue a row), then the totals."""
+    def _table(self, header: list[str], rows: list[list[list[str]]]) -> Any:
+        """Keras's summary table: `rows` of lines of cells (extra lines continue a row; one row per layer of
+        `layers`, in order), then the totals; laid out as summary's arguments say."""
+        view = self.__dict__.get("_summary_view", _View())
+        layers = self.layers
+        entries = [(layer, 0, row) for layer, row in zip(layers, rows, strict=True)] if len(layers) == len(rows) \
+            else [(None, 0, row) for row in rows]
+        if view.capture:   # a nested model's rows, for expand_nested
+            return header, self._expanded(header, entries, view)
+        entries = self._expanded(header, view.in_range(entries, self), view)
+        if view.show_trainable:
+            header = [*header, "Trainable"]
+            entries = [(layer, depth, [[*row[0], _trainable_mark(layer)]] + [[*cells, ""] for cells in row[1:]])
+                       for layer, depth, row in entries]
+        return self._render(header, [row for _, _, row in entries], view)
+
+    def _expanded(self, header: list[str], entries: list[Any], view: _View) -> list[Any]:
+        """With expand_nested, each nested model's rows after its own, their names indented (deeper ones more)."""
+        if not view.expand_nested:
+            return entries
+        found = []
+        for layer, depth, row in entries:
+            found.append((layer, depth, row))
+            if not isinstance(layer, Model) or not layer.built:
+                continue
+            inner_header, inner = layer._summary_text(_View(expand_nested=True, capture=True), "Formula" in header,
+                                                      False)
+            for sub, sub_depth, sub_row in inner:
+                lines = [[cells[inner_header.index(column)] if column in inner_header else "" for column in header]
+                         for cells in sub_row]
+                lines[0][0] = ("  " if sub_depth else "\u2514 ") + lines[0][0]
+                found.append((sub, sub_depth + 1, lines))
+        return found
+
+    def _render(self, header: list[str], rows: list[list[list[str]]], view: _View) -> str:
         lines = [line for row in rows for line in row]
         widths = [max([len(header[i]), *(len(cells[i]) for cells in lines)]) + 3 for i in range(len(header))]
         widths[:3] = [max(w, minimum) for w, minimum in zip(widths, (29, 26, 10), strict=False)]
+        widths = view.widths(header, widths)
 
-        def line(cells: list[str]) -> str:
-            return "".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+        def line(cells: list[str]) -> list[str]:
+            """The cells on one or more printed lines: a cell too long for its column goes on over the next."""
+            parts = [[cell[i:i + width - 1] for i in range(0, len(cell), width - 1)] or [""]
+                     for cell, width in zip(cells, widths, strict=True)]
+            return ["".join((part[k] if k < len(part) else "").ljust(width) for part, width in
+                            zip(parts, widths, strict=True)).rstrip() for k in range(max(map(len, parts)))]
 
         width = sum(widths)
         trainable = sum(w.size for w in self.trainable_weights)
         total = self.count_params()
-        body = [f'Model: "{self.name}"', "_" * width, line(header), "=" * width]
+        body = [f'Model: "{self.name}"', "_" * width, *line(header), "=" * width]
         for i, row in enumerate(rows):
-            body += [line(cells) for cells in row] + ["_" * width if i < len(rows) - 1 else "=" * width]
+            body += [text for cells in row for text in line(cells)] + ["_" * width if i < len(rows) - 1
+                                                                       else "=" * width]
         if not rows:
             body.append("=" * width)
         body += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
