@@ -264,3 +264,19 @@ def test_empty_batches():
     r = tc.Tensor(np.zeros((0, 3), dtype=np.float32), requires_grad=True)
     r.relu().sum().backward()
     assert r.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("pool", [tc.max_pool2d, tc.avg_pool2d])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("hw, padding", [((4, 4), "valid"), ((5, 5), "valid"), ((5, 5), "same")])
+def test_no_channels(pool, data_format, hw, padding):
+    """Images with 0 channels pool to 0 channels, and their gradient, recorded or not, has their shape
+    (widening the upstream gradient over a window's columns once failed on them)."""
+    shape = (2, *hw, 0) if data_format == "channels_last" else (2, 0, *hw)
+    out_hw = tuple(-(-n // 2) if padding == "same" else n // 2 for n in hw)   # ceil or floor of n / 2
+    for create_graph in (False, True):
+        x = tc.Tensor(np.zeros(shape), requires_grad=True)
+        y = pool(x, 2, padding=padding, data_format=data_format)
+        assert y.shape == ((2, *out_hw, 0) if data_format == "channels_last" else (2, 0, *out_hw))
+        (gx,) = tc.grad(y.sum(), [x], create_graph=create_graph)
+        assert gx.shape == shape

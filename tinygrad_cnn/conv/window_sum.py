@@ -107,7 +107,7 @@ def tile_rows_of_taps(per_tap: np.ndarray) -> np.ndarray:
 def widen(a: np.ndarray, kw: int, out: np.ndarray | None = None) -> np.ndarray:
     """Each output (N, OH, OW, C) repeated over its window's columns: (N, OH, 1, OW * kw, C), into `out` if given."""
     n, oh, ow, c = a.shape
-    if c > 1:   # np.take copies each pixel's C values as one chunk, and lets go of the GIL (np.repeat keeps it)
+    if c != 1:   # np.take copies each pixel's C values as one chunk, and lets go of the GIL (np.repeat keeps it)
         return a.take(np.arange(ow).repeat(kw), axis=2, out=out, mode="clip")[:, :, None]
     # one value a pixel (channels_first): 2x faster by columns
     wide = np.empty((n, oh, ow, kw, 1), dtype=a.dtype) if out is None else out.reshape(n, oh, ow, kw, 1)
