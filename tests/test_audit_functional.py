@@ -186,3 +186,12 @@ def test_a_frozen_nested_model_keeps_its_weights_and_statistics_through_fit():
     assert all(np.array_equal(w, v.numpy()) for w, v in zip(frozen, inner.weights, strict=True))
     assert not np.array_equal(head, model.get_layer("head").kernel.numpy())
     assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 6
+
+
+def test_a_list_of_rows_for_a_one_input_model_says_to_stack_them():
+    x = tc.Input((6,), name="x")
+    model = tc.Model(x, L.Dense(2)(x))
+    rows = [np.zeros(6, np.float32)] * 3
+    with pytest.raises(ValueError, match=r"has 1 input \['x'\] but was called on a list of 3 arrays.*np.stack"):
+        model(rows)
+    assert model(np.stack(rows)).shape == (3, 2) and model([np.stack(rows)]).shape == (3, 2)

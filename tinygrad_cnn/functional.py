@@ -116,10 +116,12 @@ class Functional(Model):
             return [given[n] for n in names]
         if isinstance(given, (list, tuple)) and not is_leaf(given):
             if len(given) != len(names):
-                plural = "s" * (len(given) != 1)
-                raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on a list of "
+                plural, inputs = "s" * (len(given) != 1), "input" + "s" * (len(names) != 1)
+                stack = "; to give one input's rows as a list, stack them first: np.stack(rows)" \
+                    if len(names) == 1 and what == "array" else ""
+                raise ValueError(f"{self._describe()} has {len(names)} {inputs} {names} but was called on a list of "
                                  f"{len(given)} {what}{plural}; give one per input, in that order, or a dict keyed "
-                                 "by those names")
+                                 f"by those names{stack}")
             return list(given)
         if len(names) != 1:
             raise ValueError(f"{self._describe()} has {len(names)} inputs {names} but was called on one {what}; give a "
