@@ -195,3 +195,10 @@ def test_a_list_of_rows_for_a_one_input_model_says_to_stack_them():
     with pytest.raises(ValueError, match=r"has 1 input \['x'\] but was called on a list of 3 arrays.*np.stack"):
         model(rows)
     assert model(np.stack(rows)).shape == (3, 2) and model([np.stack(rows)]).shape == (3, 2)
+
+
+@pytest.mark.parametrize("input_shape", [(8, 8, 1), [8, 8, 1], [(8, 8, 1)], [np.zeros((1, 8, 8, 1))]],
+                         ids=["tuple", "list_of_sizes", "list_of_one_shape", "list_of_one_batch"])
+def test_plot_model_of_a_sequential_without_input_takes_one_shape_in_any_form(input_shape):
+    model = tc.Sequential([L.Conv2D(2, 3, name="conv"), L.Flatten(name="flat"), L.Dense(2, name="out")])
+    assert "out (Dense)" in tc.viz.plot_model(model, None, input_shape=input_shape).source

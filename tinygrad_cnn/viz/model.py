@@ -55,7 +55,7 @@ def _samples(model: Any, input_shape: Any) -> Any:
         raise ValueError(f"plot_model: the model has {count} inputs {names}, so input_shape must be a list of "
                          f"{count} shapes (without the batch axis) or sample batches, or None; got {input_shape!r:.60}")
     knowns = known if isinstance(known, list) else [None] * count
-    symbolic = getattr(model, "inputs", None) if isinstance(getattr(model, "inputs", None), list) else None
+    symbolic = vars(model).get("inputs")   # a functional model's Inputs (a Sequential's property may refuse)
     dtypes = [t.dtype for t in symbolic] if symbolic and len(symbolic) == count else [np.float32] * count
     return [_sample(model, *one) for one in zip(knowns, input_shape, dtypes, strict=True)]
 
