@@ -202,3 +202,25 @@ def test_a_list_of_rows_for_a_one_input_model_says_to_stack_them():
 def test_plot_model_of_a_sequential_without_input_takes_one_shape_in_any_form(input_shape):
     model = tc.Sequential([L.Conv2D(2, 3, name="conv"), L.Flatten(name="flat"), L.Dense(2, name="out")])
     assert "out (Dense)" in tc.viz.plot_model(model, None, input_shape=input_shape).source
+
+
+def test_keras_fine_tuning_keeps_a_base_called_with_training_false_in_inference_mode():
+    tc.manual_seed(0)
+    base = tc.Sequential([tc.Input((6, 6, 1)), L.Conv2D(4, 3, name="conv"), L.BatchNormalization(name="bn"),
+                          L.ReLU()], name="base")
+    base.trainable = False
+    inputs = tc.Input((6, 6, 1))
+    features = L.GlobalAveragePooling2D()(base(inputs, training=False))
+    model = tc.Model(inputs, L.Dense(1, name="head")(features))
+    data = np.random.default_rng(4).random((32, 6, 6, 1)).astype(np.float32)
+    targets = np.random.default_rng(5).random((32, 1))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(data, targets, verbose=0)
+    assert len(model.trainable_weights) == 2                       # only the head trains
+    statistics, kernel = base.get_layer("bn").moving_mean.numpy().copy(), base.get_layer("conv").kernel.numpy().copy()
+    base.trainable = True                                           # fine-tuning, compiled again
+    model.compile(optimizer=tc.optimizers.Adam(learning_rate=1e-4), loss="mse")
+    model.fit(data, targets, verbose=0)
+    assert len(model.trainable_weights) == 6                       # conv 2 + gamma, beta + head 2
+    assert not np.array_equal(kernel, base.get_layer("conv").kernel.numpy())
+    np.testing.assert_array_equal(statistics, base.get_layer("bn").moving_mean.numpy())   # training=False held
