@@ -224,3 +224,12 @@ def test_keras_fine_tuning_keeps_a_base_called_with_training_false_in_inference_
     assert len(model.trainable_weights) == 6                       # conv 2 + gamma, beta + head 2
     assert not np.array_equal(kernel, base.get_layer("conv").kernel.numpy())
     np.testing.assert_array_equal(statistics, base.get_layer("bn").moving_mean.numpy())   # training=False held
+
+
+def test_compute_output_shape_checks_the_inputs_sizes():
+    x, meta = tc.Input((6,), name="x"), tc.Input((2,), name="meta")
+    model = tc.Model([x, meta], L.Concatenate()([L.Dense(3)(x), meta]))
+    assert model.compute_output_shape([(4, 6), (4, 2)]) == (4, 5)
+    assert model.compute_output_shape({"meta": (None, 2), "x": (None, 6)}) == (None, 5)
+    with pytest.raises(ValueError, match=r"input 'x' expects shape \(None, 6\), got \(4, 5\)"):
+        model.compute_output_shape([(4, 5), (4, 2)])

@@ -154,6 +154,7 @@ class Functional(Model):
                                                             else node.training))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
+        self._check_input(input_shape)   # the Inputs' sizes, as a call would check them
         shapes = self._in_input_order(input_shape, "shape", is_shape)
         return self._run(shapes, lambda node, shape: node.layer.compute_output_shape(shape))
 
