@@ -118,16 +118,17 @@ def damaged_call(change) -> dict:
     (lambda call: call.__setitem__("kwargs", []), "layer 'd' has a call that is not"),
     (lambda call: call.__setitem__("args", []), "layer 'd' has a call that is not"),
     (lambda call: call.__setitem__("kwargs", {"training": "yes"}), r"kwargs \{'training': 'yes'\}"),
-    (lambda call: call.__setitem__("kwargs", {"mask": None}), r"kwargs \{'mask': None\}.*only fix training"),
+    (lambda call: call.__setitem__("kwargs", {"mask": [1]}), r"kwargs \{'mask': \[1\]\}.*only fix training"),
 ], ids=["kwargs_list", "no_args", "training_string", "unknown_kwarg"])
 def test_a_damaged_layer_call_in_a_config_is_named(change, message):
     with pytest.raises(ValueError, match="graph cannot be rebuilt.*" + message):
         tc.Model.from_config(damaged_call(change))
 
 
-def test_a_config_call_keeps_a_training_flag():
+def test_a_config_call_keeps_a_training_flag_and_takes_arguments_left_at_none():
     config = damaged_call(lambda call: call.__setitem__("kwargs", {"training": False}))
     assert tc.Model.from_config(config).get_config() == config
+    assert tc.Model.from_config(damaged_call(lambda call: call.__setitem__("kwargs", {"mask": None}))).built
 
 
 def tangled_model() -> tc.Model:

@@ -292,11 +292,11 @@ def _checked_node(name: Any, node: Any) -> Mapping[str, Any]:
     if not isinstance(kwargs, Mapping) or not isinstance(node.get("args"), list) or not node["args"]:
         raise ValueError(f"{why}: layer {name!r} has a call that is not {{'args': [inputs], 'kwargs': {{...}}}}: "
                          f"{node!r:.200}")
-    unknown = [key for key in kwargs if key != "training"]
+    unknown = [key for key, value in kwargs.items() if key != "training" and value is not None]  # None: the default
     training = kwargs.get("training")
     if unknown or not (training is None or isinstance(training, bool)):
         raise ValueError(f"{why}: it calls layer {name!r} with kwargs {dict(kwargs)!r:.200}; a call can only fix "
-                         "training=True, False or None")
+                         "training=True, False or None (other arguments only at None)")
     return {"args": node["args"], "kwargs": kwargs}
 
 
