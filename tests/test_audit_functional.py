@@ -266,3 +266,19 @@ def test_random_graphs_survive_copies_configs_and_files(tmp_path_factory, steps,
         assert twin.output_names == model.output_names
         for y, want in zip(twin(data), expected, strict=True):
             np.testing.assert_array_equal(y.numpy(), want)
+
+
+class TwoOutputs(tc.Model):
+    """A subclassed model whose call returns a tuple of two outputs."""
+
+    def __init__(self) -> None:
+        super().__init__(name="pair")
+        self.first, self.second = L.Dense(2, name="first"), L.Dense(3, name="second")
+
+    def call(self, x, training=False):
+        return self.first(x), self.second(x)
+
+
+def test_plot_model_draws_every_output_of_a_call_that_returns_a_tuple():
+    source = tc.viz.plot_model(TwoOutputs(), None, input_shape=(4,)).source
+    assert "first (Dense)" in source and "second (Dense)" in source

@@ -61,8 +61,9 @@ def _samples(model: Any, input_shape: Any) -> Any:
 
 
 def _outputs(output: Any) -> list[Tensor]:
-    """The model's outputs as a list: one Tensor, or the values of a list or dict of them."""
-    outputs = list(output.values()) if isinstance(output, dict) else output if isinstance(output, list) else [output]
+    """The model's outputs as a list: one Tensor, or the values of a list, tuple or dict of them."""
+    outputs = list(output.values()) if isinstance(output, dict) else list(output) \
+        if isinstance(output, (list, tuple)) else [output]
     wrong = [type(y).__name__ for y in outputs if not isinstance(y, Tensor)]
     if wrong:
         raise TypeError(f"plot_model: calling the model returned {', '.join(wrong)}, not Tensors")
