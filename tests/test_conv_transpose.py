@@ -274,11 +274,11 @@ def test_layer_errors():
 
 
 def test_keras_argument_order_and_regularizers():
-    """Keras 3's positions (it takes output_padding as a keyword only; name, a keyword in Keras, last)."""
+    """Keras 3's positions (it takes output_padding as a keyword only; name, dtype, ... in **kwargs, last)."""
     assert list(inspect.signature(Conv2DTranspose).parameters) == [
         "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "activation", "use_bias",
         "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
-        "kernel_constraint", "bias_constraint", "output_padding", "name"]
+        "kernel_constraint", "bias_constraint", "output_padding", "kwargs"]
     # Keras 3's fifth and sixth positional arguments
     layer = Conv2DTranspose(2, 3, 2, "same", "channels_first", 1)
     assert layer.data_format == "channels_first" and layer(np.ones((1, 4, 3, 3), np.float32)).shape == (1, 2, 6, 6)

@@ -105,13 +105,13 @@ def test_bad_arguments_say_what_and_how(make, error, words):
         assert word in str(info.value), (word, str(info.value))
 
 
-def test_layer_arguments_keep_existing_positions():
-    """The regularizers come after the arguments the layers already had (name included), so positional
-    calls written before keep their meaning; Keras's keyword names work."""
-    dense = tc.layers.Dense(4, "relu", False, "ones", "zeros", "d", "l2", None, "l1")
+def test_layer_arguments_take_keras_positions():
+    """The regularizers sit at Keras 3's positions (right after the initializers; name is a keyword), so
+    positional calls written for Keras keep their meaning; Keras's keyword names work."""
+    dense = tc.layers.Dense(4, "relu", False, "ones", "zeros", "l2", None, "l1", name="d")
     assert (dense.name, dense.use_bias, dense.kernel_regularizer, dense.activity_regularizer) == \
         ("d", False, regularizers.L2(0.01), regularizers.L1(0.01))
-    conv = tc.layers.Conv2D(2, 3, 1, "valid", None, True, 1, 1, "channels_last", "ones", "zeros", "c",
+    conv = tc.layers.Conv2D(2, 3, 1, "valid", "channels_last", 1, 1, None, True, "ones", "zeros", name="c",
                             bias_regularizer=regularizers.L1(0.5))
     assert conv.name == "c" and conv.bias_regularizer == regularizers.L1(0.5) and conv.kernel_regularizer is None
 

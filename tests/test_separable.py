@@ -195,16 +195,16 @@ def test_errors_name_the_argument_the_user_gave(cls, argument, value, error):
 
 
 def test_keras_argument_order():
-    """Keras 3's positions (name, a keyword in Keras, last)."""
+    """Keras 3's positions (name, dtype, ... in **kwargs, last)."""
     assert list(inspect.signature(DepthwiseConv2D).parameters) == [
         "kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation",
         "use_bias", "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer",
-        "activity_regularizer", "depthwise_constraint", "bias_constraint", "name"]
+        "activity_regularizer", "depthwise_constraint", "bias_constraint", "kwargs"]
     assert list(inspect.signature(SeparableConv2D).parameters) == [
         "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
         "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer",
         "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
-        "depthwise_constraint", "pointwise_constraint", "bias_constraint", "name"]
+        "depthwise_constraint", "pointwise_constraint", "bias_constraint", "kwargs"]
 
 
 def test_regularizers_reach_losses_and_configs():

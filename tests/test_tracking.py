@@ -416,10 +416,10 @@ def test_the_receptive_field_after_a_block_is_unknown_not_wrong():
 
 
 def test_configs_are_the_users_own():
-    with pytest.raises(NotImplementedError, match=r"knows only name and trainable, not held.*define get_config"):
+    with pytest.raises(NotImplementedError, match=r"knows only name, trainable, dtype, not held.*define get_config"):
         Holder([Dense(2)]).get_config()
     block = Block(4, name="res")
-    assert block.get_config() == {"name": "res", "trainable": True, "filters": 4}
+    assert block.get_config() == {"name": "res", "trainable": True, "dtype": "float32", "filters": 4}
     copy = Block.from_config(block.get_config())
     assert copy.filters == 4 and copy.name == "res" and copy.conv1 is not block.conv1
 

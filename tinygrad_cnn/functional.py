@@ -241,7 +241,7 @@ class Functional(Model):
                         "kwargs": {} if node.training is None else {"training": node.training}}
                        for node in self._nodes if node.layer is layer]
             entries.append({**serialize_layer(layer), "name": layer.name, "inbound_nodes": inbound})
-        return {**Layer.get_config(self), "layers": entries,
+        return {"name": self.name, "trainable": self.trainable, "layers": entries,
                 "input_layers": _histories(self._inputs_given, history),
                 "output_layers": _histories(self._outputs_given, history)}
 

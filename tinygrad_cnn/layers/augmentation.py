@@ -69,8 +69,8 @@ class Augmentation(Layer):
 
     ndim = 4
 
-    def __init__(self, seed: int | None, data_format: str | None, name: str | None) -> None:
-        super().__init__(name)
+    def __init__(self, seed: int | None, data_format: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         owner = type(self).__name__
         self.seed = None if seed is None else positive_int(seed, "seed", owner, minimum=0)
         self._generator = None if seed is None else np.random.default_rng(seed)
@@ -110,8 +110,8 @@ class RandomFlip(Augmentation):
     direction with probability 1/2 drawn separately per image and direction; identity in inference."""
 
     def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None,
-                 data_format: str | None = None, name: str | None = None) -> None:
-        super().__init__(seed, data_format, name)
+                 data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(seed, data_format, **kwargs)
         self.mode = one_of(mode, FLIP_MODES, "mode", "RandomFlip")
 
     def _augment(self, x: Tensor, rng: np.random.Generator) -> Tensor:
@@ -130,8 +130,8 @@ class AffineAugmentation(Augmentation):
     """Rotations, shifts and zooms: each image resampled at an affine map of its pixel grid (see resample.py)."""
 
     def __init__(self, fill_mode: str, interpolation: str, seed: int | None, fill_value: float,
-                 data_format: str | None, name: str | None) -> None:
-        super().__init__(seed, data_format, name)
+                 data_format: str | None, **kwargs: Any) -> None:
+        super().__init__(seed, data_format, **kwargs)
         owner = type(self).__name__
         self.fill_mode = one_of(fill_mode, FILL_MODES, "fill_mode", owner)
         self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", owner)
@@ -163,8 +163,8 @@ class RandomTranslation(AffineAugmentation):
 
     def __init__(self, height_factor: Any, width_factor: Any, fill_mode: str = "reflect",
                  interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
-                 data_format: str | None = None, name: str | None = None) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, name)
+                 data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self._height = factor_range(height_factor, "height_factor", "RandomTranslation", -1, 1)
         self._width = factor_range(width_factor, "width_factor", "RandomTranslation", -1, 1)
         self.height_factor, self.width_factor = as_config(height_factor), as_config(width_factor)
@@ -185,8 +185,8 @@ class RandomRotation(AffineAugmentation):
 
     def __init__(self, factor: Any, fill_mode: str = "reflect", interpolation: str = "bilinear",
                  seed: int | None = None, fill_value: float = 0.0, data_format: str | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, name)
+                 **kwargs: Any) -> None:
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self._range = factor_range(factor, "factor", "RandomRotation", -1, 1)
         self.factor = as_config(factor)
 
@@ -209,8 +209,8 @@ class RandomZoom(AffineAugmentation):
 
     def __init__(self, height_factor: Any, width_factor: Any = None, fill_mode: str = "reflect",
                  interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
-                 data_format: str | None = None, name: str | None = None) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, name)
+                 data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self._height = factor_range(height_factor, "height_factor", "RandomZoom", -1, 1)
         self._width = None if width_factor is None else factor_range(width_factor, "width_factor", "RandomZoom", -1, 1)
         self.height_factor = as_config(height_factor)
@@ -233,8 +233,8 @@ class RandomCrop(Augmentation):
     ratio, resized bilinearly to (height, width)."""
 
     def __init__(self, height: int, width: int, seed: int | None = None, data_format: str | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(seed, data_format, name)
+                 name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(seed, data_format, name=name, **kwargs)   # name fifth, as in Keras 3
         self.height = positive_int(height, "height", "RandomCrop")
         self.width = positive_int(width, "width", "RandomCrop")
 
@@ -274,9 +274,9 @@ class RandomContrast(Augmentation):
     (x - mean) * c + mean with c drawn per image from [1 - f, 1 + f] for a number f, or [1 - lower,
     1 + upper] for a pair (each in [0, 1]), then clipped to value_range; identity in inference."""
 
-    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None,
-                 data_format: str | None = None, name: str | None = None) -> None:
-        super().__init__(seed, data_format, name)
+    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None, *,
+                 data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(seed, data_format, **kwargs)
         self._range = factor_range(factor, "factor", "RandomContrast", 0, 1, symmetric=False)
         self.factor = as_config(factor)
         self.value_range = value_range_pair(value_range, "RandomContrast")
@@ -296,9 +296,9 @@ class RandomBrightness(Augmentation):
     from [-f, f] for a number f or [lower, upper] for a pair (each in [-1, 1]), then clips to value_range;
     identity in inference."""
 
-    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None,
-                 data_format: str | None = None, name: str | None = None) -> None:
-        super().__init__(seed, data_format, name)
+    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None, *,
+                 data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(seed, data_format, **kwargs)
         self._range = factor_range(factor, "factor", "RandomBrightness", -1, 1)
         self.factor = as_config(factor)
         self.value_range = value_range_pair(value_range, "RandomBrightness")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import constraints, initializers, regularizers
+from ..arguments import flag
 from ..mode import no_grad, scope
 from ..tensor import Tensor
 from . import symbolic
@@ -101,6 +102,47 @@ def _noting_build(build: Callable[..., None]) -> Callable[..., None]:
     return noted
 
 
+# the keywords every layer takes (Keras 3's base Layer), besides its own arguments
+BASE_KEYWORDS = ("name", "trainable", "dtype", "activity_regularizer", "input_shape", "input_dim")
+# Keras's mixed-precision policy names: the weights in float32 and the computation in a half type
+_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def layer_dtype(dtype: Any, owner: str) -> np.dtype:
+    """A layer's `dtype=`: None (float32), a floating NumPy dtype or its name ("float64", "float16")."""
+    if isinstance(dtype, str) and dtype in _POLICIES:
+        raise ValueError(f"{owner}: dtype={dtype!r} is a Keras mixed-precision policy, which tinygrad_cnn does not "
+                         "support; give one floating dtype for weights and computation, e.g. 'float32' or 'float16'")
+    try:
+        found = np.dtype(np.float32 if dtype is None else dtype)
+    except TypeError:
+        found = None
+    if found is None or found.kind != "f":
+        raise TypeError(f"{owner}: dtype needs a floating dtype such as 'float32', 'float64' or 'float16' "
+                        f"(None: float32), got {dtype!r:.60}")
+    return found
+
+
+def _input_shape_argument(layer: Layer, kwargs: dict[str, Any]) -> Shape | None:
+    """Keras's `input_shape=(28, 28, 1)` / `input_dim=784` as a batch shape; any other keyword is a TypeError."""
+    owner = type(layer).__name__
+    shape, dim = kwargs.pop("input_shape", None), kwargs.pop("input_dim", None)
+    if kwargs:
+        own = [p.name for p in list(inspect.signature(type(layer).__init__).parameters.values())[1:]
+               if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in BASE_KEYWORDS]
+        raise TypeError(f"{owner} got the unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; it takes "
+                        f"{', '.join(own) or 'no arguments of its own'} and the keywords every layer takes: "
+                        f"{', '.join(BASE_KEYWORDS)}")
+    if shape is not None and dim is not None:
+        raise ValueError(f"{owner}: give input_shape or input_dim, not both (got {shape!r} and {dim!r})")
+    if dim is not None:
+        shape = (dim,) if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim > 0 else None
+        if shape is None:
+            raise ValueError(f"{owner}: input_dim must be a positive int (the features of one sample), got {dim!r}")
+    return None if shape is None else batch_shape((None, *shape) if isinstance(shape, (tuple, list)) else shape,
+                                                   f"{owner}: input_shape")
+
+
 class Variable(Tensor):
     """A layer's weight: a Tensor that carries its `constraint` (None, or a callable w -> Tensor that every
     optimizer applies right after each update of the weight, as Keras's variable.constraint)."""
@@ -152,18 +194,29 @@ class Layer:
         if "build" in cls.__dict__:   # as Keras's build wrapper: a build() that ran, even by hand, is not run again
             cls.build = _noting_build(cls.__dict__["build"])
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, trainable: bool = True, dtype: Any = None,
+                 activity_regularizer: Any = None, **kwargs: Any) -> None:
+        """Keras 3's base-layer keywords, which every layer passes on: `name`, `trainable` (False freezes the
+        weights), `dtype` of the weights (None: float32), `activity_regularizer`, and `input_shape` or
+        `input_dim` (the shape of one sample, for the first layer of a Sequential model)."""
         # the attributes that may hold layers, in assignment order (also those a subclass set before this ran);
         # set last, so that this layer's own lists below are not among them
         self.__dict__.pop("_tracked", None)
         tracked = dict.fromkeys(key for key, value in vars(self).items() if _may_hold_layers(value))
+        owner = type(self).__name__
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
-            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
-        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
+            raise ValueError(f"{owner}: name must be a non-empty string without '/', got {name!r}")
+        self._input_shape_arg = _input_shape_argument(self, kwargs)
+        self.name = name if name is not None else unique_name(snake_case(owner))
         self.built = False
         self.training = False
-        self.dtype = np.dtype(np.float32)  # of the weights (astype changes it)
-        self._trainable = True
+        self.dtype = layer_dtype(dtype, owner)  # of the weights (astype changes it)
+        self._trainable = flag(trainable, "trainable", owner)
+        if activity_regularizer is not None:
+            try:
+                self.activity_regularizer = regularizers.get(activity_regularizer)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{owner}: activity_regularizer: {e}") from None
         self._own_weights: list[tuple[Tensor, bool]] = []  # (weight, trainable when the layer is)
         self._weight_regularizers: list[tuple[Tensor, Any]] = []  # (weight, penalty of it)
         self._activity_loss: Tensor | None = None  # the activity penalty of the last call
@@ -576,9 +629,7 @@ class Layer:
 
     def astype(self, dtype: Any) -> Layer:
         """Convert every weight, and those made later, to `dtype` (float64 for gradient checks); returns the layer."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{self._describe()}.astype needs a floating dtype, got {dtype}")
+        dtype = layer_dtype(dtype, f"{self._describe()}.astype")
         for _, layer, _ in self._walk():
             layer.dtype = dtype
             for weight, _ in layer._own_weights:
@@ -620,24 +671,32 @@ class Layer:
         your own whose constructor takes more than `name` defines its own, as in Keras."""
         if type(self).get_config is Layer.get_config:
             unknown = [p.name for p in list(inspect.signature(type(self).__init__).parameters.values())[1:]
-                       if p.name not in ("name", "trainable") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+                       if p.name not in BASE_KEYWORDS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
             if unknown:
                 raise NotImplementedError(
-                    f"{self._describe()}: the base get_config knows only name and trainable, not {', '.join(unknown)}"
-                    f"; define get_config(self) returning {{**super().get_config(), {unknown[0]!r}: ...}} so that "
-                    "from_config can rebuild the layer")
-        return {"name": self.name, "trainable": self.trainable}
+                    f"{self._describe()}: the base get_config knows only {', '.join(BASE_KEYWORDS[:3])}, not "
+                    f"{', '.join(unknown)}; define get_config(self) returning {{**super().get_config(), "
+                    f"{unknown[0]!r}: ...}} so that from_config can rebuild the layer")
+        penalty = {} if self.activity_regularizer is None else {
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name, **penalty}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Layer:
-        """A new layer from `get_config()`'s output."""
+        """A new layer from `get_config()`'s output (configs written before `dtype` was in them load as float32)."""
         arguments = dict(config)
         trainable = arguments.pop("trainable", True)
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        # a layer of your own whose constructor takes no dtype (nor **kwargs) gets it after construction
+        dtype = None if any(p.name == "dtype" or p.kind is p.VAR_KEYWORD for p in parameters) else \
+            arguments.pop("dtype", None)
         try:
             layer = cls(**arguments)
         except TypeError as e:
             raise ValueError(f"cannot build {cls.__name__} from the config {dict(config)}: {e}") from None
-        layer.trainable = trainable
+        layer.trainable = flag(trainable, "trainable", f"{cls.__name__}.from_config")
+        if dtype is not None:
+            layer.astype(layer_dtype(dtype, cls.__name__))
         return layer
 
     def _describe(self) -> str:

@@ -5,10 +5,10 @@ from typing import Any
 
 from ..arguments import one_of, positive_int
 from ..conv import conv2d
-from ..conv.geometry import DATA_FORMATS, PADDING_STRINGS, pair, window_geometry
+from ..conv.geometry import PADDING_STRINGS, pair, window_geometry
 from ..tensor import Tensor
 from .base import Layer, ReceptiveField, Shape, format_shape
-from .core import KernelLayer
+from .core import KernelLayer, image_data_format
 
 
 def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int], channels: int | None,
@@ -55,21 +55,22 @@ class Conv2D(KernelLayer):
 
     ndim = 4
 
-    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
-                 activation: Any = None, use_bias: bool = True, dilation_rate: Any = 1, groups: int = 1,
-                 data_format: str = "channels_last", kernel_initializer: Any = "glorot_uniform",
-                 bias_initializer: Any = "zeros", name: str | None = None, kernel_regularizer: Any = None,
-                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
-                 bias_constraint: Any = None) -> None:
-        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: Any = (1, 1), groups: int = 1,
+                 activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, kernel_constraint, bias_constraint,
+                         activity_regularizer=activity_regularizer, **kwargs)
         self.filters = positive_int(filters, "filters", "Conv2D")
         self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
             "Conv2D", kernel_size, strides, padding, dilation_rate)
         self.groups = positive_int(groups, "groups", "Conv2D")
         if self.filters % self.groups:
             raise ValueError(f"Conv2D: filters ({self.filters}) must be divisible by groups ({self.groups})")
-        self.data_format = one_of(data_format, DATA_FORMATS, "data_format", "Conv2D")
+        self.data_format = image_data_format(data_format, "Conv2D")
 
     @property
     def channel_axis(self) -> int:

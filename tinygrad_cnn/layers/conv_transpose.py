@@ -27,10 +27,11 @@ class Conv2DTranspose(KernelLayer):
                  data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
-                 kernel_constraint: Any = None, bias_constraint: Any = None, output_padding: Any = None,
-                 name: str | None = None) -> None:
-        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
+                 kernel_constraint: Any = None, bias_constraint: Any = None, *, output_padding: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, kernel_constraint, bias_constraint,
+                         activity_regularizer=activity_regularizer, **kwargs)
         self.filters = positive_int(filters, "filters", "Conv2DTranspose")
         self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
             "Conv2DTranspose", kernel_size, strides, padding, dilation_rate)

@@ -22,9 +22,10 @@ class InputLayer(Layer):
     """The model's entry: fixes the shape of one example (the batch axis stays free). Its `output` is the
     symbolic tensor (tc.Input's result) that layers are called on to build a functional model."""
 
-    def __init__(self, shape: Any = None, batch_size: int | None = None, name: str | None = None,
-                 batch_shape: Any = None, dtype: Any = None) -> None:
-        super().__init__(name)
+    def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None,
+                 batch_shape: Any = None, *, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)   # dtype is the input's here: an InputLayer has no weights
+        _no_sparse(sparse, "InputLayer")
         if (shape is None) == (batch_shape is None):
             raise ValueError("InputLayer needs exactly one of shape (one example, e.g. (28, 28, 1)) and batch_shape")
         if batch_shape is None:
@@ -79,11 +80,19 @@ def _input_dtype(dtype: Any) -> np.dtype:
     return found
 
 
-def Input(shape: Any = None, batch_size: int | None = None, name: str | None = None,  # noqa: N802
-          dtype: Any = None, batch_shape: Any = None) -> KerasTensor:
+def _no_sparse(sparse: Any, owner: str) -> None:
+    """Keras's `sparse=` (a tf.SparseTensor input): None or False only, as tensors here are dense."""
+    if sparse not in (None, False):
+        raise ValueError(f"{owner}: sparse={sparse!r} asks for sparse tensors, which tinygrad_cnn does not have; "
+                         "leave sparse=None and feed dense arrays")
+
+
+def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None,  # noqa: N802
+          batch_shape: Any = None, name: str | None = None) -> KerasTensor:
     """A model's input, Keras's `keras.Input`: a symbolic tensor of shape (batch_size, *shape) (batch_size
     None: any). Call layers on it and pass it to tc.Model(inputs, outputs), or start a tc.Sequential with it."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, batch_shape=batch_shape, dtype=dtype).output
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
+                      name=name).output
 
 
 def image_data_format(data_format: Any, owner: str) -> str:
@@ -101,11 +110,10 @@ class KernelLayer(Layer):
     `kernel` is what the layer's arguments call the kernel in errors ("depthwise": depthwise_initializer).
     """
 
-    def __init__(self, name: str | None, activation: Any, use_bias: bool, kernel_initializer: Any,
-                 bias_initializer: Any, kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
-                 kernel: str = "kernel") -> None:
-        super().__init__(name)
+    def __init__(self, activation: Any, use_bias: bool, kernel_initializer: Any, bias_initializer: Any,
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, kernel: str = "kernel", **kwargs: Any) -> None:
+        super().__init__(**kwargs)   # name, trainable, dtype, activity_regularizer, ...
         owner = type(self).__name__
         self.activation = layer_argument(activations.get, activation, "activation", owner)
         self.use_bias = flag(use_bias, "use_bias", owner)
@@ -113,7 +121,6 @@ class KernelLayer(Layer):
         self.bias_initializer = layer_argument(initializers.get, bias_initializer, "bias_initializer", owner)
         self.kernel_regularizer = layer_regularizer(kernel_regularizer, f"{kernel}_regularizer", owner)
         self.bias_regularizer = layer_regularizer(bias_regularizer, "bias_regularizer", owner)
-        self.activity_regularizer = layer_regularizer(activity_regularizer, "activity_regularizer", owner)
         self.kernel_constraint = layer_argument(constraints.get, kernel_constraint, f"{kernel}_constraint", owner)
         self.bias_constraint = layer_argument(constraints.get, bias_constraint, "bias_constraint", owner)
         self.kernel: Tensor | None = None
@@ -160,10 +167,11 @@ class Dense(KernelLayer):
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 name: str | None = None, kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None) -> None:
-        super().__init__(name, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any) -> None:
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, kernel_constraint, bias_constraint,
+                         activity_regularizer=activity_regularizer, **kwargs)
         self.units = positive_int(units, "units", "Dense")
 
     def _create_weights(self, input_shape: Shape) -> None:
@@ -204,9 +212,9 @@ class Flatten(Layer):
 
     min_ndim = 1
 
-    def __init__(self, data_format: str = "channels_last", name: str | None = None) -> None:
-        super().__init__(name)
-        self.data_format = one_of(data_format, DATA_FORMATS, "data_format", "Flatten")
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = image_data_format(data_format, "Flatten")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
@@ -226,8 +234,8 @@ class Flatten(Layer):
 class Activation(Layer):
     """Applies an activation given by name ("relu") or as a callable."""
 
-    def __init__(self, activation: Any, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
@@ -242,8 +250,8 @@ class ReLU(Layer):
     """max(x, 0), optionally capped at `max_value`, with slope `negative_slope` below `threshold` (Keras's ReLU)."""
 
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
-                 name: str | None = None) -> None:
-        super().__init__(name)
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.max_value = None if max_value is None else number(max_value, "max_value", "ReLU", 0, math.inf)
         self.negative_slope = number(negative_slope, "negative_slope", "ReLU", 0, math.inf)
         self.threshold = number(threshold, "threshold", "ReLU", -math.inf, math.inf)
@@ -266,8 +274,8 @@ class LeakyReLU(Layer):
     Keras 2 named the slope `alpha`; `LeakyReLU(alpha=0.1)` still works, with a DeprecationWarning.
     """
 
-    def __init__(self, negative_slope: float = 0.3, name: str | None = None, alpha: float | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, negative_slope: float = 0.3, *, alpha: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if alpha is not None:
             warnings.warn("LeakyReLU: the argument alpha is Keras 2's name; use negative_slope instead",
                           DeprecationWarning, stacklevel=2)
@@ -284,8 +292,8 @@ class LeakyReLU(Layer):
 class ELU(Layer):
     """x where x > 0, else alpha * (exp(x) - 1) (Keras's ELU layer)."""
 
-    def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.alpha = finite_number(alpha, "alpha", "ELU")
 
     def call(self, x: Tensor, training: bool) -> Tensor:
@@ -307,8 +315,8 @@ class PReLU(Layer):
     min_ndim = 2
 
     def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None, alpha_constraint: Any = None,
-                 shared_axes: Any = None, name: str | None = None) -> None:
-        super().__init__(name)
+                 shared_axes: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.alpha_initializer = layer_argument(initializers.get, alpha_initializer, "alpha_initializer", "PReLU")
         self.alpha_regularizer = layer_regularizer(alpha_regularizer, "alpha_regularizer", "PReLU")
         self.alpha_constraint = layer_argument(constraints.get, alpha_constraint, "alpha_constraint", "PReLU")
@@ -352,8 +360,8 @@ class PReLU(Layer):
 class Softmax(Layer):
     """exp(x) normalised along `axis` (stable for large logits)."""
 
-    def __init__(self, axis: int = -1, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.axis = axis_index(axis, "axis", "Softmax")
 
     def call(self, x: Tensor, training: bool) -> Tensor:
@@ -374,8 +382,8 @@ class Dropout(Layer):
     the one `tc.manual_seed` seeds.
     """
 
-    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.rate = number(rate, "rate", type(self).__name__, 0.0, 1.0, high_open=True)
         if noise_shape is not None:
             noise_shape = batch_shape(noise_shape, "Dropout: noise_shape")
@@ -415,8 +423,8 @@ class SpatialDropout2D(Dropout):
     ndim = 4
 
     def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(rate, seed=seed, name=name)
+                 name: str | None = None, dtype: Any = None, **kwargs: Any) -> None:
+        super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
         self.data_format = image_data_format(data_format, "SpatialDropout2D")
 
     def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:

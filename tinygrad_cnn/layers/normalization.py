@@ -31,8 +31,8 @@ class BatchNormalization(Layer):
                  scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
                  beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
-                 gamma_constraint: Any = None, name: str | None = None) -> None:
-        super().__init__(name)
+                 gamma_constraint: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.axis = axis_index(axis, "axis", "BatchNormalization")
         self.momentum = number(momentum, "momentum", "BatchNormalization", 0.0, 1.0)
         self.epsilon = number(epsilon, "epsilon", "BatchNormalization", 0.0, np.inf)

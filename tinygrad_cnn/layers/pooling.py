@@ -5,10 +5,11 @@ from typing import Any
 
 from ..arguments import flag, one_of
 from ..conv import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
-from ..conv.geometry import DATA_FORMATS, PADDING_STRINGS, pair
+from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
 from .base import WHOLE_INPUT, Layer, ReceptiveField, Shape
 from .conv import window_output_shape
+from .core import image_data_format
 
 
 class _Pooling2D(Layer):
@@ -17,14 +18,14 @@ class _Pooling2D(Layer):
     ndim = 4
     pool: Any  # the functional op, set by each subclass
 
-    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
-                 data_format: str = "channels_last", name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)   # name fifth, as in Keras 3's pooling layers
         owner = type(self).__name__
         self.pool_size = pair(pool_size, f"{owner}: pool_size")
         self.strides = self.pool_size if strides is None else pair(strides, f"{owner}: strides")
         self.padding = one_of(padding, PADDING_STRINGS, "padding", owner)
-        self.data_format = one_of(data_format, DATA_FORMATS, "data_format", owner)
+        self.data_format = image_data_format(data_format, owner)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         channels = input_shape[-1 if self.data_format == "channels_last" else 1]
@@ -61,9 +62,9 @@ class _GlobalPooling2D(Layer):
     ndim = 4
     pool: Any  # the functional op, set by each subclass
 
-    def __init__(self, data_format: str = "channels_last", keepdims: bool = False, name: str | None = None) -> None:
-        super().__init__(name)
-        self.data_format = one_of(data_format, DATA_FORMATS, "data_format", type(self).__name__)
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = image_data_format(data_format, type(self).__name__)
         self.keepdims = flag(keepdims, "keepdims", type(self).__name__)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

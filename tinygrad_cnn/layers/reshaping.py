@@ -19,8 +19,8 @@ class Reshape(Layer):
 
     min_ndim = 1
 
-    def __init__(self, target_shape: Any, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, target_shape: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         target = (target_shape,) if is_int(target_shape) else target_shape
         if not isinstance(target, (tuple, list)) or not all(is_int(n) for n in target):
             raise TypeError(f"Reshape: target_shape must be a tuple of ints without the batch axis, such as "
@@ -73,8 +73,8 @@ class _Spatial2D(Layer):
 
     ndim = 4
 
-    def __init__(self, data_format: str | None, name: str | None) -> None:
-        super().__init__(name)
+    def __init__(self, data_format: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.data_format = image_data_format(data_format, type(self).__name__)
 
     @property
@@ -96,8 +96,8 @@ class _Spatial2D(Layer):
 class ZeroPadding2D(_Spatial2D):
     """Zeros around each image: `padding` rows above and below, columns left and right."""
 
-    def __init__(self, padding: Any = (1, 1), data_format: str | None = None, name: str | None = None) -> None:
-        super().__init__(data_format, name)
+    def __init__(self, padding: Any = (1, 1), data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(data_format, **kwargs)
         self.padding = two_sided(padding, "padding", "ZeroPadding2D")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -118,9 +118,8 @@ class ZeroPadding2D(_Spatial2D):
 class Cropping2D(_Spatial2D):
     """Drops `cropping` rows at the top and bottom, columns at the left and right of each image."""
 
-    def __init__(self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(data_format, name)
+    def __init__(self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(data_format, **kwargs)
         self.cropping = two_sided(cropping, "cropping", "Cropping2D")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -175,8 +174,8 @@ class UpSampling2D(_Spatial2D):
     """Each image made `size` times higher and wider: values repeated ("nearest") or interpolated ("bilinear")."""
 
     def __init__(self, size: Any = (2, 2), data_format: str | None = None, interpolation: str = "nearest",
-                 name: str | None = None) -> None:
-        super().__init__(data_format, name)
+                 **kwargs: Any) -> None:
+        super().__init__(data_format, **kwargs)
         self.size = pair(size, "UpSampling2D: size")
         self.interpolation = one_of(interpolation, INTERPOLATIONS, "interpolation", "UpSampling2D")
 

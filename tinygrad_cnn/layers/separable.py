@@ -25,12 +25,11 @@ class _Depthwise(KernelLayer):
 
     def __init__(self, kernel_size: Any, strides: Any, padding: str, depth_multiplier: int, data_format: str | None,
                  dilation_rate: Any, activation: Any, use_bias: bool, depthwise_initializer: Any,
-                 bias_initializer: Any, depthwise_regularizer: Any, bias_regularizer: Any, activity_regularizer: Any,
-                 depthwise_constraint: Any, bias_constraint: Any, name: str | None) -> None:
+                 bias_initializer: Any, depthwise_regularizer: Any, bias_regularizer: Any, depthwise_constraint: Any,
+                 bias_constraint: Any, **kwargs: Any) -> None:
         owner = type(self).__name__
-        super().__init__(name, activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
-                         bias_regularizer, activity_regularizer, depthwise_constraint, bias_constraint,
-                         kernel="depthwise")
+        super().__init__(activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                         bias_regularizer, depthwise_constraint, bias_constraint, kernel="depthwise", **kwargs)
         self.kernel_size, self.strides, self.padding, self.dilation_rate = window_arguments(
             owner, kernel_size, strides, padding, dilation_rate)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
@@ -96,10 +95,10 @@ class DepthwiseConv2D(_Depthwise):
                  use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", depthwise_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, depthwise_constraint: Any = None, bias_constraint: Any = None,
-                 name: str | None = None) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
-                         activity_regularizer, depthwise_constraint, bias_constraint, name)
+                         depthwise_constraint, bias_constraint, activity_regularizer=activity_regularizer, **kwargs)
 
     @property
     def depthwise_kernel(self) -> Tensor | None:
@@ -140,10 +139,10 @@ class SeparableConv2D(_Depthwise):
                  pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  depthwise_regularizer: Any = None, pointwise_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, depthwise_constraint: Any = None, pointwise_constraint: Any = None,
-                 bias_constraint: Any = None, name: str | None = None) -> None:
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
-                         activity_regularizer, depthwise_constraint, bias_constraint, name)
+                         depthwise_constraint, bias_constraint, activity_regularizer=activity_regularizer, **kwargs)
         self.filters = positive_int(filters, "filters", "SeparableConv2D")
         self.pointwise_initializer = layer_argument(initializers.get, pointwise_initializer, "pointwise_initializer",
                                                     "SeparableConv2D")
