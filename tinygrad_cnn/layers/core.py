@@ -22,8 +22,8 @@ class InputLayer(Layer):
     """The model's entry: fixes the shape of one example (the batch axis stays free). Its `output` is the
     symbolic tensor (tc.Input's result) that layers are called on to build a functional model."""
 
-    def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None,
-                 batch_shape: Any = None, *, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None, *,
+                 batch_shape: Any = None, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)   # dtype is the input's here: an InputLayer has no weights
         _no_sparse(sparse, "InputLayer")
         if (shape is None) == (batch_shape is None):
@@ -87,10 +87,12 @@ def _no_sparse(sparse: Any, owner: str) -> None:
                          "leave sparse=None and feed dense arrays")
 
 
-def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None,  # noqa: N802
+def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None, *,  # noqa: N802
           batch_shape: Any = None, name: str | None = None) -> KerasTensor:
     """A model's input, Keras's `keras.Input`: a symbolic tensor of shape (batch_size, *shape) (batch_size
-    None: any). Call layers on it and pass it to tc.Model(inputs, outputs), or start a tc.Sequential with it."""
+    None: any). Call layers on it and pass it to tc.Model(inputs, outputs), or start a tc.Sequential with it.
+    The first four arguments take Keras 3's positions (newer versions put `ragged` after sparse: the rest
+    are keywords here)."""
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
                       name=name).output
 
