@@ -3,6 +3,7 @@ and PyTorch users call them; each test failed on the code it was written against
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +153,21 @@ def test_keras_variable_lists_are_the_weight_lists():
     assert model.non_trainable_variables == model.non_trainable_weights
     assert all(isinstance(w, tc.layers.base.Variable) for w in model.variables)
     assert model.trainable_variables[0].constraint == constraints.NonNeg()
+
+
+@pytest.mark.parametrize("load", ["load_model", "load_weights"])
+def test_files_of_nested_models_written_before_nested_keys_load(load):
+    """A Sequential inside a Sequential, saved at c4dd398 (weights keyed by their own names, 'din/kernel', not
+    'inner/din/kernel'): tc.load_model and load_weights read it, and it computes what its weights say."""
+    data = Path(__file__).parent / "data"
+    if load == "load_model":
+        model = tc.load_model(data / "nested_sequential_c4dd398.npz")
+    else:
+        inner = tc.Sequential([Dense(4, name="din")], name="inner")
+        model = tc.Sequential([tc.Input((3,)), inner, Dense(2, name="dout")])
+        model.load_weights(data / "nested_sequential_weights_c4dd398.npz")
+    stored = np.load(data / "nested_sequential_c4dd398.npz")
+    w = {name: stored[f"weights/{name}"] for name in ("din/kernel", "din/bias", "dout/kernel", "dout/bias")}
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    expected = (x @ w["din/kernel"] + w["din/bias"]) @ w["dout/kernel"] + w["dout/bias"]   # two linear layers
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)
