@@ -128,6 +128,7 @@ def test_dtype_float64_gives_float64_weights_and_outputs(name):
         assert y.dtype == np.float64, training
     assert {w.dtype for w in layer.weights} <= {np.dtype(np.float64)}
     assert make(name, dtype=np.float16).dtype == np.float16 and make(name).dtype == np.float32
+    assert (layer.variable_dtype, layer.compute_dtype, make(name).compute_dtype) == ("float64", "float64", "float32")
 
 
 @pytest.mark.parametrize("name", ["BatchNormalization", "Conv2D", "Conv2DTranspose", "Dense", "DepthwiseConv2D",

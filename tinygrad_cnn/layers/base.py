@@ -636,6 +636,13 @@ class Layer:
                 weight.data = weight.data.astype(dtype)
         return self
 
+    @property
+    def variable_dtype(self) -> str:
+        """The weights' dtype name, e.g. "float32" (Keras 3's name; here weights and computation share one dtype)."""
+        return self.dtype.name
+
+    compute_dtype = variable_dtype   # Keras 3's name for the dtype the layer computes in
+
     def double(self) -> Layer:
         """Weights in float64 (as torch's Module.double)."""
         return self.astype(np.float64)
