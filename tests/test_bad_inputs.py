@@ -213,9 +213,9 @@ CASES: list[tuple[str, Any, type[BaseException], list[str]]] = [
      ["learning_rate", "[0.0, inf)", "-1"]),
     ("optimizer string lr", lambda t: optimizers.Adam([mat(2, grad=True)], learning_rate="fast"), TypeError,
      ["learning_rate", "number", "'fast'"]),
-    ("loss name", lambda t: losses.get("hinge"), ValueError, ["unknown loss 'hinge'", "mse"]),
-    ("compile loss name", lambda t: small_cnn().compile("adam", "hinge"), ValueError,
-     ["unknown loss 'hinge'", "sparse_categorical_crossentropy"]),
+    ("loss name", lambda t: losses.get("hinge_loss"), ValueError, ["unknown loss 'hinge_loss'", "mse"]),
+    ("compile loss name", lambda t: small_cnn().compile("adam", "hinge_loss"), ValueError,
+     ["unknown loss 'hinge_loss'", "sparse_categorical_crossentropy"]),
     ("loss reduction", lambda t: losses.mean_squared_error(np.ones(3), mat(3), reduction="avg"), ValueError,
      ["reduction", "'avg'", "'mean'"]),
     # --- labels of sparse losses, empty batches, target shapes ---

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import flag, one_of
+from .arguments import axis_index, finite_number, flag, one_of
 from .configs import config_repr
 from .function import Function
 from .mode import MODE
@@ -201,13 +201,16 @@ class SparseCrossEntropyWithLogits(Function):
 
 # --- the losses as functions -------------------------------------------------------------------
 
+def _over_outputs(elementwise: Tensor) -> Tensor:
+    """The mean over every axis but the batch axis: (N, ...) -> (N,), one loss per sample."""
+    return elementwise.mean(axis=tuple(range(1, elementwise.ndim))) if elementwise.ndim > 1 else elementwise
+
+
 def mean_squared_error(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
     """mean((y_true - y_pred)^2): over outputs per sample, then `reduction` over the batch."""
     y_pred = _predictions(y_pred, "mean_squared_error")
     diff = _dense_targets(y_true, y_pred, "mean_squared_error", None, None) - y_pred
-    squared = diff * diff
-    per_sample = squared.mean(axis=tuple(range(1, y_pred.ndim))) if y_pred.ndim > 1 else squared
-    return _reduce(per_sample, reduction, sample_weight, "mean_squared_error")
+    return _reduce(_over_outputs(diff * diff), reduction, sample_weight, "mean_squared_error")
 
 
 def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, reduction: str = "mean",
@@ -222,8 +225,7 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, red
     else:
         p = y_pred.clip(EPSILON, 1 - EPSILON)
         elementwise = -(y * p.log() + (1 - y) * (1 - p).log())
-    per_sample = elementwise.mean(axis=tuple(range(1, y_pred.ndim))) if y_pred.ndim > 1 else elementwise
-    return _reduce(per_sample, reduction, sample_weight, "binary_crossentropy")
+    return _reduce(_over_outputs(elementwise), reduction, sample_weight, "binary_crossentropy")
 
 
 def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, axis: int = -1,
@@ -250,6 +252,114 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
         picked = probs[tuple(np.indices(labels.shape, sparse=True)) + (labels,)]  # p[..., label]
         per_sample = -picked.log()
     return _reduce(per_sample, reduction, sample_weight, "sparse_categorical_crossentropy")
+
+
+def _pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Tensor, Tensor]:
+    """(targets, predictions): predictions floating with a batch, targets of their shape and dtype."""
+    y_pred = _predictions(y_pred, loss)
+    return _dense_targets(y_true, y_pred, loss, None, None), y_pred
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """mean(|y_true - y_pred|) over outputs per sample (PyTorch's l1_loss), then `reduction`."""
+    y, y_pred = _pair(y_true, y_pred, "mean_absolute_error")
+    return _reduce(_over_outputs((y - y_pred).abs()), reduction, sample_weight, "mean_absolute_error")
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any, reduction: str = "mean",
+                                   sample_weight: Any = None) -> Tensor:
+    """100 * mean(|y_true - y_pred| / max(|y_true|, EPSILON)) over outputs per sample, then `reduction`."""
+    y, y_pred = _pair(y_true, y_pred, "mean_absolute_percentage_error")
+    ratio = (y - y_pred).abs() / y.abs().maximum(EPSILON)
+    return _reduce(_over_outputs(ratio) * 100, reduction, sample_weight, "mean_absolute_percentage_error")
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any, reduction: str = "mean",
+                                   sample_weight: Any = None) -> Tensor:
+    """mean((log(1 + y_pred) - log(1 + y_true))^2), both clipped below at EPSILON, over outputs per sample."""
+    y, y_pred = _pair(y_true, y_pred, "mean_squared_logarithmic_error")
+    diff = (y_pred.maximum(EPSILON) + 1).log() - (y.maximum(EPSILON) + 1).log()
+    return _reduce(_over_outputs(diff * diff), reduction, sample_weight, "mean_squared_logarithmic_error")
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """x^2 / 2 for |x| <= delta, delta (|x| - delta / 2) beyond (x = y_pred - y_true), averaged over outputs."""
+    delta = _positive(delta, "delta", "huber")
+    y, y_pred = _pair(y_true, y_pred, "huber")
+    size = (y_pred - y).abs()
+    inner = size.minimum(delta)  # |x| up to delta: quadratic there, then linear with slope delta
+    return _reduce(_over_outputs(inner * inner * 0.5 + (size - inner) * delta), reduction, sample_weight, "huber")
+
+
+def _hinge_margins(y_true: Any, y_pred: Any, loss: str) -> Tensor:
+    """max(1 - y_true * y_pred, 0), with 0/1 labels read as -1/1 as Keras does (when every label is 0 or 1)."""
+    y, y_pred = _pair(y_true, y_pred, loss)
+    if np.isin(y.data, (0, 1)).all():
+        y = y * 2 - 1
+    return (1 - y * y_pred).relu()
+
+
+def hinge(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """mean(max(1 - y_true * y_pred, 0)) over outputs per sample; labels -1/1 (or 0/1), then `reduction`."""
+    return _reduce(_over_outputs(_hinge_margins(y_true, y_pred, "hinge")), reduction, sample_weight, "hinge")
+
+
+def squared_hinge(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """mean(max(1 - y_true * y_pred, 0)^2) over outputs per sample; labels -1/1 (or 0/1), then `reduction`."""
+    margins = _hinge_margins(y_true, y_pred, "squared_hinge")
+    return _reduce(_over_outputs(margins * margins), reduction, sample_weight, "squared_hinge")
+
+
+def categorical_hinge(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """max(max((1 - y) * y_pred) - sum(y * y_pred) + 1, 0) over the class axis, for one-hot y."""
+    y, y_pred = _pair(y_true, y_pred, "categorical_hinge")
+    positive = (y * y_pred).sum(-1)  # the true class's score
+    negative = ((1 - y) * y_pred).max(-1)  # the best wrong class's score
+    return _reduce((negative - positive + 1).relu(), reduction, sample_weight, "categorical_hinge")
+
+
+def kl_divergence(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [EPSILON, 1] (probabilities)."""
+    y, y_pred = _pair(y_true, y_pred, "kl_divergence")
+    y, p = y.clip(EPSILON, 1), y_pred.clip(EPSILON, 1)
+    return _reduce((y * (y.log() - p.log())).sum(-1), reduction, sample_weight, "kl_divergence")
+
+
+def poisson(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """mean(y_pred - y_true * log(y_pred + EPSILON)) over outputs per sample (y_pred a positive rate)."""
+    y, y_pred = _pair(y_true, y_pred, "poisson")
+    return _reduce(_over_outputs(y_pred - y * (y_pred + EPSILON).log()), reduction, sample_weight, "poisson")
+
+
+def log_cosh(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """mean(log(cosh(y_pred - y_true))) over outputs per sample, without overflow for large errors."""
+    y, y_pred = _pair(y_true, y_pred, "log_cosh")
+    x = y_pred - y
+    # log cosh x = x + softplus(-2x) - log 2, softplus(z) = max(z, 0) + log(1 + exp(-|z|))
+    softplus = (-2 * x).relu() + ((-2 * x.abs()).exp() + 1).log()
+    return _reduce(_over_outputs(x + softplus - float(np.log(2.0))), reduction, sample_weight, "log_cosh")
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1, reduction: str = "mean",
+                      sample_weight: Any = None) -> Tensor:
+    """-sum(unit(y_true) * unit(y_pred)) along `axis`, unit(v) = v / sqrt(max(|v|^2, 1e-12)): -1 is best."""
+    y, y_pred = _pair(y_true, y_pred, "cosine_similarity")
+    axis = axis_index(axis, "axis", "cosine_similarity")
+    if not -y_pred.ndim <= axis < y_pred.ndim or axis % y_pred.ndim == 0:  # the batch axis is not a feature axis
+        raise ValueError(f"cosine_similarity: axis {axis} is not a feature axis of y_pred with shape "
+                         f"{y_pred.shape}; pass an axis from 1 to {y_pred.ndim - 1} (or -1 for the last)")
+
+    def unit(v: Tensor) -> Tensor:
+        return v / (v * v).sum(axis, keepdims=True).maximum(1e-12).sqrt()  # 1e-12: a zero vector stays zero
+
+    return _reduce(-(unit(y) * unit(y_pred)).sum(axis), reduction, sample_weight, "cosine_similarity")
+
+
+def _positive(value: Any, argument: str, owner: str) -> float:
+    value = finite_number(value, argument, owner)
+    if value <= 0:
+        raise ValueError(f"{owner}: {argument} must be positive, got {value}")
+    return value
 
 
 # --- the losses as classes ---------------------------------------------------------------------
@@ -338,15 +448,117 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     name = "sparse_categorical_crossentropy"
 
 
-mse = mean_squared_error
+class MeanAbsoluteError(Loss):
+    """Mean of the absolute differences."""
 
-_BY_NAME: dict[str, type[Loss]] = {
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError, "meansquarederror": MeanSquaredError,
-    "binary_crossentropy": BinaryCrossentropy, "binarycrossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy, "categoricalcrossentropy": CategoricalCrossentropy,
+    function = staticmethod(mean_absolute_error)
+    name = "mean_absolute_error"
+
+
+class MeanAbsolutePercentageError(Loss):
+    """Mean of the absolute differences in percent of the targets."""
+
+    function = staticmethod(mean_absolute_percentage_error)
+    name = "mean_absolute_percentage_error"
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """Mean squared difference of log(1 + value)."""
+
+    function = staticmethod(mean_squared_logarithmic_error)
+    name = "mean_squared_logarithmic_error"
+
+
+class Huber(Loss):
+    """Squared error for errors up to `delta`, absolute error beyond (robust to outliers)."""
+
+    function = staticmethod(huber)
+    name = "huber_loss"
+
+    def __init__(self, delta: float = 1.0, reduction: str = "mean", name: str | None = None) -> None:
+        super().__init__(reduction, name)
+        self.delta = _positive(delta, "delta", "Huber")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "delta": self.delta}
+
+
+class Hinge(Loss):
+    """Hinge loss of -1/1 (or 0/1) labels against scores."""
+
+    function = staticmethod(hinge)
+    name = "hinge"
+
+
+class SquaredHinge(Loss):
+    """Squared hinge loss of -1/1 (or 0/1) labels against scores."""
+
+    function = staticmethod(squared_hinge)
+    name = "squared_hinge"
+
+
+class CategoricalHinge(Loss):
+    """Hinge loss of one-hot labels: the best wrong score against the true one."""
+
+    function = staticmethod(categorical_hinge)
+    name = "categorical_hinge"
+
+
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence of the predicted distribution from the target one."""
+
+    function = staticmethod(kl_divergence)
+    name = "kl_divergence"
+
+
+class Poisson(Loss):
+    """Poisson negative log-likelihood (up to a constant) of counts given predicted rates."""
+
+    function = staticmethod(poisson)
+    name = "poisson"
+
+
+class LogCosh(Loss):
+    """log(cosh(error)): squared error near zero, absolute error far away."""
+
+    function = staticmethod(log_cosh)
+    name = "log_cosh"
+
+
+class CosineSimilarity(Loss):
+    """Negative cosine similarity along `axis` (-1 when the directions agree)."""
+
+    function = staticmethod(cosine_similarity)
+    name = "cosine_similarity"
+
+    def __init__(self, axis: int = -1, reduction: str = "mean", name: str | None = None) -> None:
+        super().__init__(reduction, name)
+        self.axis = axis_index(axis, "axis", "CosineSimilarity")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence
+logcosh = log_cosh
+
+# the names Keras reads in compile(loss=...); the lower-cased class names are added below
+_NAMES: dict[str, type[Loss]] = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "huber": Huber, "huber_loss": Huber, "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge, "kl_divergence": KLDivergence, "kld": KLDivergence,
+    "poisson": Poisson, "log_cosh": LogCosh, "logcosh": LogCosh, "cosine_similarity": CosineSimilarity,
+    "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "sparsecategoricalcrossentropy": SparseCategoricalCrossentropy,
 }
+_BY_NAME: dict[str, type[Loss]] = {**_NAMES, **{cls.__name__.lower(): cls for cls in _NAMES.values()}}
 
 
 def get(identifier: Any) -> Callable[[Any, Any], Tensor]:
@@ -379,4 +591,4 @@ def serialize(loss: Any) -> dict[str, Any] | None:
 
 
 def _names() -> str:
-    return ", ".join(sorted(name for name in _BY_NAME if "_" in name or name == "mse"))
+    return ", ".join(sorted(_NAMES))

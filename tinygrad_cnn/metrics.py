@@ -1,4 +1,5 @@
-"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, MSE, MAE.
+"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, and the
+regression and hinge losses (MSE, MAE, MAPE, MSLE, hinge, KL divergence, Poisson, log-cosh, cosine).
 
 A metric is computed on plain arrays (no graph) and averaged over the samples seen since the last
 `reset_state()`, or with `sample_weight` their weighted mean, sum(w * value) / sum(w), as in Keras.
@@ -9,11 +10,14 @@ trailing axis of 1) -> sparse categorical, one-hot labels -> categorical.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from . import losses
 from .losses import sample_weights
+from .mode import no_grad
 from .tensor import Tensor
 
 
@@ -60,6 +64,32 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
     """Mean of |y_true - y_pred| per sample."""
     y_true, y_pred = _targets(y_true, y_pred, "mean_absolute_error"), _array(y_pred)
     return _per_sample(np.abs(y_true - y_pred.astype(np.float64)))
+
+
+def _loss_values(loss: Callable[..., Tensor], y_true: Any, y_pred: Any, **options: Any) -> np.ndarray:
+    """A loss's per-sample values in float64, computed without a graph."""
+    with no_grad():
+        return _per_sample(loss(y_true, _array(y_pred).astype(np.float64), reduction="none", **options).data)
+
+
+def _from_loss(loss: Callable[..., Tensor]) -> Callable[[Any, Any], np.ndarray]:
+    """A metric function from a loss function."""
+    def per_sample(y_true: Any, y_pred: Any) -> np.ndarray:
+        return _loss_values(loss, y_true, y_pred)
+
+    per_sample.__name__ = per_sample.__qualname__ = loss.__name__
+    per_sample.__doc__ = f"One value per sample of losses.{loss.__name__}."
+    return per_sample
+
+
+mean_absolute_percentage_error = _from_loss(losses.mean_absolute_percentage_error)
+mean_squared_logarithmic_error = _from_loss(losses.mean_squared_logarithmic_error)
+hinge = _from_loss(losses.hinge)
+squared_hinge = _from_loss(losses.squared_hinge)
+categorical_hinge = _from_loss(losses.categorical_hinge)
+kl_divergence = _from_loss(losses.kl_divergence)
+poisson = _from_loss(losses.poisson)
+log_cosh = _from_loss(losses.log_cosh)
 
 
 def _targets(y_true: Any, y_pred: Any, name: str) -> np.ndarray:
@@ -174,10 +204,84 @@ class MeanAbsoluteError(Metric):
     per_sample = staticmethod(mean_absolute_error)
 
 
+class MeanAbsolutePercentageError(Metric):
+    """Mean absolute error in percent of the targets."""
+
+    default_name = "mean_absolute_percentage_error"
+    per_sample = staticmethod(mean_absolute_percentage_error)
+
+
+class MeanSquaredLogarithmicError(Metric):
+    """Mean squared difference of log(1 + value)."""
+
+    default_name = "mean_squared_logarithmic_error"
+    per_sample = staticmethod(mean_squared_logarithmic_error)
+
+
+class Hinge(Metric):
+    """Hinge loss of -1/1 (or 0/1) labels against scores."""
+
+    default_name = "hinge"
+    per_sample = staticmethod(hinge)
+
+
+class SquaredHinge(Metric):
+    """Squared hinge loss of -1/1 (or 0/1) labels against scores."""
+
+    default_name = "squared_hinge"
+    per_sample = staticmethod(squared_hinge)
+
+
+class CategoricalHinge(Metric):
+    """Hinge loss of one-hot labels."""
+
+    default_name = "categorical_hinge"
+    per_sample = staticmethod(categorical_hinge)
+
+
+class KLDivergence(Metric):
+    """Kullback-Leibler divergence of the predictions from the targets."""
+
+    default_name = "kl_divergence"
+    per_sample = staticmethod(kl_divergence)
+
+
+class Poisson(Metric):
+    """Poisson negative log-likelihood (up to a constant) of counts given predicted rates."""
+
+    default_name = "poisson"
+    per_sample = staticmethod(poisson)
+
+
+class LogCoshError(Metric):
+    """Mean of log(cosh(error))."""
+
+    default_name = "logcosh"
+    per_sample = staticmethod(log_cosh)
+
+
+class CosineSimilarity(Metric):
+    """Cosine similarity of targets and predictions along `axis` (1 when the directions agree)."""
+
+    default_name = "cosine_similarity"
+
+    def __init__(self, name: str | None = None, axis: int = -1) -> None:
+        self.axis = losses.CosineSimilarity(axis).axis  # checked as the loss checks it
+        super().__init__(name)
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return -_loss_values(losses.cosine_similarity, y_true, y_pred, axis=self.axis)  # the loss is -cos
+
+
 _BY_NAME: dict[str, type[Metric]] = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "poisson": Poisson, "logcosh": LogCoshError,
+    "log_cosh": LogCoshError, "cosine_similarity": CosineSimilarity,
 }
 ACCURACY_NAMES = ("accuracy", "acc")
 
