@@ -216,3 +216,43 @@ def test_metric_classes_keras_names_and_compile():
     assert set(logs) == {"loss", "mape", "msle", "logcosh", "cosine_similarity"}
     prediction = model.predict(x, verbose=0)
     assert logs["mape"] == pytest.approx(100 * np.mean(np.abs(y - prediction) / y), rel=1e-4)
+
+
+def dense_model(frozen: bool = False) -> tc.Model:
+    model = tc.Sequential([tc.Input((3,)), tc.layers.Dense(4, activation="relu"), tc.layers.Dense(2)])
+    model.trainable = not frozen
+    return model
+
+
+def test_a_frozen_model_compiles_evaluates_predicts_and_fits_without_moving():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((12, 3)).astype(np.float32), rng.standard_normal((12, 2)).astype(np.float32)
+    model = dense_model(frozen=True)
+    model.compile("sgd", "mse")
+    before = model.get_weights()
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(history.history["loss"][1])
+    assert history.history["loss"][0] == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+    assert all((a == b).all() for a, b in zip(before, model.get_weights(), strict=True))
+    model.trainable = True  # unfrozen, the same compiled model learns; frozen again, it stops
+    assert model.fit(x, y, epochs=3, verbose=0).history["loss"][-1] < history.history["loss"][0]
+    model.trainable = False
+    before = model.get_weights()
+    model.fit(x, y, epochs=1, verbose=0)
+    assert all((a == b).all() for a, b in zip(before, model.get_weights(), strict=True))
+    tc.Sequential().compile("adam", "mse")  # an empty model compiles too
+
+
+def test_model_arguments_and_configs_are_checked():
+    with pytest.raises(TypeError, match="Model: trainable must be True or False, got 'no'"):
+        tc.Model(trainable="no")
+    with pytest.raises(TypeError, match="Sequential: trainable must be True or False, got 'no'"):
+        tc.Sequential(trainable="no")
+    for config in (None, [1], "x"):
+        with pytest.raises((TypeError, ValueError), match="config must be a dict"):
+            tc.Model.from_config(config)
+    inputs = [tc.Input((3,)), tc.Input((3,))]
+    model = tc.Model(inputs, tc.layers.Dense(1)(tc.layers.Concatenate()(inputs)))
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"got a list of 1 array of shapes \[\(4, 3\)\]"):
+        model.fit([np.ones((4, 3))], np.ones((4, 1)), verbose=0)

@@ -115,12 +115,15 @@ class Model(Layer):
 
     def __init__(self, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name)
-        self._trainable = bool(trainable)  # the weights of a frozen model count as non-trainable
+        self._trainable = flag(trainable, "trainable", type(self).__name__)  # frozen: weights non-trainable
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Layer:
         """`tc.Model.from_config` of a functional model's config rebuilds it (Keras's Model.from_config); a
         subclass is built from its constructor arguments, as any layer."""
+        if not isinstance(config, Mapping):
+            raise TypeError(f"{cls.__name__}.from_config: config must be a dict (what get_config() returned), got "
+                            f"{type(config).__name__} {config!r:.60}")
         if cls is Model and isinstance(config, Mapping) and "input_layers" in config:
             from .functional import Functional  # functional.py builds on this module
             return Functional.from_config(config)

@@ -115,11 +115,15 @@ class Optimizer:
 
     def rebind(self, params: Iterable[Tensor]) -> Optimizer:
         """Bind to the model's parameters again after they changed (a layer frozen, added or removed;
-        fit does this): a parameter still present keeps its state. Returns self."""
+        fit does this): a parameter still present keeps its state. An empty list (every weight frozen) is
+        taken, as Keras's fit takes such a model: steps then move nothing. Returns self."""
         kept = {id(p): state for p, state in zip(self.params or [], self.state, strict=True)}
         previous, self.params = self.params, None
         try:
-            self.bind(params)
+            if isinstance(params, list) and not params:
+                self.params = []
+            else:
+                self.bind(params)
         except (TypeError, ValueError):
             self.params = previous
             raise

@@ -44,7 +44,8 @@ def describe(value: Any) -> str:
     if isinstance(value, Mapping):
         return "a dict {" + ", ".join(f"{key!r}: {describe(item)}" for key, item in value.items()) + "}"
     if isinstance(value, (list, tuple)) and all(hasattr(item, "shape") for item in value):
-        return f"a {type(value).__name__} of {len(value)} arrays of shapes {[tuple(i.shape) for i in value]}"
+        arrays = "array" if len(value) == 1 else "arrays"
+        return f"a {type(value).__name__} of {len(value)} {arrays} of shapes {[tuple(i.shape) for i in value]}"
     if hasattr(value, "shape"):
         return f"an array of shape {tuple(value.shape)}"
     if isinstance(value, (list, tuple)):

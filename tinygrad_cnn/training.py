@@ -257,7 +257,7 @@ def _train_epoch(model: Any, feed: Feed, epoch: int, epochs: int, bar: ProgressB
             loss, parts, targets, predictions = _forward(model, x, y, weight)
             value = float(loss.data)
             finite = math.isfinite(value)
-            if finite:
+            if finite and optimizer.params:  # none when every weight is frozen: Keras reports the loss only
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
