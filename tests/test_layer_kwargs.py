@@ -62,8 +62,8 @@ SPECS = {
 # Edits still to come in files of others (strict xfails: empty a set once its edit is in). merge.py: Concatenate and
 # Dot take `name` only (no **kwargs), and every merge layer takes `name` positionally (Keras: Add(**kwargs)).
 # models.py: Sequential.add does not yet start the model from a first layer's input_shape=/input_dim=.
-PENDING_KWARGS = {"Concatenate", "Dot"}
-PENDING_POSITIONAL = {"Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"}
+PENDING_KWARGS: set[str] = set()
+PENDING_POSITIONAL: set[str] = set()
 PENDING_SEQUENTIAL_INPUT_SHAPE = True
 
 

@@ -23,6 +23,9 @@ class Merge(Layer):
 
     exact_inputs: int | None = None  # Subtract takes exactly two
 
+    def __init__(self, **kwargs: Any) -> None:   # Keras's Add(**kwargs): name, trainable, dtype by keyword only
+        super().__init__(**kwargs)
+
     def _merge(self, inputs: list[Tensor]) -> Tensor:
         raise NotImplementedError
 
@@ -134,8 +137,8 @@ class Minimum(Merge):
 class Concatenate(Merge):
     """The inputs joined along `axis` (the channels by default); every other axis must match."""
 
-    def __init__(self, axis: int = -1, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.axis = axis_index(axis, "axis", "Concatenate")
 
     def compute_output_shape(self, input_shape: Any) -> Shape:
@@ -172,8 +175,8 @@ class Dot(Merge):
     exact_inputs = 2
     EPSILON = 1e-7
 
-    def __init__(self, axes: Any, normalize: bool = False, name: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, axes: Any, normalize: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         pair = isinstance(axes, (list, tuple)) and len(axes) == 2 and all(is_int(a) for a in axes)
         if not is_int(axes) and not pair:
             raise TypeError(f"Dot: axes must be an int (the same axis of both inputs) or a pair of ints (one axis "
