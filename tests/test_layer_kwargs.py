@@ -59,24 +59,6 @@ SPECS = {
     "ZeroPadding2D": ((), (2, 2, 2, 3)),
 }
 
-# Edits still to come in files of others (strict xfails: empty a set once its edit is in). merge.py: Concatenate and
-# Dot take `name` only (no **kwargs), and every merge layer takes `name` positionally (Keras: Add(**kwargs)).
-# models.py: Sequential.add does not yet start the model from a first layer's input_shape=/input_dim=.
-PENDING_KWARGS: set[str] = set()
-PENDING_POSITIONAL: set[str] = set()
-PENDING_SEQUENTIAL_INPUT_SHAPE = True
-
-
-def pending(names: list, waiting: set, reason: str) -> list:
-    """`names`, those in `waiting` as strict xfails (an XPASS says the edit is in: empty the set)."""
-    mark = pytest.mark.xfail(strict=True, reason=reason)
-    return [pytest.param(name, marks=mark) if name in waiting else name for name in sorted(names)]
-
-
-def names() -> list:
-    return pending(SPECS, PENDING_KWARGS, "merge.py: Concatenate/Dot take no **kwargs yet")
-
-
 def make(cls_name: str, **kwargs):
     args, _ = SPECS[cls_name]
     return LAYER_CLASSES[cls_name](*args, **kwargs)
@@ -94,7 +76,7 @@ def test_the_table_covers_every_layer_class():
     assert set(SPECS) == set(LAYER_CLASSES) - {"InputLayer"}
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_trainable_false_freezes_the_weights(name):
     layer = make(name, trainable=False)
     assert layer.trainable is False
@@ -119,7 +101,7 @@ def test_fit_does_not_move_a_layer_frozen_at_construction(name):
     assert not np.array_equal(head, model.layers[-1].get_weights()[0])   # the rest of the model did learn
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_dtype_float64_gives_float64_weights_and_outputs(name):
     layer = make(name, dtype="float64")
     assert layer.dtype == np.float64
@@ -172,7 +154,7 @@ def test_a_float64_conv2d_matches_pytorch_in_float64(n, size, channels, filters,
     np.testing.assert_allclose(layer.kernel.grad, kernel.grad.numpy().transpose(2, 3, 1, 0), rtol=1e-11, atol=1e-11)
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_configs_keep_trainable_and_dtype(name):
     layer = make(name, trainable=False, dtype="float64", name="the_layer")
     config = layer.get_config()
@@ -185,7 +167,7 @@ def test_configs_keep_trainable_and_dtype(name):
     assert make(name).get_config()["dtype"] == "float32"
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_an_unknown_keyword_names_the_layer_the_keyword_and_the_accepted_ones(name):
     with pytest.raises(TypeError, match=rf"{name} got the unexpected keyword argument\(s\) 'kernel_size_x'.*"
                                         "name, trainable, dtype"):
@@ -284,7 +266,7 @@ def positional(function) -> list:
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
 
 
-@pytest.mark.parametrize("name", pending(KERAS_POSITIONAL, PENDING_POSITIONAL, "merge.py: name is positional"))
+@pytest.mark.parametrize("name", sorted(KERAS_POSITIONAL))
 def test_positional_order_is_keras_3s(name):
     """Ours is Keras's list cut where an argument of Keras's is missing here, so a positional call means the same
     in both (the rest are keywords: name, trainable, dtype, ... and our extras such as output_padding)."""
@@ -315,7 +297,6 @@ def test_positional_calls_mean_what_they_mean_in_keras():
     assert L.Flatten().data_format == "channels_last" and L.Conv2D(1, 1).strides == (1, 1)
 
 
-@pytest.mark.xfail(PENDING_SEQUENTIAL_INPUT_SHAPE, strict=True, reason="models.py: Sequential.add ignores input_shape=")
 def test_input_shape_on_the_first_layer_starts_a_sequential_model():
     """Keras's older form, still accepted by Keras 3: the first layer's input_shape=/input_dim= fixes the input."""
     model = tc.Sequential([L.Dense(8, input_shape=(4,)), L.Dense(2)])

@@ -403,6 +403,8 @@ class Sequential(Model):
             self._input_layer, self._symbolic = layer, [layer.output]
             self.build(layer.input_shape)
             return
+        if not self._layers and self._input_layer is None and getattr(layer, "_input_shape_arg", None) is not None:
+            self.add(InputLayer(batch_shape=layer._input_shape_arg))   # Keras's first Dense(8, input_shape=(4,))
         if layer is self or any(layer is known for known in self._layers):
             raise ValueError(f"{self._describe()} already contains {layer!r}; create a new layer instead")
         if any(layer.name == known.name for known in self._layers):
