@@ -256,3 +256,130 @@ def test_model_arguments_and_configs_are_checked():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"got a list of 1 array of shapes \[\(4, 3\)\]"):
         model.fit([np.ones((4, 3))], np.ones((4, 1)), verbose=0)
+
+
+# --- Lambda ---------------------------------------------------------------------------------------
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 4), c=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_lambda_in_a_functional_model_matches_pytorch_values_and_gradients(n, c, seed):
+    torch = require_torch()
+    rng = np.random.default_rng(seed)
+    a, b = tc.Input((c,), dtype="float64"), tc.Input((c,), dtype="float64")
+    scaled = tc.layers.Lambda(lambda t, k: t * k, arguments={"k": 3.0})(a)
+    joined = tc.layers.Lambda(lambda ts: (ts[0] - ts[1]).tanh())([scaled, b])
+    total = tc.layers.Lambda(lambda t: t.sum(-1, keepdims=True), output_shape=(1,))(joined)
+    assert (scaled.shape, joined.shape, total.shape) == ((None, c), (None, c), (None, 1))
+    model = tc.Model([a, b], total)
+    x, z, upstream = rng.standard_normal((n, c)), rng.standard_normal((n, c)), rng.standard_normal((n, 1))
+    xs = tc.Tensor(x, requires_grad=True)
+    out = model([xs, tc.Tensor(z)])
+    out.backward(tc.Tensor(upstream))
+    reference = torch.tensor(x, requires_grad=True)
+    expected = torch.tanh(reference * 3 - torch.tensor(z)).sum(-1, keepdim=True)
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xs.grad.data, reference.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert tc.gradcheck(lambda t: model([t, tc.Tensor(z)]), [tc.Tensor(x, requires_grad=True)])
+
+
+def test_lambda_shapes_training_flag_mask_and_sequential_fit():
+    x = tc.Input((6,))
+    assert tc.layers.Lambda(lambda t: t.reshape(-1, 2, 3))(x).shape == (None, 2, 3)  # by a zero sample
+    assert tc.layers.Lambda(lambda t: t[:, :2], output_shape=lambda s: (s[0], 2))(x).shape == (None, 2)
+    assert tc.layers.Lambda(lambda t: t, output_shape=6)(x).shape == (None, 6)
+    doubled = tc.layers.Lambda(lambda t, training: t * 2 if training else t)
+    assert doubled(np.ones((1, 2)), training=True).data.tolist() == [[2.0, 2.0]]
+    assert doubled(np.ones((1, 2))).data.tolist() == [[1.0, 1.0]]
+    masked = tc.layers.Lambda(lambda t: t, mask=lambda inputs, mask: "kept")
+    assert masked.compute_mask(None) == "kept" and tc.layers.Lambda(lambda t: t, mask=1).compute_mask(None) == 1
+    rng = np.random.default_rng(5)
+    features, targets = rng.standard_normal((32, 3)).astype(np.float32), rng.standard_normal((32, 1)).astype(np.float32)
+    model = tc.Sequential([tc.Input((3,)), tc.layers.Lambda(lambda t: t * t), tc.layers.Dense(1)])
+    model.compile("adam", "mse")
+    assert model.layers[0].output_shape == (None, 3)
+    history = model.fit(features, targets, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_lambda_cannot_be_saved_but_its_weights_can(tmp_path):
+    model = tc.Sequential([tc.Input((3,)), tc.layers.Lambda(lambda t: t * 2, name="double"), tc.layers.Dense(1)])
+    for attempt in (lambda: model.save(tmp_path / "m.tgc"), model.to_json, model.layers[0].get_config,
+                    lambda: tc.models.clone_model(model)):
+        with pytest.raises(ValueError, match="Lambda 'double' cannot be saved: its function is Python code.*"
+                                             "save_weights.*subclass tc.layers.Layer"):
+            attempt()
+    assert not (tmp_path / "m.tgc").exists()
+    model.save_weights(tmp_path / "w.npz")
+    twin = tc.Sequential([tc.Input((3,)), tc.layers.Lambda(lambda t: t * 2), tc.layers.Dense(1)])
+    twin.load_weights(tmp_path / "w.npz")
+    np.testing.assert_array_equal(twin.predict(np.ones((2, 3)), verbose=0), model.predict(np.ones((2, 3)), verbose=0))
+
+
+def test_lambda_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="Lambda: function must be callable"):
+        tc.layers.Lambda("x * 2")
+    with pytest.raises(TypeError, match="Lambda: arguments must be a dict"):
+        tc.layers.Lambda(lambda t: t, arguments=[1])
+    with pytest.raises(TypeError, match="Lambda: output_shape must be the output's shape without the batch axis"):
+        tc.layers.Lambda(lambda t: t, output_shape="3")
+    with pytest.raises(TypeError, match="returned ndarray, not a Tensor"):
+        tc.layers.Lambda(lambda t: np.tanh(t.data))(np.ones((1, 2)))
+
+
+# --- to_json, model_from_json, clone_model ---------------------------------------------------------
+
+def two_headed() -> tc.Model:
+    a, b = tc.Input((4,), name="a"), tc.Input((2,), name="b")
+    shared = tc.layers.Dense(3, activation="tanh", name="shared")
+    inner = tc.Sequential([tc.Input((3,)), tc.layers.Dense(3, name="inner_dense")], name="inner")
+    h = tc.layers.Concatenate()([inner(shared(a)), b])
+    return tc.Model([a, b], [tc.layers.Dense(2, name="o1")(h), tc.layers.Dense(1, name="o2")(h)], name="net")
+
+
+@pytest.mark.parametrize("make", [two_headed, lambda: tc.Sequential(
+    [tc.Input((5, 5, 2)), tc.layers.Conv2D(3, 3), tc.layers.BatchNormalization(), tc.layers.Flatten(),
+     tc.layers.Dense(2)], name="stack")])
+def test_to_json_and_clone_model_rebuild_the_architecture_with_fresh_weights(make):
+    model = make()
+    text = model.to_json()
+    assert json.loads(text)["class_name"] == type(model).__name__ and json.loads(model.to_json(indent=2)) == \
+        json.loads(text)
+    for copy in (tc.models.model_from_json(text), tc.models.model_from_json(text.encode()),
+                 tc.models.clone_model(model)):
+        assert type(copy) is type(model) and copy.to_json() == text and copy.name == model.name
+        assert [w.shape for w in copy.get_weights()] == [w.shape for w in model.get_weights()]
+        assert not any(np.array_equal(a, b) for a, b in zip(copy.get_weights(), model.get_weights(), strict=True)
+                       if a.size > 3 and a.std() > 0)  # kernels drawn afresh
+        assert copy.optimizer is None
+        copy.set_weights(model.get_weights())  # the same weights give the same outputs
+        inputs = [np.ones((2, *t.shape[1:])) for t in model.inputs]
+        ours, theirs = copy.predict(inputs, verbose=0), model.predict(inputs, verbose=0)
+        for x, y in zip(ours if isinstance(ours, list) else [ours], theirs if isinstance(theirs, list) else [theirs],
+                        strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-6)
+
+
+def test_to_json_model_from_json_and_clone_model_refuse_clearly():
+    class Net(tc.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = tc.layers.Dense(2)
+
+        def call(self, x, training=False):
+            return self.dense(x)
+
+    with pytest.raises(ValueError, match="clone_model cannot clone <Net .*subclassed model's architecture"):
+        tc.models.clone_model(Net())
+    with pytest.raises(ValueError, match="subclassed model's architecture is its Python code"):
+        Net().to_json()
+    with pytest.raises(TypeError, match="clone_model: model must be a Sequential or functional model, got Dense"):
+        tc.models.clone_model(tc.layers.Dense(2))
+    with pytest.raises(ValueError, match="model_from_json: json_string is not valid JSON"):
+        tc.models.model_from_json("{")
+    with pytest.raises(TypeError, match="model_from_json: json_string must be the string model.to_json"):
+        tc.models.model_from_json({"class_name": "Sequential"})
+    with pytest.raises(ValueError, match="expected a Sequential or functional model's JSON.*got 'Dense'"):
+        tc.models.model_from_json(json.dumps({"class_name": "Dense", "config": {}}))
+    with pytest.raises(ValueError, match=r"custom_objects \['Net'\] cannot be used"):
+        tc.models.model_from_json(two_headed().to_json(), custom_objects={"Net": Net})

@@ -4,6 +4,7 @@ get_layer), subclassed as `class MyModel(tc.Model)`, and `Sequential`, layers ap
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -353,6 +354,11 @@ class Model(Layer):
         from .saving import save_model
         save_model(self, path)
 
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as a JSON string, without the weights (Keras's to_json; `kwargs` go to
+        json.dumps, e.g. indent=2); tc.models.model_from_json rebuilds it."""
+        return json.dumps(serialize_layer(self), **kwargs)
+
     def save_weights(self, path: Any) -> None:
         """Write the weights to an .npz file."""
         from .saving import save_weights
@@ -570,6 +576,41 @@ def deserialize_layer(entry: Any) -> Layer:
     name = entry.get("class_name") if isinstance(entry, Mapping) else None
     return models[name].from_config(entry.get("config")) if isinstance(name, str) and name in models \
         else deserialize(entry)
+
+
+def model_from_json(json_string: str | bytes, custom_objects: Mapping[str, Any] | None = None) -> Model:
+    """A new model (fresh weights) with the architecture `model.to_json()` wrote, as Keras's
+    model_from_json; only built-in layers are built, so no code runs from the string."""
+    if custom_objects:
+        raise ValueError(f"model_from_json: custom_objects {sorted(custom_objects)} cannot be used: a config builds "
+                         "only built-in layers (no code runs from it); build a model holding layers of your own in "
+                         "code, then model.load_weights(path)")
+    if not isinstance(json_string, (str, bytes, bytearray)):
+        raise TypeError(f"model_from_json: json_string must be the string model.to_json() returned, got "
+                        f"{type(json_string).__name__} {json_string!r:.60}")
+    try:
+        entry = json.loads(json_string)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"model_from_json: json_string is not valid JSON ({e}); pass what model.to_json() "
+                         "returned") from None
+    if not isinstance(entry, Mapping) or entry.get("class_name") not in ("Sequential", "Functional"):
+        found = entry.get("class_name") if isinstance(entry, Mapping) else type(entry).__name__
+        raise ValueError(f"model_from_json: expected a Sequential or functional model's JSON, "
+                         f'{{"class_name": "Sequential" or "Functional", "config": {{...}}}}, got {found!r:.60}')
+    return deserialize_layer(entry)
+
+
+def clone_model(model: Model) -> Model:
+    """A new model with `model`'s architecture and fresh weights (Keras's clone_model): Sequential and
+    functional models, nested models included; the clone is not compiled."""
+    from .functional import Functional  # functional.py builds on this module
+    if not isinstance(model, Model):
+        raise TypeError(f"clone_model: model must be a Sequential or functional model, got {type(model).__name__}; "
+                        "for a single layer use type(layer).from_config(layer.get_config())")
+    if type(model) not in (Sequential, Functional):
+        raise ValueError(f"clone_model cannot clone {model!r}: a subclassed model's architecture is its Python "
+                         f"code; create a new one in code ({type(model).__name__}(...)) for fresh weights")
+    return deserialize_layer(serialize_layer(model))
 
 
 def load_model(path: Any) -> Model:

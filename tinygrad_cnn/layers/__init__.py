@@ -27,6 +27,7 @@ from .core import (
     Softmax,
     SpatialDropout2D,
 )
+from .lambda_layer import Lambda
 from .merge import (
     Add,
     Average,
@@ -55,9 +56,9 @@ from .serialization import LAYER_CLASSES, deserialize, serialize
 __all__ = [
     "ELU", "LAYER_CLASSES", "Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Conv2D",
     "Conv2DTranspose", "Concatenate", "Cropping2D", "Dense", "DepthwiseConv2D", "Dot", "Dropout", "Flatten",
-    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LeakyReLU", "MaxPooling2D",
-    "Maximum", "Minimum", "Multiply", "PReLU", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
-    "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField", "Rescaling", "Reshape",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Lambda", "Layer", "LeakyReLU",
+    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "RandomBrightness", "RandomContrast", "RandomCrop",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField", "Rescaling", "Reshape",
     "SeparableConv2D", "Softmax", "Subtract", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations",
     "add", "average", "clear_session", "concatenate", "deserialize", "dot", "maximum", "minimum", "multiply",
     "serialize", "subtract",

@@ -49,10 +49,11 @@ LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls f
 def serialize(layer: Layer) -> dict[str, Any]:
     """{"class_name": ..., "config": ...} for a layer of a known class."""
     name = type(layer).__name__
+    config = layer.get_config()  # first: a layer that can have no config (Lambda) says why
     if LAYER_CLASSES.get(name) is not type(layer):
         raise ValueError(f"cannot serialize {layer!r}: {name} is not one of the known layer classes "
                          f"({', '.join(LAYER_CLASSES)}), so it could not be rebuilt from the config")
-    return {"class_name": name, "config": layer.get_config()}
+    return {"class_name": name, "config": config}
 
 
 def deserialize(config: Any) -> Layer:
