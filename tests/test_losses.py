@@ -166,8 +166,8 @@ def test_get_accepts_keras_names_instances_and_callables():
     assert losses.get(custom) is custom
     rebuilt = losses.get(losses.serialize(loss))
     assert isinstance(rebuilt, losses.SparseCategoricalCrossentropy) and rebuilt.from_logits
-    with pytest.raises(ValueError, match="unknown loss 'hinge'.*sparse_categorical_crossentropy"):
-        losses.get("hinge")
+    with pytest.raises(ValueError, match="unknown loss 'hinge_loss'.*sparse_categorical_crossentropy"):
+        losses.get("hinge_loss")
     with pytest.raises(TypeError, match="a loss must be"):
         losses.get(None)
 
