@@ -383,3 +383,39 @@ def test_to_json_model_from_json_and_clone_model_refuse_clearly():
         tc.models.model_from_json(json.dumps({"class_name": "Dense", "config": {}}))
     with pytest.raises(ValueError, match=r"custom_objects \['Net'\] cannot be used"):
         tc.models.model_from_json(two_headed().to_json(), custom_objects={"Net": Net})
+
+
+def test_clone_model_with_clone_function_and_input_tensors():
+    x = tc.Input((4,), name="x")
+    shared = tc.layers.Dense(4, activation="tanh", name="shared")
+    doubled = tc.layers.Lambda(lambda t: t * 2, name="double")
+    y = tc.layers.Dense(2, name="head")(doubled(shared(shared(x))))   # a layer shared by two calls
+    model = tc.Model(x, y, name="net")
+    seen = []
+
+    def keep_lambdas(layer):   # Keras's recipe: rebuild from config, except what cannot be rebuilt
+        seen.append(layer.name)
+        return layer if isinstance(layer, tc.layers.Lambda) else type(layer).from_config(layer.get_config())
+
+    clone = tc.models.clone_model(model, clone_function=keep_lambdas)
+    assert sorted(seen) == ["double", "head", "shared"]   # the shared layer cloned once
+    assert clone.get_layer("double") is doubled and clone.get_layer("shared") is not shared
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    clone.set_weights(model.get_weights())
+    data = np.random.default_rng(6).standard_normal((3, 4))
+    np.testing.assert_allclose(clone.predict(data, verbose=0), model.predict(data, verbose=0), rtol=1e-6)
+    wider = tc.Input((4,), name="new_input", dtype="float64")
+    on_new = tc.models.clone_model(model, input_tensors=wider, clone_function=keep_lambdas)
+    assert on_new.inputs == [wider] and on_new.input_names == ["new_input"]
+    stack = tc.Sequential([tc.Input((3,)), tc.layers.Dense(2, name="d")], name="stack")
+    start = tc.Input((3,), name="start")
+    cloned = tc.models.clone_model(stack, input_tensors=[start])
+    assert cloned.inputs == [start] and cloned.name == "stack" and cloned.layers[0] is not stack.layers[0]
+    with pytest.raises(TypeError, match="clone_function must be a function layer -> new layer"):
+        tc.models.clone_model(stack, clone_function="copy")
+    with pytest.raises(TypeError, match="clone_function returned NoneType for <Dense 'd'"):
+        tc.models.clone_model(stack, clone_function=lambda layer: None)
+    with pytest.raises(TypeError, match="a Sequential model has one input, so input_tensors must be one tensor"):
+        tc.models.clone_model(stack, input_tensors=[start, start])
+    with pytest.raises(TypeError, match="input_tensors must be tensors from tc.Input"):
+        tc.models.clone_model(model, input_tensors=np.ones((1, 4)))

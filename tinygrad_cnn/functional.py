@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .arguments import flag
-from .layers import Layer
+from .layers import Input, Layer
 from .layers.base import format_shape
 from .layers.core import InputLayer
 from .layers.symbolic import KerasTensor, Node, flatten, is_shape, pack
@@ -152,6 +152,20 @@ class Functional(Model):
             and len(inputs) == len(self.inputs) else self._as_tensor(inputs)
         return self._run(leaves, lambda node, x: node.layer(x, training=training if node.training is None
                                                             else node.training))
+
+    def _cloned(self, clone: Callable[[Layer], Layer], input_tensors: Any) -> Functional:
+        """clone_model's work: each call replayed with the layer's clone, on `input_tensors` or new Inputs."""
+        if input_tensors is None:
+            inputs = [Input(batch_shape=t.shape, dtype=t.dtype, name=layer.name)
+                      for t, layer in zip(self.inputs, self._input_layers, strict=True)]
+        else:
+            inputs = self._in_input_order(input_tensors, "symbolic tensor", lambda v: isinstance(v, KerasTensor))
+            wrong = [type(t).__name__ for t in inputs if not isinstance(t, KerasTensor)]
+            if wrong:
+                raise TypeError(f"clone_model: input_tensors must be tensors from tc.Input (or layers' outputs), "
+                                f"got {', '.join(wrong)}")
+        outputs = self._run(inputs, lambda node, x: clone(node.layer)(x, training=node.training))
+        return Functional(pack(self._inputs_given, inputs), outputs, name=self.name, trainable=self.trainable)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         self._check_input(input_shape)   # the Inputs' sizes, as a call would check them

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .arguments import flag, is_int, is_number, positive_int
-from .layers import Layer, ReceptiveField, deserialize, serialize
+from .layers import Input, Layer, ReceptiveField, deserialize, serialize
 from .layers.base import Shape, _without_batch, batch_shape, format_shape
 from .layers.core import InputLayer
 from .layers.symbolic import KerasTensor, is_shape
@@ -556,6 +556,24 @@ class Sequential(Model):
             model.trainable = False
         return model
 
+    def _cloned(self, clone: Callable[[Layer], Layer], input_tensors: Any) -> Sequential:
+        """clone_model's work: the cloned layers stacked on `input_tensors` or on an Input like this model's."""
+        if input_tensors is not None:
+            tensors = input_tensors if isinstance(input_tensors, (list, tuple)) else [input_tensors]
+            if len(tensors) != 1 or not isinstance(tensors[0], KerasTensor):
+                raise TypeError(f"clone_model: a Sequential model has one input, so input_tensors must be one "
+                                f"tensor from tc.Input (or a list of one), got {input_tensors!r:.80}")
+            start = list(tensors)
+        elif self.built:
+            named = {"name": self._input_layer.name} if self._input_layer is not None else {}
+            start = [Input(batch_shape=self.input_shape, dtype=self.dtype, **named)]
+        else:
+            start = []
+        model = Sequential(start + [clone(layer) for layer in self._layers], name=self.name)
+        if not self.trainable:
+            model.trainable = False
+        return model
+
 
 def serialize_layer(layer: Layer) -> dict[str, Any]:
     """{"class_name", "config"} for a built-in layer or a Sequential or functional model (nested models)."""
@@ -600,9 +618,12 @@ def model_from_json(json_string: str | bytes, custom_objects: Mapping[str, Any] 
     return deserialize_layer(entry)
 
 
-def clone_model(model: Model) -> Model:
-    """A new model with `model`'s architecture and fresh weights (Keras's clone_model): Sequential and
-    functional models, nested models included; the clone is not compiled."""
+def clone_model(model: Model, input_tensors: Any = None, clone_function: Callable[[Layer], Layer] | None = None
+                ) -> Model:
+    """A new model with `model`'s architecture (Keras's clone_model): each layer replaced by
+    `clone_function(layer)` (by default a new layer from its config: fresh weights; a shared layer is
+    cloned once) and called as in `model`, on `input_tensors` (tc.Input tensors) or on new Inputs like
+    the model's. Sequential and functional models; the clone is not compiled."""
     from .functional import Functional  # functional.py builds on this module
     if not isinstance(model, Model):
         raise TypeError(f"clone_model: model must be a Sequential or functional model, got {type(model).__name__}; "
@@ -610,7 +631,21 @@ def clone_model(model: Model) -> Model:
     if type(model) not in (Sequential, Functional):
         raise ValueError(f"clone_model cannot clone {model!r}: a subclassed model's architecture is its Python "
                          f"code; create a new one in code ({type(model).__name__}(...)) for fresh weights")
-    return deserialize_layer(serialize_layer(model))
+    if clone_function is not None and not callable(clone_function):
+        raise TypeError(f"clone_model: clone_function must be a function layer -> new layer, got "
+                        f"{type(clone_function).__name__} {clone_function!r:.40}")
+    made: dict[int, Layer] = {}
+
+    def clone(layer: Layer) -> Layer:
+        if id(layer) not in made:
+            new = clone_function(layer) if clone_function is not None else deserialize_layer(serialize_layer(layer))
+            if not isinstance(new, Layer):
+                raise TypeError(f"clone_model: clone_function returned {type(new).__name__} for {layer!r}; it must "
+                                "return a layer (the layer itself to share it, or a new one)")
+            made[id(layer)] = new
+        return made[id(layer)]
+
+    return model._cloned(clone, input_tensors)
 
 
 def load_model(path: Any) -> Model:
