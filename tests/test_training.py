@@ -12,6 +12,8 @@ from tinygrad_cnn.training import Callback, NonFiniteLossError
 class Spy(layers.Layer):
     """An identity layer that records, per call, whether a graph is recorded and the training flag."""
 
+    keeps_shape = True   # no call on a sample to find the output shape: only the model's calls are recorded
+
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[bool, bool]] = []

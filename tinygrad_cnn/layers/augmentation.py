@@ -67,6 +67,7 @@ def value_range_pair(value_range: Any, owner: str) -> tuple[float, float]:
 class Augmentation(Layer):
     """The common part: a batch of images in, the same shape out; random only in training."""
 
+    keeps_shape = True
     ndim = 4
 
     def __init__(self, seed: int | None, data_format: str | None, **kwargs: Any) -> None:

@@ -60,6 +60,16 @@ def batch_shape(shape: Any, owner: str) -> Shape:
     return tuple(None if n is None else int(n) for n in shape)
 
 
+def batch_shapes(shape: Any, owner: str) -> Any:
+    """One shape (a tuple or list of sizes), or a list/tuple or dict of shapes for a layer called on several
+    inputs (Keras's build takes the structure), each checked by `batch_shape`; several come as a list or dict."""
+    if isinstance(shape, Mapping):
+        return {key: batch_shape(one, owner) for key, one in shape.items()}
+    if isinstance(shape, (list, tuple)) and shape and all(isinstance(one, (list, tuple)) for one in shape):
+        return [batch_shape(one, owner) for one in shape]
+    return batch_shape(shape, owner)
+
+
 def _without_batch(shape: Any) -> Any:
     """(None, *shape[1:]): the shape a layer is built for; for each shape of a list or dict of them."""
     if isinstance(shape, list):
@@ -184,6 +194,9 @@ class Layer:
 
     ndim: int | None = None
     min_ndim: int = 0
+    # True for layers whose output has their input's shape (Dropout, BatchNormalization, ...): the base
+    # compute_output_shape then returns it; otherwise it runs `call` on a zero sample to find the output shape
+    keeps_shape = False
     activity_regularizer: Any = None  # a penalty of the output, e.g. tc.regularizers.L1(0.01); see `losses`
     _call_takes_training = True  # False for a Keras-style call(x) without the `training` argument
 
@@ -293,13 +306,22 @@ class Layer:
 
     # --- building ---
     def build(self, input_shape: Any) -> None:
-        """Create the weights for inputs of `input_shape` (batch axis included: (None, 28, 28, 1))."""
-        shape = batch_shape(input_shape, self._describe())
+        """Create the weights for inputs of `input_shape` (batch axis included: (None, 28, 28, 1)); a list or
+        dict of shapes for a layer called on several inputs (a merge layer, a model of your own)."""
+        shape = batch_shapes(input_shape, self._describe())
+        if type(shape) is not tuple:
+            self._check_input(shape) if self.built else self._check_rank(shape)
+            self._finish_build(shape)
+            return
         if self.built:  # the weights exist; the shapes follow the latest input (pooling layers can be reused)
             self._check_input(shape)
             self._output_shape = self.compute_output_shape(shape)
         else:
             self._check_rank(shape)
+            if type(self).build is Layer.build and self._shape_from_call():   # call needs the weights
+                self._create_weights(shape)
+                self._finish_build(shape)
+                return
             if type(self).build is Layer.build:  # the output shape first: it checks the geometry before any weight
                 self._output_shape = self.compute_output_shape(shape)
                 self._create_weights(shape)
@@ -312,29 +334,37 @@ class Layer:
         if self.built or type(self).build is Layer.build:
             Layer.build(self, input_shape)
             return
-        shape = batch_shape(input_shape, self._describe())
+        shape = batch_shapes(input_shape, self._describe())
         self._check_rank(shape)
         if not self.__dict__.get("_build_ran"):   # not twice when called by hand (layers held may be built already)
             self.build(shape)
-        self._input_shape, self.built = shape, True   # before the output shape, which may run call
+        self._finish_build(shape)
+
+    def _finish_build(self, shape: Any) -> None:
+        """Mark the layer built for `shape`, then find its output shape (which may run call); if that fails,
+        the layer is left as it was."""
+        before = self._input_shape, self.built
+        self._input_shape, self.built = shape, True
         try:
             self._output_shape = self.compute_output_shape(shape)
         except BaseException:
-            self.built = False
+            self._input_shape, self.built = before
             raise
+
+    def _shape_from_call(self) -> bool:
+        """Whether the output shape is found by running call (Keras's compute_output_spec): a layer that neither
+        defines compute_output_shape nor keeps its input's shape (`keeps_shape`)."""
+        return type(self).compute_output_shape is Layer.compute_output_shape and not self.keeps_shape
 
     def _create_weights(self, input_shape: Shape) -> None:
         """Create this layer's weights with `add_weight` (none by default)."""
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        """The output shape for `input_shape` (batch axis included): the input's by default, but for a layer
-        that holds layers or makes its weights in its own build(), the shape its call gives a zero sample
-        (Keras's compute_output_spec; such a layer is built first)."""
-        cls = type(self)
-        if cls.compute_output_shape is not Layer.compute_output_shape or not (
-                cls.build is not Layer.build or self._named_sublayers()):
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape for `input_shape` (batch axis included): the input's for a layer that `keeps_shape`,
+        else the shape its call gives a zero sample (Keras's compute_output_spec; the layer is built first)."""
+        if self.keeps_shape:
             return tuple(input_shape)
-        if not self.built and cls.build is not Layer.build:  # call needs the weights build() makes
+        if not self.built:   # call needs the weights
             self.build_for(input_shape)
         return self._traced_output_shape(input_shape)
 
@@ -348,7 +378,8 @@ class Layer:
             if any(n is None for n in shape[1:]):
                 raise ValueError(f"{self._describe()} finds its output shape by running call on a sample, which "
                                  f"needs every size but the batch's; got {format_shape(shape)}: give the "
-                                 "input's full shape, or define compute_output_shape(input_shape)")
+                                 "input's full shape, or define compute_output_shape(input_shape) (a layer whose "
+                                 "output has its input's shape can say so with the class attribute keeps_shape = True)")
             return Tensor(np.zeros((1, *shape[1:]), self.dtype))
 
         x = sample(input_shape)
@@ -422,11 +453,14 @@ class Layer:
     def __call__(self, inputs: Any, training: bool | None = None) -> Any:
         """Run the layer on a Tensor or array (built from its shape on the first call); on symbolic tensors
         (from tc.Input) record the call for a functional model and return symbolic outputs."""
+        if training is not None:
+            training = flag(training, "training", f"calling {self._describe()} (training=None: the layer's own mode)")
         if not isinstance(inputs, Tensor) and symbolic.is_symbolic(inputs):
-            return symbolic.call(self, inputs, None if training is None else bool(training), self._check_or_build)
-        x = self._as_tensor(inputs)   # a Tensor, or a list of them for a layer that takes several (Add)
-        self._check_or_build(x.shape if isinstance(x, Tensor) else [t.shape for t in x])
-        mode = self.training if training is None else bool(training)
+            return symbolic.call(self, inputs, training, self._check_or_build)
+        x = self._as_tensor(inputs)   # a Tensor, or a list or dict of them for a layer that takes several (Add)
+        self._check_or_build(x.shape if isinstance(x, Tensor) else {key: t.shape for key, t in x.items()}
+                             if isinstance(x, Mapping) else [t.shape for t in x])
+        mode = self.training if training is None else training
         with scope(self.name, type(self).__name__, owner=self):
             y = self.call(x, training=mode) if self._call_takes_training else self.call(x)
         if not isinstance(y, Tensor) and not _all_tensors(y):  # e.g. activation=np.tanh: an array has no graph
@@ -439,7 +473,9 @@ class Layer:
     def _check_or_build(self, shape: Any) -> None:
         """Check an input `shape` (batch size included) against the built layer, or build the layer for it
         (a list of shapes for a layer that takes several inputs)."""
-        if type(shape) is not tuple and type(self)._as_tensor is Layer._as_tensor:  # a list or dict: symbolic
+        # a list or dict (of symbolic tensors) for a built-in layer that takes one tensor; a layer whose output
+        # shape comes from its call takes whatever its call takes
+        if type(shape) is not tuple and type(self)._as_tensor is Layer._as_tensor and not self._shape_from_call():
             given = list(shape.values() if isinstance(shape, Mapping) else shape)
             raise TypeError(f"{self._describe()} takes one tensor, but was called on a {type(shape).__name__} of "
                             f"symbolic tensors of shapes {given}; give it one, or join several first with a merge "
@@ -472,10 +508,21 @@ class Layer:
         """The forward computation (subclasses define it)."""
         raise NotImplementedError(f"{type(self).__name__} must define call(x, training)")
 
-    def _as_tensor(self, inputs: Any) -> Tensor:
+    def _as_tensor(self, inputs: Any) -> Any:
+        """The input as a Tensor (floating data as given, other data float32); a dict gives a dict of them, and
+        a list of arrays a list of them for a layer whose call finds its output shape (it may take several)."""
         if isinstance(inputs, Layer):
             raise TypeError(f"{self._describe()} was called on the layer {inputs.name!r}, not on data: call it on "
                             "that layer's output (y = layer(x); self(y)), or add both layers to tc.Sequential")
+        if isinstance(inputs, (Mapping, list, tuple)) and self._shape_from_call():   # its call may take several
+            if isinstance(inputs, Mapping):
+                return {key: self._as_tensor(value) for key, value in inputs.items()}
+            if inputs and all(isinstance(x, (Tensor, np.ndarray)) for x in inputs):
+                return [self._as_tensor(x) for x in inputs]
+        if isinstance(inputs, Mapping):
+            raise TypeError(f"{self._describe()} takes one tensor, but was called on a dict with the keys "
+                            f"{list(inputs)}; give it one, or join several first with a merge layer, e.g. "
+                            "tc.layers.Concatenate()([a, b])")
         x = inputs if isinstance(inputs, Tensor) else Tensor(inputs)
         return x if x.dtype.kind == "f" else x.astype(np.float32)
 
@@ -544,10 +591,11 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        value = flag(value, "trainable", self._describe())
         for _, layer, _ in self._walk():   # the layers held too, as Keras's setter
-            layer._trainable = bool(value)
+            layer._trainable = value
             for weight, trainable in layer._own_weights:
-                weight.requires_grad = trainable and bool(value)
+                weight.requires_grad = trainable and value
 
     @property
     def losses(self) -> list[Tensor]:

@@ -22,10 +22,18 @@ class InputLayer(Layer):
     """The model's entry: fixes the shape of one example (the batch axis stays free). Its `output` is the
     symbolic tensor (tc.Input's result) that layers are called on to build a functional model."""
 
+    keeps_shape = True
+
     def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None, *,
                  batch_shape: Any = None, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)   # dtype is the input's here: an InputLayer has no weights
         _no_sparse(sparse, "InputLayer")
+        if self._input_shape_arg is not None:   # Keras's older input_shape=(3,), which Keras 3 still takes
+            if shape is not None or batch_shape is not None:
+                raise ValueError(f"InputLayer: give shape (or batch_shape), not input_shape as well (got shape="
+                                 f"{shape!r}, batch_shape={batch_shape!r}, input_shape={self._input_shape_arg[1:]!r})")
+            warnings.warn("InputLayer: input_shape is Keras's older name; use shape", DeprecationWarning, stacklevel=2)
+            shape = self._input_shape_arg[1:]
         if (shape is None) == (batch_shape is None):
             raise ValueError("InputLayer needs exactly one of shape (one example, e.g. (28, 28, 1)) and batch_shape")
         if batch_shape is None:
@@ -236,6 +244,8 @@ class Flatten(Layer):
 class Activation(Layer):
     """Applies an activation given by name ("relu") or as a callable."""
 
+    keeps_shape = True
+
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -250,6 +260,8 @@ class Activation(Layer):
 
 class ReLU(Layer):
     """max(x, 0), optionally capped at `max_value`, with slope `negative_slope` below `threshold` (Keras's ReLU)."""
+
+    keeps_shape = True
 
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
                  **kwargs: Any) -> None:
@@ -276,6 +288,8 @@ class LeakyReLU(Layer):
     Keras 2 named the slope `alpha`; `LeakyReLU(alpha=0.1)` still works, with a DeprecationWarning.
     """
 
+    keeps_shape = True
+
     def __init__(self, negative_slope: float = 0.3, *, alpha: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if alpha is not None:
@@ -293,6 +307,8 @@ class LeakyReLU(Layer):
 
 class ELU(Layer):
     """x where x > 0, else alpha * (exp(x) - 1) (Keras's ELU layer)."""
+
+    keeps_shape = True
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -313,6 +329,8 @@ class PReLU(Layer):
     per channel, as torch.nn.PReLU(C) does on (N, C, H, W). An `alpha_regularizer` puts its penalty of
     alpha in `losses`; an `alpha_constraint` (such as "non_neg") projects alpha after each optimizer update.
     """
+
+    keeps_shape = True
 
     min_ndim = 2
 
@@ -362,6 +380,8 @@ class PReLU(Layer):
 class Softmax(Layer):
     """exp(x) normalised along `axis` (stable for large logits)."""
 
+    keeps_shape = True
+
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = axis_index(axis, "axis", "Softmax")
@@ -383,6 +403,8 @@ class Dropout(Layer):
     e.g. (None, 1, 1, C) drops whole channels; `seed` gives the layer its own generator instead of
     the one `tc.manual_seed` seeds.
     """
+
+    keeps_shape = True
 
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -52,15 +52,6 @@ class Merge(Layer):
                              f"batch axis): {_shapes_text(shapes)}")
         return shapes
 
-    def build(self, input_shape: Any) -> None:
-        """Check the shapes (a merge layer has no weights) and record them."""
-        shapes = self._shapes(input_shape)
-        self._output_shape = self.compute_output_shape(shapes)
-        self._input_shape, self.built = shapes, True  # type: ignore[assignment]
-
-    def build_for(self, input_shape: Any) -> None:
-        self.build(input_shape)
-
     def _check_rank(self, shape: Any) -> None:
         self.compute_output_shape(shape)   # every check of the shapes, with the merge's own messages
 

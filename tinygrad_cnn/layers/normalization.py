@@ -25,6 +25,7 @@ class BatchNormalization(Layer):
     `gamma_constraint` project beta and gamma after each optimizer update (Keras 3's order of arguments).
     """
 
+    keeps_shape = True
     min_ndim = 2
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,

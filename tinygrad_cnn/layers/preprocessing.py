@@ -12,6 +12,8 @@ class Rescaling(Layer):
     """x * scale + offset, in training and inference alike: `Rescaling(1 / 255)` maps pixels to [0, 1],
     `Rescaling(1 / 127.5, offset=-1)` to [-1, 1]. Integer inputs become float32."""
 
+    keeps_shape = True
+
     def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scale = finite_number(scale, "scale", "Rescaling")
