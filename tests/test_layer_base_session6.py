@@ -197,6 +197,12 @@ def test_a_layer_of_your_own_takes_a_dict_of_inputs():
     np.testing.assert_allclose(layer({"a": a, "b": b}).numpy(), a.sum(-1, keepdims=True) + b)
 
 
+def test_a_built_in_layer_given_a_dict_says_it_takes_one_tensor():
+    with pytest.raises(TypeError, match=r"Dense 'dense.*' takes one tensor, but was called on a dict with the keys "
+                                        r"\['a'\].*Concatenate"):
+        layers.Dense(2)({"a": np.ones((2, 3), np.float32)})
+
+
 def test_a_subclassed_model_builds_from_a_dict_of_symbolic_inputs():
     model = KeyedModel()
     y = model({"a": tc.Input((3,)), "b": tc.Input((5,))})

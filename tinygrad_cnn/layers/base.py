@@ -453,7 +453,7 @@ class Layer:
     def __call__(self, inputs: Any, training: bool | None = None) -> Any:
         """Run the layer on a Tensor or array (built from its shape on the first call); on symbolic tensors
         (from tc.Input) record the call for a functional model and return symbolic outputs."""
-        if training is not None:
+        if training is not None and type(training) is not bool:   # the message is made only when needed
             training = flag(training, "training", f"calling {self._describe()} (training=None: the layer's own mode)")
         if not isinstance(inputs, Tensor) and symbolic.is_symbolic(inputs):
             return symbolic.call(self, inputs, training, self._check_or_build)
@@ -511,20 +511,21 @@ class Layer:
     def _as_tensor(self, inputs: Any) -> Any:
         """The input as a Tensor (floating data as given, other data float32); a dict gives a dict of them, and
         a list of arrays a list of them for a layer whose call finds its output shape (it may take several)."""
-        if isinstance(inputs, Layer):
-            raise TypeError(f"{self._describe()} was called on the layer {inputs.name!r}, not on data: call it on "
-                            "that layer's output (y = layer(x); self(y)), or add both layers to tc.Sequential")
-        if isinstance(inputs, (Mapping, list, tuple)) and self._shape_from_call():   # its call may take several
+        if not isinstance(inputs, Tensor):   # checked first: the common case costs one isinstance
+            if isinstance(inputs, Layer):
+                raise TypeError(f"{self._describe()} was called on the layer {inputs.name!r}, not on data: call it "
+                                "on that layer's output (y = layer(x); self(y)), or add both layers to tc.Sequential")
+            if isinstance(inputs, (Mapping, list, tuple)) and self._shape_from_call():   # its call may take several
+                if isinstance(inputs, Mapping):
+                    return {key: self._as_tensor(value) for key, value in inputs.items()}
+                if inputs and all(isinstance(x, (Tensor, np.ndarray)) for x in inputs):
+                    return [self._as_tensor(x) for x in inputs]
             if isinstance(inputs, Mapping):
-                return {key: self._as_tensor(value) for key, value in inputs.items()}
-            if inputs and all(isinstance(x, (Tensor, np.ndarray)) for x in inputs):
-                return [self._as_tensor(x) for x in inputs]
-        if isinstance(inputs, Mapping):
-            raise TypeError(f"{self._describe()} takes one tensor, but was called on a dict with the keys "
-                            f"{list(inputs)}; give it one, or join several first with a merge layer, e.g. "
-                            "tc.layers.Concatenate()([a, b])")
-        x = inputs if isinstance(inputs, Tensor) else Tensor(inputs)
-        return x if x.dtype.kind == "f" else x.astype(np.float32)
+                raise TypeError(f"{self._describe()} takes one tensor, but was called on a dict with the keys "
+                                f"{list(inputs)}; give it one, or join several first with a merge layer, e.g. "
+                                "tc.layers.Concatenate()([a, b])")
+            inputs = Tensor(inputs)
+        return inputs if inputs.dtype.kind == "f" else inputs.astype(np.float32)
 
     def _check_rank(self, shape: Shape) -> None:
         rank_ok = len(shape) == self.ndim if self.ndim is not None else len(shape) >= self.min_ndim
