@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import axis_index, finite_number, flag, one_of
+from .arguments import axis_index, finite_number, flag, is_int, one_of
 from .configs import config_repr
 from .function import Function
 from .mode import MODE
@@ -81,8 +81,10 @@ def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, hi
     return Tensor._make(data, None)
 
 
-def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
-    """Integer class indices of shape y_pred.shape[:-1] (a trailing axis of size 1 is dropped)."""
+def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str,
+                   ignore_class: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(integer class indices of shape y_pred.shape[:-1], the mask of the labels other than `ignore_class`
+    or None); a trailing axis of size 1 is dropped, and ignored labels become class 0."""
     labels = as_array(y_true, "y_true", loss)
     if y_pred.ndim < 2:
         raise ValueError(f"{loss}: y_pred must have a class axis, shape (batch, classes), got {y_pred.shape}")
@@ -100,10 +102,16 @@ def _sparse_labels(y_true: Any, y_pred: Tensor, loss: str) -> np.ndarray:
     if labels.shape != y_pred.shape[:-1]:
         raise ValueError(f"{loss}: y_true has shape {labels.shape} but y_pred has shape {y_pred.shape}; "
                          f"expected one class index per sample, shape {y_pred.shape[:-1]}")
+    valid = None
+    if ignore_class is not None:
+        valid = labels != ignore_class
+        labels = np.where(valid, labels, 0)  # any class will do: its loss is dropped
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         bad = labels[(labels < 0) | (labels >= classes)][0]
-        raise IndexError(f"{loss}: label {bad} is out of range for {classes} classes (valid: 0 to {classes - 1})")
-    return labels.astype(np.intp, copy=False)
+        ignore = "" if ignore_class is not None else " (or pass ignore_class= to drop a padding label)"
+        raise IndexError(f"{loss}: label {bad} is out of range for {classes} classes (valid: 0 to {classes - 1})"
+                         + ignore)
+    return labels.astype(np.intp, copy=False), valid
 
 
 def sample_weights(sample_weight: Any, values_shape: tuple[int, ...], owner: str,
@@ -149,15 +157,26 @@ def _weigh(values: Tensor, sample_weight: Any, loss: str) -> tuple[Tensor, Tenso
     return values * w, w
 
 
-def _reduce(per_sample: Tensor, reduction: str, sample_weight: Any = None, loss: str = "loss") -> Tensor:
+def _reduce(per_sample: Tensor, reduction: str, sample_weight: Any = None, loss: str = "loss",
+            valid: np.ndarray | None = None) -> Tensor:
+    """`reduction` of the weighted per-sample losses; `valid` (a bool mask of their shape) drops the
+    others from the loss and from the count the mean divides by, as Keras's masks do."""
     reduction = _check_reduction(reduction)
+    weight = None
+    if valid is not None:
+        weight = Tensor._make(valid.astype(per_sample.dtype), None)
+        per_sample = per_sample * weight  # a dropped target: no loss, no gradient
     if sample_weight is not None:
-        per_sample, weight = _weigh(per_sample, sample_weight, loss)
-        if reduction == "mean_with_sample_weight":
-            total = weight.sum()
-            return per_sample.sum() / total if total.data != 0 else per_sample.sum() * 0  # Keras: 0, not NaN
+        per_sample, w = _weigh(per_sample, sample_weight, loss)
+        weight = w if weight is None else w * weight.reshape(per_sample.shape)  # the mask as _weigh shaped it
+    if reduction == "mean_with_sample_weight" and weight is not None:
+        total = weight.sum()
+        return per_sample.sum() / total if total.data != 0 else per_sample.sum() * 0  # Keras: 0, not NaN
     if reduction in ("mean", "mean_with_sample_weight"):
-        return per_sample.mean()
+        if valid is None:
+            return per_sample.mean()
+        count = int(valid.sum())  # the mean over the kept targets only
+        return per_sample.sum() / count if count else per_sample.sum() * 0
     if reduction == "sum":
         return per_sample.sum()
     return per_sample
@@ -213,11 +232,17 @@ def mean_squared_error(y_true: Any, y_pred: Any, reduction: str = "mean", sample
     return _reduce(_over_outputs(diff * diff), reduction, sample_weight, "mean_squared_error")
 
 
-def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, reduction: str = "mean",
-                        sample_weight: Any = None) -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)), averaged over outputs per sample, then over the batch."""
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
+                        axis: int = -1, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)), averaged over outputs per sample, then over the batch.
+
+    `label_smoothing` s moves each target towards 1/2: y (1 - s) + s / 2. `axis` (Keras's output axis,
+    not the batch axis) is checked; every axis after the batch axis is averaged, one loss per sample.
+    """
     y_pred = _predictions(y_pred, "binary_crossentropy")
-    y = _dense_targets(y_true, y_pred, "binary_crossentropy", 0.0, 1.0)
+    _class_axis(axis, y_pred, "binary_crossentropy")
+    y = _smoothed(_dense_targets(y_true, y_pred, "binary_crossentropy", 0.0, 1.0), label_smoothing, 2,
+                  "binary_crossentropy")
     if from_logits:
         # stable form: max(x, 0) - x y + log(1 + exp(-|x|)), never exp of a positive number
         x = y_pred
@@ -228,11 +253,16 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, red
     return _reduce(_over_outputs(elementwise), reduction, sample_weight, "binary_crossentropy")
 
 
-def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, axis: int = -1,
-                             reduction: str = "mean", sample_weight: Any = None) -> Tensor:
-    """-sum(y_true * log softmax) over the class axis for one-hot (or soft) targets."""
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
+                             axis: int = -1, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """-sum(y_true * log softmax) over the class axis `axis` for one-hot (or soft) targets.
+
+    `label_smoothing` s spreads s of each target's mass evenly over the C classes: y (1 - s) + s / C.
+    """
     y_pred = _predictions(y_pred, "categorical_crossentropy")
-    y = _dense_targets(y_true, y_pred, "categorical_crossentropy", 0.0, 1.0)
+    axis = _class_axis(axis, y_pred, "categorical_crossentropy")
+    y = _smoothed(_dense_targets(y_true, y_pred, "categorical_crossentropy", 0.0, 1.0), label_smoothing,
+                  y_pred.shape[axis], "categorical_crossentropy")
     if from_logits:
         log_probs = y_pred.log_softmax(axis)
     else:  # probabilities: renormalise and clip as Keras does
@@ -241,17 +271,49 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
 
 
 def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
-                                    reduction: str = "mean", sample_weight: Any = None) -> Tensor:
-    """-log p[label] for integer labels of shape (batch,) and predictions (batch, classes)."""
+                                    ignore_class: int | None = None, axis: int = -1, reduction: str = "mean",
+                                    sample_weight: Any = None) -> Tensor:
+    """-log p[label] for integer labels of shape (batch,) and predictions (batch, classes).
+
+    Labels equal to `ignore_class` (a padding or "void" label) get no loss and no gradient and are left
+    out of the mean, as in Keras (PyTorch's ignore_index). `axis` is the class axis of y_pred.
+    """
     y_pred = _predictions(y_pred, "sparse_categorical_crossentropy")
-    labels = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
+    axis = _class_axis(axis, y_pred, "sparse_categorical_crossentropy")
+    if axis != y_pred.ndim - 1:  # (N, C, d...) -> (N, d..., C): the class axis last
+        y_pred = y_pred.permute(*(a for a in range(y_pred.ndim) if a != axis), axis)
+    ignore_class = _ignore_class(ignore_class, "sparse_categorical_crossentropy")
+    labels, valid = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy", ignore_class)
     if from_logits:
         per_sample = SparseCrossEntropyWithLogits.apply(y_pred, labels=labels)
     else:
         probs = (y_pred / y_pred.sum(-1, keepdims=True)).clip(EPSILON, 1 - EPSILON)
         picked = probs[tuple(np.indices(labels.shape, sparse=True)) + (labels,)]  # p[..., label]
         per_sample = -picked.log()
-    return _reduce(per_sample, reduction, sample_weight, "sparse_categorical_crossentropy")
+    return _reduce(per_sample, reduction, sample_weight, "sparse_categorical_crossentropy", valid)
+
+
+def _class_axis(axis: Any, y_pred: Tensor, loss: str) -> int:
+    """`axis` as a non-negative axis of y_pred after the batch axis (the batch axis is no feature axis)."""
+    axis = axis_index(axis, "axis", loss)
+    if not -y_pred.ndim <= axis < y_pred.ndim or axis % y_pred.ndim == 0:
+        raise ValueError(f"{loss}: axis {axis} is not a feature axis of y_pred with shape {y_pred.shape}; pass an "
+                         f"axis from 1 to {y_pred.ndim - 1} (or -1 for the last), not the batch axis 0")
+    return axis % y_pred.ndim
+
+
+def _ignore_class(value: Any, owner: str) -> int | None:
+    """`ignore_class`: None, or the int label whose targets are dropped."""
+    if value is not None and not is_int(value):
+        raise TypeError(f"{owner}: ignore_class must be an int label (such as -1 or 255) or None, got "
+                        f"{type(value).__name__} {value!r:.40}")
+    return None if value is None else int(value)
+
+
+def _smoothed(y: Tensor, label_smoothing: Any, classes: int, loss: str) -> Tensor:
+    """Targets moved towards the uniform 1 / classes by `label_smoothing` in [0, 1]: y (1 - s) + s / classes."""
+    s = finite_number(label_smoothing, "label_smoothing", loss, 0.0, 1.0)
+    return y * (1 - s) + s / classes if s else y
 
 
 def _pair(y_true: Any, y_pred: Any, loss: str) -> tuple[Tensor, Tensor]:
@@ -344,10 +406,7 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1, reduction: str =
                       sample_weight: Any = None) -> Tensor:
     """-sum(unit(y_true) * unit(y_pred)) along `axis`, unit(v) = v / sqrt(max(|v|^2, 1e-12)): -1 is best."""
     y, y_pred = _pair(y_true, y_pred, "cosine_similarity")
-    axis = axis_index(axis, "axis", "cosine_similarity")
-    if not -y_pred.ndim <= axis < y_pred.ndim or axis % y_pred.ndim == 0:  # the batch axis is not a feature axis
-        raise ValueError(f"cosine_similarity: axis {axis} is not a feature axis of y_pred with shape "
-                         f"{y_pred.shape}; pass an axis from 1 to {y_pred.ndim - 1} (or -1 for the last)")
+    axis = _class_axis(axis, y_pred, "cosine_similarity")
 
     def unit(v: Tensor) -> Tensor:
         return v / (v * v).sum(axis, keepdims=True).maximum(1e-12).sqrt()  # 1e-12: a zero vector stays zero
@@ -369,22 +428,33 @@ class Loss:
 
     A loss of your own is written Keras's way: subclass Loss and define `call(y_true, y_pred)` returning
     the per-sample losses (y_true arrives as a constant Tensor of y_pred's dtype); `__call__` then
-    applies `sample_weight` and the reduction.
+    applies `sample_weight` and the reduction. `dtype` (a float dtype, or None for y_pred's own) is the
+    dtype the loss is computed in, as in Keras.
     """
 
     function: Callable[..., Tensor] | None = None  # the built-in losses' function; None: `call` is used
     name = "loss"
 
-    def __init__(self, reduction: str = "mean", name: str | None = None) -> None:
+    def __init__(self, reduction: str = "mean", name: str | None = None, dtype: Any = None) -> None:
+        owner = type(self).__name__
         self.reduction = _check_reduction(reduction)
-        if name is not None:  # Keras's name=, which a loss of your own may pass to super().__init__
+        if name is not None:  # Keras's name=; the class's Keras name by default
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"{owner}: name must be a non-empty str (or None for {type(self).name!r}), "
+                                f"got {name!r:.40}")
             self.name = name
+        self.dtype = None if dtype is None else _float_dtype(dtype, owner)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        owner = type(self).__name__
+        if self.dtype is not None:
+            y_pred = _predictions(y_pred, owner).astype(self.dtype)
         function = type(self).function
         if function is not None:
-            return function(y_true, y_pred, sample_weight=sample_weight, **self.get_config())
-        owner = type(self).__name__
+            config = self.get_config()
+            del config["name"]  # the rest are the function's arguments
+            config.pop("dtype", None)
+            return function(y_true, y_pred, sample_weight=sample_weight, **config)
         y_pred = _predictions(y_pred, owner)
         if not isinstance(y_true, Tensor):
             data = as_array(y_true, "y_true", owner)
@@ -402,11 +472,29 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred) -> per-sample losses")
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-friendly)."""
-        return {"reduction": self.reduction}
+        """The constructor arguments (JSON-friendly); `dtype` only when one was given."""
+        config: dict[str, Any] = {"name": self.name, "reduction": self.reduction}
+        return config if self.dtype is None else {**config, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        """The loss `get_config` described (a config without `name`, from an older file, gets the default)."""
+        return cls(**config)
 
     def __repr__(self) -> str:
         return config_repr(self)
+
+
+def _float_dtype(dtype: Any, owner: str) -> str:
+    """A float dtype's name ("float32"), from anything NumPy reads as one."""
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:
+        kind = None
+    if kind is None or kind.kind != "f":
+        raise ValueError(f"{owner}: dtype must be a float dtype such as 'float32' or 'float64' (or None for "
+                         f"y_pred's own), got {dtype!r:.40}")
+    return kind.name
 
 
 class MeanSquaredError(Loss):
@@ -419,22 +507,37 @@ class MeanSquaredError(Loss):
 class _Crossentropy(Loss):
     """A cross-entropy: its predictions are probabilities, or logits with `from_logits=True`."""
 
-    def __init__(self, from_logits: bool = False, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(self, from_logits: bool = False, reduction: str = "mean", name: str | None = None,
+                 dtype: Any = None) -> None:
+        super().__init__(reduction, name, dtype)
         self.from_logits = flag(from_logits, "from_logits", type(self).__name__)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
-class BinaryCrossentropy(_Crossentropy):
+class _SmoothedCrossentropy(_Crossentropy):
+    """A cross-entropy of dense targets, with Keras's `label_smoothing` and class `axis`."""
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: str = "mean", name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(from_logits, reduction, name, dtype)
+        owner = type(self).__name__
+        self.label_smoothing = finite_number(label_smoothing, "label_smoothing", owner, 0.0, 1.0)
+        self.axis = axis_index(axis, "axis", owner)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "axis": self.axis}
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy of independent yes/no outputs (sigmoid probabilities, or logits)."""
 
     function = staticmethod(binary_crossentropy)
     name = "binary_crossentropy"
 
 
-class CategoricalCrossentropy(_Crossentropy):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Cross-entropy of one-hot (or soft) targets against class probabilities or logits."""
 
     function = staticmethod(categorical_crossentropy)
@@ -446,6 +549,14 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     function = staticmethod(sparse_categorical_crossentropy)
     name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False, ignore_class: int | None = None, reduction: str = "mean",
+                 name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(from_logits, reduction, name, dtype)
+        self.ignore_class = _ignore_class(ignore_class, "SparseCategoricalCrossentropy")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "ignore_class": self.ignore_class}
 
 
 class MeanAbsoluteError(Loss):
@@ -475,8 +586,9 @@ class Huber(Loss):
     function = staticmethod(huber)
     name = "huber_loss"
 
-    def __init__(self, delta: float = 1.0, reduction: str = "mean", name: str | None = None) -> None:
-        super().__init__(reduction, name)
+    def __init__(self, delta: float = 1.0, reduction: str = "mean", name: str | None = None,
+                 dtype: Any = None) -> None:
+        super().__init__(reduction, name, dtype)
         self.delta = _positive(delta, "delta", "Huber")
 
     def get_config(self) -> dict[str, Any]:
@@ -531,8 +643,9 @@ class CosineSimilarity(Loss):
     function = staticmethod(cosine_similarity)
     name = "cosine_similarity"
 
-    def __init__(self, axis: int = -1, reduction: str = "mean", name: str | None = None) -> None:
-        super().__init__(reduction, name)
+    def __init__(self, axis: int = -1, reduction: str = "mean", name: str | None = None,
+                 dtype: Any = None) -> None:
+        super().__init__(reduction, name, dtype)
         self.axis = axis_index(axis, "axis", "CosineSimilarity")
 
     def get_config(self) -> dict[str, Any]:
@@ -572,7 +685,7 @@ def get(identifier: Any) -> Callable[[Any, Any], Tensor]:
         cls = _BY_NAME.get(str(identifier["class_name"]).lower())
         if cls is None:
             raise ValueError(f"unknown loss class {identifier['class_name']!r}; known: {_names()}")
-        return cls(**identifier.get("config", {}))
+        return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:
