@@ -178,6 +178,14 @@ def test_merge_layers_build_from_a_list_of_shapes_and_stay_unbuilt_on_a_bad_one(
         layers.Add().build((None, 3))
 
 
+@pytest.mark.parametrize("make", [lambda: layers.Dense(2), lambda: layers.Dropout(0.5), lambda: layers.Flatten()])
+def test_a_built_in_layer_that_takes_one_tensor_refuses_a_list_of_shapes(make):
+    layer = make()
+    with pytest.raises(TypeError, match=r"takes one tensor, but got a list of shapes \[\(None, 3\), \(None, 3\)\]"):
+        layer.build([(None, 3), (None, 3)])
+    assert not layer.built
+
+
 def test_a_keras_style_build_gets_the_list_of_shapes():
     a, b = tc.Input((3,)), tc.Input((2,))
     layer = Pair()

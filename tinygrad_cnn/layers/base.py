@@ -310,6 +310,7 @@ class Layer:
         dict of shapes for a layer called on several inputs (a merge layer, a model of your own)."""
         shape = batch_shapes(input_shape, self._describe())
         if type(shape) is not tuple:
+            self._takes_several(shape, "got a {} of shapes")
             self._check_input(shape) if self.built else self._check_rank(shape)
             self._finish_build(shape)
             return
@@ -350,6 +351,15 @@ class Layer:
         except BaseException:
             self._input_shape, self.built = before
             raise
+
+    def _takes_several(self, shapes: Any, what: str) -> None:
+        """Refuse a list or dict of shapes for a built-in layer that takes one tensor; a layer that takes several
+        (a merge layer, a model) or whose output shape comes from its call takes whatever its call takes."""
+        if type(self)._as_tensor is Layer._as_tensor and not self._shape_from_call():
+            given = list(shapes.values() if isinstance(shapes, Mapping) else shapes)
+            raise TypeError(f"{self._describe()} takes one tensor, but {what.format(type(shapes).__name__)} {given}; "
+                            "give it one, or join several first with a merge layer, e.g. "
+                            "tc.layers.Concatenate()([a, b]) or tc.layers.Add()([a, b])")
 
     def _shape_from_call(self) -> bool:
         """Whether the output shape is found by running call (Keras's compute_output_spec): a layer that neither
@@ -473,13 +483,8 @@ class Layer:
     def _check_or_build(self, shape: Any) -> None:
         """Check an input `shape` (batch size included) against the built layer, or build the layer for it
         (a list of shapes for a layer that takes several inputs)."""
-        # a list or dict (of symbolic tensors) for a built-in layer that takes one tensor; a layer whose output
-        # shape comes from its call takes whatever its call takes
-        if type(shape) is not tuple and type(self)._as_tensor is Layer._as_tensor and not self._shape_from_call():
-            given = list(shape.values() if isinstance(shape, Mapping) else shape)
-            raise TypeError(f"{self._describe()} takes one tensor, but was called on a {type(shape).__name__} of "
-                            f"symbolic tensors of shapes {given}; give it one, or join several first with a merge "
-                            "layer, e.g. tc.layers.Concatenate()([a, b]) or tc.layers.Add()([a, b])")
+        if type(shape) is not tuple:   # a list or dict of symbolic tensors' shapes
+            self._takes_several(shape, "was called on a {} of symbolic tensors of shapes")
         if self.built:
             self._check_input(shape)
         else:
