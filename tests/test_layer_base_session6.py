@@ -106,6 +106,16 @@ def test_the_trace_gives_several_outputs_and_leaves_modes_and_real_calls_alone()
     assert layer.calls == traced + 2   # built: a real call runs call once, no trace
 
 
+def test_the_trace_on_zeros_warns_of_nothing():
+    class Shares(layers.Layer):
+        def call(self, x):
+            return (x / x.sum(axis=-1, keepdims=True))[..., :2]   # 0 / 0 on the zero sample
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Shares()(tc.Input((3,))).shape == (None, 2)
+
+
 def test_unknown_sizes_the_trace_cannot_fill_ask_for_compute_output_shape():
     with pytest.raises(ValueError, match=r"RowSum.*\(None, None, 3\).*compute_output_shape.*keeps_shape"):
         RowSum()(tc.Input((None, 3)))

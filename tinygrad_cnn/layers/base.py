@@ -398,7 +398,7 @@ class Layer:
         try:
             for layer in layers:
                 layer.training = False
-            with no_grad():
+            with no_grad(), np.errstate(all="ignore"):   # zeros may divide by zero: only the shape matters
                 y = self.call(x, training=False) if self._call_takes_training else self.call(x)
         finally:
             for layer, (training, loss) in zip(layers, before, strict=True):
