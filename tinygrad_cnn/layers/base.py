@@ -181,10 +181,11 @@ class Variable(Tensor):
 class Layer:
     """A callable with weights: `layer(x)` builds it from x's shape the first time, then runs `call`.
 
-    Subclasses set `ndim` (exact input rank) or `min_ndim`, and override `compute_output_shape`,
-    `_create_weights` (via `add_weight`), `_fixed_axes` (input axes the weights depend on),
-    `call(x, training)` and `get_config`. Keras's way works too: a `build(input_shape)` that makes
-    the weights with `add_weight(shape=..., initializer=...)`, and a `call(x)` without `training`.
+    Subclasses set `ndim` (exact input rank) or `min_ndim`, and override `compute_output_shape` (or set
+    `keeps_shape`; else call runs on a zero sample to find it), `_create_weights` (via `add_weight`),
+    `_fixed_axes` (input axes the weights depend on), `call(x, training)` and `get_config`. Keras's way
+    works too: a `build(input_shape)` that makes the weights with `add_weight(shape=..., initializer=...)`,
+    and a `call(x)` without `training`.
     A layer starts in inference mode, as in Keras (a plain
     `model(x)` neither drops nor updates batch statistics; `fit` trains in training mode);
     `train()`/`eval()` switch the mode as in PyTorch, and `layer(x, training=...)` overrides it
