@@ -234,7 +234,6 @@ def test_a_subclassed_model_builds_from_a_dict_of_shapes():
     assert model.output_shape == (None, 4)
 
 
-@pytest.mark.xfail(strict=True, reason="Model._as_tensor (models.py) still refuses a dict: edit in the K report")
 def test_a_subclassed_model_runs_on_a_dict_of_arrays():
     model = KeyedModel()
     a, b = np.ones((2, 3), np.float32), np.ones((2, 5), np.float32)

@@ -175,6 +175,8 @@ def test_a_dict_by_the_input_name_and_lists_of_samples_keep_working():
         sequential([np.ones(3)])   # one array: the input itself (Keras 3), here without its batch axis
 
 
-def test_a_subclassed_model_called_on_a_dict_says_to_pass_a_list():
-    with pytest.raises(TypeError, match=r"called on a dict with the keys \['a'\].*list of tensors"):
+def test_a_subclassed_model_passes_a_dict_to_its_call():
+    """Keras 3 hands a dict of inputs to call as it is: a call that reads one tensor then meets the dict in its
+    first layer, which says so."""
+    with pytest.raises(TypeError, match=r"takes one tensor, but was called on a dict with the keys \['a'\]"):
         OneIn()({"a": np.ones((2, 3))})

@@ -12,7 +12,7 @@ from typing import Any
 
 from .arguments import flag, is_int, is_number, positive_int
 from .layers import Input, Layer, ReceptiveField, deserialize, serialize
-from .layers.base import Shape, _without_batch, batch_shape, format_shape
+from .layers.base import Shape, format_shape
 from .layers.core import InputLayer
 from .layers.symbolic import KerasTensor, is_shape
 from .tensor import Tensor
@@ -139,28 +139,13 @@ class Model(Layer):
         """One Tensor, or for a subclassed model whose call takes several inputs, a list of Tensors from a
         list or tuple of arrays (a list of numbers is one input's data; a list of one array is that input, as
         in Keras 3, unless the model was built for a list)."""
-        if isinstance(inputs, Mapping):
-            raise TypeError(f"{self._describe()} was called on a dict with the keys {list(inputs)}; a subclassed "
-                            "model takes one tensor or a list of tensors (in the order its call reads them)")
+        if isinstance(inputs, Mapping):   # a dict of inputs, passed to call as a dict (Keras 3)
+            return super()._as_tensor(inputs)
         if isinstance(inputs, (list, tuple)) and inputs and all(hasattr(x, "shape") for x in inputs):
             if len(inputs) > 1 or isinstance(self._input_shape, list):
                 return [super(Model, self)._as_tensor(x) for x in inputs]
             inputs = inputs[0]
         return super()._as_tensor(inputs)
-
-    def _check_or_build(self, shape: Any) -> None:
-        """Also a subclassed model called on several inputs (a list of shapes): built by running its call
-        once on zero samples of those shapes (Layer.build takes one shape)."""
-        if not isinstance(shape, list) or self.built:
-            super()._check_or_build(shape)
-            return
-        shapes = [batch_shape(one, self._describe()) for one in _without_batch(shape)]
-        self._input_shape, self.built = shapes, True  # type: ignore[assignment]
-        try:
-            self._output_shape = self.compute_output_shape(shapes)
-        except BaseException:
-            self._input_shape, self.built = None, False
-            raise
 
     def _structure_pending(self) -> bool:
         """Whether the names of the inputs and outputs wait for the first call or build (a subclassed model
