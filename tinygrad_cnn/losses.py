@@ -212,8 +212,8 @@ class SparseCrossEntropyWithLogits(Function):
         if MODE.grad_enabled:  # create_graph: build the gradient from Tensor ops, differentiable again
             onehot = (labels[..., None] == np.arange(logits.shape[-1])).astype(logits.dtype)
             return (logits.softmax(-1) - onehot) * g.unsqueeze(-1)
-        grad = ctx.probs * g.data[..., None]
-        rows = grad.reshape(-1, grad.shape[-1])  # (..., C) -> (samples, C), a view
+        grad = np.multiply(ctx.probs, g.data[..., None], order="C")  # C order: even for transposed logits
+        rows = grad.reshape(-1, grad.shape[-1])  # (..., C) -> (samples, C), a view (so the write lands)
         rows[np.arange(len(rows)), labels.ravel()] -= g.data.ravel()
         return Tensor._make(grad, None)
 
@@ -295,6 +295,8 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
 
 def _class_axis(axis: Any, y_pred: Tensor, loss: str) -> int:
     """`axis` as a non-negative axis of y_pred after the batch axis (the batch axis is no feature axis)."""
+    if type(axis) is int and axis == -1 and y_pred.ndim > 1:  # the default, quickly (fit's every step)
+        return y_pred.ndim - 1
     axis = axis_index(axis, "axis", loss)
     if not -y_pred.ndim <= axis < y_pred.ndim or axis % y_pred.ndim == 0:
         raise ValueError(f"{loss}: axis {axis} is not a feature axis of y_pred with shape {y_pred.shape}; pass an "
