@@ -188,6 +188,10 @@ def test_binary_axis_is_checked_and_every_output_axis_averaged():
     assert first.shape == (2,)
     with pytest.raises(ValueError, match=r"axis 3 is not a feature axis of y_pred with shape \(2, 3, 4\)"):
         losses.binary_crossentropy(y_true, y_pred, axis=3)
+    flat = losses.binary_crossentropy([1, 0], [0.8, 0.3], reduction="none").data  # (N,): one output per sample
+    np.testing.assert_allclose(flat, -np.log([0.8, 0.7]), rtol=1e-6)  # lists are float32
+    with pytest.raises(ValueError, match=r"shape \(2,\); y_pred has no axis after the batch axis"):
+        losses.binary_crossentropy([1, 0], [0.8, 0.3], axis=0)
 
 
 def test_gradcheck_float64():
@@ -209,6 +213,9 @@ def test_gradcheck_float64():
     (losses.BinaryCrossentropy, ["from_logits", "label_smoothing", "axis", "reduction", "name", "dtype"]),
     (losses.CategoricalCrossentropy, ["from_logits", "label_smoothing", "axis", "reduction", "name", "dtype"]),
     (losses.SparseCategoricalCrossentropy, ["from_logits", "ignore_class", "reduction", "name", "dtype"]),
+    (losses.Loss, ["name", "reduction", "dtype"]),  # Keras's base class: name first (a loss of your own)
+    (losses.MeanSquaredError, ["reduction", "name", "dtype"]),  # the built-in ones: reduction first
+    (losses.Huber, ["delta", "reduction", "name", "dtype"]),
     (losses.binary_crossentropy, ["y_true", "y_pred", "from_logits", "label_smoothing", "axis"]),
     (losses.categorical_crossentropy, ["y_true", "y_pred", "from_logits", "label_smoothing", "axis"]),
     (losses.sparse_categorical_crossentropy, ["y_true", "y_pred", "from_logits", "ignore_class", "axis"]),
@@ -243,6 +250,16 @@ def test_every_loss_has_keras_default_name_a_custom_name_and_keeps_it_in_its_con
     assert losses.get(losses.serialize(named)).get_config() == config
     old = {key: value for key, value in cls().get_config().items() if key != "name"}  # a file of an older version
     assert cls.from_config(old).name == KERAS_NAMES[cls]
+
+
+def test_a_loss_of_your_own_takes_its_name_first_as_in_keras():
+    class Scaled(losses.Loss):
+        def call(self, y_true, y_pred):
+            return ((y_pred - y_true) * 2).sum(-1)
+
+    loss = Scaled("scaled", "sum")
+    assert loss.name == "scaled" and loss.reduction == "sum" and Scaled().name == "loss"
+    assert loss([[1.0, 2.0]], [[2.0, 2.5]]).item() == 3.0
 
 
 def test_the_configured_arguments_survive_a_model_file(tmp_path):

@@ -240,7 +240,8 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, lab
     not the batch axis) is checked; every axis after the batch axis is averaged, one loss per sample.
     """
     y_pred = _predictions(y_pred, "binary_crossentropy")
-    _class_axis(axis, y_pred, "binary_crossentropy")
+    if y_pred.ndim > 1 or not (is_int(axis) and axis == -1):  # (N,): one output per sample, axis -1 is fine
+        _class_axis(axis, y_pred, "binary_crossentropy")
     y = _smoothed(_dense_targets(y_true, y_pred, "binary_crossentropy", 0.0, 1.0), label_smoothing, 2,
                   "binary_crossentropy")
     if from_logits:
@@ -299,8 +300,9 @@ def _class_axis(axis: Any, y_pred: Tensor, loss: str) -> int:
         return y_pred.ndim - 1
     axis = axis_index(axis, "axis", loss)
     if not -y_pred.ndim <= axis < y_pred.ndim or axis % y_pred.ndim == 0:
-        raise ValueError(f"{loss}: axis {axis} is not a feature axis of y_pred with shape {y_pred.shape}; pass an "
-                         f"axis from 1 to {y_pred.ndim - 1} (or -1 for the last), not the batch axis 0")
+        fix = f"pass an axis from 1 to {y_pred.ndim - 1} (or -1 for the last), not the batch axis 0" \
+            if y_pred.ndim > 1 else "y_pred has no axis after the batch axis: give it shape (batch, outputs)"
+        raise ValueError(f"{loss}: axis {axis} is not a feature axis of y_pred with shape {y_pred.shape}; {fix}")
     return axis % y_pred.ndim
 
 
@@ -437,7 +439,7 @@ class Loss:
     function: Callable[..., Tensor] | None = None  # the built-in losses' function; None: `call` is used
     name = "loss"
 
-    def __init__(self, reduction: str = "mean", name: str | None = None, dtype: Any = None) -> None:
+    def __init__(self, name: str | None = None, reduction: str = "mean", dtype: Any = None) -> None:
         owner = type(self).__name__
         self.reduction = _check_reduction(reduction)
         if name is not None:  # Keras's name=; the class's Keras name by default
@@ -487,6 +489,13 @@ class Loss:
         return config_repr(self)
 
 
+class _BuiltinLoss(Loss):
+    """A built-in loss: Keras's order for them, `reduction` before `name` (the base class has `name` first)."""
+
+    def __init__(self, reduction: str = "mean", name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name, reduction, dtype)
+
+
 def _float_dtype(dtype: Any, owner: str) -> str:
     """A float dtype's name ("float32"), from anything NumPy reads as one."""
     try:
@@ -499,14 +508,14 @@ def _float_dtype(dtype: Any, owner: str) -> str:
     return kind.name
 
 
-class MeanSquaredError(Loss):
+class MeanSquaredError(_BuiltinLoss):
     """Mean of the squared differences."""
 
     function = staticmethod(mean_squared_error)
     name = "mean_squared_error"
 
 
-class _Crossentropy(Loss):
+class _Crossentropy(_BuiltinLoss):
     """A cross-entropy: its predictions are probabilities, or logits with `from_logits=True`."""
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean", name: str | None = None,
@@ -561,28 +570,28 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         return {**super().get_config(), "ignore_class": self.ignore_class}
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(_BuiltinLoss):
     """Mean of the absolute differences."""
 
     function = staticmethod(mean_absolute_error)
     name = "mean_absolute_error"
 
 
-class MeanAbsolutePercentageError(Loss):
+class MeanAbsolutePercentageError(_BuiltinLoss):
     """Mean of the absolute differences in percent of the targets."""
 
     function = staticmethod(mean_absolute_percentage_error)
     name = "mean_absolute_percentage_error"
 
 
-class MeanSquaredLogarithmicError(Loss):
+class MeanSquaredLogarithmicError(_BuiltinLoss):
     """Mean squared difference of log(1 + value)."""
 
     function = staticmethod(mean_squared_logarithmic_error)
     name = "mean_squared_logarithmic_error"
 
 
-class Huber(Loss):
+class Huber(_BuiltinLoss):
     """Squared error for errors up to `delta`, absolute error beyond (robust to outliers)."""
 
     function = staticmethod(huber)
@@ -597,49 +606,49 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
-class Hinge(Loss):
+class Hinge(_BuiltinLoss):
     """Hinge loss of -1/1 (or 0/1) labels against scores."""
 
     function = staticmethod(hinge)
     name = "hinge"
 
 
-class SquaredHinge(Loss):
+class SquaredHinge(_BuiltinLoss):
     """Squared hinge loss of -1/1 (or 0/1) labels against scores."""
 
     function = staticmethod(squared_hinge)
     name = "squared_hinge"
 
 
-class CategoricalHinge(Loss):
+class CategoricalHinge(_BuiltinLoss):
     """Hinge loss of one-hot labels: the best wrong score against the true one."""
 
     function = staticmethod(categorical_hinge)
     name = "categorical_hinge"
 
 
-class KLDivergence(Loss):
+class KLDivergence(_BuiltinLoss):
     """Kullback-Leibler divergence of the predicted distribution from the target one."""
 
     function = staticmethod(kl_divergence)
     name = "kl_divergence"
 
 
-class Poisson(Loss):
+class Poisson(_BuiltinLoss):
     """Poisson negative log-likelihood (up to a constant) of counts given predicted rates."""
 
     function = staticmethod(poisson)
     name = "poisson"
 
 
-class LogCosh(Loss):
+class LogCosh(_BuiltinLoss):
     """log(cosh(error)): squared error near zero, absolute error far away."""
 
     function = staticmethod(log_cosh)
     name = "log_cosh"
 
 
-class CosineSimilarity(Loss):
+class CosineSimilarity(_BuiltinLoss):
     """Negative cosine similarity along `axis` (-1 when the directions agree)."""
 
     function = staticmethod(cosine_similarity)
