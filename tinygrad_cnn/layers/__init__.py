@@ -10,7 +10,7 @@ from .augmentation import (
     RandomTranslation,
     RandomZoom,
 )
-from .base import Layer, ReceptiveField, clear_session
+from .base import Layer, clear_session
 from .conv import Conv2D
 from .conv_transpose import Conv2DTranspose
 from .core import (
@@ -49,6 +49,7 @@ from .merge import (
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
+from .receptive_field import ReceptiveField
 from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
 from .separable import DepthwiseConv2D, SeparableConv2D
 from .serialization import LAYER_CLASSES, deserialize, serialize

@@ -14,7 +14,8 @@ from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
 from . import activations
-from .base import WHOLE_INPUT, Layer, ReceptiveField, Shape, batch_shape, config_name, format_shape
+from .base import Layer, Shape, batch_shape, config_name, format_shape
+from .receptive_field import WHOLE_INPUT, ReceptiveField
 from .symbolic import KerasTensor, Node
 
 

@@ -8,8 +8,9 @@ from ..arguments import is_int, one_of
 from ..conv.geometry import Pair, pair
 from ..ops.movement import concatenate, stack
 from ..tensor import Tensor
-from .base import Layer, ReceptiveField, Shape, format_shape
+from .base import Layer, Shape, format_shape
 from .core import image_data_format
+from .receptive_field import ReceptiveField
 
 Sides = tuple[Pair, Pair]   # ((top, bottom), (left, right))
 
