@@ -13,7 +13,7 @@ LEVELS = {
     "ops": 2,
     "conv": 3,
     "layers": 4, "initializers": 4, "regularizers": 4, "models": 4, "losses": 4, "optimizers": 4, "schedules": 4,
-    "metrics": 4, "constraints": 4,
+    "metrics": 4, "constraints": 4, "loss_functions": 4,
     "training": 4, "batches": 4, "callbacks": 4, "saving": 4, "datasets": 4, "filters": 4, "progress": 4,
     "utils": 4, "functional": 4, "outputs": 4, "structures": 4,
     "viz": 5, "gradcheck": 5, "blame": 5, "taylor": 5, "testing": 5,

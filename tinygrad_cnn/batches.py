@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import losses
+from . import loss_functions
 from .arguments import finite_number, is_int, number
 from .creation import generator
 from .structures import by_name, count, input_names, input_shapes, names, one, rows, same_count
@@ -47,7 +47,7 @@ def _settle(model: Any, x: Any) -> None:
 
 
 def _input(model: Any, x: Any, argument: str, what: str) -> np.ndarray:
-    array = losses.as_numbers(x, argument, what)
+    array = loss_functions.as_numbers(x, argument, what)
     if array.ndim == 0 or len(array) == 0:
         raise ValueError(f"{what}: {argument} is empty (shape {array.shape}); it needs at least one sample along "
                          "axis 0")
@@ -86,7 +86,7 @@ def _targets(model: Any, y: Any, samples: int, what: str) -> Any:
 
 
 def _target(y: Any, argument: str, samples: int, what: str) -> np.ndarray:
-    array = losses.as_numbers(y, argument, what)
+    array = loss_functions.as_numbers(y, argument, what)
     if array.ndim == 0 or len(array) != samples:
         raise ValueError(f"{what}: x has {samples} samples but {argument} has "
                          f"{len(array) if array.ndim else 'no axis 0'} (shape {array.shape}); they need one target "
@@ -150,7 +150,7 @@ def _sample_weight(sample_weight: Any, argument: str, samples: int, what: str) -
     """One weight per sample, (samples,) or (samples, ...); the loss checks that the rest fits its values."""
     if sample_weight is None:
         return None
-    weight = losses.as_numbers(sample_weight, argument, what)
+    weight = loss_functions.as_numbers(sample_weight, argument, what)
     if weight.ndim == 0 or len(weight) != samples:
         raise ValueError(f"{what}: x has {samples} samples but {argument} has shape {weight.shape}; pass one "
                          f"weight per sample, shape ({samples},)")

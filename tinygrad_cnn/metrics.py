@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import losses
-from .losses import sample_weights
+from .loss_functions import sample_weights
 from .mode import no_grad
 from .tensor import Tensor
 

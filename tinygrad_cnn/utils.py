@@ -9,7 +9,7 @@ import numpy as np
 
 from .arguments import axis_index, flag, is_int, positive_int
 from .creation import manual_seed
-from .losses import as_numbers
+from .loss_functions import as_numbers
 
 
 def set_random_seed(seed: int) -> None:
