@@ -8,8 +8,8 @@ from typing import Any
 
 from .arguments import flag
 from .layers import Input, Layer
-from .layers.base import format_shape
 from .layers.core import InputLayer
+from .layers.shapes import format_shape
 from .layers.symbolic import KerasTensor, Node, flatten, is_shape, pack
 from .models import Model, deserialize_layer, serialize_layer
 from .tensor import Tensor

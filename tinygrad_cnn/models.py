@@ -12,8 +12,8 @@ from typing import Any
 
 from .arguments import flag, is_int, is_number, positive_int
 from .layers import Input, Layer, ReceptiveField, deserialize, serialize
-from .layers.base import Shape, format_shape
 from .layers.core import InputLayer
+from .layers.shapes import Shape, format_shape
 from .layers.symbolic import KerasTensor, is_shape
 from .tensor import Tensor
 

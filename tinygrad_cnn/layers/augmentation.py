@@ -21,9 +21,10 @@ from ..arguments import finite_number, is_number, one_of, positive_int
 from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
-from .base import Layer, Shape
+from .base import Layer
 from .core import image_data_format
 from .resample import FILL_MODES, INTERPOLATIONS, affine_sample
+from .shapes import Shape
 from .symbolic import KerasTensor
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")

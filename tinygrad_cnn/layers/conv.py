@@ -7,9 +7,10 @@ from ..arguments import one_of, positive_int
 from ..conv import conv2d
 from ..conv.geometry import PADDING_STRINGS, pair, window_geometry
 from ..tensor import Tensor
-from .base import Layer, Shape, format_shape
+from .base import Layer
 from .core import KernelLayer, image_data_format
 from .receptive_field import ReceptiveField
+from .shapes import Shape, format_shape
 
 
 def window_output_shape(layer: Layer, input_shape: Shape, window: tuple[int, int], channels: int | None,

@@ -7,10 +7,10 @@ from ..arguments import positive_int
 from ..conv import conv2d_transpose
 from ..conv.conv_transpose import check_output_padding, transposed_size
 from ..tensor import Tensor
-from .base import Shape, format_shape
 from .conv import known_channels, window_arguments
 from .core import KernelLayer, image_data_format
 from .receptive_field import ReceptiveField
+from .shapes import Shape, format_shape
 
 
 class Conv2DTranspose(KernelLayer):

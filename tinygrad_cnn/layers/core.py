@@ -14,8 +14,9 @@ from ..creation import generator
 from ..ops.composed import where
 from ..tensor import Tensor
 from . import activations
-from .base import Layer, Shape, batch_shape, config_name, format_shape
+from .base import Layer, config_name
 from .receptive_field import WHOLE_INPUT, ReceptiveField
+from .shapes import Shape, batch_shape, format_shape
 from .symbolic import KerasTensor, Node
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from .base import Layer, batch_shape
+from .base import Layer
+from .shapes import batch_shape
 
 
 class Lambda(Layer):

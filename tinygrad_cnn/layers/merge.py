@@ -11,7 +11,8 @@ from ..arguments import axis_index, flag, is_int
 from ..ops import composed
 from ..ops.movement import concatenate as join
 from ..tensor import Tensor
-from .base import Layer, Shape, batch_shape, format_shape
+from .base import Layer
+from .shapes import Shape, batch_shape, format_shape
 
 
 def _shapes_text(shapes: list[Shape]) -> str:

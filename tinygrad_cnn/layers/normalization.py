@@ -8,8 +8,9 @@ import numpy as np
 from .. import constraints, initializers, regularizers
 from ..arguments import axis_index, flag, number
 from ..tensor import Tensor
-from .base import Layer, Shape, format_shape
+from .base import Layer
 from .core import layer_argument, layer_regularizer
+from .shapes import Shape, format_shape
 
 
 class BatchNormalization(Layer):

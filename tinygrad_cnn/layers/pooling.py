@@ -7,10 +7,11 @@ from ..arguments import flag, one_of
 from ..conv import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from ..conv.geometry import PADDING_STRINGS, pair
 from ..tensor import Tensor
-from .base import Layer, Shape
+from .base import Layer
 from .conv import window_output_shape
 from .core import image_data_format
 from .receptive_field import WHOLE_INPUT, ReceptiveField
+from .shapes import Shape
 
 
 class _Pooling2D(Layer):

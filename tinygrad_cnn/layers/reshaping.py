@@ -8,9 +8,10 @@ from ..arguments import is_int, one_of
 from ..conv.geometry import Pair, pair
 from ..ops.movement import concatenate, stack
 from ..tensor import Tensor
-from .base import Layer, Shape, format_shape
+from .base import Layer
 from .core import image_data_format
 from .receptive_field import ReceptiveField
+from .shapes import Shape, format_shape
 
 Sides = tuple[Pair, Pair]   # ((top, bottom), (left, right))
 

@@ -12,10 +12,10 @@ from .. import constraints, initializers, regularizers
 from ..arguments import positive_int
 from ..conv import conv2d
 from ..tensor import Tensor
-from .base import Shape
 from .conv import known_channels, window_arguments, window_output_shape
 from .core import KernelLayer, image_data_format, layer_argument, layer_regularizer
 from .receptive_field import ReceptiveField
+from .shapes import Shape
 
 
 class _Depthwise(KernelLayer):

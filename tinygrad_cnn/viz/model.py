@@ -8,7 +8,7 @@ import numpy as np
 
 from ..arguments import flag, is_int
 from ..layers import Layer
-from ..layers.base import format_shape
+from ..layers.shapes import format_shape
 from ..mode import enable_grad
 from ..tensor import Tensor
 from .graph import draw_graph
