@@ -221,8 +221,12 @@ def _blame_of(gradcheck: Any) -> Any:
 
 def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direction: str = "forward",
                show: Any = ("shape", "dtype", "op_args"), cluster: bool = True, collapse: Any = None,
-               max_nodes: int | None = 500, rankdir: str = "TB", gradcheck: Any = None) -> graphviz.Digraph:
+               max_nodes: int | None = 500, rankdir: str = "TB", gradcheck: Any = None,
+               inputs: dict[str, Tensor] | None = None) -> graphviz.Digraph:
     """Draw the ops that made `outputs` (or, with direction="backward", the functions backward runs).
+
+    `params` and `inputs` ({name: tensor}) name leaves: the first as weights, the second as the data fed in
+    (tensors that require grad: the graph keeps only the shape of the others).
 
     `gradcheck`: a failed check (`tc.GradcheckError` or its `.report`); the op it blames is drawn red
     with its error.
@@ -231,13 +235,18 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     tensors = check_outputs(outputs, "draw_graph")
     show = check_show(show)
     names = tensor_names(params)
+    input_names = tensor_names(inputs, "inputs", 'inputs={"image": x}')
+    for name, tensor in (inputs or {}).items():
+        if not tensor.requires_grad:  # the graph keeps only the shape of a tensor without grad
+            raise ValueError(f"inputs[{name!r}] does not require grad, so the graph did not record it as a tensor "
+                             f"to name; create it with requires_grad=True")
     backward = _check_choice(direction, "direction", DIRECTIONS) == "backward"
     rankdir = _check_choice(rankdir, "rankdir", RANKDIRS)
     cluster = flag(cluster, "cluster", "draw_graph")
     ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
     groups = collapsed_layers(ops, collapse)
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
-    builder = _Builder(_Drawing(backward), ops, drawn, groups, names, show)
+    builder = _Builder(_Drawing(backward), ops, drawn, groups, names, input_names, show)
     builder.blame = _blame_of(gradcheck)
     builder.blamed = builder.blame.find_in(tensors) if builder.blame is not None else None
     builder.add_ops(live_outputs([op for op in ops if id(op) in drawn], tensors))
@@ -251,9 +260,9 @@ class _Builder:
     """Places every node and edge of a drawing: ops (or their collapsed layers), outputs, leaves."""
 
     def __init__(self, drawing: _Drawing, ops: list[Function], drawn: set[int], groups: dict[int, Scope],
-                 names: dict[int, str], show: frozenset[str]) -> None:
+                 names: dict[int, str], inputs: dict[int, str], show: frozenset[str]) -> None:
         self.drawing, self.ops, self.drawn, self.groups = drawing, ops, drawn, groups
-        self.names, self.show = names, show
+        self.names, self.inputs, self.show = names, inputs, show
         self.index = {id(op): number for number, op in enumerate(ops) if id(op) in drawn}
         self.layers: dict[str, _Layer] = {}  # node name -> collapsed layer
         self.layer_names: dict[int, str] = {}  # id(scope) -> node name
@@ -324,14 +333,15 @@ class _Builder:
     def add_leaves(self) -> None:
         """Leaves next to their consumers; a layer's own weight is listed on its collapsed node instead."""
         for number, (leaf, consumers) in enumerate(self.leaf_uses.values()):
-            role = leaf_role(leaf, self.names) if consumers else "output"
+            role = leaf_role(leaf, self.names, self.inputs) if consumers else "output"
             only = self.layers.get(next(iter(consumers))) if len(consumers) == 1 else None
             if role == "parameter" and only is not None:
                 only.params.append((self.names.get(id(leaf)) or leaf.name, leaf.size))
                 continue
             places = set(map(id, consumers.values()))  # weights sit in their layer's cluster, inputs outside
             place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
-            title = self.names.get(id(leaf)) or leaf.name or ("output" if role == "output" else role)
+            title = (self.inputs.get(id(leaf)) or self.names.get(id(leaf)) or leaf.name
+                     or ("output" if role == "output" else role))
             _tensor_node(self.drawing, f"t{number}", leaf, title, role, place, self.show)
             for target in consumers:
                 self.drawing.edge(f"t{number}", target)

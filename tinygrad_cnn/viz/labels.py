@@ -60,23 +60,26 @@ def check_outputs(outputs: tuple[Any, ...], caller: str) -> list[Tensor]:
     return list(outputs)
 
 
-def tensor_names(params: Any) -> dict[int, str]:
-    """id(tensor) -> name, from a `params` dict {name: tensor}."""
+def tensor_names(params: Any, argument: str = "params",
+                 example: str = "params=dict(model.named_parameters())") -> dict[int, str]:
+    """id(tensor) -> name, from a dict {name: tensor} given as `argument` (`params` or `inputs`)."""
     if params is None:
         return {}
     if not hasattr(params, "items"):
-        raise TypeError(f"params must be a dict {{name: tensor}}, got {type(params).__name__}; "
-                        "e.g. params=dict(model.named_parameters())")
+        raise TypeError(f"{argument} must be a dict {{name: tensor}}, got {type(params).__name__}; e.g. {example}")
     names = {}
     for name, tensor in params.items():
         if not isinstance(tensor, Tensor):
-            raise TypeError(f"params[{name!r}] must be a Tensor, got {type(tensor).__name__}")
+            raise TypeError(f"{argument}[{name!r}] must be a Tensor, got {type(tensor).__name__}")
         names[id(tensor)] = str(name)
     return names
 
 
-def leaf_role(tensor: Tensor, names: dict[int, str]) -> str:
-    """'parameter' for a named leaf, 'input' for other leaves that require grad, else 'constant'."""
+def leaf_role(tensor: Tensor, names: dict[int, str], inputs: dict[int, str]) -> str:
+    """'input' for a leaf named in `inputs`, 'parameter' for other named leaves, 'input' for the remaining
+    leaves that require grad, else 'constant'."""
+    if id(tensor) in inputs:
+        return "input"
     if id(tensor) in names or tensor.name:
         return "parameter"
     return "input" if tensor.requires_grad else "constant"

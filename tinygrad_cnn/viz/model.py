@@ -70,12 +70,22 @@ def _outputs(output: Any) -> list[Tensor]:
     return outputs
 
 
+def _named_inputs(model: Any, sample: Any) -> dict[str, Tensor]:
+    """{name: sample} for the input nodes: the model's input names (its Inputs', or input_0, ... of a
+    subclassed model built for a list), read after the call that built it; input, input_0, ... otherwise."""
+    samples = sample if isinstance(sample, list) else [sample]
+    names = list(getattr(model, "input_names", ()))
+    if len(names) != len(samples) or len(set(names)) != len(names):
+        names = ["input"] if len(samples) == 1 else [f"input_{i}" for i in range(len(samples))]
+    return dict(zip(names, samples, strict=True))
+
+
 def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", input_shape: Any = None,
                show_shapes: bool = True, show_dtype: bool = False, collapse: Any = True,
                direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500,
                to_file: str | os.PathLike[str] | None = None) -> Any:
     """Run `model` (in inference mode) on a zero batch (one per input), draw its graph, one node per layer,
-    with every output, and save it to `path` (or `to_file`, Keras's name for it)."""
+    each input by its name, with every output, and save it to `path` (or `to_file`, Keras's name for it)."""
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
     if to_file is not None:
@@ -91,7 +101,7 @@ def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", in
         output = model(sample, training=False) if isinstance(model, Layer) else model(sample)
     show = ("shape",) * show_shapes + ("dtype",) * show_dtype
     graph = draw_graph(*_outputs(output), show=show + ("op_args",), direction=direction, collapse=collapse,
-                       max_nodes=max_nodes, rankdir=rankdir)
+                       max_nodes=max_nodes, rankdir=rankdir, inputs=_named_inputs(model, sample))
     if path is not None:
         save_graph(graph, path)
     return graph

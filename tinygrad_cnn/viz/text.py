@@ -81,7 +81,7 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
             lines.append(_leaf_text(item, first, "output", show))
         elif kind == "leaf":
             title = names.get(id(item)) or item.name or "input"
-            lines.append(first + _leaf_text(item, title, leaf_role(item, names), show))
+            lines.append(first + _leaf_text(item, title, leaf_role(item, names, {}), show))
         elif kind == "constant":
             words = constant_lines(item, show)  # [name or "constant", shape] or [number]
             lines.append(first + (words[-1] if words[0] == "constant" else ": ".join(words)) + "  (constant)")
