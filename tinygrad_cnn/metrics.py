@@ -1,5 +1,6 @@
-"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, and the
-regression and hinge losses (MSE, MAE, MAPE, MSLE, hinge, KL divergence, Poisson, log-cosh, cosine).
+"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, the
+cross-entropies, and the regression and hinge losses (MSE, MAE, MAPE, MSLE, hinge, KL divergence, Poisson,
+log-cosh, cosine).
 
 A metric is computed on plain arrays (no graph) and averaged over the samples seen since the last
 `reset_state()`, or with `sample_weight` their weighted mean, sum(w * value) / sum(w), as in Keras.
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import losses
+from .arguments import axis_index, finite_number, flag
 from .loss_functions import sample_weights
 from .mode import no_grad
 from .tensor import Tensor
@@ -66,10 +68,33 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
     return _per_sample(np.abs(y_true - y_pred.astype(np.float64)))
 
 
-def _loss_values(loss: Callable[..., Tensor], y_true: Any, y_pred: Any, **options: Any) -> np.ndarray:
-    """A loss's per-sample values in float64, computed without a graph."""
+def _loss_values(loss: Callable[..., Tensor], y_true: Any, y_pred: Any, dtype: Any = np.float64,
+                 **options: Any) -> np.ndarray:
+    """A loss's per-sample values, computed in `dtype` without a graph, as float64."""
     with no_grad():
-        return _per_sample(loss(y_true, _array(y_pred).astype(np.float64), reduction="none", **options).data)
+        values = loss(y_true, _array(y_pred).astype(dtype), reduction="none", **options).data
+    return _per_sample(values).astype(np.float64, copy=False)
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
+                        axis: int = -1) -> np.ndarray:
+    """One value per sample of losses.binary_crossentropy."""
+    return _loss_values(losses.binary_crossentropy, y_true, y_pred, from_logits=from_logits,
+                        label_smoothing=label_smoothing, axis=axis)
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
+                             axis: int = -1) -> np.ndarray:
+    """One value per sample of losses.categorical_crossentropy."""
+    return _loss_values(losses.categorical_crossentropy, y_true, y_pred, from_logits=from_logits,
+                        label_smoothing=label_smoothing, axis=axis)
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                                    ignore_class: int | None = None, axis: int = -1) -> np.ndarray:
+    """One value per sample of losses.sparse_categorical_crossentropy (an ignored label counts 0)."""
+    return _loss_values(losses.sparse_categorical_crossentropy, y_true, y_pred, from_logits=from_logits,
+                        ignore_class=ignore_class, axis=axis)
 
 
 def _from_loss(loss: Callable[..., Tensor]) -> Callable[[Any, Any], np.ndarray]:
@@ -147,6 +172,18 @@ class Metric:
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-friendly), as Keras's get_config."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        """The metric `get_config` described; a missing argument (an older file) takes its default."""
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config: config must be a dict such as get_config() returns, "
+                            f"got {type(config).__name__}")
+        return cls(**config)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -174,6 +211,9 @@ class BinaryAccuracy(Metric):
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return binary_accuracy(y_true, y_pred, self.threshold)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "threshold": self.threshold}
 
 
 class CategoricalAccuracy(Metric):
@@ -272,6 +312,75 @@ class CosineSimilarity(Metric):
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return -_loss_values(losses.cosine_similarity, y_true, y_pred, axis=self.axis)  # the loss is -cos
 
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class _Crossentropy(Metric):
+    """A cross-entropy loss's mean as a metric: Keras's (name, dtype, from_logits, ...) order; `dtype` (a
+    float dtype, or None for float64) is the dtype the values are computed in."""
+
+    function: Any = None  # the metric function; subclasses set it
+    options: tuple[str, ...] = ()  # the arguments passed on to it
+
+    def __init__(self, name: str | None, dtype: Any, from_logits: Any, label_smoothing: Any = 0.0,
+                 axis: Any = -1) -> None:
+        owner = type(self).__name__
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{owner}: name must be a non-empty str (or None for {self.default_name!r}), "
+                            f"got {name!r:.40}")
+        self.dtype = None if dtype is None else losses._float_dtype(dtype, owner)
+        self.from_logits = flag(from_logits, "from_logits", owner)
+        if "label_smoothing" in self.options:
+            self.label_smoothing = finite_number(label_smoothing, "label_smoothing", owner, 0.0, 1.0)
+        if "axis" in self.options:
+            self.axis = axis_index(axis, "axis", owner)
+            if self.axis == 0:
+                raise ValueError(f"{owner}: axis 0 is the batch axis; pass the class axis (-1, the default, or 1 "
+                                 "for channels-first outputs)")
+        super().__init__(name)
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        options = {option: getattr(self, option) for option in self.options}
+        return _loss_values(getattr(losses, self.default_name), y_true, y_pred, self.dtype or np.float64,
+                            **options)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "dtype": self.dtype, **{o: getattr(self, o) for o in self.options}}
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Mean binary cross-entropy of 0/1 (or soft) targets, `label_smoothing` moving them towards 1/2."""
+
+    default_name = "binary_crossentropy"
+    options = ("from_logits", "label_smoothing")
+
+    def __init__(self, name: str | None = None, dtype: Any = None, from_logits: bool = False,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__(name, dtype, from_logits, label_smoothing)
+
+
+class CategoricalCrossentropy(_Crossentropy):
+    """Mean cross-entropy of one-hot (or soft) targets along `axis`, `label_smoothing` moving them towards 1/C."""
+
+    default_name = "categorical_crossentropy"
+    options = ("from_logits", "label_smoothing", "axis")
+
+    def __init__(self, name: str | None = None, dtype: Any = None, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1) -> None:
+        super().__init__(name, dtype, from_logits, label_smoothing, axis)
+
+
+class SparseCategoricalCrossentropy(_Crossentropy):
+    """Mean cross-entropy of integer class labels against the class axis `axis` of the predictions."""
+
+    default_name = "sparse_categorical_crossentropy"
+    options = ("from_logits", "axis")
+
+    def __init__(self, name: str | None = None, dtype: Any = None, from_logits: bool = False,
+                 axis: int = -1) -> None:
+        super().__init__(name, dtype, from_logits, axis=axis)
+
 
 _BY_NAME: dict[str, type[Metric]] = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
@@ -281,9 +390,12 @@ _BY_NAME: dict[str, type[Metric]] = {
     "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
     "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "kl_divergence": KLDivergence, "kld": KLDivergence, "poisson": Poisson, "logcosh": LogCoshError,
-    "log_cosh": LogCoshError, "cosine_similarity": CosineSimilarity,
+    "log_cosh": LogCoshError, "cosine_similarity": CosineSimilarity, "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 ACCURACY_NAMES = ("accuracy", "acc")
+_CLASSES: dict[str, type[Metric]] = {cls.__name__: cls for cls in _BY_NAME.values()}
 
 
 def accuracy_for(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...], from_logits: bool = False,
@@ -321,10 +433,22 @@ def get(identifier: Any, y_true_shape: tuple[int, ...] | None = None, y_pred_sha
         if key in _BY_NAME:
             return _BY_NAME[key](identifier)
         raise ValueError(f"unknown metric {identifier!r}; known: {', '.join(ACCURACY_NAMES + tuple(_BY_NAME))}")
+    if isinstance(identifier, dict) and "class_name" in identifier:  # what `serialize` wrote
+        cls = _CLASSES.get(str(identifier["class_name"]))
+        if cls is None:
+            raise ValueError(f"unknown metric class {identifier['class_name']!r}; known: {', '.join(_CLASSES)}")
+        return cls.from_config(identifier.get("config", {}))
     if callable(identifier):
         return FunctionMetric(identifier)
     raise TypeError(f"a metric must be a name such as 'accuracy', a Metric or a function f(y_true, y_pred), "
                     f"got {identifier!r}")
+
+
+def serialize(metric: Metric) -> dict[str, Any] | None:
+    """{"class_name", "config"} for a built-in Metric (`get` rebuilds it); None for anything else."""
+    if isinstance(metric, Metric) and _CLASSES.get(type(metric).__name__) is type(metric):
+        return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return None
 
 
 class FunctionMetric(Metric):
