@@ -79,8 +79,8 @@ def _compile_settings(optimizer: optimizers.Optimizer, compiled: Any) -> dict[st
     named = [[(m, _metric_name(m)) for m in group] for group in compiled.metrics + compiled.weighted]
     dropped = [m for group in named for m, name in group if name is None]
     if dropped:
-        warnings.warn(f"the metrics {dropped!r:.200} cannot be saved (a file holds metric names only, "
-                      "not functions or metrics with other settings); the loaded model will not compute "
+        warnings.warn(f"the metrics {dropped!r:.200} cannot be saved (a file holds built-in metrics only, "
+                      "not functions or Metric classes of your own); the loaded model will not compute "
                       "them: compile it again to add them", stacklevel=4)
     names = [[name for _, name in group if name is not None] for group in named]
     count = len(compiled.losses)
@@ -93,9 +93,9 @@ def _compile_settings(optimizer: optimizers.Optimizer, compiled: Any) -> dict[st
             "weighted_metrics": per_output(names[count:])}
 
 
-def _metric_name(metric: Any) -> str | None:
-    """The name that rebuilds `metric` on loading: a name itself, or the name of a built-in Metric made with
-    its defaults (SparseCategoricalAccuracy()); None for anything else (a function, a renamed metric)."""
+def _metric_name(metric: Any) -> str | dict[str, Any] | None:
+    """What rebuilds `metric` on loading: a name itself, the name of a built-in Metric made with its defaults
+    (SparseCategoricalAccuracy()), else a built-in Metric's {class_name, config}; None for anything else."""
     if isinstance(metric, str):
         return metric
     if not isinstance(metric, metrics_lib.Metric):
@@ -103,10 +103,11 @@ def _metric_name(metric: Any) -> str | None:
     try:
         rebuilt = metrics_lib.get(metric.name)
     except (ValueError, TypeError):
-        return None
+        return metrics_lib.serialize(metric)
     fresh = copy.copy(metric)
     fresh.reset_state()
-    return metric.name if type(rebuilt) is type(metric) and vars(rebuilt) == vars(fresh) else None
+    same = type(rebuilt) is type(metric) and vars(rebuilt) == vars(fresh)
+    return metric.name if same else metrics_lib.serialize(metric)
 
 
 def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
@@ -329,12 +330,22 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Model:  # 
     return model
 
 
+def _saved_metrics(saved: Any) -> Any:
+    """The metrics as a file lists them (per output name or not), a built-in Metric's config rebuilt."""
+    if isinstance(saved, dict) and "class_name" not in saved:
+        return {key: _saved_metrics(value) for key, value in saved.items()}
+    if isinstance(saved, list):
+        return [_saved_metrics(entry) for entry in saved]
+    return metrics_lib.get(saved) if isinstance(saved, dict) else saved
+
+
 def _restore_training(model: Model, config: Any, arrays: dict[str, np.ndarray], path: Path) -> None:
     """Compile `model` as it was saved and give its optimizer the saved state."""
     try:
         optimizer = optimizers.get(config["optimizer"])
         compile_model(model, optimizer=optimizer, loss=config["loss"], loss_weights=config.get("loss_weights"),
-                      metrics=config["metrics"], weighted_metrics=config.get("weighted_metrics"))
+                      metrics=_saved_metrics(config["metrics"]),
+                      weighted_metrics=_saved_metrics(config.get("weighted_metrics")))
     except (ValueError, TypeError, KeyError) as e:
         raise ModelFileError(f"{path}: cannot restore the compile settings {config!r:.200}: {e}") from None
     if "optimizer/iterations" not in arrays or optimizer.params is None:
