@@ -203,3 +203,23 @@ def test_compile_fit_evaluate_and_model_file(tmp_path):
     assert [m.get_config() for m in loaded.compiled_metrics] == [metric.get_config(),
                                                                  model.compiled_metrics[1].get_config()]
     assert loaded.evaluate(x, y, batch_size=48, verbose=0, return_dict=True) == pytest.approx(logs)
+
+
+def test_a_model_with_two_outputs_keeps_its_metrics_settings_in_its_file(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    y = {"cls": np.eye(3, dtype=np.float32)[rng.integers(0, 3, 12)],
+         "flag": rng.integers(0, 2, (12, 1)).astype(np.float32)}
+    tc.manual_seed(0)
+    inputs = tc.Input((4,))
+    model = tc.Model(inputs, {"cls": tc.layers.Dense(3)(inputs), "flag": tc.layers.Dense(1)(inputs)})
+    cce = metrics.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2)
+    bce = metrics.BinaryCrossentropy(from_logits=True, label_smoothing=0.1)
+    model.compile("sgd", {"cls": losses.CategoricalCrossentropy(from_logits=True), "flag": "mse"},
+                  metrics={"cls": [cce, "mae"]}, weighted_metrics={"flag": [bce]})
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    model.save(tmp_path / "m.npz")
+    loaded = tc.load_model(tmp_path / "m.npz")
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(logs)
+    expected = metrics.get(cce)(y["cls"], np.asarray(model.predict(x, verbose=0)["cls"]))
+    assert logs["cls_categorical_crossentropy"] == pytest.approx(expected, rel=1e-5)  # the smoothing is kept
