@@ -173,6 +173,10 @@ def test_older_configs_without_the_new_keys_load_with_defaults():
     (lambda: metrics.SparseCategoricalCrossentropy(axis=1.0), TypeError, "axis"),
     (lambda: metrics.SparseCategoricalCrossentropy(dtype="int32"), ValueError, "dtype"),
     (lambda: metrics.SparseCategoricalCrossentropy(name=3), TypeError, "name"),
+    (lambda: metrics.MeanSquaredError(name=3), TypeError, "name must be a non-empty str"),
+    (lambda: metrics.CosineSimilarity(name=""), TypeError, "name must be a non-empty str"),
+    (lambda: metrics.BinaryAccuracy(threshold="0.5"), TypeError, "threshold"),
+    (lambda: metrics.BinaryAccuracy(threshold=float("nan")), ValueError, "threshold"),
     (lambda: metrics.BinaryCrossentropy(axis=-1), TypeError, "axis"),  # Keras's binary metric has no axis
     (lambda: metrics.get({"class_name": "Nope", "config": {}}), ValueError, "unknown metric class"),
     (lambda: metrics.CategoricalCrossentropy.from_config(["name"]), TypeError, "config must be a dict"),

@@ -55,10 +55,7 @@ class Loss:
     def __init__(self, name: str | None = None, reduction: str = "mean", dtype: Any = None) -> None:
         owner = type(self).__name__
         self.reduction = _check_reduction(reduction)
-        if name is not None:  # Keras's name=; the class's Keras name by default
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"{owner}: name must be a non-empty str (or None for {type(self).name!r}), "
-                                f"got {name!r:.40}")
+        if _check_name(name, owner, type(self).name) is not None:  # Keras's name=; the class's name by default
             self.name = name
         self.dtype = None if dtype is None else _float_dtype(dtype, owner)
 
@@ -107,6 +104,13 @@ class _BuiltinLoss(Loss):
 
     def __init__(self, reduction: str = "mean", name: str | None = None, dtype: Any = None) -> None:
         super().__init__(name, reduction, dtype)
+
+
+def _check_name(name: Any, owner: str, default: str) -> str | None:
+    """`name` (None: the `default` is meant), checked to be a non-empty str; shared by losses and metrics."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"{owner}: name must be a non-empty str (or None for {default!r}), got {name!r:.40}")
+    return name
 
 
 def _float_dtype(dtype: Any, owner: str) -> str:

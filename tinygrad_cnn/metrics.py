@@ -136,7 +136,7 @@ class Metric:
     """A running mean of a per-sample function: `update_state`, `result`, `reset_state`."""
 
     def __init__(self, name: str | None = None) -> None:
-        self.name = name or self.default_name
+        self.name = losses._check_name(name, type(self).__name__, self.default_name) or self.default_name
         self.reset_state()
 
     default_name = "metric"
@@ -207,7 +207,7 @@ class BinaryAccuracy(Metric):
 
     def __init__(self, name: str | None = None, threshold: float = 0.5) -> None:
         super().__init__(name)
-        self.threshold = threshold
+        self.threshold = finite_number(threshold, "threshold", type(self).__name__)
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return binary_accuracy(y_true, y_pred, self.threshold)
@@ -326,9 +326,6 @@ class _Crossentropy(Metric):
     def __init__(self, name: str | None, dtype: Any, from_logits: Any, label_smoothing: Any = 0.0,
                  axis: Any = -1) -> None:
         owner = type(self).__name__
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"{owner}: name must be a non-empty str (or None for {self.default_name!r}), "
-                            f"got {name!r:.40}")
         self.dtype = None if dtype is None else losses._float_dtype(dtype, owner)
         self.from_logits = flag(from_logits, "from_logits", owner)
         if "label_smoothing" in self.options:
