@@ -183,14 +183,16 @@ def get(identifier: Any) -> Any:
 
 def project(constraint: Any, weight: Tensor) -> np.ndarray:
     """constraint(weight) as an array of the weight's shape, outside any graph; errors name the weight."""
-    owner = f"the constraint {constraint!r:.60} of {weight.name or 'a weight'} (shape {weight.shape})"
+    def owner() -> str:   # made only for a message: project runs after every optimizer update
+        return f"the constraint {constraint!r:.60} of {weight.name or 'a weight'} (shape {weight.shape})"
+
     with no_grad():
         try:
             result = constraint(weight)
         except (TypeError, ValueError) as e:
-            raise type(e)(f"{owner}: {e}") from None
+            raise type(e)(f"{owner()}: {e}") from None
     data = result.data if isinstance(result, Tensor) else np.asarray(result)
     if data.shape != weight.shape or data.dtype.kind not in "fiub":
-        raise ValueError(f"{owner} returned {type(result).__name__} of shape {data.shape} and dtype {data.dtype}; "
+        raise ValueError(f"{owner()} returned {type(result).__name__} of shape {data.shape} and dtype {data.dtype}; "
                          f"a constraint must return the projected weight: numbers of shape {weight.shape}")
     return data
