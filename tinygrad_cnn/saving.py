@@ -267,10 +267,8 @@ def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> d
     """The file's weights for `model`, by name, or in order when no name matches but the count does
     (a fresh model's layers are named conv2d_1, ... as Keras matches them); all checked first."""
     stored = {key[len("weights/"):]: a for key, a in arrays.items() if key.startswith("weights/")}
+    stored = model._keyed_by_path(stored)   # files written before nested models' keys were paths (session 6)
     own = model.state_dict()
-    by_weight_name = {w.name: key for key, w, _ in model._named_weights()}   # a weight's own name -> its key
-    if set(stored) != set(own) and set(stored) == set(by_weight_name) and len(by_weight_name) == len(own):
-        stored = {by_weight_name[name]: a for name, a in stored.items()}   # keyed as before nested paths (session 6)
     if not set(stored) & set(own) and len(stored) == len(own):
         sources = dict(zip(own, stored, strict=True))  # model weight name -> file weight name
     else:

@@ -620,6 +620,15 @@ class Layer:
         name in a model ("dense/kernel"), the attribute path in a layer of your own ("convs/0/kernel")."""
         return {key: w.data.copy() for key, w, _ in self._named_weights()}
 
+    def _keyed_by_path(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`state` keyed as `state_dict` keys it: when its keys are exactly the weights' own names ("inner/kernel"
+        for "outer/inner/kernel": a nested model's keys before they were paths), they are translated."""
+        named = self._named_weights()
+        paths = {w.name: key for key, w, _ in named}   # a weight's own name -> its key
+        if len(paths) == len(named) and set(state) == set(paths) and set(state) != {key for key, _, _ in named}:
+            return {paths[name]: value for name, value in state.items()}
+        return state
+
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Load arrays by key (as `state_dict` gives them); checks keys (unless not strict) and shapes first.
 
@@ -630,10 +639,8 @@ class Layer:
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict needs a mapping from weight names to arrays, got {type(state).__name__}")
+        state = self._keyed_by_path(state)
         own = {key: w for key, w, _ in self._named_weights()}
-        by_name = {w.name: w for w in own.values()}
-        if set(state) != set(own) and set(state) == set(by_name) and len(by_name) == len(own):
-            own = by_name   # a state_dict of a nested model written before the keys were paths
         if strict and own and len(state) == len(own) and not set(state) & set(own):
             _copy_all([(weight, np.asarray(array)) for weight, array in zip(own.values(), state.values(),
                                                                            strict=True)], "load_state_dict")
