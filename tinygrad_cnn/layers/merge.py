@@ -218,7 +218,8 @@ class Dot(Merge):
         left = x.permute(0, *xs, a).reshape((batch, -1, k))
         right = y.permute(0, b, *ys).reshape((batch, k, -1))
         out = left @ right   # (batch, P, Q)
-        return out.reshape(self.compute_output_shape([x.shape, y.shape]))
+        rest = [x.shape[i] for i in xs] + [y.shape[i] for i in ys]
+        return out.reshape((batch, *rest) if rest else (batch, 1))   # (batch, P, Q) -> (batch, x's others, y's others)
 
     def get_config(self) -> dict[str, Any]:
         axes = list(self.axes) if isinstance(self.axes, tuple) else self.axes
