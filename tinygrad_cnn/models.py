@@ -125,7 +125,7 @@ class Model(Layer):
         if not isinstance(config, Mapping):
             raise TypeError(f"{cls.__name__}.from_config: config must be a dict (what get_config() returned), got "
                             f"{type(config).__name__} {config!r:.60}")
-        if cls is Model and isinstance(config, Mapping) and "input_layers" in config:
+        if cls is Model and "input_layers" in config:
             from .functional import Functional  # functional.py builds on this module
             return Functional.from_config(config)
         return super().from_config(config)
