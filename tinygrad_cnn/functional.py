@@ -3,6 +3,7 @@ symbolic tensors (`tc.Input`) from its inputs to its outputs; shared layers, nes
 inputs and outputs (a tensor, a list or a dict of them), Keras 3's config form and summary."""
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,12 +54,11 @@ class Functional(Model):
         if unused:
             raise ValueError(f"tc.Model: the inputs {unused} are not used to compute any output; remove them from "
                              "inputs= or use them")
-        self._layers: list[Layer] = list(self._input_layers)
-        for node in self._nodes:
-            if all(node.layer is not known for known in self._layers):
-                self._layers.append(node.layer)
+        # each layer once, in order of first use (a dict by id keeps the order and finds repeats at once)
+        self._layers: list[Layer] = list({id(layer): layer for layer in self._input_layers
+                                          + [node.layer for node in self._nodes]}.values())
         names = [layer.name for layer in self._layers]
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        repeated = sorted(n for n, count in collections.Counter(names).items() if count > 1)
         if repeated:
             raise ValueError(f"tc.Model: all layers need unique names, and {repeated} are used by different layers "
                              f"(layers: {names}); pass name= to the layers")
@@ -227,10 +227,10 @@ class Functional(Model):
             raise ValueError(f"{self._describe()}: show_receptive_field needs a tc.Sequential (a chain of layers); "
                              "a graph's paths can see different windows")
         history = self._history()
-        nodes = [layer.output.node for layer in self._input_layers] + self._nodes
+        calls = _calls_by_layer([layer.output.node for layer in self._input_layers] + self._nodes)
         rows = []
         for layer in self._layers:
-            own = [node for node in nodes if node.layer is layer]
+            own = calls.get(id(layer), [])
             shapes = list(dict.fromkeys(format_shape(t.shape) for node in own for t in flatten(node.outputs)))
             sources = ["{}[{}][{}]".format(*history(t)) for node in own for t in node.parents]
             first = [f"{layer.name} ({type(layer).__name__})", ", ".join(shapes), f"{layer.count_params():,}"]
@@ -249,11 +249,12 @@ class Functional(Model):
             return {"class_name": "__keras_tensor__",
                     "config": {"shape": list(t.shape), "dtype": t.dtype.name, "keras_history": history(t)}}
 
+        calls = _calls_by_layer(self._nodes)
         entries = []
         for layer in self._layers:
             inbound = [{"args": [pack(node.inputs, [argument(t) for t in node.parents])],
                         "kwargs": {} if node.training is None else {"training": node.training}}
-                       for node in self._nodes if node.layer is layer]
+                       for node in calls.get(id(layer), [])]
             entries.append({**serialize_layer(layer), "name": layer.name, "inbound_nodes": inbound})
         return {"name": self.name, "trainable": self.trainable, "layers": entries,
                 "input_layers": _histories(self._inputs_given, history),
@@ -388,6 +389,14 @@ def _nodes_between(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> lis
         stack.append((node, True))
         stack.extend((t.node, False) for t in reversed(node.parents) if id(t) not in known and id(t.node) not in seen)
     return order
+
+
+def _calls_by_layer(nodes: list[Node]) -> dict[int, list[Node]]:
+    """The calls of each layer (by id), in the order of `nodes`."""
+    calls: dict[int, list[Node]] = {}
+    for node in nodes:
+        calls.setdefault(id(node.layer), []).append(node)
+    return calls
 
 
 def _histories(given: Any, history: Callable[[KerasTensor], list[Any]]) -> Any:
