@@ -376,3 +376,33 @@ def test_weighted_metrics_also_take_the_class_weights_in_fit():
     w = np.array([3.0, 1.0, 0.5])[y["digit"]]
     np.testing.assert_allclose(history["accuracy"], [hit.mean()])
     np.testing.assert_allclose(history["weighted_accuracy"], [(w * hit).sum() / w.sum()], rtol=1e-6)
+
+
+class _TwoOutputs(tc.Model):
+    """A subclassed model whose outputs (output_0, output_1) are named only by its first batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.wide, self.narrow = layers.Dense(2, name="wide"), layers.Dense(1, name="narrow")
+
+    def call(self, x):
+        return [self.wide(x), self.narrow(x)]
+
+
+@pytest.mark.parametrize("loss", ["mse", tc.losses.serialize(tc.losses.MeanSquaredError())])
+def test_one_loss_for_every_output_of_a_subclassed_model_with_metrics_by_output_name(loss):
+    """A single loss (a name or a loss's config) with metrics by output name: the names wait for the first
+    batch, the loss is used for every output (it was read as a list of losses: "unknown loss 'm'")."""
+    tc.manual_seed(0)
+    model = _TwoOutputs()
+    model.compile(optimizers.SGD(learning_rate=0.0), loss=loss, metrics={"output_1": ["mae"]})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    y = [rng.standard_normal((8, 2)).astype(np.float32), rng.standard_normal((8, 1)).astype(np.float32)]
+    logs = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    wide, narrow = model.predict(x, verbose=0)  # the SGD step at rate 0 leaves the weights as they were
+    mse = [float(np.mean((wide - y[0]) ** 2)), float(np.mean((narrow - y[1]) ** 2))]
+    assert sorted(logs) == ["loss", "output_0_loss", "output_1_loss", "output_1_mae"]
+    np.testing.assert_allclose([logs["output_0_loss"][0], logs["output_1_loss"][0]], mse, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"][0], sum(mse), rtol=1e-5)
+    np.testing.assert_allclose(logs["output_1_mae"][0], np.mean(np.abs(narrow - y[1])), rtol=1e-5)

@@ -33,15 +33,12 @@ class Compiled:
         # a subclassed model not called yet names its outputs on its first batch: per-output arguments
         # (lists and dicts) wait for the names (settle); anything else is checked now as for one output
         self.pending = pending(model)
-        per_output = isinstance(loss, (list, tuple)) or (isinstance(loss, Mapping) and "class_name" not in loss) \
-            or any(isinstance(value, Mapping) for value in (loss_weights, metrics, weighted_metrics)) \
-            or isinstance(loss_weights, (list, tuple))
+        per_output = _nested(loss) or isinstance(loss_weights, (list, tuple)) \
+            or any(isinstance(value, Mapping) for value in (loss_weights, metrics, weighted_metrics))
         if self.pending and per_output:
-            if loss is None or all(item is None for item in (loss.values() if isinstance(loss, Mapping) else loss)):
-                raise ValueError(f"compile: loss={loss!r:.80} gives no output a loss; give at least one")
-            for item in loss.values() if isinstance(loss, Mapping) else loss:
-                if item is not None:
-                    losses.get(item)  # a wrong name shows now; settle orders the losses by output
+            items = [] if loss is None else list(loss.values() if isinstance(loss, Mapping) else loss) \
+                if _nested(loss) else [loss]
+            _checked_losses(loss, items)  # a wrong name shows now; settle orders the losses by output
             self.keys: list[str] = []
             return
         self._match(model)
@@ -96,11 +93,7 @@ class Compiled:
                              "or tc.losses.SparseCategoricalCrossentropy(from_logits=True) for a model ending in "
                              "logits" + (f"; for several outputs one loss for all, a list or a dict by output name "
                                          f"{self.keys}" if self.several else ""))
-        nested = isinstance(loss, (list, tuple)) or (isinstance(loss, Mapping) and "class_name" not in loss)
-        chosen = self._per_output(loss, "loss") if nested else [loss] * count
-        if all(item is None for item in chosen):
-            raise ValueError(f"compile: loss={loss!r:.80} gives no output a loss; give at least one")
-        return [None if item is None else losses.get(item) for item in chosen]
+        return _checked_losses(loss, self._per_output(loss, "loss") if _nested(loss) else [loss] * count)
 
     def _weights(self, loss_weights: Any, count: int) -> list[float]:
         if loss_weights is None:
@@ -179,6 +172,18 @@ class Compiled:
     def from_logits(self, index: int) -> bool:
         """Whether output `index`'s loss reads logits (the threshold of its binary accuracy)."""
         return bool(getattr(self.losses[index], "from_logits", False))
+
+
+def _nested(loss: Any) -> bool:
+    """Whether compile's loss gives one entry per output (a list or a dict by name, not a loss's config)."""
+    return isinstance(loss, (list, tuple)) or (isinstance(loss, Mapping) and "class_name" not in loss)
+
+
+def _checked_losses(loss: Any, chosen: list[Any]) -> list[Any]:
+    """The losses `chosen` per output (None: no loss), at least one given; a wrong name fails here."""
+    if all(item is None for item in chosen):
+        raise ValueError(f"compile: loss={loss!r:.80} gives no output a loss; give at least one")
+    return [None if item is None else losses.get(item) for item in chosen]
 
 
 def _metric_name(identifier: Any) -> str:
