@@ -4,6 +4,7 @@ inputs and outputs (a tensor, a list or a dict of them), Keras 3's config form a
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -277,11 +278,7 @@ class Functional(Model):
             if name in layers:
                 raise ValueError(f"the functional config names two layers {name!r}")
             layers[name], pending[name] = layer, [_checked_node(name, node) for node in entry.get("inbound_nodes", [])]
-        tensors = _replay(layers, pending)
-
-        def tensor(ref: Any) -> KerasTensor:
-            return tensors[_history_key(ref)]
-
+        tensor = functools.partial(_made, _replay(layers, pending))
         try:
             inputs, outputs = (_singleton(_mapped(config.get(key), tensor, histories=True))
                                for key in ("input_layers", "output_layers"))
@@ -298,6 +295,14 @@ def _history_key(ref: Any) -> tuple[Any, ...]:
     if not (isinstance(ref, list) and len(ref) == 3):
         raise KeyError(ref)
     return tuple(ref)
+
+
+def _made(tensors: dict[tuple[Any, ...], KerasTensor], ref: Any) -> KerasTensor:
+    """The tensor a config's reference names, among those made so far (KeyError(ref) when not made)."""
+    key = _history_key(ref)
+    if key not in tensors:
+        raise KeyError(ref)
+    return tensors[key]
 
 
 def _checked_node(name: Any, node: Any) -> Mapping[str, Any]:
@@ -320,13 +325,7 @@ def _replay(layers: dict[str, Layer], pending: dict[str, list[Any]]) -> dict[tup
     Keras rebuilds); the tensors made, by (layer name, node index, tensor index)."""
     tensors = {(name, 0, 0): layer.output for name, layer in layers.items() if isinstance(layer, InputLayer)}
     made = dict.fromkeys(layers, 0)
-
-    def tensor(ref: Any) -> KerasTensor:
-        key = _history_key(ref)
-        if key not in tensors:
-            raise KeyError(ref)
-        return tensors[key]
-
+    tensor = functools.partial(_made, tensors)
     progress = True
     while progress and any(pending.values()):
         progress = False
