@@ -1,8 +1,9 @@
 """`text_graph`: the recorded graph as a plain-text tree, for terminals and machines without graphviz.
 
-Each op is followed by its inputs. Side inputs branch off with `├─`; the input furthest upstream
+Each op is followed by its inputs. Side inputs branch off with `├─`; the input with the longest history
 continues the trunk at the same indentation, so a deep chain stays narrow. An op used twice is
-printed once, tagged `#n`, and referred to elsewhere.
+printed once, under its last use, tagged `#n`; its other uses refer to it, so a skip connection adds a
+line, not a level of indentation.
 """
 from __future__ import annotations
 
@@ -61,23 +62,25 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
     values = live_outputs(ops, tensors)
     uses = Counter(id(parent) for op in ops for parent in op.parents if isinstance(parent, Function))
     uses.update(id(t._ctx) for t in tensors if t._ctx is not None)
+    unprinted = uses.copy()  # the uses of each op whose line is still to come: it is printed under the last
+    depth = _depths(ops)
 
     def tag(op: Function) -> str:
         return f" #{order[id(op)]}" if uses[id(op)] > 1 else ""
 
     lines: list[str] = []
     printed: set[int] = set()
-    pending: Counter[int] = Counter()  # ops a trunk will print further down
     # work items: (kind, object, prefix of its line, prefix of the lines below it)
     stack: list[tuple[str, Any, str, str]] = []
     for number, output in reversed(list(enumerate(tensors))):
         title = names.get(id(output)) or output.name or ("output" if len(tensors) == 1 else f"output {number}")
-        stack.append(("op", output._ctx, f"{title} = ", "") if output._ctx else ("output", output, title, ""))
+        stack.append(("root", output._ctx, f"{title} = ", "") if output._ctx else ("output", output, title, ""))
     while stack:
         kind, item, first, rest = stack.pop()
-        if kind == "unpend":
-            pending[id(item)] -= 1
-        elif kind == "output":
+        if kind == "root":
+            unprinted[id(item)] -= 1
+            kind = "op" if not unprinted[id(item)] else "reference"
+        if kind == "output":
             lines.append(_leaf_text(item, first, "output", show))
         elif kind == "leaf":
             title = names.get(id(item)) or item.name or "input"
@@ -85,41 +88,54 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
         elif kind == "constant":
             words = constant_lines(item, show)  # [name or "constant", shape] or [number]
             lines.append(first + (words[-1] if words[0] == "constant" else ": ".join(words)) + "  (constant)")
-        elif id(item) in printed or pending[id(item)] > 0:
+        elif kind == "reference":
             where = "above" if id(item) in printed else "below"
             lines.append(f"{first}{item.name}{tag(item)} (see {where})")
         elif budget is None or len(printed) < budget:
             printed.add(id(item))
             lines.append(first + _op_text(item, values.get(id(item)), show, tag(item)))
-            stack.extend(_inputs(item, rest, order, printed, pending))
+            stack.extend(_inputs(item, rest, depth, unprinted))
     if len(printed) < len(ops):
         folded = len(ops) - len(printed)
         lines.append(f"... {folded:,} more op{'s' if folded != 1 else ''} (raise max_nodes to show them)")
     return "\n".join(lines)
 
 
-def _inputs(op: Function, rest: str, order: dict[int, int], printed: set[int],
-            pending: Counter[int]) -> list[tuple[str, Any, str, str]]:
-    """Work items for an op's inputs, in stack order: side inputs branch, the furthest upstream continues."""
+def _depths(ops: list[Function]) -> dict[int, int]:
+    """id(op) -> the number of ops on the longest path from the leaves up to and including it."""
+    depth: dict[int, int] = {}
+    for op in reversed(ops):  # producers first
+        depth[id(op)] = 1 + max((depth[id(p)] for p in op.parents if isinstance(p, Function)), default=0)
+    return depth
+
+
+def _inputs(op: Function, rest: str, depth: dict[int, int], unprinted: Counter[int]) -> list[tuple[str, Any, str, str]]:
+    """Work items for the inputs of an op just printed, in stack order.
+
+    An input op is printed under its last use (earlier uses refer to it), so a skip connection is a one-line
+    reference rather than a copy of the path it skips. Of the inputs printed here, the deepest continues the
+    trunk at the same indentation; the others branch off.
+    """
     constants = op.constants
+    for parent in op.parents:
+        if isinstance(parent, Function):
+            unprinted[id(parent)] -= 1
     inputs: list[tuple[str, Any]] = []
+    placed: set[int] = set()
     for position, parent in enumerate(op.parents):
         if isinstance(parent, Function):
-            inputs.append(("op", parent))
+            fresh = not unprinted[id(parent)] and id(parent) not in placed
+            placed.add(id(parent))
+            inputs.append(("op" if fresh else "reference", parent))
         elif isinstance(parent, Tensor):
             inputs.append(("leaf", parent))
         elif constants[position] is not None:  # None: an argument left out (e.g. no bias)
             inputs.append(("constant", constants[position]))
-    fresh = [position for position, (kind, item) in enumerate(inputs)
-             if kind == "op" and id(item) not in printed and not pending[id(item)]]
-    at = max(fresh, key=lambda position: order[id(inputs[position][1])], default=None)
-    trunk = None if at is None else inputs[at][1]
+    fresh = [position for position, (kind, _) in enumerate(inputs) if kind == "op"]
+    at = max(fresh, key=lambda position: depth[id(inputs[position][1])], default=None)
     sides = [entry for position, entry in enumerate(inputs) if position != at]
-    items: list[tuple[str, Any, str, str]] = []
-    if trunk is not None:
-        pending[id(trunk)] += 1
-        items += [("op", trunk, rest, rest), ("unpend", trunk, "", "")]
+    items: list[tuple[str, Any, str, str]] = [] if at is None else [("op", inputs[at][1], rest, rest)]
     for number, (kind, item) in reversed(list(enumerate(sides))):
-        last = trunk is None and number == len(sides) - 1
+        last = at is None and number == len(sides) - 1
         items.append((kind, item, rest + ("└─ " if last else "├─ "), rest + ("   " if last else "│  ")))
     return items
