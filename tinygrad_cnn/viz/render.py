@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import pathlib
 import tempfile
+import warnings
 from typing import Any
 
 try:
@@ -74,24 +75,39 @@ class ComputationGraph(_Digraph):
             return {"text/plain": str(error)}
 
 
-def save_graph(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> pathlib.Path:
-    """Write `graph` to `path`, choosing the format from its extension (.svg, .png, .pdf, ...; .dot/.gv for source)."""
+def save_graph(graph: graphviz.Digraph, path: str | os.PathLike[str], format: str | None = None) -> pathlib.Path:
+    """Write `graph` to `path`, choosing the format from its extension (.svg, .png, .pdf, ...; .dot/.gv for source),
+    or `format` for a name without one. Missing folders are made; the graph itself is left unchanged."""
     require_graphviz("save_graph")
     if not isinstance(graph, graphviz.Digraph):
         raise TypeError(f"save_graph needs the graphviz.Digraph that tc.draw_graph returns, got {type(graph).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_graph: path must be a file name (str or pathlib.Path) such as 'model.svg', "
+                        f"got {type(path).__name__} {path!r:.60}")
     target = pathlib.Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"save_graph: {str(path)!r} is a directory; give a file name in it, "
+                                f"e.g. {str(target / 'model.svg')!r}")
+    if format is not None and not (isinstance(format, str) and format.lower() in FORMATS):
+        raise ValueError(f"save_graph: format must be one of {', '.join(map(repr, FORMATS))} or None (from the "
+                         f"extension), got {format!r:.40}")
     suffix = target.suffix.lower()
-    if suffix in SOURCE_SUFFIXES:
+    if format is None and suffix in SOURCE_SUFFIXES:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(graph.source, encoding="utf-8")
         return target
-    if suffix.lstrip(".") not in FORMATS:
+    chosen = format.lower() if format is not None else suffix.lstrip(".")
+    if chosen not in FORMATS:
         raise ValueError(f"save_graph: cannot tell the format of {str(path)!r} from its extension {suffix!r}; "
-                         f"use one of {', '.join('.' + f for f in FORMATS)} (or .dot/.gv for the DOT source)")
-    source = target.with_suffix(target.suffix + ".gv")
-    try:
-        graph.render(filename=source.name, directory=str(source.parent), outfile=str(target),
-                     format=suffix.lstrip("."), cleanup=True)
-    except graphviz.ExecutableNotFound as error:  # a plain graphviz.Digraph (ours raises the helpful error)
-        raise GraphvizNotFoundError(source, str(target)) from error
+                         f"use one of {', '.join('.' + f for f in FORMATS)} (or .dot/.gv for the DOT source), "
+                         f"or pass format='png'")
+    source = target.with_name(target.name + ".gv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", graphviz.UnknownSuffixWarning)  # the format was chosen on purpose
+        try:
+            # a copy: render() would keep the file name and folder it was given for the graph's own later renders
+            graph.copy().render(filename=source.name, directory=str(source.parent), outfile=str(target),
+                                format=chosen, cleanup=True)
+        except graphviz.ExecutableNotFound as error:  # a plain graphviz.Digraph (ours raises the helpful error)
+            raise GraphvizNotFoundError(source, str(target)) from error
     return target
