@@ -1,5 +1,6 @@
 """Keras-style layers: convolutions (plain, transposed, depthwise, separable), pooling, Dense, Flatten,
-BatchNormalization, Dropout, activations, reshaping, image augmentation."""
+BatchNormalization, Dropout, activations, reshaping (Reshape, Permute, padding, cropping, upsampling),
+image augmentation."""
 from . import activations
 from .augmentation import (
     RandomBrightness,
@@ -50,7 +51,7 @@ from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
 from .receptive_field import ReceptiveField
-from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
+from .reshaping import Cropping2D, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .separable import DepthwiseConv2D, SeparableConv2D
 from .serialization import LAYER_CLASSES, deserialize, serialize
 
@@ -58,9 +59,9 @@ __all__ = [
     "ELU", "LAYER_CLASSES", "Activation", "Add", "Average", "AveragePooling2D", "BatchNormalization", "Conv2D",
     "Conv2DTranspose", "Concatenate", "Cropping2D", "Dense", "DepthwiseConv2D", "Dot", "Dropout", "Flatten",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Lambda", "Layer", "LeakyReLU",
-    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "RandomBrightness", "RandomContrast", "RandomCrop",
-    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField", "Rescaling", "Reshape",
-    "SeparableConv2D", "Softmax", "Subtract", "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations",
-    "add", "average", "clear_session", "concatenate", "deserialize", "dot", "maximum", "minimum", "multiply",
-    "serialize", "subtract",
+    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RandomBrightness", "RandomContrast",
+    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField",
+    "Rescaling", "Reshape", "SeparableConv2D", "Softmax", "Subtract", "SpatialDropout2D", "UpSampling2D",
+    "ZeroPadding2D", "activations", "add", "average", "clear_session", "concatenate", "deserialize", "dot",
+    "maximum", "minimum", "multiply", "serialize", "subtract",
 ]

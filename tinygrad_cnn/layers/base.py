@@ -83,13 +83,16 @@ _POLICIES = ("mixed_float16", "mixed_bfloat16")
 
 
 def layer_dtype(dtype: Any, owner: str) -> np.dtype:
-    """A layer's `dtype=`: None (float32), a floating NumPy dtype or its name ("float64", "float16")."""
+    """A layer's `dtype=`: None (float32), a floating NumPy dtype or its name ("float64", "float16"), or the
+    dtype policy of a Keras 3 config, {"class_name": "DTypePolicy", "config": {"name": "float32"}}."""
+    if isinstance(dtype, Mapping) and isinstance(dtype.get("config"), Mapping) and "name" in dtype["config"]:
+        dtype = dtype["config"]["name"]
     if isinstance(dtype, str) and dtype in _POLICIES:
         raise ValueError(f"{owner}: dtype={dtype!r} is a Keras mixed-precision policy, which tinygrad_cnn does not "
                          "support; give one floating dtype for weights and computation, e.g. 'float32' or 'float16'")
     try:
         found = np.dtype(np.float32 if dtype is None else dtype)
-    except TypeError:
+    except (TypeError, ValueError):   # ValueError: NumPy's reading of a dict or tuple as a structured dtype
         found = None
     if found is None or found.kind != "f":
         raise TypeError(f"{owner}: dtype needs a floating dtype such as 'float32', 'float64' or 'float16' "

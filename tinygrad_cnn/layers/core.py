@@ -83,7 +83,7 @@ def _input_dtype(dtype: Any) -> np.dtype:
     """An Input's dtype: a floating dtype (data of other dtypes is converted to it); None is float32."""
     try:
         found = np.dtype(np.float32 if dtype is None else dtype)
-    except TypeError:
+    except (TypeError, ValueError):   # ValueError: NumPy's reading of a dict or tuple as a structured dtype
         found = None
     if found is None or found.kind != "f":
         raise TypeError(f"Input: dtype must be a floating dtype such as 'float32' or 'float64', got {dtype!r}")

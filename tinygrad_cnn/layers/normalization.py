@@ -24,6 +24,7 @@ class BatchNormalization(Layer):
     Keras, so fine-tuning the layers around it neither uses nor moves its statistics. `beta_regularizer`
     and `gamma_regularizer` put their penalties of beta and gamma in `losses`; `beta_constraint` and
     `gamma_constraint` project beta and gamma after each optimizer update (Keras 3's order of arguments).
+    `synchronized` (Keras 3's: batch statistics shared across devices) changes nothing on the one device here.
     """
 
     keeps_shape = True
@@ -33,7 +34,7 @@ class BatchNormalization(Layer):
                  scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
                  beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
-                 gamma_constraint: Any = None, **kwargs: Any) -> None:
+                 gamma_constraint: Any = None, synchronized: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = axis_index(axis, "axis", "BatchNormalization")
         self.momentum = number(momentum, "momentum", "BatchNormalization", 0.0, 1.0)
@@ -42,6 +43,7 @@ class BatchNormalization(Layer):
             raise ValueError("BatchNormalization: epsilon must be positive (it keeps 1/sqrt(var + eps) finite)")
         self.center = flag(center, "center", "BatchNormalization")
         self.scale = flag(scale, "scale", "BatchNormalization")
+        self.synchronized = flag(synchronized, "synchronized", "BatchNormalization")
         self.initializers = {key: layer_argument(initializers.get, value, key, "BatchNormalization") for key, value in (
             ("beta_initializer", beta_initializer), ("gamma_initializer", gamma_initializer),
             ("moving_mean_initializer", moving_mean_initializer),
@@ -116,4 +118,4 @@ class BatchNormalization(Layer):
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                "gamma_constraint": constraints.serialize(self.gamma_constraint), "synchronized": self.synchronized}

@@ -1,4 +1,4 @@
-"""Layers that move values without learning: Reshape, ZeroPadding2D, Cropping2D, UpSampling2D."""
+"""Layers that move values without learning: Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ from ..ops.movement import concatenate, stack
 from ..tensor import Tensor
 from .base import Layer
 from .core import image_data_format
-from .receptive_field import ReceptiveField
+from .receptive_field import UNKNOWN_FIELD, ReceptiveField
 from .shapes import Shape, format_shape
 
 Sides = tuple[Pair, Pair]   # ((top, bottom), (left, right))
@@ -56,6 +56,36 @@ class Reshape(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    """The axes after the batch axis in the order `dims`, counted from 1 as in Keras: Permute((2, 1)) turns
+    (N, a, b) into (N, b, a), Permute((3, 1, 2)) turns channels_last images into channels_first ones."""
+
+    def __init__(self, dims: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(dims, (tuple, list)) or not dims or not all(is_int(d) for d in dims):
+            raise TypeError(f"Permute: dims must be a tuple of ints, the input axes after the batch axis counted "
+                            f"from 1, such as (2, 1), got {dims!r:.60}")
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ValueError(f"Permute: dims {tuple(dims)} must hold each of 1 to {len(dims)} once (axis 0, the "
+                             "batch axis, stays first and is not listed)")
+        self.dims = tuple(int(d) for d in dims)
+        self.ndim = len(self.dims) + 1
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def call(self, x: Tensor, training: bool) -> Tensor:
+        # (N, d1, ..., dk) -> (N, d_dims[0], ..., d_dims[k-1])
+        return x.transpose(0, *self.dims)
+
+    def receptive_field(self, field: ReceptiveField) -> ReceptiveField:
+        # a field is per image axis; once the axes move, which is height and which is width is unknown
+        return field if self.dims == tuple(range(1, len(self.dims) + 1)) else UNKNOWN_FIELD
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "dims": list(self.dims)}
 
 
 def two_sided(value: Any, argument: str, owner: str) -> Sides:

@@ -34,14 +34,14 @@ from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, S
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
-from .reshaping import Cropping2D, Reshape, UpSampling2D, ZeroPadding2D
+from .reshaping import Cropping2D, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .separable import DepthwiseConv2D, SeparableConv2D
 
 # the classes a config may name; fixed, so that loading a file never runs other code
 LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
     Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Conv2DTranspose, Dot,
     Cropping2D, Dense, DepthwiseConv2D, Dropout, ELU, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
-    InputLayer, LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, PReLU, RandomBrightness, RandomContrast,
+    InputLayer, LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, Permute, PReLU, RandomBrightness, RandomContrast,
     RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
     SeparableConv2D, Softmax, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D)})
 

@@ -1,0 +1,106 @@
+"""Session 7's audit of the layers and models against Keras 3 and PyTorch: each test failed before its fix."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import require_torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_cnn as tc
+
+L = tc.layers
+
+# the dtype of a layer config as Keras 3 writes it (a DTypePolicy object's serialization)
+KERAS_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float64"}, "registered_name": None}
+
+
+@pytest.fixture(autouse=True)
+def fresh_names():
+    tc.clear_session()
+    yield
+    tc.clear_session()
+
+
+# --- dtype= as Keras 3's configs hold it; a dict that is no policy is a clear TypeError ---
+def test_a_keras_3_dtype_policy_in_a_config_builds_the_layer_in_that_dtype():
+    config = {"name": "conv", "filters": 2, "kernel_size": [3, 3], "dtype": KERAS_POLICY,
+              "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform",
+                                     "config": {"seed": None}, "registered_name": None}}
+    layer = L.deserialize({"module": "keras.layers", "class_name": "Conv2D", "config": config})
+    assert layer.dtype == np.float64
+    assert layer(np.ones((1, 4, 4, 1))).dtype == np.float64
+    assert L.Dense(2, dtype=KERAS_POLICY).dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [{"a": 1}, {"config": {"units": 3}}, ("f4", 2)])
+def test_a_dtype_numpy_cannot_read_as_a_float_is_a_type_error_naming_the_argument(dtype):
+    with pytest.raises(TypeError, match=r"Dense: dtype needs a floating dtype"):
+        L.Dense(2, dtype=dtype)
+    with pytest.raises(TypeError, match=r"Input: dtype must be a floating dtype"):
+        tc.Input((2,), dtype=dtype)
+
+
+# --- BatchNormalization takes Keras 3's last argument, synchronized ---
+def test_batch_normalization_takes_synchronized_as_keras_3_does():
+    positional = L.BatchNormalization(-1, 0.9, 1e-3, True, True, "zeros", "ones", "zeros", "ones",
+                                      None, None, None, None, True)
+    assert positional.synchronized is True
+    assert L.BatchNormalization().synchronized is False
+    again = L.BatchNormalization.from_config(positional.get_config())
+    assert again.synchronized is True and again.get_config() == {**positional.get_config(), "name": again.name}
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    np.testing.assert_allclose(positional(x, training=True).data, L.BatchNormalization()(x, training=True).data)
+    with pytest.raises(TypeError, match="synchronized must be True or False, got 'yes'"):
+        L.BatchNormalization(synchronized="yes")
+
+
+# --- Permute (Keras 3's layer; tc.layers had none) ---
+@settings(max_examples=15, deadline=None)
+@given(rank=st.integers(1, 4), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_permute_moves_the_axes_as_torch_permute_values_and_gradients(rank, seed, data):
+    torch = require_torch()
+    dims = tuple(data.draw(st.permutations(range(1, rank + 1))))
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(1, 4, rank + 1))
+    x = tc.Tensor(rng.standard_normal(shape), requires_grad=True)
+    layer = L.Permute(dims)
+    y = layer(x)
+    upstream = rng.standard_normal(y.shape)
+    y.backward(tc.Tensor(upstream))
+    xt = torch.tensor(x.data, requires_grad=True)
+    yt = xt.permute(0, *dims)
+    yt.backward(torch.tensor(upstream))
+    np.testing.assert_array_equal(y.data, yt.detach().numpy())
+    np.testing.assert_array_equal(x.grad.data, xt.grad.numpy())
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *yt.shape[1:])
+
+
+def test_permute_in_a_model_summary_config_and_file(tmp_path):
+    model = tc.Sequential([tc.Input((4, 5, 3)), L.Permute((3, 1, 2)), L.Conv2D(2, 3, data_format="channels_first"),
+                           L.Flatten(), L.Dense(2)])
+    assert model.layers[0].output_shape == (None, 3, 4, 5)
+    assert model.layers[1].output_shape == (None, 2, 2, 3)
+    assert "permute (Permute)" in model.summary_str()
+    x = np.random.default_rng(1).standard_normal((2, 4, 5, 3)).astype(np.float32)
+    assert L.Permute.from_config(model.layers[0].get_config()).dims == (3, 1, 2)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(tc.load_model(tmp_path / "m.npz").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(("dims", "error", "message"), [
+    ((1, 1), ValueError, r"dims \(1, 1\) must hold each of 1 to 2 once"),
+    ((0, 1), ValueError, r"dims \(0, 1\) must hold each of 1 to 2 once"),
+    ((), TypeError, "dims must be a tuple of ints"),
+    (2, TypeError, "dims must be a tuple of ints"),
+    ((1.0, 2), TypeError, "dims must be a tuple of ints"),
+])
+def test_permute_refuses_what_is_no_permutation(dims, error, message):
+    with pytest.raises(error, match=message):
+        L.Permute(dims)
+
+
+def test_permute_needs_one_axis_per_dim():
+    with pytest.raises(ValueError, match=r"expects 3-D input .* got shape \(2, 3\)"):
+        L.Permute((2, 1))(np.ones((2, 3)))
