@@ -5,7 +5,7 @@ tune_malloc()   # glibc's malloc as its adaptive rule leaves it (docs/threads.md
 
 from .tensor import Tensor
 from .function import Function
-from .mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .parallel import get_num_threads, set_num_threads
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .autograd import grad, hvp
@@ -40,6 +40,6 @@ __all__ = [
     "enable_grad", "eye", "full", "full_like", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "hvp",
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like",
     "rand", "rand_like", "randn", "randn_like", "set_detect_anomaly", "set_grad_enabled", "set_num_threads",
-    "stack", "where",
+    "stack", "where", "inference_mode",
     "zeros", "zeros_like",
 ]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -79,15 +81,16 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode(contextlib.ContextDecorator):
-    """Context manager and decorator: recording is `mode` inside, and restored after."""
+    """Context manager and decorator: recording is `mode` inside (None: left as it is), and restored after."""
 
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
+    def __init__(self, mode: bool | None) -> None:
+        self.mode = mode
         self.previous: list[bool] = []
 
     def __enter__(self) -> None:
         self.previous.append(MODE.grad_enabled)
-        MODE.grad_enabled = self.mode
+        if self.mode is not None:
+            MODE.grad_enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
         MODE.grad_enabled = self.previous.pop()
@@ -96,6 +99,35 @@ class _GradMode(contextlib.ContextDecorator):
         """A fresh context for each call of a decorated function, so that calls on several threads at once
         each restore their own thread's mode."""
         return _GradMode(self.mode)
+
+    def __call__(self, func: F) -> F:
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+        return _each_step(func, self.mode)   # as in PyTorch: the mode holds inside each step, not between them
+
+
+def _each_step(func: Callable[..., Any], mode: bool | None) -> Any:
+    """Wrap a generator function so that every step of its generators runs with grad mode `mode`
+    (the caller's own mode is back while it holds a yielded value)."""
+    @functools.wraps(func)
+    def generator(*args: Any, **kwargs: Any) -> Any:
+        steps = func(*args, **kwargs)
+        resume, value = steps.send, None
+        while True:
+            try:
+                with _GradMode(mode):
+                    request = resume(value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, resume = (yield request), steps.send
+            except GeneratorExit:
+                with _GradMode(mode):
+                    steps.close()
+                raise
+            except BaseException as error:   # thrown in by the caller: raised inside, at the paused step
+                value, resume = error, steps.throw
+    return generator
 
 
 class set_grad_enabled(_GradMode):
@@ -122,23 +154,43 @@ class set_grad_enabled(_GradMode):
         return super().__call__(func)
 
 
-class no_grad(_GradMode):
-    """Nothing is recorded inside: `with tc.no_grad():`, `@tc.no_grad()` or `@tc.no_grad`."""
+class _FixedMode(_GradMode):
+    """A grad mode without arguments, used as `with m():`, `@m()` or bare `@m`."""
+
+    enabled: bool
 
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
-        if func is not None:  # bare `@no_grad`: wrap like `@no_grad()` (a plain function, fine on methods)
+        if func is not None:  # bare `@m`: wrap like `@m()` (a plain function, fine on methods)
             return cls()(func)
         return super().__new__(cls)
 
     def __init__(self, func: Callable[..., Any] | None = None) -> None:
-        super().__init__(False)
+        super().__init__(self.enabled)
 
 
-class enable_grad(_GradMode):
-    """Recording is on inside, even within `no_grad`."""
+class no_grad(_FixedMode):
+    """Nothing is recorded inside: `with tc.no_grad():`, `@tc.no_grad()` or `@tc.no_grad`."""
 
-    def __init__(self) -> None:
-        super().__init__(True)
+    enabled = False
+
+
+class enable_grad(_FixedMode):
+    """Recording is on inside, even within `no_grad`: `with tc.enable_grad():`, `@tc.enable_grad()` or bare."""
+
+    enabled = True
+
+
+class inference_mode(_GradMode):
+    """PyTorch's name for inference: here the same as `no_grad` (`inference_mode(False)` changes nothing);
+    `with tc.inference_mode():`, `@tc.inference_mode()` or bare `@tc.inference_mode`."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):   # bare `@inference_mode`
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(False if flag(mode, "mode", "inference_mode") else None)
 
 
 class Scope:
