@@ -55,13 +55,16 @@ def _predictions(y_pred: Any, loss: str) -> Tensor:
 
 
 def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, high: float | None) -> Tensor:
-    """y_true as a constant of y_pred's shape and dtype; (N,) is accepted for (N, 1) predictions."""
+    """y_true as a constant of y_pred's shape and dtype; (N,) is accepted for (N, 1) predictions, and
+    (N, 1) for (N,) (Keras squeezes or expands the trailing axis of 1)."""
     data = as_array(y_true, "y_true", loss)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"{loss}: y_true must be numbers, got dtype {data.dtype}")
     if data.shape != y_pred.shape:
         if data.shape + (1,) == y_pred.shape:
             data = data[..., None]  # (N,) labels for (N, 1) outputs, as Keras allows
+        elif data.shape == y_pred.shape + (1,):
+            data = data[..., 0]  # (N, 1) labels for (N,) outputs
         else:
             raise ValueError(f"{loss}: y_true has shape {data.shape} but y_pred has shape {y_pred.shape}; "
                              "they must match (one target per model output)")

@@ -118,10 +118,13 @@ log_cosh = _from_loss(losses.log_cosh)
 
 
 def _targets(y_true: Any, y_pred: Any, name: str) -> np.ndarray:
-    """y_true with y_pred's shape; (N,) targets are accepted for (N, 1) outputs (the losses' rule)."""
+    """y_true with y_pred's shape; (N,) targets are accepted for (N, 1) outputs and (N, 1) for (N,) (the
+    losses' rule)."""
     y_true, y_pred = _array(y_true), _array(y_pred)
     if y_true.shape != y_pred.shape and y_true.shape + (1,) == y_pred.shape:
         y_true = y_true[..., None]
+    elif y_true.shape != y_pred.shape and y_true.shape == y_pred.shape + (1,):
+        y_true = y_true[..., 0]
     _same_shape(y_true, y_pred, name)
     return y_true
 
@@ -133,10 +136,15 @@ def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> None:
 
 
 class Metric:
-    """A running mean of a per-sample function: `update_state`, `result`, `reset_state`."""
+    """A running mean of a per-sample function: `update_state`, `result`, `reset_state`.
 
-    def __init__(self, name: str | None = None) -> None:
-        self.name = losses._check_name(name, type(self).__name__, self.default_name) or self.default_name
+    `dtype` (Keras's; a float dtype, or None) is the dtype the predictions are cast to before the per-sample
+    values are computed (the cross-entropies also compute in it); the running sums are float64."""
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        owner = type(self).__name__
+        self.name = losses._check_name(name, owner, self.default_name) or self.default_name
+        self.dtype = None if dtype is None else losses._float_dtype(dtype, owner)
         self.reset_state()
 
     default_name = "metric"
@@ -154,7 +162,8 @@ class Metric:
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Add one batch, each sample counted `sample_weight` times (once without)."""
-        values = self.compute(_array(y_true), _array(y_pred))
+        y_pred = _array(y_pred)
+        values = self.compute(_array(y_true), y_pred if self.dtype is None else y_pred.astype(self.dtype))
         if sample_weight is None:
             self.total += float(values.sum())
             self.count += values.size
@@ -174,7 +183,7 @@ class Metric:
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-friendly), as Keras's get_config."""
-        return {"name": self.name}
+        return {"name": self.name, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Metric:
@@ -205,8 +214,8 @@ class BinaryAccuracy(Metric):
 
     default_name = "binary_accuracy"
 
-    def __init__(self, name: str | None = None, threshold: float = 0.5) -> None:
-        super().__init__(name)
+    def __init__(self, name: str | None = None, dtype: Any = None, threshold: float = 0.5) -> None:
+        super().__init__(name, dtype)
         self.threshold = finite_number(threshold, "threshold", type(self).__name__)
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -305,9 +314,9 @@ class CosineSimilarity(Metric):
 
     default_name = "cosine_similarity"
 
-    def __init__(self, name: str | None = None, axis: int = -1) -> None:
+    def __init__(self, name: str | None = None, dtype: Any = None, axis: int = -1) -> None:
         self.axis = losses.CosineSimilarity(axis).axis  # checked as the loss checks it
-        super().__init__(name)
+        super().__init__(name, dtype)
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return -_loss_values(losses.cosine_similarity, y_true, y_pred, axis=self.axis)  # the loss is -cos
@@ -326,7 +335,6 @@ class _Crossentropy(Metric):
     def __init__(self, name: str | None, dtype: Any, from_logits: Any, label_smoothing: Any = 0.0,
                  axis: Any = -1) -> None:
         owner = type(self).__name__
-        self.dtype = None if dtype is None else losses._float_dtype(dtype, owner)
         self.from_logits = flag(from_logits, "from_logits", owner)
         if "label_smoothing" in self.options:
             self.label_smoothing = finite_number(label_smoothing, "label_smoothing", owner, 0.0, 1.0)
@@ -335,7 +343,7 @@ class _Crossentropy(Metric):
             if self.axis == 0:
                 raise ValueError(f"{owner}: axis 0 is the batch axis; pass the class axis (-1, the default, or 1 "
                                  "for channels-first outputs)")
-        super().__init__(name)
+        super().__init__(name, dtype)
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         options = {option: getattr(self, option) for option in self.options}
@@ -343,7 +351,7 @@ class _Crossentropy(Metric):
                             **options)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "dtype": self.dtype, **{o: getattr(self, o) for o in self.options}}
+        return {**super().get_config(), **{o: getattr(self, o) for o in self.options}}
 
 
 class BinaryCrossentropy(_Crossentropy):
@@ -451,9 +459,9 @@ def serialize(metric: Metric) -> dict[str, Any] | None:
 class FunctionMetric(Metric):
     """A user function f(y_true, y_pred) -> per-sample values (or one value per batch), averaged."""
 
-    def __init__(self, function: Any, name: str | None = None) -> None:
+    def __init__(self, function: Any, name: str | None = None, dtype: Any = None) -> None:
         self.function = function
-        super().__init__(name or getattr(function, "__name__", "metric"))
+        super().__init__(name or getattr(function, "__name__", "metric"), dtype)
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         values = _array(self.function(y_true, y_pred))

@@ -1,0 +1,105 @@
+"""Session 7's audit of Keras training (fit/evaluate/predict, losses, metrics, callbacks): each test failed
+on the code before its fix."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import layers, losses, metrics, optimizers
+
+
+def data(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    return rng.standard_normal((n, 4)).astype(np.float32), y
+
+
+def dense_model(loss, units=3, seed=0, metric_list=None):
+    tc.manual_seed(seed)
+    model = tc.Sequential([tc.Input((4,)), layers.Dense(units)])
+    model.compile(optimizers.SGD(learning_rate=0.05), loss, metrics=metric_list)
+    return model
+
+
+# --- metrics take Keras 3's dtype argument, in Keras's order -----------------------------------------
+
+@pytest.mark.parametrize("cls, order", [
+    (metrics.MeanSquaredError, ["name", "dtype"]),
+    (metrics.SparseCategoricalAccuracy, ["name", "dtype"]),
+    (metrics.CategoricalAccuracy, ["name", "dtype"]),
+    (metrics.MeanAbsoluteError, ["name", "dtype"]),
+    (metrics.BinaryAccuracy, ["name", "dtype", "threshold"]),
+    (metrics.CosineSimilarity, ["name", "dtype", "axis"]),
+])
+def test_metrics_take_name_and_dtype_first_as_in_keras(cls, order):
+    assert list(inspect.signature(cls).parameters)[:len(order)] == order
+    metric = cls("m", "float32")
+    assert metric.name == "m" and metric.dtype == "float32"
+    assert metric.get_config()["dtype"] == "float32"
+    assert cls.from_config(metric.get_config()).get_config() == metric.get_config()
+    with pytest.raises(ValueError, match="dtype must be a float dtype"):
+        cls(dtype="int32")
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_a_metric_dtype_rounds_the_predictions_to_it(n, seed):
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = rng.standard_normal((n, 3)), rng.standard_normal((n, 3)) * (1 + 1e-7)
+    rounded = y_pred.astype(np.float32).astype(np.float64)
+    got = metrics.MeanSquaredError(dtype="float32")(y_true, y_pred)
+    assert got == pytest.approx(((y_true - rounded) ** 2).mean(), rel=1e-12)
+    binary = metrics.BinaryAccuracy("acc", None, 0.25)  # Keras's positional order
+    assert binary.threshold == 0.25
+
+
+# --- a plain loss function is weighed from its per-sample losses, as Keras's wrapper does --------------
+
+def per_sample_mse(y_true, y_pred):
+    diff = y_pred - tc.Tensor(np.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape))
+    return (diff * diff).mean(axis=-1)
+
+
+@settings(max_examples=15)
+@given(st.lists(st.floats(0.0, 3.0), min_size=12, max_size=12), st.integers(1, 12))
+def test_a_loss_function_without_sample_weight_is_weighed_like_a_builtin(weights, batch_size):
+    x, _ = data()
+    y = np.random.default_rng(1).standard_normal((12, 3)).astype(np.float32)
+    w = np.array(weights)
+    builtin, plain = dense_model("mse"), dense_model(per_sample_mse)
+    expected = builtin.evaluate(x, y, sample_weight=w, batch_size=batch_size, verbose=0)
+    assert plain.evaluate(x, y, sample_weight=w, batch_size=batch_size, verbose=0) == pytest.approx(expected,
+                                                                                                    rel=1e-5)
+    builtin.fit(x, y, sample_weight=w, batch_size=batch_size, shuffle=False, verbose=0)
+    plain.fit(x, y, sample_weight=w, batch_size=batch_size, shuffle=False, verbose=0)
+    for a, b in zip(builtin.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_loss_function_returning_a_scalar_cannot_be_weighed():
+    x, y = data()
+    model = dense_model(lambda y_true, y_pred: losses.sparse_categorical_crossentropy(y_true, y_pred,
+                                                                                       from_logits=True))
+    before = model.get_weights()
+    with pytest.raises(TypeError, match=r"returns one loss per sample \(shape \(batch,\)\).*returned a scalar"):
+        model.fit(x, y, class_weight={0: 2.0}, verbose=0)
+    for a, b in zip(before, model.get_weights(), strict=True):  # refused before any update
+        np.testing.assert_array_equal(a, b)
+
+
+# --- (N, 1) targets for (N,) predictions, as Keras squeezes them ----------------------------------------
+
+@settings(max_examples=20)
+@given(st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_column_targets_for_flat_predictions(n, seed):
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, 2, n).astype(np.float64), rng.uniform(0.05, 0.95, n)
+    for loss in (losses.mean_squared_error, losses.binary_crossentropy, losses.mean_absolute_error):
+        assert float(loss(y[:, None], p).data) == pytest.approx(float(loss(y, p).data), rel=1e-12)
+    for metric in (metrics.MeanSquaredError, metrics.BinaryAccuracy):
+        assert metric()(y[:, None], p) == pytest.approx(metric()(y, p), rel=1e-12)
