@@ -5,7 +5,6 @@ For a model with several inputs (outputs) x (y, sample_weight) hold a list of ar
 (structures.py); everything else handles both forms alike."""
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import warnings
@@ -282,10 +281,7 @@ class UserBatches:
         if not self.targets:
             return inputs(self.model, batch[0], where), None, None
         data = arrays(self.model, batch[0], batch[1], batch[2] if len(batch) == 3 else None, where)
-        data = training_weights(data, self.class_weight)
-        if data[2] is not None:
-            require_weighable_loss(self.model, where)
-        return data
+        return training_weights(data, self.class_weight)
 
 
 class Feed:
@@ -362,15 +358,3 @@ class Feed:
                       "iterator (a generator) yields its batches once: make it loop forever, give at least steps "
                       "x epochs batches, or pass a list of batch tuples or a tc.utils.PyDataset, which can be read "
                       "again", stacklevel=4)
-
-
-def require_weighable_loss(model: Any, what: str) -> None:
-    """A custom loss function must take sample_weight= when weights are given."""
-    for loss in model.compiled_outputs.losses:
-        try:
-            parameters = inspect.signature(loss).parameters.values()
-        except (TypeError, ValueError):  # no signature to read (or no loss): let the call decide
-            continue
-        if not any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters):
-            raise TypeError(f"{what}: sample_weight and class_weight need a loss that takes sample_weight=, and "
-                            f"{loss!r:.60} does not; use a tc.losses loss or add a sample_weight=None parameter")

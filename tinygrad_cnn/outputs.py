@@ -9,6 +9,7 @@ becomes "weighted_<metric>". One output keeps the plain names ("loss", "accuracy
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from . import losses
 from . import metrics as metrics_lib
 from .arguments import finite_number, is_number
+from .loss_functions import _reduce
 from .structures import by_name, names, pending
 from .tensor import Tensor
 
@@ -74,6 +76,7 @@ class Compiled:
         self.keys = keys if self.several else keys[:1] or ["output"]  # a plain Layer has no output_names
         count = len(keys) if self.several else 1
         self.losses = self._losses(loss, count)
+        self.weighs = [fn is not None and _takes_sample_weight(fn) for fn in self.losses]
         self.weights = self._weights(loss_weights, count)
         self.metrics = self._metrics(metrics, count, "metrics")
         self.weighted = self._metrics(weighted_metrics, count, "weighted_metrics")
@@ -161,7 +164,8 @@ class Compiled:
         for i, fn in enumerate(self.losses):
             if fn is None:
                 continue
-            value = _output_loss(fn, y[i], outputs[i], weight[i] if isinstance(weight, list) else weight)
+            value = _output_loss(fn, y[i], outputs[i], weight[i] if isinstance(weight, list) else weight,
+                                 self.weighs[i])
             parts.append(float(value.data))
             value = value * self.weights[i] if self.weights[i] != 1.0 else value
             total = value if total is None else total + value
@@ -193,11 +197,28 @@ def _metric_name(identifier: Any) -> str:
     return metrics_lib.get(identifier).name
 
 
-def _output_loss(fn: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarray | None) -> Tensor:
-    loss = fn(y, prediction) if weight is None else fn(y, prediction, sample_weight=weight)
+def _takes_sample_weight(fn: Any) -> bool:
+    """Whether the loss takes sample_weight= (True when Python cannot read its signature: the call decides)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _output_loss(fn: Any, y: np.ndarray, prediction: Tensor, weight: np.ndarray | None, weighs: bool) -> Tensor:
+    """One output's loss, a scalar; a function without sample_weight= is weighed here, as Keras's loss
+    wrapper does, from the per-sample losses it returns."""
+    loss = fn(y, prediction, sample_weight=weight) if weight is not None and weighs else fn(y, prediction)
     if not isinstance(loss, Tensor):
         raise TypeError(f"the loss {fn!r} returned {type(loss).__name__}; it must return a Tensor "
                         "built from y_pred so that it can be differentiated")
+    if weight is not None and not weighs:
+        if loss.ndim == 0:
+            raise TypeError(f"sample_weight and class_weight need a loss that takes sample_weight=, or one that "
+                            f"returns one loss per sample (shape (batch,)) to be weighed; {fn!r:.60} returned a "
+                            "scalar: return the per-sample losses, or add a sample_weight=None parameter")
+        return _reduce(loss, "mean", weight, getattr(fn, "__name__", "loss"))
     return loss if loss.ndim == 0 else loss.mean()
 
 

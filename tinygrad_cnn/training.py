@@ -125,8 +125,6 @@ def fit(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, epochs: 
         data = batches.arrays(model, x, y, sample_weight, "fit")
         data, held_out = batches.split(data, validation_split if validation_data is None else 0.0)
         data = batches.training_weights(data, class_weight)
-        if data[2] is not None:
-            batches.require_weighable_loss(model, "fit")
         source = batches.ArrayBatches(data, batch_size, shuffle)
     train = Feed(source, steps_per_epoch, epochs - initial_epoch, "fit", "x", "steps_per_epoch")
     validations = sum(_validates(epoch, validation_freq) for epoch in range(initial_epoch, epochs))
@@ -173,8 +171,6 @@ def _validation_feed(model: Any, validation_data: Any, held_out: Data | None, ba
         data = batches.validation_arrays(model, validation_data) if validation_data is not None else held_out
         if data is None:
             return None
-        if data[2] is not None:
-            batches.require_weighable_loss(model, "fit(validation_data)")
         source = batches.ArrayBatches(data, batch_size)
     return Feed(source, steps, passes, "fit", "validation_data", "validation_steps", repeat=False)
 
@@ -305,8 +301,6 @@ def _inference_feed(model: Any, x: Any, y: Any, sample_weight: Any, batch_size: 
         _refuse_with_batches(what, x, y=y, sample_weight=sample_weight)
         return Feed(batches.UserBatches(model, x, what, targets), steps, 1, what, repeat=False)
     data = batches.arrays(model, x, y, sample_weight, what, targets)
-    if data[2] is not None:
-        batches.require_weighable_loss(model, what)
     return Feed(batches.ArrayBatches(data, batch_size), steps, 1, what, repeat=False)
 
 
