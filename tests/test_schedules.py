@@ -221,9 +221,10 @@ def test_callbacks_that_set_the_rate_refuse_a_schedule(callback):
     (lambda: tc.optimizers.SGD(learning_rate=lambda step: 0.1), TypeError,
      ["SGD", "learning_rate", "callable", "LearningRateSchedule", "rate(step)"]),
     (lambda: tc.optimizers.SGD(learning_rate=-0.1), ValueError, ["learning_rate", "-0.1"]),
-    (lambda: tc.optimizers.Adam(schedules.ExponentialDecay(0.1, 10, 0.5)), TypeError,  # Keras's first argument
-     ["Adam", "params", "ExponentialDecay", "Adam(learning_rate=...)"]),
-    (lambda: tc.optimizers.SGD(0.1), TypeError, ["SGD", "params", "float", "SGD(learning_rate=...)"]),
+    (lambda: tc.optimizers.Adam(schedules.ExponentialDecay(0.1, 10, 0.5), 0.1), TypeError,  # the rate twice
+     ["Adam", "learning rate 2 times", "ExponentialDecay", "first argument", "learning_rate"]),
+    (lambda: tc.optimizers.SGD(0.1, 0.9), TypeError, ["SGD", "0.1 (first argument)", "0.9 (learning_rate)",
+                                                      "SGD(0.01, momentum=0.9)"]),
 ])
 def test_bad_arguments_say_what_and_how(make, error, words):
     with pytest.raises(error) as info:

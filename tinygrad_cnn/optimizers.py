@@ -1,16 +1,26 @@
 """Optimizers: SGD, Adam, AdamW and RMSprop, updating parameters in place.
 
-Two ways to use one, as in Keras and PyTorch:
-    model.compile(optimizer=tc.optimizers.Adam(learning_rate=1e-3), ...)   # the model binds its params
-    opt = tc.optimizers.Adam(model.parameters(), learning_rate=1e-3)      # your own loop:
+Each takes Keras's form and PyTorch's form:
+    model.compile(optimizer=tc.optimizers.Adam(1e-3), ...)      # Keras: the model binds its params
+    tc.optimizers.Adam(learning_rate=1e-3, beta_1=0.9, clipnorm=1.0)
+    opt = tc.optimizers.Adam(model.parameters(), lr=1e-3)        # PyTorch: your own loop
     opt.zero_grad(); loss.backward(); opt.step()
+A number (or a schedule) as the first argument is the learning rate, as in Keras: a number is never a
+parameter list. The learning rate is given once: first argument, `learning_rate=` or PyTorch's `lr=`.
+Keras's other arguments go by keyword (`SGD(0.01, momentum=0.9)`).
 
 The update rules are PyTorch's (tests compare them step by step). Where Keras differs:
 - `epsilon` is added to sqrt(v_hat) in Adam (Keras adds it to sqrt(v) before bias correction) and
   to sqrt(v) in RMSprop (Keras adds it inside the square root);
 - `weight_decay` of SGD, Adam and RMSprop is an L2 term added to the gradient (PyTorch's); AdamW's is
   decoupled, p -= learning_rate * weight_decay * p, with Keras's default 0.004 (PyTorch's is 0.01).
+  None means the default (0.0; AdamW's 0.004).
 Defaults are Keras's (Adam epsilon 1e-7, RMSprop rho 0.9).
+
+Gradient clipping is Keras's, applied before the weight decay and the update, never to `.grad` itself:
+`clipvalue` clips each entry to [-clipvalue, clipvalue]; `clipnorm` scales each gradient whose L2 norm
+exceeds it down to that norm; `global_clipnorm` does the same for the norm of all gradients together.
+At most one of the three may be set.
 
 A weight with a `constraint` (a layer's kernel_constraint=..., add_weight(constraint=...)) is set to
 constraint(weight) right after each update, as Keras does; weights without a gradient are not updated,
@@ -21,13 +31,14 @@ then uses schedule(k), and reading `optimizer.learning_rate` gives the rate of t
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from . import constraints, schedules
-from .arguments import flag, number
+from .arguments import flag, is_number, number
 from .mode import no_grad
 from .tensor import Tensor
 
@@ -38,16 +49,38 @@ class Optimizer:
     """Base class: holds the parameters, per-parameter state (ndarrays) and the step count."""
 
     slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
+    default_learning_rate = 0.001
+    default_weight_decay = 0.0
+    default_name = "optimizer"   # Keras's name for the class
 
-    def __init__(self, params: Iterable[Tensor] | None, learning_rate: Any, weight_decay: float) -> None:
+    def __init__(self, params: Iterable[Tensor] | Rate | None, learning_rate: Rate | None, weight_decay: float | None,
+                 clipnorm: float | None, clipvalue: float | None, global_clipnorm: float | None, name: str | None,
+                 lr: Rate | None) -> None:
+        owner = type(self).__name__
+        first = params if is_number(params) or isinstance(params, schedules.LearningRateSchedule) else None
+        params = None if first is not None else params  # Keras's form: the first argument is the rate
         self._learning_rate: Rate = 0.0
-        self.learning_rate = learning_rate
+        self.learning_rate = _one_rate(owner, first, learning_rate, lr, self.default_learning_rate)
         self._rate = 0.0  # the learning rate of the step being taken
-        self.weight_decay = number(weight_decay, "weight_decay", type(self).__name__, 0.0, np.inf, high_open=True)
+        weight_decay = self.default_weight_decay if weight_decay is None else weight_decay
+        self.weight_decay = number(weight_decay, "weight_decay", owner, 0.0, np.inf, high_open=True)
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            _clip_limit(clipnorm, "clipnorm", owner), _clip_limit(clipvalue, "clipvalue", owner),
+            _clip_limit(global_clipnorm, "global_clipnorm", owner))
+        limits = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        if sum(v is not None for v in limits.values()) > 1:
+            given = ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None)
+            raise ValueError(f"{owner}: only one of clipnorm, clipvalue and global_clipnorm can be set, got {given}; "
+                             "keep the one you mean")
+        name = self.default_name if name is None else name
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{owner}: name must be a non-empty str (or None for {self.default_name!r}), "
+                            f"got {name!r:.40}")
+        self.name = name
         self.params: list[Tensor] | None = None
         self.iterations = 0
         self.state: list[dict[str, np.ndarray]] = []
-        self._scratch: list[np.ndarray] = [np.empty(0, np.float32)] * 2  # reused work space for the updates
+        self._scratch: list[np.ndarray] = [np.empty(0, np.float32)] * 3  # reused work space for the updates
         if params is not None:
             self.bind(params)
 
@@ -84,9 +117,7 @@ class Optimizer:
     def bind(self, params: Iterable[Tensor]) -> Optimizer:
         """Attach the parameters to update (compile calls this with the model's); returns self."""
         if isinstance(params, Tensor) or not isinstance(params, Iterable):
-            rate = isinstance(params, (int, float, np.number, schedules.LearningRateSchedule))
-            hint = " (wrap a single tensor in a list: [w])" if isinstance(params, Tensor) else \
-                f" (a learning rate goes by keyword: {type(self).__name__}(learning_rate=...))" if rate else ""
+            hint = " (wrap a single tensor in a list: [w])" if isinstance(params, Tensor) else ""
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors such as "
                             f"model.parameters() or [w, b], got {type(params).__name__}{hint}")
         params = list(params)
@@ -146,23 +177,37 @@ class Optimizer:
         params = self._bound()
         self._rate = self.learning_rate  # read before the count moves: step k uses schedule(k), as in Keras
         self.iterations += 1
+        total = 0.0  # the norm of all gradients together, for global_clipnorm
+        if self.global_clipnorm is not None:
+            total = math.sqrt(sum(_squares(p.grad.data) for p in params if p.grad is not None))
         with no_grad():
             for p, state in zip(params, self.state, strict=True):
                 if p.grad is None:
                     continue
                 if not state:
                     state.update({name: np.zeros_like(p.data) for name in self.slots})
-                self._update(p.data, p.grad.data, state)
+                self._update(p.data, self._clipped(p.grad.data, total), state)
                 if getattr(p, "constraint", None) is not None:   # a layer weight's projection, after each update
                     p.data[...] = constraints.project(p.constraint, p)
                 p._version += 1  # the data changed in place: graphs that saved p must notice
+
+    def _clipped(self, g: np.ndarray, total: float) -> np.ndarray:
+        """g clipped by clipvalue, clipnorm or global_clipnorm (`total`: the norm of all gradients) in scratch
+        array 2; g itself when none is set or its norm is within the limit. A NaN norm makes g NaN, as in Keras."""
+        if self.clipvalue is not None:
+            return np.clip(g, -self.clipvalue, self.clipvalue, out=self._work(g, 2))
+        limit, norm = (self.clipnorm, math.sqrt(_squares(g))) if self.clipnorm is not None else \
+            (self.global_clipnorm, total)
+        if limit is None or norm <= limit:
+            return g
+        return np.multiply(g, limit / norm, out=self._work(g, 2))  # g * limit / norm: norm `limit`, same direction
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Change `p` in place from its gradient `g` (never modified) and its state arrays."""
         raise NotImplementedError
 
     def _work(self, like: np.ndarray, which: int) -> np.ndarray:
-        """Scratch array `which` (0 or 1) with `like`'s shape and dtype: grown once, reused every step."""
+        """Scratch array `which` (0 to 2) with `like`'s shape and dtype: grown once, reused every step."""
         buffer = self._scratch[which]
         if buffer.size < like.size or buffer.dtype != like.dtype:
             buffer = self._scratch[which] = np.empty(like.size, like.dtype)
@@ -189,7 +234,8 @@ class Optimizer:
         rate = self._learning_rate
         if schedules.CLASSES.get(type(rate).__name__) is type(rate):  # a custom schedule stays an object
             rate = schedules.serialize(rate)
-        return {"learning_rate": rate, "weight_decay": self.weight_decay}
+        return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Optimizer:
@@ -244,14 +290,19 @@ class SGD(Optimizer):
     Nesterov: p -= lr * (g + momentum * buf). The buffer starts at zero, so buf = g on the first step.
     """
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.01,
-                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
+    default_learning_rate = 0.01
+    default_name = "SGD"
+
+    def __init__(self, params: Iterable[Tensor] | Rate | None = None, learning_rate: Rate | None = None, *,
+                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 name: str | None = None, lr: Rate | None = None) -> None:
         self.momentum = number(momentum, "momentum", type(self).__name__, 0.0, 1.0, high_open=True)
         self.nesterov = flag(nesterov, "nesterov", type(self).__name__)
         if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0 (got momentum=0.0)")
         self.slots = ("momentum",) if self.momentum else ()
-        super().__init__(params, learning_rate, weight_decay)
+        super().__init__(params, learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, lr)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         g = self._decayed(p, g)
@@ -277,16 +328,19 @@ class Adam(Optimizer):
     """
 
     decoupled = False  # AdamW: weight decay shrinks p directly instead of adding to g
+    default_name = "adam"
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.001,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.0,
-                 amsgrad: bool = False) -> None:
+    def __init__(self, params: Iterable[Tensor] | Rate | None = None, learning_rate: Rate | None = None, *,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
+                 weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None,
+                 lr: Rate | None = None) -> None:
         self.beta_1 = number(beta_1, "beta_1", type(self).__name__, 0.0, 1.0, high_open=True)
         self.beta_2 = number(beta_2, "beta_2", type(self).__name__, 0.0, 1.0, high_open=True)
         self.epsilon = number(epsilon, "epsilon", type(self).__name__, 0.0, np.inf, high_open=True)
         self.amsgrad = flag(amsgrad, "amsgrad", type(self).__name__)
         self.slots = ("m", "v", "v_max") if amsgrad else ("m", "v")
-        super().__init__(params, learning_rate, weight_decay)
+        super().__init__(params, learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, lr)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         if self.decoupled:
@@ -320,12 +374,8 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step on g alone."""
 
     decoupled = True
-
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.001,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float = 0.004,
-                 amsgrad: bool = False) -> None:
-        super().__init__(params, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         weight_decay=weight_decay, amsgrad=amsgrad)
+    default_weight_decay = 0.004
+    default_name = "adamw"
 
 
 class RMSprop(Optimizer):
@@ -335,15 +385,19 @@ class RMSprop(Optimizer):
     accumulates the scaled steps in a buffer as SGD does.
     """
 
-    def __init__(self, params: Iterable[Tensor] | None = None, *, learning_rate: Rate = 0.001, rho: float = 0.9,
-                 momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
-                 weight_decay: float = 0.0) -> None:
+    default_name = "rmsprop"
+
+    def __init__(self, params: Iterable[Tensor] | Rate | None = None, learning_rate: Rate | None = None, *,
+                 rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
+                 weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None,
+                 lr: Rate | None = None) -> None:
         self.rho = number(rho, "rho", type(self).__name__, 0.0, 1.0, high_open=True)
         self.momentum = number(momentum, "momentum", type(self).__name__, 0.0, 1.0, high_open=True)
         self.epsilon = number(epsilon, "epsilon", type(self).__name__, 0.0, np.inf, high_open=True)
         self.centered = flag(centered, "centered", type(self).__name__)
         self.slots = ("v",) + (("mean",) if centered else ()) + (("momentum",) if self.momentum else ())
-        super().__init__(params, learning_rate, weight_decay)
+        super().__init__(params, learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, lr)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         g = self._decayed(p, g)
@@ -391,12 +445,47 @@ def get(identifier: Any) -> Optimizer:
     raise TypeError(f"an optimizer must be a name ({', '.join(_BY_NAME)}) or an Optimizer, got {identifier!r}")
 
 
+def deserialize(config: dict[str, Any]) -> Optimizer:
+    """The optimizer `serialize` described (Keras's deserialize): {"class_name", "config"}."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise TypeError(f"deserialize: config must be a dict such as serialize() returns, "
+                        f"{{'class_name': 'Adam', 'config': {{...}}}}, got {config!r:.60}")
+    return get(config)
+
+
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """{"class_name", "config"}: enough for `get` to build the same optimizer."""
     config = optimizer.get_config()
     if isinstance(config["learning_rate"], schedules.LearningRateSchedule):
         schedules.serialize(config["learning_rate"])  # a custom schedule: says why it cannot be written
     return {"class_name": type(optimizer).__name__, "config": config}
+
+
+def _one_rate(owner: str, first: Rate | None, learning_rate: Rate | None, lr: Rate | None, default: float) -> Rate:
+    """The learning rate, given once: as the first argument (Keras), learning_rate= or lr= (PyTorch)."""
+    given = {"first argument": first, "learning_rate": learning_rate, "lr": lr}
+    given = {where: value for where, value in given.items() if value is not None}
+    if len(given) > 1:
+        both = " and ".join(f"{value!r:.30} ({where})" for where, value in given.items())
+        raise TypeError(f"{owner} got the learning rate {len(given)} times: {both}; give it once, e.g. "
+                        f"{owner}(0.001), {owner}(learning_rate=0.001) or {owner}(params, lr=0.001); Keras's other "
+                        f"arguments go by keyword, e.g. SGD(0.01, momentum=0.9)")
+    return next(iter(given.values()), default)
+
+
+def _clip_limit(value: float | None, argument: str, owner: str) -> float | None:
+    """None (no clipping) or a number > 0."""
+    if value is None:
+        return None
+    value = number(value, argument, owner, 0.0, np.inf)
+    if value == 0:
+        raise ValueError(f"{owner}: {argument} must be > 0, got 0; pass None (the default) for no clipping")
+    return value
+
+
+def _squares(g: np.ndarray) -> float:
+    """The sum of g's squared entries, accumulated in float64."""
+    return float(np.square(g, dtype=np.float64).sum())
 
 
 def _class(name: str) -> type[Optimizer]:
