@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
-from tinygrad_cnn import layers, losses, metrics, optimizers
+from tinygrad_cnn import layers, losses, metrics, optimizers, training
 
 
 def data(n=12, seed=0):
@@ -103,3 +103,63 @@ def test_column_targets_for_flat_predictions(n, seed):
         assert float(loss(y[:, None], p).data) == pytest.approx(float(loss(y, p).data), rel=1e-12)
     for metric in (metrics.MeanSquaredError, metrics.BinaryAccuracy):
         assert metric()(y[:, None], p) == pytest.approx(metric()(y, p), rel=1e-12)
+
+
+# --- Keras's one-batch methods and metrics_names (training functions; Model's methods hand over to them) --
+
+def two_outputs(seed=0):
+    tc.manual_seed(seed)
+    image = tc.Input((4,), name="image")
+    hidden = layers.Dense(5, activation="tanh")(image)
+    model = tc.Model(image, {"digit": layers.Dense(3, name="digit")(hidden),
+                             "parity": layers.Dense(1, activation="sigmoid", name="parity")(hidden)})
+    model.compile(optimizers.SGD(learning_rate=0.1),
+                  {"digit": losses.SparseCategoricalCrossentropy(from_logits=True), "parity": "binary_crossentropy"},
+                  metrics={"digit": ["accuracy"], "parity": ["mae", "accuracy"]})
+    return model
+
+
+@settings(max_examples=10)
+@given(st.integers(1, 12), st.booleans(), st.integers(0, 2**31 - 1))
+def test_train_on_batch_is_one_full_batch_epoch_of_fit(n, weighted, seed):
+    x, y = data(n, seed)
+    weights = np.random.default_rng(seed).uniform(0, 2, n) if weighted else None
+    stepped, fitted = dense_model(losses.SparseCategoricalCrossentropy(from_logits=True), metric_list=["accuracy"]), \
+        dense_model(losses.SparseCategoricalCrossentropy(from_logits=True), metric_list=["accuracy"])
+    got = training.train_on_batch(stepped, x, y, sample_weight=weights, class_weight={1: 3.0}, return_dict=True)
+    history = fitted.fit(x, y, batch_size=n, shuffle=False, verbose=0, sample_weight=weights, class_weight={1: 3.0})
+    assert got == {key: values[0] for key, values in history.history.items()}
+    for a, b in zip(stepped.get_weights(), fitted.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x_test = x[::-1].copy()
+    assert training.test_on_batch(stepped, x_test, y, return_dict=True) == \
+        stepped.evaluate(x_test, y, batch_size=n, verbose=0, return_dict=True)
+    np.testing.assert_array_equal(training.predict_on_batch(stepped, x_test), stepped.predict(x_test, batch_size=n))
+
+
+def test_train_on_batch_never_applies_a_non_finite_step():
+    x, y = data()
+    model = dense_model("mse")
+    before = model.get_weights()
+    with pytest.raises(tc.training.NonFiniteLossError, match="train_on_batch: the loss became inf"):
+        training.train_on_batch(model, x, np.full((12, 3), np.inf, np.float32))
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RuntimeError, match="compiled before train_on_batch"):
+        training.train_on_batch(tc.Sequential([layers.Dense(2)]), x, y)
+    with pytest.raises(TypeError, match="return_dict must be True or False"):
+        training.test_on_batch(model, x, np.zeros((12, 3)), return_dict="yes")
+
+
+def test_metrics_names_follow_evaluates_order():
+    x, y = data()
+    one = dense_model(losses.SparseCategoricalCrossentropy(from_logits=True), metric_list=["accuracy", "mae"])
+    assert training.metrics_names(one) == ["loss", "accuracy", "mae"]
+    assert training.metrics_names(tc.Sequential([layers.Dense(2)])) == []
+    model = two_outputs()
+    targets = {"digit": y, "parity": (y % 2)[:, None].astype(np.float32)}
+    names = training.metrics_names(model)
+    assert names == list(model.evaluate(x, targets, verbose=0, return_dict=True))
+    assert names[:3] == ["loss", "digit_loss", "parity_loss"] and len(names) == 6
+    values = training.train_on_batch(model, x, targets)
+    assert isinstance(values, list) and len(values) == len(names)

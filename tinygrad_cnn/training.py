@@ -246,22 +246,16 @@ def _train_epoch(model: Any, feed: Feed, epoch: int, epochs: int, bar: ProgressB
     A non-finite loss is never applied; the callbacks see it in the batch's logs, and unless one of them
     stops training (TerminateOnNaN) it raises NonFiniteLossError.
     """
-    tracker, optimizer = outputs.Tracker(model.compiled_outputs), model.optimizer
+    tracker = outputs.Tracker(model.compiled_outputs)
     with _mode(model, True):
         for step, (x, y, weight) in enumerate(feed.epoch()):
             _notify(hooks, "on_train_batch_begin", step, {})
-            loss, parts, targets, predictions = _forward(model, x, y, weight)
-            value = float(loss.data)
-            finite = math.isfinite(value)
-            if finite and optimizer.params:  # none when every weight is frozen: Keras reports the loss only
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+            value, parts, targets, predictions = _step(model, x, y, weight)
             tracker.add(value, parts, targets, predictions, weight)
             logs = tracker.values()
             bar.update(step + 1, logs)
             _notify(hooks, "on_train_batch_end", step, logs)
-            if not finite and not model.stop_training:
+            if not math.isfinite(value) and not model.stop_training:
                 of = f"/{bar.steps}" if bar.steps else ""
                 raise NonFiniteLossError(
                     f"the loss became {value} at epoch {epoch + 1}/{epochs}, batch {step + 1}{of}; "
@@ -272,6 +266,18 @@ def _train_epoch(model: Any, feed: Feed, epoch: int, epochs: int, bar: ProgressB
                 break
     feed.end_epoch()
     return tracker.values()
+
+
+def _step(model: Any, x: Any, y: Any, weight: Any) -> tuple[float, list[float], list[Any], list[np.ndarray]]:
+    """One batch forward and, when its loss is finite, backward and an optimizer step: the loss's value,
+    each output's loss, and the targets and outputs (as _forward)."""
+    loss, parts, targets, predictions = _forward(model, x, y, weight)
+    value, optimizer = float(loss.data), model.optimizer
+    if math.isfinite(value) and optimizer.params:  # none when every weight is frozen: Keras reports the loss only
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return value, parts, targets, predictions
 
 
 def _evaluate(model: Any, feed: Feed, bar: ProgressBar | None, hooks: list[Callback]) -> dict[str, float]:
@@ -317,6 +323,11 @@ def evaluate(model: Any, x: Any, y: Any = None, batch_size: int | None = 32, ver
     bar = ProgressBar(feed.steps, verbose)
     values = _evaluate(model, feed, bar, hooks)
     bar.finish(values)
+    return _results(values, return_dict)
+
+
+def _results(values: dict[str, float], return_dict: bool) -> float | list[float] | dict[str, float]:
+    """Keras's return value of evaluate: the dict, or its values as a list (the loss alone as a float)."""
     if return_dict:
         return values
     results = list(values.values())
@@ -345,3 +356,51 @@ def predict(model: Any, x: Any, batch_size: int | None = 32, verbose: Any = 0, c
     bar.finish({})
     _notify(hooks, "on_predict_end", {})
     return structures.packed(prediction, keys, [np.concatenate(parts) for parts in zip(*found, strict=True)])
+
+
+# --- one batch: Keras's train_on_batch, test_on_batch and predict_on_batch ---------------------------
+
+def train_on_batch(model: Any, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+                   return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    """One optimizer step on the batch (x, y): that batch's loss and metrics, in evaluate's form (the values
+    of this batch alone, as tf.keras's default reset_metrics=True gave them)."""
+    _require_compiled(model, "train_on_batch")
+    return_dict = flag(return_dict, "return_dict", "train_on_batch")
+    x, y, weight = batches.training_weights(batches.arrays(model, x, y, sample_weight, "train_on_batch"),
+                                            class_weight)
+    model.optimizer.rebind(model.parameters())  # the trainable weights may have changed since compile
+    tracker = outputs.Tracker(model.compiled_outputs)
+    with _mode(model, True):
+        value, parts, targets, predictions = _step(model, x, y, weight)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"train_on_batch: the loss became {value}, so the step was not applied (the "
+                                 "weights are unchanged); try a lower learning rate, from_logits=True with a loss on "
+                                 "logits, or check x and y")
+    tracker.add(value, parts, targets, predictions, weight)
+    return _results(tracker.values(), return_dict)
+
+
+def test_on_batch(model: Any, x: Any, y: Any = None, sample_weight: Any = None,
+                  return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    """The loss and metrics of the batch (x, y) in inference mode, as evaluate gives them for one batch."""
+    _require_compiled(model, "test_on_batch")
+    return_dict = flag(return_dict, "return_dict", "test_on_batch")
+    data = batches.arrays(model, x, y, sample_weight, "test_on_batch")
+    one = Feed(batches.ArrayBatches(data, structures.count(data[0])), None, 1, "test_on_batch", repeat=False)
+    return _results(_evaluate(model, one, None, []), return_dict)
+
+
+def predict_on_batch(model: Any, x: Any) -> Any:
+    """The model's outputs for the batch x in inference mode, without a graph (predict in one batch)."""
+    x = batches.inputs(model, x, "predict_on_batch")
+    return predict(model, x, batch_size=structures.count(x), verbose=0)
+
+
+def metrics_names(model: Any) -> list[str]:
+    """The names of evaluate's values, in its order: "loss", each output's loss, then the metrics (Keras's
+    model.metrics_names); [] before compile, or before a subclassed model's first batch names its outputs."""
+    compiled = getattr(model, "compiled_outputs", None)
+    if compiled is None or compiled.pending:
+        return []
+    found = [name for names in compiled.metric_names for name in names]
+    return ["loss", *compiled.loss_names.values(), *(sorted(found) if compiled.several else found)]
