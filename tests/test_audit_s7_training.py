@@ -163,3 +163,22 @@ def test_metrics_names_follow_evaluates_order():
     assert names[:3] == ["loss", "digit_loss", "parity_loss"] and len(names) == 6
     values = training.train_on_batch(model, x, targets)
     assert isinstance(values, list) and len(values) == len(names)
+
+
+# --- datasets: clear errors for bad arguments ------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"test_fraction": "0.2"}, TypeError, "train_test_split: test_fraction must be a number strictly between 0 and 1"),
+    ({"test_fraction": True}, TypeError, "test_fraction must be a number"),
+    ({"seed": "a"}, TypeError, "train_test_split: seed must be an int >= 0, got str 'a'"),
+    ({"seed": 1.5}, TypeError, "train_test_split: seed must be an int >= 0"),
+    ({"seed": -1}, ValueError, "train_test_split: seed must be an int >= 0"),
+])
+def test_train_test_split_refuses_bad_arguments_clearly(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        tc.datasets.train_test_split(np.zeros((10, 2)), np.zeros(10), **kwargs)
+
+
+def test_load_idx_of_a_directory_says_so(tmp_path):
+    with pytest.raises(IsADirectoryError, match="load_idx: .* is a directory; pass one IDX file"):
+        tc.datasets.load_idx(tmp_path)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .arguments import is_number, positive_int
+
 # IDX type code -> big-endian NumPy dtype, as in the MNIST file format description.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -33,6 +35,9 @@ def _read_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"IDX file not found: {path}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"load_idx: {path} is a directory; pass one IDX file (load_mnist reads a directory "
+                                "of MNIST files)") from None
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
@@ -151,6 +156,10 @@ def train_test_split(
         raise ValueError(
             f"x and y need the same number of samples, got shapes {x.shape} and {y.shape}"
         )
+    if not is_number(test_fraction):
+        raise TypeError(f"train_test_split: test_fraction must be a number strictly between 0 and 1 (the share of "
+                        f"samples held out), got {type(test_fraction).__name__} {test_fraction!r:.40}")
+    seed = positive_int(seed, "seed", "train_test_split", minimum=0)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
     n = len(x)
