@@ -1,6 +1,10 @@
 """Session 7 audit of the autograd core against PyTorch's contract: one regression test per defect found."""
 from __future__ import annotations
 
+import copy
+import pickle
+
+import numpy as np
 import pytest
 
 import tinygrad_cnn as tc
@@ -67,3 +71,93 @@ def test_inference_mode_records_nothing_as_a_context_and_a_decorator():
         assert (x * 2).requires_grad
     assert tc.inference_mode()(lambda: (x * 2).requires_grad)() is False
     assert tc.is_grad_enabled()
+
+
+# --- backward's PyTorch keywords and the dtype of a given gradient ---
+
+def test_backward_takes_pytorchs_gradient_keyword_and_retain_graph_none(torch):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).backward(gradient=tc.Tensor([1.0, 3.0]), retain_graph=None)
+    xt = torch.tensor([1.0, 2.0], requires_grad=True)
+    (xt * xt).backward(gradient=torch.tensor([1.0, 3.0]), retain_graph=None)
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+    with pytest.raises(TypeError, match="grad= or gradient="):
+        (x * x).backward([1.0, 1.0], gradient=[1.0, 1.0])
+
+
+def test_backward_inputs_accumulates_only_into_those_tensors(torch):
+    a, b = tc.Tensor([1.0, 2.0], requires_grad=True), tc.Tensor([3.0, 4.0], requires_grad=True)
+    h = a * b
+    (h * h).sum().backward(inputs=[a, h])
+    at, bt = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0], requires_grad=True)
+    ht = at * bt
+    ht.retain_grad()
+    (ht * ht).sum().backward(inputs=[at, ht])
+    np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy())
+    np.testing.assert_allclose(h.grad.numpy(), ht.grad.numpy())
+    assert b.grad is None and bt.grad is None
+    (a * 2).sum().backward(inputs=a)     # one tensor, and accumulation as in backward()
+    np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy() + 2)
+    with pytest.raises(TypeError, match="inputs"):
+        (a * 2).sum().backward(inputs=[np.ones(2)])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (a * 2).sum().backward(inputs=[tc.Tensor([1.0, 2.0])])
+
+
+@pytest.mark.parametrize("given", [np.array([1.0, 1.0]), tc.Tensor(np.array([1.0, 1.0])), tc.Tensor([1, 1]),
+                                   tc.Tensor([True, True])])
+@pytest.mark.parametrize("through_op", [False, True])
+def test_a_gradient_of_another_dtype_is_cast_to_the_outputs_as_in_pytorch(given, through_op):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    (x * 1 if through_op else x).backward(given)
+    assert x.grad.dtype == np.float32 and x.grad.numpy().tolist() == [1.0, 1.0]
+    (g,) = tc.grad(x * 1 if through_op else x, x, grad_outputs=given)
+    assert g.dtype == np.float32
+
+
+def test_detach_in_place_cuts_the_tensor_from_the_graph(torch):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    assert h.detach_() is h and h.is_leaf and not h.requires_grad and h.grad_fn is None
+    xt = torch.tensor([1.0, 2.0], requires_grad=True)
+    ht = (xt * 2).detach_()
+    assert ht.is_leaf and not ht.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (h * 3).sum().backward()
+
+
+# --- floor division (no gradient, as in PyTorch) ---
+
+@pytest.mark.parametrize("a, b", [([7, -7, 5], 2), ([7.5, -7.5, 0.5], 2.0), ([7, -7, 5], [2, 3, -2]),
+                                  ([[1.5], [-2.5]], [1.0, -2.0])])
+def test_floor_division_matches_pytorch_and_is_outside_the_graph(torch, a, b):
+    x = tc.Tensor(a, requires_grad=isinstance(a[0], float) or isinstance(a[0], list))
+    xt = torch.tensor(a)
+    bt = torch.tensor(b) if isinstance(b, list) else b
+    for ours, theirs in [(x // (tc.Tensor(b) if isinstance(b, list) else b), xt // bt),
+                         (np.asarray(b) // x if isinstance(b, list) else b // x, bt // xt)]:
+        assert isinstance(ours, tc.Tensor) and not ours.requires_grad
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert (ours.dtype.kind == "f") == theirs.dtype.is_floating_point
+    assert (tc.Tensor([3, 4]) // 1.5).dtype == np.float32   # an int tensor and a number give float32
+    with pytest.raises(ValueError, match="broadcast"):
+        tc.Tensor([1.0, 2.0]) // tc.Tensor([1.0, 2.0, 3.0])
+
+
+# --- pickling and copying ---
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda t: pickle.loads(pickle.dumps(t))],
+                         ids=["deepcopy", "pickle"])
+def test_a_tensor_made_by_an_op_can_be_copied_and_pickled_as_a_leaf_like_pytorchs_pickle(clone):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    for made in (x * 2, (x * 2).sum(), x.exp().astype("float64")):
+        twin = clone(made)
+        assert twin.is_leaf and twin.requires_grad and twin.dtype == made.dtype
+        np.testing.assert_array_equal(twin.numpy(), made.numpy())
+        (twin * 2).sum().backward()    # a leaf of its own: its gradient lands in its .grad
+        assert twin.grad is not None and x.grad is None
+    x.grad = tc.Tensor([3.0, 4.0])
+    twin = clone(x)
+    assert twin.name == "x" and twin.grad.numpy().tolist() == [3.0, 4.0]
+    twin.numpy()[0] = 9
+    assert x.numpy()[0] == 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -186,6 +186,11 @@ class Tensor:
         t._version_box = self._shared_version_box()
         return t
 
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
+        self._ctx, self._requires_grad = None, False
+        return self
+
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph."""
         return ops.movement.Copy.apply(self)
@@ -250,18 +255,37 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickling and copy.deepcopy: a leaf with every attribute; a tensor an op made as a new leaf with its
+        data, dtype, requires_grad and name (the graph is not copied), as PyTorch pickles one."""
+        if self._ctx is None:
+            return super().__reduce_ex__(protocol)
+        return Tensor, (self.data, self._requires_grad, self.data.dtype, self.name)
+
     # --- autodiff ---
-    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad."""
+    def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Tensor | Sequence[Tensor] | None = None, *, gradient: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad (of `inputs` only, when
+        given: leaves or not). `gradient=` is PyTorch's name for `grad`; retain_graph None: as create_graph."""
         if not self._requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: no input of the computation "
                 "had requires_grad=True (or it ran under no_grad)"
             )
-        retain_graph = flag(retain_graph, "retain_graph", "backward")
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward: give the gradient once, as grad= or gradient= (PyTorch's name), not both")
+            grad = gradient
         create_graph = flag(create_graph, "create_graph", "backward")
+        retain_graph = create_graph if retain_graph is None else flag(retain_graph, "retain_graph", "backward")
         grad = _check_output_grad(self, grad, "backward(grad=...)")
-        run_backward([self], [grad], retain_graph or create_graph, create_graph)
+        if inputs is None:
+            run_backward([self], [grad], retain_graph or create_graph, create_graph)
+            return
+        inputs = _backward_inputs(inputs)
+        for t, g in zip(inputs, run_backward([self], [grad], retain_graph or create_graph, create_graph, inputs)):
+            if g is not None:   # accumulated as backward() does (recorded only under create_graph)
+                t.grad = g if t._grad is None else t._grad + g
 
     def draw_graph(self, *others: Tensor, **options: Any) -> Any:
         """Render this tensor's graph (with those of `others`, if given) with graphviz (see `tc.draw_graph`)."""
@@ -408,6 +432,12 @@ class Tensor:
 
     def __rpow__(self, other: Any) -> Tensor:
         return ops.elementwise.Pow.apply(other if type(other) in _PASS else _operand(other, self), self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.elementwise.FloorDivide.apply(self.detach(), _detached(_operand(other, self)))
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return ops.elementwise.FloorDivide.apply(_detached(_operand(other, self)), self.detach())
 
     def __matmul__(self, other: Any) -> Tensor:
         return ops.matmul.matmul(self, _operand(other, self))
@@ -589,6 +619,10 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
+def _detached(x: Any) -> Any:
+    return x.detach() if isinstance(x, Tensor) else x
+
+
 def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     """Whether an array of `shape` broadcasts to `target`."""
     try:
@@ -654,7 +688,19 @@ def _check_output_grad(output: Tensor, grad: Any, argument: str) -> Tensor:
     grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=output.dtype)
     if grad.shape != output.shape:
         raise RuntimeError(f"{argument} has shape {grad.shape} but the output has shape {output.shape}")
-    return grad
+    return grad if grad.dtype == output.dtype else grad.astype(output.dtype)   # as PyTorch: the output's dtype
+
+
+def _backward_inputs(inputs: Any) -> list[Tensor]:
+    """backward(inputs=...): one Tensor or a sequence of them, each requiring grad."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs) if isinstance(inputs, (list, tuple)) else None
+    if not inputs or not all(isinstance(t, Tensor) for t in inputs):
+        raise TypeError("backward: inputs must be a Tensor or a non-empty list or tuple of Tensors (those whose "
+                        "gradients to accumulate into .grad)")
+    for i, t in enumerate(inputs):
+        if not t._requires_grad:
+            raise RuntimeError(f"backward: inputs[{i}] (shape {t.shape}) does not require grad, so it has no gradient")
+    return inputs
 
 
 # ops and the engine build on Tensor: imported last, after the class exists

@@ -280,6 +280,15 @@ class Where(Function):
         return (g * keep if need_a else None), (g * ~keep if need_b else None)
 
 
+class FloorDivide(Function):
+    """a // b, NumPy's floor division. A step function: applied to detached operands, so never recorded
+    (as in PyTorch, it has no gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
+        return np.floor_divide(_d(a), _d(b))
+
+
 class Cast(Function):
     """Change of dtype; the gradient is cast back."""
 
