@@ -28,6 +28,7 @@ ALLOWED_UPWARD = {
     ("tensor", "ops"),        # Tensor's methods are written out and delegate to the op modules
     ("tensor", "viz"),        # Tensor.draw_graph (lazy import inside the method)
     ("models", "viz"),        # Sequential.plot_model, Keras's name (lazy import inside the method)
+    ("utils", "viz"),         # tc.utils.plot_model, Keras's keras.utils.plot_model (lazy import inside it)
 }
 
 

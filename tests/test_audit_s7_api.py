@@ -2,11 +2,14 @@
 optimizer configs, tc.utils.plot_model and the command line."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from conftest import require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_viz_render import dot  # noqa: F401  (the fixture: graphviz's dot, required in CI)
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import optimizers
@@ -222,3 +225,39 @@ def test_compile_with_keras_form_trains_and_saves(tmp_path):
     loaded = tc.load_model(tmp_path / "m.npz")
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert loaded.optimizer.clipnorm == 1.0 and loaded.optimizer.iterations == 20
+
+
+KERAS_PLOT_MODEL = {"to_file": "model.png", "show_shapes": False, "show_dtype": False, "show_layer_names": False,
+                    "rankdir": "TB", "expand_nested": False, "dpi": 200, "show_layer_activations": False,
+                    "show_trainable": False}   # keras.utils.plot_model's signature in Keras 3
+
+
+def small_cnn():
+    return tc.Sequential([tc.Input((8, 8, 1)), tc.layers.Conv2D(4, 3, activation="relu", name="edges"),
+                          tc.layers.Flatten(), tc.layers.Dense(3, name="scores")])
+
+
+def test_utils_plot_model_has_keras_signature_and_defaults(tmp_path):
+    pytest.importorskip("graphviz")
+    parameters = inspect.signature(tc.utils.plot_model).parameters
+    assert list(parameters)[:len(KERAS_PLOT_MODEL) + 1] == ["model", *KERAS_PLOT_MODEL]
+    assert {name: parameters[name].default for name in KERAS_PLOT_MODEL} == KERAS_PLOT_MODEL
+    model = small_cnn()
+    graph = tc.utils.plot_model(model, to_file=tmp_path / "shapes.dot", show_shapes=True, show_layer_names=True)
+    written = (tmp_path / "shapes.dot").read_text()
+    assert written.strip() == graph.source.strip()
+    assert "(1, 6, 6, 4)" in written and "edges" in written and "scores" in written and "dpi=200" in written
+    bare = tc.utils.plot_model(model, tmp_path / "bare.dot", rankdir="LR").source   # Keras's defaults
+    assert "6, 6, 4" not in bare and "edges" not in bare and "Conv2D" in bare and "rankdir=LR" in bare
+    with pytest.raises(TypeError, match="show_shapes must be True or False"):
+        tc.utils.plot_model(model, tmp_path / "x.dot", show_shapes="yes")
+    with pytest.raises(TypeError, match="plot_model needs a model"):
+        tc.utils.plot_model("model", tmp_path / "x.dot")
+
+
+@pytest.mark.usefixtures("dot")
+def test_utils_plot_model_writes_png_like_keras(tmp_path):
+    tc.utils.plot_model(small_cnn(), to_file=str(tmp_path / "model.png"), show_shapes=True)
+    tc.utils.plot_model(small_cnn(), to_file=str(tmp_path / "plain"))   # no extension: PNG, as Keras writes
+    for name in ("model.png", "plain"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

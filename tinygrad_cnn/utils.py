@@ -1,7 +1,8 @@
-"""Keras's data helpers: `to_categorical`, `normalize`, `PyDataset` (a dataset of batches for fit) and
-`set_random_seed`."""
+"""Keras's utilities: `to_categorical`, `normalize`, `PyDataset` (a dataset of batches for fit),
+`set_random_seed` and `plot_model`."""
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -21,6 +22,20 @@ def set_random_seed(seed: int) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed))
     manual_seed(int(seed))
+
+
+def plot_model(model: Any, to_file: str | os.PathLike[str] | None = "model.png", show_shapes: bool = False,
+               show_dtype: bool = False, show_layer_names: bool = False, rankdir: str = "TB",
+               expand_nested: bool = False, dpi: float | None = 200, show_layer_activations: bool = False,
+               show_trainable: bool = False, **options: Any) -> Any:
+    """Keras's keras.utils.plot_model, with its defaults: draw the model, one node per layer, to `to_file`.
+
+    Returns the graphviz graph; `options` are tc.viz.plot_model's others (input_shape, direction, splines...).
+    """
+    from .viz import plot_model as draw  # utils is below viz: this Keras name reaches up lazily, as models' does
+    return draw(model, to_file, show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
+                rankdir=rankdir, expand_nested=expand_nested, dpi=dpi, show_layer_activations=show_layer_activations,
+                show_trainable=show_trainable, **options)
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
