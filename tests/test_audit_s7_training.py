@@ -182,3 +182,22 @@ def test_train_test_split_refuses_bad_arguments_clearly(kwargs, error, message):
 def test_load_idx_of_a_directory_says_so(tmp_path):
     with pytest.raises(IsADirectoryError, match="load_idx: .* is a directory; pass one IDX file"):
         tc.datasets.load_idx(tmp_path)
+
+
+# --- the progress bar: a small value does not read as zero --------------------------------------------
+
+@settings(max_examples=30)
+@given(st.floats(-1e-3, 1e-3, allow_nan=False).filter(lambda v: v != 0))
+def test_the_progress_line_shows_a_small_value_in_exponent_form_as_keras(value):
+    from tinygrad_cnn.progress import format_values
+    shown = format_values({"loss": value, "accuracy": 0.5})
+    assert shown == f" - loss: {value:.4e} - accuracy: 0.5000"
+    assert float(shown.split(": ")[1].split(" ")[0]) == pytest.approx(value, rel=1e-3)
+
+
+def test_fit_prints_a_tiny_loss_readably(capsys):
+    x = np.zeros((4, 4), np.float32)
+    model = dense_model("mse", units=1)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    model.fit(x, np.full((4, 1), 1e-3, np.float32), batch_size=4, verbose=2)
+    assert "loss: 1.0000e-06" in capsys.readouterr().out

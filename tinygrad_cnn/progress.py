@@ -27,8 +27,10 @@ def format_duration(seconds: float) -> str:
 
 
 def format_values(values: dict[str, float]) -> str:
-    """ - loss: 0.5504 - accuracy: 0.8330"""
-    return "".join(f" - {name}: {value:.4f}" for name, value in values.items())
+    """ - loss: 0.5504 - accuracy: 0.8330; a value of at most 1e-3 in Keras's exponent form (1.2346e-05), so
+    that a small loss does not read as 0.0000."""
+    return "".join(f" - {name}: {value:.4f}" if abs(value) > 1e-3 else f" - {name}: {value:.4e}"
+                   for name, value in values.items())
 
 
 class ProgressBar:
