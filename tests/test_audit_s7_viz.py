@@ -61,3 +61,63 @@ def test_save_graph_format_for_a_name_without_extension(dot, tmp_path):
     written = tc.viz.save_graph(tc.draw_graph(small()), tmp_path / "model", format="png")
     assert written == tmp_path / "model" and written.read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def layer_labels(graph) -> list[str]:
+    """The captions of the collapsed layers' nodes, with their lines, in DOT order."""
+    return [line.split('label="')[1].split('"')[0].split("\\n") for line in graph.source.splitlines()
+            if 'shape="box3d"' in line]
+
+
+def nested_model() -> tc.Sequential:
+    dense = tc.layers.Dense
+    inner = tc.Sequential([dense(8, activation="relu", name="inner_a"), dense(4, name="inner_b")], name="inner")
+    model = tc.Sequential([tc.Input((6,)), dense(6, activation="tanh", name="first"), inner, dense(2, name="head")],
+                          name="outer")
+    model.layers[0].trainable = False
+    return model
+
+
+def test_plot_model_takes_every_keras_3_argument(dot, tmp_path):
+    # Keras 3: plot_model(model, to_file, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
+    # show_layer_activations, show_trainable, splines); all but the first five were refused as unknown
+    model = nested_model()
+    graph = tc.viz.plot_model(model, to_file=tmp_path / "model.png", show_shapes=True, show_dtype=True,
+                              show_layer_names=True, rankdir="LR", expand_nested=True, dpi=50,
+                              show_layer_activations=True, show_trainable=True, splines="ortho")
+    assert (tmp_path / "model.png").read_bytes().startswith(b"\x89PNG")
+    assert graph.graph_attr["dpi"] == "50" and graph.graph_attr["splines"] == "ortho"
+    labels = {lines[0]: lines[1:] for lines in layer_labels(graph)}
+    assert set(labels) == {"first (Dense)", "inner_a (Dense)", "inner_b (Dense)", "head (Dense)"}
+    assert labels["first (Dense)"][:3] == ["activation: tanh", "non-trainable", "in (1, 6) float32"]
+    assert labels["inner_a (Dense)"][:2] == ["activation: relu", "trainable"]
+    assert 'label="inner (Sequential)"' in graph.source  # the nested model is a cluster around its layers
+    plain = tc.viz.plot_model(model, None, show_layer_names=False)
+    assert [lines[0] for lines in layer_labels(plain)] == ["Dense", "Sequential", "Dense"]
+    for argument, wrong in [("expand_nested", "yes"), ("show_trainable", 1), ("show_layer_activations", None)]:
+        with pytest.raises(TypeError, match=f"plot_model: {argument} must be True or False"):
+            tc.viz.plot_model(model, None, **{argument: wrong})
+    with pytest.raises(ValueError, match="dpi must be a positive number"):
+        tc.viz.plot_model(model, None, dpi=0)
+    with pytest.raises(ValueError, match="splines must be one of"):
+        tc.viz.plot_model(model, None, splines="wavy")
+
+
+def test_plot_model_draws_a_nested_model_as_one_node_unless_expanded():
+    # Keras's default (expand_nested=False): a nested model is one node, its weights listed by their paths
+    labels = layer_labels(tc.viz.plot_model(nested_model(), None))
+    assert [lines[0] for lines in labels] == ["first (Dense)", "inner (Sequential)", "head (Dense)"]
+    assert labels[1][-1] == "92 parameters: inner_a/kernel, inner_a/bias, inner_b/kernel, inner_b/bias"
+
+
+def test_plot_model_without_extension_writes_png_as_keras_does(dot, tmp_path):
+    tc.viz.plot_model(nested_model(), to_file=tmp_path / "model")
+    assert (tmp_path / "model").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_shared_layer_lists_its_weights_on_each_call():
+    # the weights of a layer called twice were drawn as separate nodes, and listed as inputs ("in (4, 4)")
+    shared = tc.layers.Dense(4, name="shared")
+    out = shared(shared(tc.randn(5, 4, requires_grad=True)))
+    labels = layer_labels(tc.draw_graph(out, collapse=True, show=("shape",)))
+    assert labels == [["shared (Dense)", "in (5, 4)", "out (5, 4)", "2 ops", "20 parameters: kernel, bias"]] * 2

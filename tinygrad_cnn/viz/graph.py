@@ -17,6 +17,7 @@ from .labels import (
     constant_lines,
     grad_text,
     has_non_finite,
+    layer_lines,
     leaf_role,
     legend_html,
     live_outputs,
@@ -148,14 +149,17 @@ class _Layer:
         self.ops = 0
         self.params: list[tuple[str, int]] = []  # (name, size) of the weights drawn inside
 
-    def lines(self, show: frozenset[str]) -> list[str]:
-        lines = [self.scope.label]
+    def lines(self, show: frozenset[str], layer_names: bool) -> list[str]:
+        lines = [self.scope.label if layer_names else self.scope.kind or self.scope.name]
+        lines += layer_lines(self.scope.owner, show)
         if "shape" in show or "dtype" in show:
             lines += [f"in {text}" for text in self.inputs] + [f"out {text}" for text in self.outputs]
         lines.append(f"{self.ops} op{'s' if self.ops != 1 else ''}")
         if self.params:
             count = sum(size for _, size in self.params)
-            lines.append(f"{count:,} parameters: " + ", ".join(name.rsplit("/", 1)[-1] for name, _ in self.params))
+            names = [name.removeprefix(f"{self.scope.name}/") for name, _ in self.params]  # a nested layer's: a path
+            shown = names if len(names) <= 4 else [*names[:3], f"{len(names) - 3} more"]
+            lines.append(f"{count:,} parameters: " + ", ".join(shown))
         return lines
 
 
@@ -222,14 +226,14 @@ def _blame_of(gradcheck: Any) -> Any:
 def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direction: str = "forward",
                show: Any = ("shape", "dtype", "op_args"), cluster: bool = True, collapse: Any = None,
                max_nodes: int | None = 500, rankdir: str = "TB", gradcheck: Any = None,
-               inputs: dict[str, Tensor] | None = None) -> graphviz.Digraph:
+               inputs: dict[str, Tensor] | None = None, layer_names: bool = True) -> graphviz.Digraph:
     """Draw the ops that made `outputs` (or, with direction="backward", the functions backward runs).
 
     `params` and `inputs` ({name: tensor}) name leaves: the first as weights, the second as the data fed in
     (tensors that require grad: the graph keeps only the shape of the others).
 
     `gradcheck`: a failed check (`tc.GradcheckError` or its `.report`); the op it blames is drawn red
-    with its error.
+    with its error. `layer_names=False` captions collapsed layers by their class alone (Keras's show_layer_names).
     """
     require_graphviz("draw_graph")
     tensors = check_outputs(outputs, "draw_graph")
@@ -243,10 +247,12 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     backward = _check_choice(direction, "direction", DIRECTIONS) == "backward"
     rankdir = _check_choice(rankdir, "rankdir", RANKDIRS)
     cluster = flag(cluster, "cluster", "draw_graph")
+    layer_names = flag(layer_names, "layer_names", "draw_graph")
     ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
     groups = collapsed_layers(ops, collapse)
     drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
     builder = _Builder(_Drawing(backward), ops, drawn, groups, names, input_names, show)
+    builder.named_layers = layer_names
     builder.blame = _blame_of(gradcheck)
     builder.blamed = builder.blame.find_in(tensors) if builder.blame is not None else None
     builder.add_ops(live_outputs([op for op in ops if id(op) in drawn], tensors))
@@ -269,6 +275,7 @@ class _Builder:
         self.leaf_uses: dict[int, tuple[Tensor, dict[str, Scope | None]]] = {}  # leaf, {consumer: its place}
         self.blame: Any = None  # a failed gradcheck's blame, drawn red on the op (or layer) it names
         self.blamed: Function | None = None
+        self.named_layers = True  # caption collapsed layers `name (Class)`, else by the class alone
 
     def node_name(self, op: Function) -> str:
         """The node an op is drawn as: its own, its collapsed layer's, or the folded summary."""
@@ -334,9 +341,12 @@ class _Builder:
         """Leaves next to their consumers; a layer's own weight is listed on its collapsed node instead."""
         for number, (leaf, consumers) in enumerate(self.leaf_uses.values()):
             role = leaf_role(leaf, self.names, self.inputs) if consumers else "output"
-            only = self.layers.get(next(iter(consumers))) if len(consumers) == 1 else None
-            if role == "parameter" and only is not None:
-                only.params.append((self.names.get(id(leaf)) or leaf.name, leaf.size))
+            layers = [self.layers.get(consumer) for consumer in consumers]
+            owners = {id(layer.scope.owner) if layer is not None else None for layer in layers}
+            one_layer = None not in owners and (len(layers) == 1 or (len(owners) == 1 and layers[0].scope.owner))
+            if role == "parameter" and one_layer:  # a layer's own weight; a shared layer's, on each of its calls
+                for layer in layers:
+                    layer.params.append((self.names.get(id(leaf)) or leaf.name, leaf.size))
                 continue
             places = set(map(id, consumers.values()))  # weights sit in their layer's cluster, inputs outside
             place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
@@ -352,7 +362,8 @@ class _Builder:
         for name, layer in self.layers.items():
             blamed = self.blamed is not None and self.node_name(self.blamed) == name
             error = [f"{self.blame.op}: wrong gradient: {self.blame.error}"] if blamed else []
-            self.drawing.node(name, layer.lines(self.show) + error, "layer", layer.scope.parent, blamed=blamed)
+            self.drawing.node(name, layer.lines(self.show, self.named_layers) + error, "layer", layer.scope.parent,
+                              blamed=blamed)
         folded = len(self.ops) - len(self.drawn)
         if folded:
             self.drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",

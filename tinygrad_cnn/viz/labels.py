@@ -12,7 +12,7 @@ from ..describe import describe_argument, finite_values, non_finite_counts, op_a
 from ..function import Function
 from ..tensor import Tensor
 
-SHOW_OPTIONS = ("shape", "dtype", "op_args", "grad", "value", "bytes")
+SHOW_OPTIONS = ("shape", "dtype", "op_args", "grad", "value", "bytes", "activation", "trainable")
 
 # fill colour and legend entry of each role a node can play
 COLOURS = {
@@ -117,6 +117,18 @@ def op_args_lines(op: Function) -> list[str]:
                      "output_padding": op.op_args["output_padding"], "dilation": geometry.dilation}
         return [f"{key}={describe_argument(value)}" for key, value in arguments.items()]
     return op_args_text(op.op_args)
+
+
+def layer_lines(layer: Any, show: frozenset[str]) -> list[str]:
+    """A collapsed layer's activation and whether its weights train, as `show` asks (Keras's plot_model lines)."""
+    lines = []
+    activation = getattr(layer, "activation", None)
+    if "activation" in show and activation is not None:
+        name = getattr(activation, "name", None) or getattr(activation, "__name__", None) or type(activation).__name__
+        lines.append(f"activation: {name}")
+    if "trainable" in show and getattr(layer, "weights", None):
+        lines.append("trainable" if layer.trainable else "non-trainable")
+    return lines
 
 
 def has_non_finite(array: Any) -> bool:

@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import os
+import pathlib
 from typing import Any
 
 import numpy as np
 
 from ..arguments import flag, is_int
+from ..engine import toposort
 from ..layers import Layer
 from ..layers.shapes import format_shape
 from ..mode import enable_grad
+from ..models import Model
 from ..tensor import Tensor
 from .graph import draw_graph
 from .render import save_graph
+
+SPLINES = ("ortho", "curved", "polyline", "spline", "line")  # Keras's choices
 
 
 def _sample(model: Any, known: Any, input_shape: Any, dtype: Any = np.float32) -> Tensor:
@@ -80,12 +85,40 @@ def _named_inputs(model: Any, sample: Any) -> dict[str, Tensor]:
     return dict(zip(names, samples, strict=True))
 
 
+def _layer_paths(outputs: list[Tensor], model: Any, expand_nested: bool) -> list[str]:
+    """The layers drawn as one node each: the model's own layers, or, with `expand_nested`, the layers of the
+    models nested in it (each nested model then a cluster around its layers)."""
+    paths: dict[str, None] = {}
+    for op in toposort([output._ctx for output in outputs if output._ctx is not None]):
+        scope = op.scope
+        while scope is not None:  # the outermost scope named here is the one collapsed
+            if scope.owner is not model and not (expand_nested and isinstance(scope.owner, Model)):
+                paths[scope.path] = None
+            scope = scope.parent
+    return list(paths)
+
+
+def _check_dpi(dpi: Any) -> Any:
+    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float, np.number)) or not dpi > 0):
+        raise ValueError(f"plot_model: dpi must be a positive number (dots per inch) or None for graphviz's "
+                         f"default, got {dpi!r:.40}")
+    return dpi
+
+
 def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", input_shape: Any = None,
                show_shapes: bool = True, show_dtype: bool = False, collapse: Any = True,
                direction: str = "forward", rankdir: str = "TB", max_nodes: int | None = 500,
-               to_file: str | os.PathLike[str] | None = None) -> Any:
+               to_file: str | os.PathLike[str] | None = None, show_layer_names: bool = True,
+               expand_nested: bool = False, dpi: float | None = None, show_layer_activations: bool = False,
+               show_trainable: bool = False, splines: str | None = None) -> Any:
     """Run `model` (in inference mode) on a zero batch (one per input), draw its graph, one node per layer,
-    each input by its name, with every output, and save it to `path` (or `to_file`, Keras's name for it)."""
+    each input by its name, with every output, and save it to `path` (or `to_file`, Keras's name for it;
+    a name without extension is written as PNG, as Keras does).
+
+    Keras's options: `expand_nested` draws the layers of nested models (inside a cluster per model) instead
+    of one node per nested model; `show_layer_names=False` captions layers by class alone;
+    `show_layer_activations` and `show_trainable` add those lines; `dpi` and `splines` go to graphviz.
+    """
     if not callable(model):
         raise TypeError(f"plot_model needs a model to call (e.g. a tc.Sequential), got {type(model).__name__}")
     if to_file is not None:
@@ -93,15 +126,28 @@ def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", in
             raise TypeError(f"plot_model: give the file once, as path= or as to_file= (Keras's name), got "
                             f"path={path!r} and to_file={to_file!r}")
         path = to_file
-    show_shapes, show_dtype = (flag(value, name, "plot_model") for value, name in
-                               ((show_shapes, "show_shapes"), (show_dtype, "show_dtype")))
+    show_shapes, show_dtype, expand_nested, activations, trainable = (
+        flag(value, name, "plot_model") for value, name in (
+            (show_shapes, "show_shapes"), (show_dtype, "show_dtype"), (expand_nested, "expand_nested"),
+            (show_layer_activations, "show_layer_activations"), (show_trainable, "show_trainable")))
+    if splines is not None and splines not in SPLINES:
+        raise ValueError(f"plot_model: splines must be one of {', '.join(map(repr, SPLINES))} or None (graphviz's "
+                         f"default), got {splines!r:.40}")
+    dpi = _check_dpi(dpi)
     sample = _samples(model, input_shape)
     with enable_grad():  # record the graph even if called under no_grad
         # training=False: drawing must not move BatchNormalization's statistics
         output = model(sample, training=False) if isinstance(model, Layer) else model(sample)
-    show = ("shape",) * show_shapes + ("dtype",) * show_dtype
-    graph = draw_graph(*_outputs(output), show=show + ("op_args",), direction=direction, collapse=collapse,
-                       max_nodes=max_nodes, rankdir=rankdir, inputs=_named_inputs(model, sample))
+    outputs = _outputs(output)
+    if collapse is True:
+        collapse = _layer_paths(outputs, model, expand_nested)
+    show = ("shape",) * show_shapes + ("dtype",) * show_dtype + ("activation",) * activations \
+        + ("trainable",) * trainable
+    graph = draw_graph(*outputs, show=show + ("op_args",), direction=direction, collapse=collapse,
+                       max_nodes=max_nodes, rankdir=rankdir, inputs=_named_inputs(model, sample),
+                       layer_names=show_layer_names)
+    graph.graph_attr.update({"dpi": str(dpi)} if dpi is not None else {})
+    graph.graph_attr.update({"splines": splines} if splines is not None else {})
     if path is not None:
-        save_graph(graph, path)
+        save_graph(graph, path, format=None if pathlib.Path(path).suffix else "png")
     return graph
