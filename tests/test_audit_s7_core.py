@@ -6,6 +6,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
 
@@ -161,3 +163,86 @@ def test_a_tensor_made_by_an_op_can_be_copied_and_pickled_as_a_leaf_like_pytorch
     assert twin.name == "x" and twin.grad.numpy().tolist() == [3.0, 4.0]
     twin.numpy()[0] = 9
     assert x.numpy()[0] == 1
+
+
+# --- what a custom backward returns ---
+
+def _returning(value):
+    class Returns(tc.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.data * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return value
+    return Returns
+
+
+@pytest.mark.parametrize("value, kind", [("abc", "str"), (np.ones(2, dtype=complex), "complex128"),
+                                         (np.array(["a", "b"]), "<U1"), ({"g": 1}, "dict")])
+def test_a_backward_returning_no_real_numbers_is_a_clear_error_naming_the_op(value, kind):
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=f"backward of Returns returned .*{kind}.* for input 0"):
+        _returning(value).apply(x).sum().backward()
+
+
+def test_a_gradient_of_the_wrong_shape_says_it_must_sum_to_the_inputs_shape():
+    x = tc.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(1,\) for input 0, whose shape is \(2,\)") as error:
+        _returning(np.ones(1)).apply(x).sum().backward()
+    assert "broadcast to it" not in str(error.value)   # (1,) does broadcast to (2,): that was the old, wrong advice
+    (_returning(np.ones((3, 2))).apply(x)).sum().backward()   # broadcasting's extra axes are summed, as in PyTorch
+    assert x.grad.numpy().tolist() == [3.0, 3.0]
+
+
+# --- concatenate, stack and split: NumPy's axis rules ---
+
+@given(st.integers(0, 2), st.integers(1, 3), st.integers(0, 3))
+@settings(max_examples=10)
+def test_concatenate_with_axis_none_flattens_as_numpy(ndim, count, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(rng.integers(1, 3, ndim)) for _ in range(count)]
+    tensors = [tc.Tensor(a, requires_grad=True) for a in arrays]
+    out = tc.concatenate(tensors, axis=None)
+    np.testing.assert_array_equal(out.numpy(), np.concatenate(arrays, axis=None))
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    np.testing.assert_array_equal(np.concatenate([t.grad.numpy().ravel() for t in tensors]), g)
+
+
+@pytest.mark.parametrize("join", [tc.concatenate, tc.stack])
+@pytest.mark.parametrize("axis", [(0, 1), 1.0, "0", None])
+def test_concatenate_and_stack_refuse_an_axis_that_is_not_one_int(join, axis):
+    if join is tc.concatenate and axis is None:
+        return   # NumPy's flattening join, tested above
+    with pytest.raises(TypeError, match="axis must be an int"):
+        join([tc.ones(2, 3), tc.ones(2, 3)], axis=axis)
+
+
+@pytest.mark.parametrize("sections", [3, [1, 4], [2, 2, 5], [], np.array([1, 3]), [-2], [4, 1]])
+@pytest.mark.parametrize("axis", [1, -1, 0])
+def test_split_matches_numpy_and_backpropagates_into_the_pieces(sections, axis):
+    rng = np.random.default_rng(0)
+    array = rng.standard_normal((6, 6))
+    x = tc.Tensor(array, requires_grad=True)
+    pieces = tc.split(x, sections, axis=axis)
+    expected = np.split(array, sections, axis=axis)
+    assert isinstance(pieces, list) and len(pieces) == len(expected)
+    grads = [rng.standard_normal(p.shape) for p in pieces]
+    for piece, want in zip(pieces, expected):
+        np.testing.assert_array_equal(piece.numpy(), want)
+    sum((p * tc.Tensor(g)).sum() for p, g in zip(pieces, grads)).backward()
+    want = np.zeros_like(array)
+    for g, index in zip(grads, np.split(np.arange(36).reshape(6, 6), sections, axis=axis)):
+        np.add.at(want.reshape(-1), index, g)   # each piece's gradient lands where the piece came from
+    np.testing.assert_allclose(x.grad.numpy(), want)
+
+
+@pytest.mark.parametrize("sections, error, message", [(4, ValueError, "does not divide into 4 equal"),
+                                                      (0, ValueError, "at least 1"),
+                                                      (1.5, TypeError, "indices_or_sections"),
+                                                      ([1.5], TypeError, "indices_or_sections")])
+def test_split_refuses_sections_numpy_refuses(sections, error, message):
+    with pytest.raises(error, match=message):
+        tc.split(tc.ones(6), sections)

@@ -7,12 +7,12 @@ from .tensor import Tensor
 from .function import Function
 from .mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .parallel import get_num_threads, set_num_threads
-from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from .autograd import grad, hvp
 from .creation import (arange, eye, full, full_like, manual_seed, ones, ones_like, rand, rand_like,
                        randn, randn_like, zeros, zeros_like)
 from .ops.composed import maximum, minimum, where
-from .ops.movement import concatenate, stack
+from .ops.movement import concatenate, split, stack
 from .gradcheck import GradcheckError, GradcheckWarning, gradcheck, gradgradcheck
 from .taylor import TaylorResult, taylor_test, taylor_test_hvp
 from . import testing
@@ -38,8 +38,9 @@ __all__ = [
     "avg_pool2d", "conv2d", "conv2d_transpose", "global_avg_pool2d", "global_max_pool2d", "max_pool2d",
     "AnomalyError", "Function", "GradcheckError", "Tensor", "arange", "concatenate", "detect_anomaly",
     "enable_grad", "eye", "full", "full_like", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "hvp",
-    "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad", "ones", "ones_like",
+    "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "maximum", "minimum",
+    "no_grad", "ones", "ones_like",
     "rand", "rand_like", "randn", "randn_like", "set_detect_anomaly", "set_grad_enabled", "set_num_threads",
-    "stack", "where", "inference_mode",
+    "stack", "where", "inference_mode", "split",
     "zeros", "zeros_like",
 ]

@@ -51,7 +51,8 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     if not fits:
         raise RuntimeError(
             f"backward of {node.name} returned a gradient of shape {grad.shape} for input {index}, "
-            f"whose shape is {shape}; the gradient must have the input's shape or broadcast to it"
+            f"whose shape is {shape}; the gradient must have the input's shape, or the shape broadcasting made of "
+            "it (leading axes added, size-1 axes stretched), which the engine sums back"
         )
     # leading axes added by broadcasting, then axes of size 1 that were stretched
     axes = tuple(range(extra)) + tuple(
@@ -60,6 +61,16 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     if MODE.plain_backward:
         return Tensor._make(grad.data.sum(axis=axes).reshape(shape), None)
     return grad.sum(axis=axes).reshape(shape)   # recorded under create_graph, so that it is differentiated too
+
+
+def _as_gradient(value: Any, node: Function, index: int) -> Tensor:
+    """A gradient that `node`'s backward returned as an array or a number, as a Tensor; anything else (text,
+    objects, complex numbers) is a TypeError naming the op."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"backward of {node.name} returned {type(value).__name__} (dtype {array.dtype}) for input "
+                        f"{index}; a gradient must be a Tensor, an array of real numbers, a number or None")
+    return Tensor._make(array, None)
 
 
 def conform(grad: Any, shape: tuple[int, ...], dtype: np.dtype, node: Function, index: int) -> Any:
@@ -123,7 +134,7 @@ def run_backward(
                 if parent is None or input_grad is None:
                     continue
                 if not isinstance(input_grad, Tensor):
-                    input_grad = Tensor._make(np.asarray(input_grad), None)
+                    input_grad = _as_gradient(input_grad, node, index)
                 if isinstance(parent, Function):
                     shape, dtype = parent.out_shape, parent.out_dtype
                 else:  # a leaf tensor

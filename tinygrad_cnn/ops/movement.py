@@ -271,11 +271,20 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     return Index.apply(a, index=index)
 
 
-def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def _one_axis(axis: Any, owner: str) -> None:
+    """A join's axis must be one int (a tuple's first entry or a float would be silently taken as an axis)."""
+    if not is_int(axis):
+        raise TypeError(f"{owner}: axis must be an int, got {type(axis).__name__} {axis!r:.40}")
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis (axis=None: flattened first, as NumPy)."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
+    if axis is None:
+        return concatenate([t.reshape(-1) for t in tensors])
+    _one_axis(axis, "concatenate")
     first = tensors[0]
     if first.ndim == 0:
         raise ValueError("concatenate: 0-d tensors have no axis to join along; use tc.stack to make a new axis")
@@ -298,6 +307,32 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}; "
                              "all must have the same shape")
+    _one_axis(axis, "stack")
     position = normalize_axis(axis, tensors[0].ndim + 1)[0]
     return concatenate([t.unsqueeze(position) for t in tensors], axis=position)
+
+
+def split(a: Tensor, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """NumPy's split along `axis`: into n equal pieces, or at the given indices; each piece is a slice of `a`."""
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    _one_axis(axis, "split")
+    if a.ndim == 0:
+        raise ValueError("split: a 0-d tensor has no axis to split")
+    position = normalize_axis(axis, a.ndim)[0]
+    size = a.shape[position]
+    if is_int(indices_or_sections):
+        sections = int(indices_or_sections)
+        if sections < 1 or size % sections:
+            raise ValueError(f"split: axis {axis} of size {size} does not divide into {sections} equal sections "
+                             "(the number of sections must be at least 1 and divide the size); give the indices "
+                             "to split at instead, e.g. [2, 5]")
+        bounds = [i * (size // sections) for i in range(sections + 1)]
+    else:
+        indices = np.asarray(indices_or_sections)
+        if indices.ndim != 1 or (indices.size and indices.dtype.kind not in "iu"):
+            raise TypeError(f"split: indices_or_sections must be an int (the number of equal sections) or a "
+                            f"sequence of ints (the indices to split at), got {indices_or_sections!r:.60}")
+        bounds = [0, *indices.tolist(), size]   # Python's slice rules, as NumPy: negative counts from the end
+    lead = (slice(None),) * position
+    return [a[lead + (slice(start, stop),)] for start, stop in zip(bounds[:-1], bounds[1:])]
 
