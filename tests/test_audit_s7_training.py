@@ -201,3 +201,15 @@ def test_fit_prints_a_tiny_loss_readably(capsys):
     model.set_weights([np.zeros_like(w) for w in model.get_weights()])
     model.fit(x, np.full((4, 1), 1e-3, np.float32), batch_size=4, verbose=2)
     assert "loss: 1.0000e-06" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy", "mse"])
+@pytest.mark.parametrize("column", [False, True])
+def test_integer_labels_for_a_dense_loss_name_the_fix(loss, column):
+    x, y = data(5)
+    model = dense_model(loss)
+    with pytest.raises(ValueError, match=r"look like integer class labels: use sparse_categorical_crossentropy, "
+                                         r"or one-hot them with tc.utils.to_categorical\(y, 3\)"):
+        model.fit(x, y[:, None] if column else y, verbose=0)
+    with pytest.raises(ValueError, match=r"they must match \(one target per model output\)$"):
+        model.fit(x, np.zeros((5, 2)), verbose=0)  # no hint for targets of another width

@@ -66,8 +66,11 @@ def _dense_targets(y_true: Any, y_pred: Tensor, loss: str, low: float | None, hi
         elif data.shape == y_pred.shape + (1,):
             data = data[..., 0]  # (N, 1) labels for (N,) outputs
         else:
+            labels = y_pred.ndim > 1 and data.shape in (y_pred.shape[:-1], y_pred.shape[:-1] + (1,))
+            hint = (f"; these look like integer class labels: use sparse_categorical_crossentropy, or one-hot "
+                    f"them with tc.utils.to_categorical(y, {y_pred.shape[-1]})") if labels else ""
             raise ValueError(f"{loss}: y_true has shape {data.shape} but y_pred has shape {y_pred.shape}; "
-                             "they must match (one target per model output)")
+                             f"they must match (one target per model output){hint}")
     data = data.astype(y_pred.dtype, copy=False)
     if np.isnan(data).any():
         index = tuple(int(i) for i in np.argwhere(np.isnan(data))[0])
