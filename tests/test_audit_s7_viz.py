@@ -121,3 +121,38 @@ def test_a_shared_layer_lists_its_weights_on_each_call():
     out = shared(shared(tc.randn(5, 4, requires_grad=True)))
     labels = layer_labels(tc.draw_graph(out, collapse=True, show=("shape",)))
     assert labels == [["shared (Dense)", "in (5, 4)", "out (5, 4)", "2 ops", "20 parameters: kernel, bias"]] * 2
+
+
+def svg_texts(graph) -> list[str]:
+    """The text lines of the SVG that dot draws for `graph`."""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(graph.pipe(format="svg"))
+    return [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+@pytest.mark.parametrize("name", ["R&amp;D", "a&lt;b", "&#65;", "x < y & z > \"w\"", "back\\slash", "ünï✓"])
+def test_special_characters_in_names_are_drawn_as_written(dot, name):
+    # dot reads `&name;` in any label as one character: a layer named R&amp;D was drawn as "R&D"
+    x = tc.Tensor(np.ones(2, np.float32), requires_grad=True, name=name)
+    with tc.mode.scope(name, "Block"):
+        y = (x * 2).sum()
+    for graph in (tc.draw_graph(y), tc.draw_graph(y, collapse=True)):
+        texts = svg_texts(graph)
+        assert f"{name} (Block)" in texts and (name in texts or f"2 parameters: {name}" in texts)
+
+
+def test_text_graph_keeps_one_line_per_node_when_a_name_has_a_line_break():
+    x = tc.Tensor(np.ones(2, np.float32), requires_grad=True, name="two\nlines")
+    lines = tc.viz.text_graph((x * 2).sum(), show=("shape",)).splitlines()
+    assert lines[-2] == "├─ two\\nlines: (2,)  (parameter)" and len(lines) == 4
+
+
+def test_an_output_without_a_recorded_graph_says_so():
+    x = tc.Tensor(np.ones(3, np.float32), requires_grad=True)
+    with tc.no_grad():
+        made = x * 2
+    for tensor in (made, tc.Tensor([1.0]) * 2):
+        assert "no graph recorded: made under no_grad" in tc.draw_graph(tensor).source
+        assert "no graph recorded: made under no_grad" in tc.viz.text_graph(tensor)
+    leaf = tc.Tensor(np.ones(3, np.float32), requires_grad=True, name="w")  # a leaf being differentiated: no note
+    assert "no graph" not in tc.draw_graph(leaf).source and "no graph" not in tc.viz.text_graph(leaf)

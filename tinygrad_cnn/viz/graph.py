@@ -25,6 +25,7 @@ from .labels import (
     saved_text,
     shape_text,
     tensor_names,
+    unrecorded_text,
     value_text,
 )
 from .plan import check_max_nodes, collapsed_layers, within_budget
@@ -36,12 +37,12 @@ RANKDIRS = ("TB", "LR", "BT", "RL")
 
 
 def _label(lines: list[str]) -> str:
-    """Lines joined with DOT's centred line break; backslashes in user text stay literal."""
+    """Lines joined with DOT's centred line break; backslashes and entities (`&amp;`) in user text stay literal."""
     return "\\n".join(_escape(line) for line in lines if line)
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\")
+    return text.replace("\\", "\\\\").replace("&", "&amp;")  # dot reads `&name;` in any label as a character
 
 
 def _node_line(name: str, attributes: dict[str, str]) -> str:
@@ -183,6 +184,8 @@ def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozen
 def _tensor_node(drawing: _Drawing, name: str, tensor: Tensor, title: str, role: str, place: Scope | None,
                  show: frozenset[str]) -> None:
     lines = [title, shape_text(tensor.shape, tensor.dtype, show)]
+    if role == "output":
+        lines.append(unrecorded_text(tensor))
     if "value" in show:
         lines.append(value_text(tensor.data))
     if "grad" in show and role != "constant" and tensor.is_leaf:  # non-leaf tensors keep no .grad

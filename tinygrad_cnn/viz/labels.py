@@ -119,6 +119,13 @@ def op_args_lines(op: Function) -> list[str]:
     return op_args_text(op.op_args)
 
 
+def unrecorded_text(tensor: Tensor) -> str:
+    """What an output that is a leaf without grad says: no op was recorded to make it (empty otherwise)."""
+    if tensor._ctx is not None or tensor.requires_grad:
+        return ""
+    return "no graph recorded: made under no_grad or from tensors without requires_grad"
+
+
 def layer_lines(layer: Any, show: frozenset[str]) -> list[str]:
     """A collapsed layer's activation and whether its weights train, as `show` asks (Keras's plot_model lines)."""
     lines = []

@@ -24,6 +24,7 @@ from .labels import (
     saved_text,
     shape_text,
     tensor_names,
+    unrecorded_text,
     value_text,
 )
 from .plan import check_max_nodes
@@ -81,7 +82,7 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
             unprinted[id(item)] -= 1
             kind = "op" if not unprinted[id(item)] else "reference"
         if kind == "output":
-            lines.append(_leaf_text(item, first, "output", show))
+            lines.append(_join(_leaf_text(item, first, "output", show), unrecorded_text(item)))
         elif kind == "leaf":
             title = names.get(id(item)) or item.name or "input"
             lines.append(first + _leaf_text(item, title, leaf_role(item, names, {}), show))
@@ -98,7 +99,7 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
     if len(printed) < len(ops):
         folded = len(ops) - len(printed)
         lines.append(f"... {folded:,} more op{'s' if folded != 1 else ''} (raise max_nodes to show them)")
-    return "\n".join(lines)
+    return "\n".join(line.replace("\n", "\\n") for line in lines)  # a name's line break would cut the tree
 
 
 def _depths(ops: list[Function]) -> dict[int, int]:
