@@ -104,3 +104,44 @@ def test_permute_refuses_what_is_no_permutation(dims, error, message):
 def test_permute_needs_one_axis_per_dim():
     with pytest.raises(ValueError, match=r"expects 3-D input .* got shape \(2, 3\)"):
         L.Permute((2, 1))(np.ones((2, 3)))
+
+
+# --- gelu by name is Keras's and PyTorch's default, the exact x * Phi(x), not the tanh approximation ---
+def test_gelu_gives_the_figures_of_keras_docs():
+    # keras.activations.gelu's docstring: [-0.00404951, -0.15865529, 0., 0.8413447, 2.9959507], TensorFlow's float32
+    # output, within 5e-7 of the exact values (gelu(-3) = -0.0040496940...); the tanh form gave -0.00363752 there
+    y = L.Activation("gelu")(np.array([[-3.0, -1.0, 0.0, 1.0, 3.0]], np.float32))
+    np.testing.assert_allclose(y.data[0], [-0.00404951, -0.15865529, 0.0, 0.8413447, 2.9959507], rtol=2e-7, atol=2e-7)
+    np.testing.assert_allclose(y.data[0, 0], -0.0040496940, rtol=1e-6)
+    assert y.dtype == np.float32
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.5, 3.0, 12.0]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_gelu_matches_torch_gelu_values_and_gradients(seed, scale, dtype):
+    torch = require_torch()
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((4, 7)) * scale).astype(dtype)
+    x[0, :3] = [0.0, 40.0, -40.0]
+    upstream = rng.standard_normal(x.shape).astype(dtype)
+    xt = tc.Tensor(x, requires_grad=True)
+    y = L.Dense(7, activation="gelu").activation(xt)
+    y.backward(tc.Tensor(upstream))
+    reference = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.gelu(reference)
+    out.backward(torch.tensor(upstream))
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    assert y.dtype == dtype and xt.grad.dtype == dtype
+    np.testing.assert_allclose(y.data, out.detach().numpy(), **tol)
+    np.testing.assert_allclose(xt.grad.data, reference.grad.numpy(), **tol)
+
+
+def test_gelu_approximate_is_the_tanh_form_and_both_have_second_derivatives():
+    torch = require_torch()
+    gelu = L.activations.gelu
+    x = np.random.default_rng(3).standard_normal((3, 5)) * 2
+    np.testing.assert_allclose(gelu(tc.Tensor(x), approximate=True).data,
+                               torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), rtol=1e-12)
+    for approximate in (False, True):
+        assert tc.gradgradcheck(lambda t, a=approximate: gelu(t, approximate=a), [tc.Tensor(x, requires_grad=True)])

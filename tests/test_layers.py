@@ -311,7 +311,7 @@ torch_activations = {
     "softmax": lambda t, F: F.softmax(t, dim=-1), "linear": lambda t, F: t,
     "leaky_relu": lambda t, F: F.leaky_relu(t, 0.2), "elu": lambda t, F: F.elu(t), "selu": lambda t, F: F.selu(t),
     "softplus": lambda t, F: F.softplus(t), "swish": lambda t, F: F.silu(t), "silu": lambda t, F: F.silu(t),
-    "gelu": lambda t, F: F.gelu(t, approximate="tanh"),
+    "gelu": lambda t, F: F.gelu(t),
     "relu6": lambda t, F: F.relu6(t), "hard_sigmoid": lambda t, F: F.relu6(t + 3) / 6,  # F.hardsigmoid rounds 1/6
     "hard_silu": lambda t, F: t * F.relu6(t + 3) / 6, "hard_swish": lambda t, F: t * F.relu6(t + 3) / 6,
     "softsign": lambda t, F: F.softsign(t), "exponential": lambda t, F: t.exp(), "mish": lambda t, F: F.mish(t),
