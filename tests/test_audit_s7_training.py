@@ -213,3 +213,17 @@ def test_integer_labels_for_a_dense_loss_name_the_fix(loss, column):
         model.fit(x, y[:, None] if column else y, verbose=0)
     with pytest.raises(ValueError, match=r"they must match \(one target per model output\)$"):
         model.fit(x, np.zeros((5, 2)), verbose=0)  # no hint for targets of another width
+
+
+@pytest.mark.parametrize("name", ["SparseCategoricalAccuracy", "BinaryAccuracy", "MeanSquaredError", "KLDivergence",
+                                  "LogCoshError", "log_cosh_error", "CosineSimilarity", "BinaryCrossentropy"])
+def test_metrics_by_keras_class_name(name):
+    metric = metrics.get(name)
+    assert type(metric).__name__ == name or name == "log_cosh_error"
+    assert metric.name == name  # logged under the name given, as Keras's compile does
+    x, y = data()
+    model = dense_model(losses.SparseCategoricalCrossentropy(from_logits=True),
+                        metric_list=["SparseCategoricalAccuracy"])
+    assert list(model.fit(x, y, verbose=0).history) == ["loss", "SparseCategoricalAccuracy"]
+    with pytest.raises(ValueError, match="unknown metric 'Precison'.*or a class name such as"):
+        metrics.get("Precison")

@@ -395,12 +395,14 @@ _BY_NAME: dict[str, type[Metric]] = {
     "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
     "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "kl_divergence": KLDivergence, "kld": KLDivergence, "poisson": Poisson, "logcosh": LogCoshError,
-    "log_cosh": LogCoshError, "cosine_similarity": CosineSimilarity, "binary_crossentropy": BinaryCrossentropy,
+    "log_cosh": LogCoshError, "log_cosh_error": LogCoshError, "cosine_similarity": CosineSimilarity,
+    "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 ACCURACY_NAMES = ("accuracy", "acc")
 _CLASSES: dict[str, type[Metric]] = {cls.__name__: cls for cls in _BY_NAME.values()}
+_BY_CLASS_NAME = {name.lower(): cls for name, cls in _CLASSES.items()}  # Keras takes the class names too
 
 
 def accuracy_for(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int, ...], from_logits: bool = False,
@@ -435,9 +437,11 @@ def get(identifier: Any, y_true_shape: tuple[int, ...] | None = None, y_pred_sha
                                  "y_true_shape and y_pred_shape, or name the form: 'sparse_categorical_accuracy', "
                                  "'categorical_accuracy' or 'binary_accuracy'")
             return accuracy_for(tuple(y_true_shape), tuple(y_pred_shape), from_logits, identifier)
-        if key in _BY_NAME:
-            return _BY_NAME[key](identifier)
-        raise ValueError(f"unknown metric {identifier!r}; known: {', '.join(ACCURACY_NAMES + tuple(_BY_NAME))}")
+        cls = _BY_NAME.get(key) or _BY_CLASS_NAME.get(key)
+        if cls is not None:
+            return cls(identifier)
+        raise ValueError(f"unknown metric {identifier!r}; known: {', '.join(ACCURACY_NAMES + tuple(_BY_NAME))}, "
+                         "or a class name such as 'SparseCategoricalAccuracy'")
     if isinstance(identifier, dict) and "class_name" in identifier:  # what `serialize` wrote
         cls = _CLASSES.get(str(identifier["class_name"]))
         if cls is None:
