@@ -48,15 +48,19 @@ class Blame:
         return (f"input {m.input_index} {m.element}: analytic {m.analytic:.4g}, "
                 f"numeric {m.numeric:.4g} (rel error {m.rel_error:.2g}){site}")
 
-    def message(self) -> str:
-        """Where the op is and what its own check found."""
+    def message(self, above: str = "") -> str:
+        """Where the op is and what its own check found (`above`: the report this blame ends, not repeated)."""
         where = f"in layer {layer_label(repr(self.layer), self.layer_kind)}" if self.layer else "outside any layer"
         called = f"called at {self.site[0]}:{self.site[1]}" if self.site else "applied by the check itself"
         defined = f"; {self.op} is defined at {self.defined[0]}:{self.defined[1]}" if self.defined else ""
-        local = "\n".join("    " + line for line in self.report.message().splitlines())
-        return (f"blame: {self.call} has a wrong gradient of its own (op {self.checked} of {self.total} "
-                f"checked from the inputs towards the output)\n  {where}, {called}{defined}\n"
-                f"  its own check:\n{local}")
+        verdict = "fails its own check" if self.report.problems else "has a wrong gradient of its own"
+        own = self.report.message()
+        if own == above:   # the function is this one op, on the same inputs
+            local = "  its own check: the report above (the function is this one op)"
+        else:
+            local = "  its own check:\n" + "\n".join("    " + line for line in own.splitlines())
+        return (f"blame: {self.call} {verdict} (op {self.checked} of {self.total} "
+                f"checked from the inputs towards the output)\n  {where}, {called}{defined}\n{local}")
 
     def find_in(self, outputs: Sequence[Tensor] | Tensor) -> Function | None:
         """The blamed op in another recording of the same function (e.g. the graph being drawn)."""
@@ -75,7 +79,8 @@ LocalCheck = Callable[[Callable[..., Any], list[Any], Function], Any]
 def find_blame(fn: Callable[..., Any], inputs: Sequence[Any], check: LocalCheck) -> tuple[Blame | None, int]:
     """Re-run `fn` keeping every op's inputs; check each op alone, inputs first; (blame, ops checked).
 
-    `check(op_fn, op_inputs, node)` returns the op's GradcheckReport; `op_fn` re-applies the op.
+    `check(op_fn, op_inputs, node)` returns the op's GradcheckReport (or None when the op cannot be
+    checked alone); `op_fn` re-applies the op.
     """
     with enable_grad(), recording_sites(), keeping_inputs():
         outputs = fn(*inputs)
@@ -85,7 +90,7 @@ def find_blame(fn: Callable[..., Any], inputs: Sequence[Any], check: LocalCheck)
     for checked, position in enumerate(reversed(range(len(order))), start=1):
         node = order[position]
         report = check(_reapply(node), _fresh_inputs(node), node)
-        if not report.passed:
+        if report is not None and not report.passed:   # None: the op cannot be checked alone
             scope = node.scope
             shapes = tuple(a.shape if isinstance(a, Tensor) else None for a in node.inputs)
             return Blame(node.name, dict(node.op_args), shapes, scope.path if scope else None,

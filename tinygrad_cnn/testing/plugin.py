@@ -43,7 +43,7 @@ def gradcheck_property() -> Callable[..., None]:
     `broadcastable_arrays()`); float arrays are checked as inputs that require grad.
     """
     strategies = _strategies()
-    from hypothesis import given, settings  # importable: _strategies() did not skip
+    from hypothesis import HealthCheck, given, settings  # importable: _strategies() did not skip
 
     def check(fn: Callable[..., Any], *drawn: Any, max_examples: int | None = None, **options: Any) -> None:
         for index, strategy in enumerate(drawn):
@@ -57,8 +57,11 @@ def gradcheck_property() -> Callable[..., None]:
             inputs = [x for d in drawn_inputs for x in (d if isinstance(d, strategies.Inputs) else (d,))]
             _assert_gradcheck(fn, *inputs, **options)
 
+        # a gradient check takes many evaluations of fn: no deadline per example, and drawing is not what is slow
+        chosen = dict(deadline=None, suppress_health_check=[*settings.default.suppress_health_check,
+                                                            HealthCheck.too_slow])
         if max_examples is not None:
-            run = settings(max_examples=max_examples)(run)
-        run()
+            chosen["max_examples"] = max_examples
+        settings(**chosen)(run)()
 
     return check

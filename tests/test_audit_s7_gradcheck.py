@@ -1,0 +1,282 @@
+"""Session 7 audit of gradcheck: planted bugs a user writes, and checks that must not pass silently."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_cnn as tc
+from tinygrad_cnn.gradcheck import check_gradients
+from tinygrad_cnn.testing import strategies as tcs
+
+
+def failure(fn, inputs, **options):
+    """The report of a gradcheck that must fail."""
+    with pytest.raises(tc.GradcheckError) as caught:
+        tc.gradcheck(fn, inputs, **options)
+    return caught.value.report
+
+
+def leaf(values, dtype=np.float64):
+    return tc.Tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+class ScalesInput(tc.Function):
+    """2 x, but forward also scales its input in place (x.data *= 1.5): every call sees other values."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x.data *= 1.5
+        return x.data * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+class NoisyBackward(tc.Function):
+    """2 x whose backward adds fresh noise on every call."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.data * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2 + tc.Tensor(np.random.default_rng().standard_normal(g.shape) * 1e-3)
+
+
+class NoisyForward(tc.Function):
+    """2 x plus noise far below any tolerance of the values, but huge for a finite difference."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.data * 2 + np.random.default_rng().standard_normal(x.shape) * 1e-9
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+class OverflowingSigmoid(tc.Function):
+    """sigmoid whose backward exp(-x) / (1 + exp(-x))^2 is right in float64 but inf / inf = NaN in float32."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 1 / (1 + np.exp(-x.data))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        e = (-x).exp()
+        return g * e / (1 + e) ** 2
+
+
+# --- an op that changes its input in place ---
+
+def test_an_op_that_changes_its_input_fails_and_is_blamed():
+    x = leaf([0.3, -1.2, 2.0])
+    report = failure(lambda x: ScalesInput.apply(x).tanh(), [x])
+    text = report.message()
+    assert "changed input 0 in place" in text and "element (0,)" in text   # was: passed, with bogus kinks
+    assert report.blame.op == "ScalesInput" and "fails its own check" in text
+    assert not report.inputs                                                # nothing else can be trusted
+
+
+# --- non-determinism (PyTorch's nondet_tol) ---
+
+def test_a_backward_that_is_not_deterministic_is_named_and_nondet_tol_accepts_it():
+    x = leaf([0.3, -1.2, 2.0])
+    report = failure(NoisyBackward.apply, [x], blame=False)
+    assert "backward of fn is not deterministic" in report.message() and "nondet_tol" in report.message()
+    assert tc.gradcheck(NoisyBackward.apply, [x], nondet_tol=0.1, atol=0.1)
+
+
+def test_a_forward_that_is_not_deterministic_fails_instead_of_passing_with_kinks():
+    x = leaf([0.3, -1.2, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # was: True, with a warning about 2 "kinks"
+        report = failure(NoisyForward.apply, [x], blame=False)
+    assert "fn is not deterministic" in report.message() and "output 0" in report.message()
+    assert not tc.gradcheck(NoisyForward.apply, [x], raise_exception=False, blame=False)
+    assert not tc.gradgradcheck(NoisyBackward.apply, [x], raise_exception=False, blame=False)
+
+
+def test_nondet_tol_is_checked():
+    x = leaf([1.0])
+    for bad in (-1.0, "0", float("nan"), True):
+        with pytest.raises((TypeError, ValueError), match="nondet_tol"):
+            tc.gradcheck(lambda x: x * 2, [x], nondet_tol=bad)
+    assert tc.gradgradcheck(lambda x: x ** 3, [x], nondet_tol=0.0)
+
+
+# --- magnitudes ---
+
+def test_huge_magnitudes_are_stepped_relative_to_the_value():
+    # x + 1e-6 is lost next to 3e9 (was: numeric 0, "Mul has a wrong gradient of its own")
+    x = leaf([1e8, -3e9, 0.5])
+    assert tc.gradcheck(lambda x: x * x, [x])
+    assert tc.gradcheck(lambda x: x * x, [x], fast_mode=True)
+    assert tc.gradgradcheck(lambda x: x * x * x, [x])
+    report = failure(lambda x: HalfSquare.apply(x), [x], blame=False)
+    assert len(report.inputs[0].mismatches) == 3
+
+
+class HalfSquare(tc.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.data ** 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x                                   # bug: 2 x
+
+
+def test_gradients_below_atol_pass_with_a_warning_that_says_so():
+    x = leaf([0.4, -0.7])
+    with pytest.warns(tc.GradcheckWarning, match="below atol"):
+        assert tc.gradcheck(lambda x: HalfSquare.apply(x * 1e-4), [x])  # wrong by half, but all under 1e-5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tc.gradcheck(lambda x: (x * 1e-4).tanh(), [x], atol=1e-12)
+        assert tc.gradcheck(lambda x: x.softmax().sum(), [x])       # a zero gradient (up to rounding)
+    failure(lambda x: HalfSquare.apply(x * 1e-4), [x], atol=1e-12)
+
+
+# --- points where fn is not finite ---
+
+def test_nan_inputs_and_nan_outputs_are_bad_inputs_not_blamed_ops():
+    with pytest.raises(ValueError, match=r"input 0 .*NaN.* element \(0,\)"):
+        tc.gradcheck(lambda x: x * 2, [leaf([np.nan, 1.0])])
+    with pytest.raises(ValueError, match=r"output 0 .*element \(0,\).*domain"):   # was: "Log has a wrong gradient"
+        tc.gradcheck(lambda x: x.log(), [leaf([-1.0, 1.0])])
+
+
+def test_an_op_off_its_domain_inside_where_does_not_stop_blame():
+    x = leaf([-1.0, 2.0, 3.0])
+    with np.errstate(invalid="ignore"):   # log(-1) is NaN, and where() drops it
+        report = failure(lambda x: HalfSquare.apply(tc.where(x.data > 0, x.log(), 0.0) + x), [x])
+    assert report.blame.op == "HalfSquare"
+
+
+def test_a_point_at_the_edge_of_the_domain_is_explained():
+    report = failure(lambda x: x.sqrt(), [leaf([0.0, 1.0])], blame=False)
+    (m,) = report.inputs[0].mismatches
+    assert m.element == (0,) and "not finite within eps" in report.message()
+    assert "rel error inf" in failure(ConstantForward.apply, [leaf([0.5])], blame=False).message()   # not 5e+299
+
+
+class ConstantForward(tc.Function):
+    """A constant forward with the backward of the identity: numeric 0, analytic u."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.zeros_like(x.data)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+# --- float32 ---
+
+def test_float32_computation_inside_fn_gets_float32_tolerances_not_bogus_kinks():
+    x = leaf([0.3, -1.2, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # was: a warning listing 3 "kinks" (float32 rounding)
+        assert tc.gradcheck(lambda x: (x.float() * 3).exp(), [x])
+    report = check_gradients(lambda x: (x.float() * 3).exp(), [x])
+    assert (report.eps, report.atol, report.rtol) == (1e-3, 1e-3, 1e-2)
+    assert any("float32" in n and "atol=0.001" in n for n in report.notes)
+    bad = failure(lambda x: (x.float() * 3).exp() * HalfSquare.apply(x), [x], blame=False)
+    assert bad.inputs[0].mismatches
+
+
+def test_a_gradient_right_only_in_float64_fails_for_float32_inputs():
+    x64 = leaf([-100.0, 0.5, 3.0])
+    assert tc.gradcheck(OverflowingSigmoid.apply, [x64])
+    report = failure(OverflowingSigmoid.apply, [leaf([-100.0, 0.5, 3.0], np.float32)], blame=False)
+    text = report.message()
+    assert "input 0 is float32" in text and "element (0,)" in text and "nan" in text
+    assert tc.gradcheck(lambda x: x.sigmoid(), [leaf([-100.0, 0.5, 3.0], np.float32)])
+
+
+# --- reports a user reads ---
+
+def test_a_one_op_function_does_not_print_its_own_check_twice():
+    text = failure(HalfSquare.apply, [leaf([0.5, 1.5])]).message()
+    assert text.count("entries disagree") == 1 and "the report above" in text
+
+
+def test_mixed_integer_bool_and_constant_inputs():
+    x, index = leaf([0.5, -1.0, 2.0]), tc.Tensor(np.array([0, 2, 2]))
+    mask = tc.Tensor(np.array([True, False, True]))
+    constant = tc.Tensor(np.array([1.0, 2.0, 3.0]))
+    assert tc.gradcheck(lambda x, i, m, c: tc.where(m, x[i] * c, x * 3), [x, index, mask, constant])
+    report = failure(lambda x, c: HalfSquare.apply(x) * c, [x, constant])
+    assert [r.index for r in report.inputs] == [0]
+
+
+def test_tuple_and_list_outputs_name_the_wrong_one():
+    x = leaf([0.5, -1.0, 2.0])
+    assert tc.gradcheck(lambda x: (x * 2, [x.exp()][0]), [x])
+    report = failure(lambda x: [x.exp(), HalfSquare.apply(x)], [x])
+    assert report.blame.op == "HalfSquare"
+
+
+def test_zero_size_inputs_pass_and_do_not_hide_other_inputs():
+    empty, x = leaf(np.zeros((0, 3))), leaf([0.5, 1.0])
+    assert tc.gradcheck(lambda e, x: (e * 2).sum() + x, [empty, x])
+    assert failure(lambda e, x: (e * 2).sum() + HalfSquare.apply(x), [empty, x]).inputs[1].mismatches
+
+
+# --- no false alarm on right ops over drawn inputs ---
+
+@settings(max_examples=15, deadline=None)
+@given(st.data())
+def test_right_ops_never_fail_over_drawn_magnitudes(data):
+    scale = data.draw(st.sampled_from([1e-3, 1.0, 1e3, 1e6]))
+    a = data.draw(tcs.arrays(min_abs=0.25)) * scale
+    x = leaf(a)
+    assert tc.gradcheck(lambda x: x * x * 0.5 + x, [x], raise_exception=False)
+    assert tc.gradcheck(lambda x: (x / scale).tanh() * x, [x], raise_exception=False)
+    assert tc.gradgradcheck(lambda x: (x / scale).sigmoid() * x, [x], raise_exception=False)
+
+
+# --- the pytest plugin in a user's project (no conftest, hypothesis's default settings) ---
+
+SLOW_OP_TEST = '''
+    import time
+    import tinygrad_cnn as tc
+
+    class SlowSquare(tc.Function):
+        @staticmethod
+        def forward(ctx, x):
+            time.sleep(0.03)             # a gradient check calls this about ten times per example
+            ctx.save_for_backward(x)
+            return x.data ** 2
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x
+
+    def test_slow(gradcheck_property, tc_strategies):
+        gradcheck_property(SlowSquare.apply, tc_strategies.arrays(shape=(3,)), max_examples=2)
+'''
+
+
+def test_gradcheck_property_has_no_per_example_deadline(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+    (tmp_path / "test_slow.py").write_text(textwrap.dedent(SLOW_OP_TEST))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "1 passed" in run.stdout, run.stdout[-3000:]   # was: DeadlineExceeded (hypothesis's 200 ms)
