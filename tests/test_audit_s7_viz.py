@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_viz_render import dot  # noqa: F401  (a fixture)
+from test_viz_render import dot, no_dot  # noqa: F401  (fixtures)
 
 import tinygrad_cnn as tc
 
@@ -156,3 +156,14 @@ def test_an_output_without_a_recorded_graph_says_so():
         assert "no graph recorded: made under no_grad" in tc.viz.text_graph(tensor)
     leaf = tc.Tensor(np.ones(3, np.float32), requires_grad=True, name="w")  # a leaf being differentiated: no note
     assert "no graph" not in tc.draw_graph(leaf).source and "no graph" not in tc.viz.text_graph(leaf)
+
+
+def test_cli_graph_writes_dot_source_without_the_dot_program(no_dot, tmp_path, capsys):
+    # --out graph.dot was refused as "not a picture format", though the DOT source is what a user without
+    # graphviz's program can get
+    from tinygrad_cnn.cli import main
+    assert main(["graph", "--collapse", "--out", str(tmp_path / "graph.dot")]) == 0
+    assert (tmp_path / "graph.dot").read_text().startswith("digraph computation_graph {")
+    assert "wrote" in capsys.readouterr().out
+    assert main(["graph", "--out", str(tmp_path / "graph.txt")]) == 2
+    assert "or .dot/.gv for the DOT source" in capsys.readouterr().err

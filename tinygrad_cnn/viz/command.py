@@ -17,13 +17,15 @@ from .graph import draw_graph
 from .render import GraphvizNotFoundError, save_graph
 
 FORMATS = ("svg", "png", "pdf")
+SOURCES = ("dot", "gv")  # DOT source, written without graphviz's program
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `tinygrad-cnn graph`."""
     parser.add_argument("--backward", action="store_true", help="draw the functions backward runs")
     parser.add_argument("--collapse", action="store_true", help="draw each layer as one node")
-    parser.add_argument("--out", default=None, help="the file to write (default: demo_graph[_backward][_layers].svg)")
+    parser.add_argument("--out", default=None, help="the file to write (default: demo_graph[_backward][_layers].svg; "
+                        ".dot or .gv: the DOT source, which needs no graphviz program)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="picture format (default: from --out, or svg)")
 
 
@@ -45,8 +47,9 @@ def output_path(out: str | None, format: str | None, backward: bool, collapse: b
     suffix = path.suffix.lower().lstrip(".")
     if not suffix:
         return path.with_suffix(f".{format or 'svg'}")
-    if suffix not in FORMATS:
-        raise ValueError(f"--out {out!r}: the extension .{suffix} is not a picture format; use {', '.join(FORMATS)}")
+    if suffix not in FORMATS + SOURCES:
+        raise ValueError(f"--out {out!r}: the extension .{suffix} is not a picture format; use {', '.join(FORMATS)} "
+                         f"(or .dot/.gv for the DOT source)")
     if format is not None and suffix != format:
         raise ValueError(f"--out {out!r} ends in .{suffix} but --format is {format}; make them agree")
     return path
