@@ -30,7 +30,7 @@ def test_set_detect_anomaly_works_as_a_context_manager_like_pytorchs():
         with pytest.raises(tc.AnomalyError, match="Log produced 1 NaN"):
             tc.Tensor([-1.0]).log()
     assert not tc.is_anomaly_enabled() and not MODE.record_sites
-    tc.set_detect_anomaly(enabled=True)             # a plain call still lasts until switched off
+    tc.set_detect_anomaly(mode=True)                # a plain call still lasts until switched off
     try:
         assert tc.is_anomaly_enabled()
     finally:
@@ -41,7 +41,7 @@ def test_set_detect_anomaly_works_as_a_context_manager_like_pytorchs():
 @pytest.mark.parametrize("mode", ["False", "yes", None, 1])
 def test_set_detect_anomaly_refuses_a_non_bool(mode):
     """set_detect_anomaly("False") switched anomaly mode on (bool("False") is True)."""
-    with pytest.raises(TypeError, match=f"set_detect_anomaly: enabled must be True or False, got {mode!r}"):
+    with pytest.raises(TypeError, match=f"set_detect_anomaly: mode must be True or False, got {mode!r}"):
         tc.set_detect_anomaly(mode)
     assert not tc.is_anomaly_enabled()
 

@@ -38,13 +38,15 @@ class AnomalyError(RuntimeError):
 
 
 class set_detect_anomaly:
-    """Turn anomaly checking (and call-site recording) on or off: for the rest of the program when called,
-    or until the end of the block in `with tc.set_detect_anomaly(True):` (as PyTorch's)."""
+    """Turn anomaly mode on or off: for the rest of the program when called, or until the end of the block in
+    `with tc.set_detect_anomaly(True):` (as PyTorch's). With `check_nan=False` it only records where each op
+    was called (for reports and gradcheck's blame) and checks nothing, as PyTorch's."""
 
-    def __init__(self, enabled: bool) -> None:
-        enabled = flag(enabled, "enabled", "set_detect_anomaly")
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        mode = flag(mode, "mode", "set_detect_anomaly")
+        check_nan = flag(check_nan, "check_nan", "set_detect_anomaly")
         self.previous = MODE.anomaly, MODE.record_sites
-        MODE.anomaly = MODE.record_sites = enabled
+        MODE.anomaly, MODE.record_sites = mode and check_nan, mode
 
     def __enter__(self) -> None:
         pass
@@ -54,14 +56,20 @@ class set_detect_anomaly:
 
 
 def is_anomaly_enabled() -> bool:
-    """True inside `detect_anomaly()` or after `set_detect_anomaly(True)`."""
+    """True inside `detect_anomaly()` or after `set_detect_anomaly(True)` (with check_nan or not)."""
+    return MODE.record_sites
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """True when anomaly mode checks values for NaN and Inf (it is on, with check_nan=True)."""
     return MODE.anomaly
 
 
 @contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Inside, every forward output and backward gradient is checked for NaN and Inf."""
-    with set_detect_anomaly(True):
+def detect_anomaly(check_nan: bool = True) -> Iterator[None]:
+    """Inside, every forward output and backward gradient is checked for NaN and Inf (with `check_nan=False`,
+    call sites are only recorded)."""
+    with set_detect_anomaly(True, check_nan):
         yield
 
 
