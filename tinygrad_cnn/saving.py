@@ -145,7 +145,11 @@ def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) ->
     if path.is_dir():
         raise IsADirectoryError(f"cannot save to {path}: it is a directory; give a file name such as "
                                 f"{path / 'model.npz'}")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:   # a read-only or full location: name the target, not the temporary file
+        raise _reworded(e, f"cannot save to {path}: cannot create a file in {path.parent} ({e.strerror or e}); "
+                           "choose a writable directory") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -153,17 +157,26 @@ def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) ->
             os.fsync(f.fileno())
         os.chmod(temporary, _file_mode(path))
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(e, OSError):   # a full disk, a quota: the message says what happened to the old file
+            kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+            raise _reworded(e, f"cannot save to {path}: {e.strerror or e}; {kept}") from e
         raise
     _sync_directory(path.parent)
 
 
+def _reworded(error: OSError, message: str) -> OSError:
+    """`error` again (same class and errno) with `message`, which names the file the user gave."""
+    return type(error)(error.errno, message) if error.errno else type(error)(message)
+
+
 def _file_path(path: Any) -> Path:
+    """`path` as a Path, with a leading ~ expanded to the home directory (as a shell would)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name (str or pathlib.Path), got {type(path).__name__} {path!r:.40}")
-    return Path(path)
+    return Path(path).expanduser()
 
 
 def _file_mode(path: Path) -> int:
@@ -271,29 +284,29 @@ def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> d
     own = model.state_dict()
     if not set(stored) & set(own) and len(stored) == len(own):
         sources = dict(zip(own, stored, strict=True))  # model weight name -> file weight name
+        problems = []
     else:
-        missing = [name for name in own if name not in stored]
-        if missing:
-            raise ModelFileError(f"{path} has no weight {missing[0]!r} (missing: {missing}; the file holds "
-                                 f"{list(stored)}); it was saved from a different architecture")
-        unexpected = [name for name in stored if name not in own]
-        if unexpected:
-            raise ModelFileError(f"{path} holds weights the model does not have: {unexpected}")
-        sources = {name: name for name in own}
+        sources = {name: name for name in own if name in stored}
+        missing, unexpected = [name for name in own if name not in stored], [name for name in stored if name not in own]
+        problems = ([f"the file has no weight {missing[0]!r} (missing: {missing}; the file holds {list(stored)})"]
+                    if missing else []) + ([f"the file holds weights the model does not have: {unexpected}"]
+                                           if unexpected else [])
     for name, source in sources.items():
         array, label = stored[source], repr(name) if name == source else f"{name!r} (file: {source!r})"
         if array.shape != own[name].shape:
-            raise ModelFileError(f"{path}: weight {label} has shape {array.shape} in the file but "
-                                 f"{own[name].shape} in the model; it was saved from a different architecture")
-        if array.dtype.kind != "f":
-            raise ModelFileError(f"{path}: weight {label} has dtype {array.dtype}; weights must be floating point")
+            problems.append(f"weight {label} has shape {array.shape} in the file but {own[name].shape} in the model")
+        elif array.dtype.kind != "f":
+            problems.append(f"weight {label} has dtype {array.dtype}; weights must be floating point")
+    if problems:   # every mismatch at once, so that one look at the message shows how the models differ
+        raise ModelFileError(f"{path} does not fit the model; it was saved from a different architecture:\n  " +
+                             "\n  ".join(problems))
     return {name: stored[source] for name, source in sources.items()}
 
 
 def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Load weights saved by `save_weights` or `save` into `model`; nothing changes unless all fit."""
     arrays = read_arrays(path)   # checks the path first
-    path = Path(path)
+    path = _file_path(path)
     _check_format(arrays, path, (WEIGHTS_FORMAT, MODEL_FORMAT))
     if not model.built:
         raise ValueError("the model has no weights yet: start it with tc.Input(shape) or call it on data once, "
@@ -306,7 +319,7 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Model:  # 
     compiled (and `compile` is True), the optimizer with its state."""
     compile = flag(compile, "compile", "load_model")  # noqa: A001
     arrays = read_arrays(path)   # checks the path first
-    path = Path(path)
+    path = _file_path(path)
     _check_format(arrays, path, (MODEL_FORMAT,))
     architecture = _json(arrays, "architecture", path)
     if not isinstance(architecture, dict) or architecture.get("class_name") not in ("Sequential", "Functional"):
