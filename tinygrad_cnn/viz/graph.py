@@ -345,8 +345,9 @@ class _Builder:
         for number, (leaf, consumers) in enumerate(self.leaf_uses.values()):
             role = leaf_role(leaf, self.names, self.inputs) if consumers else "output"
             layers = [self.layers.get(consumer) for consumer in consumers]
-            owners = {id(layer.scope.owner) if layer is not None else None for layer in layers}
-            one_layer = None not in owners and (len(layers) == 1 or (len(owners) == 1 and layers[0].scope.owner))
+            owners = {id(layer.scope.owner) for layer in layers if layer is not None}
+            one_layer = None not in layers and (
+                len(layers) == 1 or (len(owners) == 1 and layers[0].scope.owner is not None))
             if role == "parameter" and one_layer:  # a layer's own weight; a shared layer's, on each of its calls
                 for layer in layers:
                     layer.params.append((self.names.get(id(leaf)) or leaf.name, leaf.size))
