@@ -33,7 +33,8 @@ def small() -> tc.Tensor:
     return (x * 2).sum()
 
 
-def test_save_graph_leaves_the_graph_where_it_was(dot, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("dot")
+def test_save_graph_leaves_the_graph_where_it_was(tmp_path, monkeypatch):
     # save_graph rendered the graph itself, which keeps the folder and name it was given: a later
     # graph.render("model") then wrote into the folder of the last save_graph
     monkeypatch.chdir(tmp_path)
@@ -57,7 +58,8 @@ def test_save_graph_path_errors_name_the_path(tmp_path):
         tc.viz.save_graph(graph, tmp_path / "model", format="bmp")
 
 
-def test_save_graph_format_for_a_name_without_extension(dot, tmp_path):
+@pytest.mark.usefixtures("dot")
+def test_save_graph_format_for_a_name_without_extension(tmp_path):
     written = tc.viz.save_graph(tc.draw_graph(small()), tmp_path / "model", format="png")
     assert written == tmp_path / "model" and written.read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
@@ -78,7 +80,8 @@ def nested_model() -> tc.Sequential:
     return model
 
 
-def test_plot_model_takes_every_keras_3_argument(dot, tmp_path):
+@pytest.mark.usefixtures("dot")
+def test_plot_model_takes_every_keras_3_argument(tmp_path):
     # Keras 3: plot_model(model, to_file, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
     # show_layer_activations, show_trainable, splines); all but the first five were refused as unknown
     model = nested_model()
@@ -110,7 +113,8 @@ def test_plot_model_draws_a_nested_model_as_one_node_unless_expanded():
     assert labels[1][-1] == "92 parameters: inner_a/kernel, inner_a/bias, inner_b/kernel, inner_b/bias"
 
 
-def test_plot_model_without_extension_writes_png_as_keras_does(dot, tmp_path):
+@pytest.mark.usefixtures("dot")
+def test_plot_model_without_extension_writes_png_as_keras_does(tmp_path):
     tc.viz.plot_model(nested_model(), to_file=tmp_path / "model")
     assert (tmp_path / "model").read_bytes().startswith(b"\x89PNG")
 
@@ -131,7 +135,8 @@ def svg_texts(graph) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["R&amp;D", "a&lt;b", "&#65;", "x < y & z > \"w\"", "back\\slash", "ünï✓"])
-def test_special_characters_in_names_are_drawn_as_written(dot, name):
+@pytest.mark.usefixtures("dot")
+def test_special_characters_in_names_are_drawn_as_written(name):
     # dot reads `&name;` in any label as one character: a layer named R&amp;D was drawn as "R&D"
     x = tc.Tensor(np.ones(2, np.float32), requires_grad=True, name=name)
     with tc.mode.scope(name, "Block"):
@@ -158,7 +163,8 @@ def test_an_output_without_a_recorded_graph_says_so():
     assert "no graph" not in tc.draw_graph(leaf).source and "no graph" not in tc.viz.text_graph(leaf)
 
 
-def test_cli_graph_writes_dot_source_without_the_dot_program(no_dot, tmp_path, capsys):
+@pytest.mark.usefixtures("no_dot")
+def test_cli_graph_writes_dot_source_without_the_dot_program(tmp_path, capsys):
     # --out graph.dot was refused as "not a picture format", though the DOT source is what a user without
     # graphviz's program can get
     from tinygrad_cnn.cli import main
