@@ -54,6 +54,7 @@ class Mismatch:
     numeric: float
     tolerance: float
     kink_range: tuple[float, float] | None = None   # the one-sided range, when the entry sits on a kink
+    coarse: float | None = None    # the numeric value with step eps, when the one with eps / 10 differs from it
 
     @property
     def abs_error(self) -> float:
@@ -69,6 +70,9 @@ class Mismatch:
     def line(self) -> str:
         text = (f"element {self.element}: analytic {self.analytic:.6g}, numeric {self.numeric:.6g}, "
                 f"abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}, tolerance {self.tolerance:.3g}")
+        if self.coarse is not None:
+            text += (f"; the finite difference has not settled (it was {self.coarse:.6g} with a 10 times larger "
+                     "step): fn curves on a scale near eps, pass a smaller eps")
         if not math.isfinite(self.numeric):
             text += ("; fn is not finite within eps of this point (it leaves its domain there: move the point "
                      "away from the edge, or pass a smaller eps)")
@@ -109,6 +113,7 @@ class InputResult:
     numeric: np.ndarray | None
     mismatches: list[Mismatch] = field(default_factory=list)
     kinks: list[Kink] = field(default_factory=list)
+    hidden: list[tuple[int, ...]] = field(default_factory=list)   # below atol, yet off by more than rtol
 
 
 @dataclass
@@ -265,19 +270,23 @@ def _one_sided_differences(fn: Callable[..., Any], inputs: list[Any], index: int
 Slopes = Callable[[list[tuple[int, ...]], float], tuple[np.ndarray, ...]]
 
 
-def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol: float, rtol: float) -> InputResult:
+def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol: float, rtol: float,
+             noise: float = 0.0) -> InputResult:
     """Mismatches and kinks of one input, from its analytic gradient and one-sided differences.
 
-    Suspect entries (central difference off, or one-sided slopes apart) are measured again with
-    eps / 10: a kink keeps its gap, a jump's slopes grow, a smooth curve's gap shrinks.
+    Suspect entries (central difference off, one-sided slopes apart, or below atol but off by more
+    than rtol) are measured again with eps / 10: a kink keeps its gap, a jump's slopes grow, a smooth
+    curve's gap shrinks. `noise`: the rounding level of a central difference with step eps.
     """
     elements = list(np.ndindex(analytic.shape))
     left, right, low, high = (a.reshape(analytic.shape) for a in slopes(elements, eps))
     numeric = np.array((left + right) / 2)   # an array also for 0-d inputs (entries are rewritten below)
-    bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
+    error = np.abs(analytic - numeric)
+    bad = ~(error <= atol + rtol * np.abs(numeric))
     apart = high - low > atol + rtol * np.maximum(np.abs(low), np.abs(high))
+    hidden = (np.maximum(np.abs(analytic), np.abs(numeric)) < atol) & (error > rtol * np.abs(numeric) + noise)
     result = InputResult(index, analytic.shape, analytic, numeric)
-    suspects = [tuple(int(k) for k in e) for e in np.argwhere(bad | apart)]
+    suspects = [tuple(int(k) for k in e) for e in np.argwhere(bad | apart | hidden)]
     if not suspects:
         return result
     for e, l2, r2, low2, high2 in zip(suspects, *slopes(suspects, eps / 10), strict=True):
@@ -293,10 +302,14 @@ def _compare(index: int, analytic: np.ndarray, slopes: Slopes, eps: float, atol:
             else:
                 result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance, span))
             continue
-        numeric[e] = (l2 + r2) / 2                                    # smooth: the finer difference
+        coarse, numeric[e] = float(numeric[e]), (l2 + r2) / 2         # smooth: the finer difference
         tolerance = atol + rtol * abs(numeric[e])
         if not abs(a - numeric[e]) <= tolerance:
-            result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance))
+            unsettled = abs(coarse - numeric[e]) > tolerance
+            result.mismatches.append(Mismatch(index, e, a, float(numeric[e]), tolerance,
+                                              coarse=coarse if unsettled else None))
+        elif abs(a - numeric[e]) > max(rtol * abs(numeric[e]) + 10 * noise, error[e] / 2):
+            result.hidden.append(e)   # off at both steps (truncation error would shrink 100-fold): atol hides it
     return result
 
 
@@ -381,15 +394,16 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
             to_check = [i for i in differentiable if not agrees([i])] or differentiable
         report.notes.append(f"fast mode: the random projection v^T J u disagreed; inputs {to_check} "
                             "were checked entry by entry")
+    scale = sum(float(np.abs(u * o.data).sum()) for u, o in zip(upstream, outputs, strict=True))
+    noise = 1e-14 * scale / eps   # rounding of a central difference, with a margin
     for i in differentiable:
         if i in to_check:
             slopes = functools.partial(_one_sided_differences, fn, prepared, i, upstream)
             with np.errstate(all="ignore"):
-                report.inputs.append(_compare(i, analytic[i], slopes, eps, atol, rtol))
+                report.inputs.append(_compare(i, analytic[i], slopes, eps, atol, rtol, noise))
         else:
             report.inputs.append(InputResult(i, prepared[i].shape, analytic[i], None))
-    scale = sum(float(np.abs(u * o.data).sum()) for u, o in zip(upstream, outputs, strict=True))
-    report.cautions += _hidden_by_atol(report, 1e-14 * scale / eps)
+    report.cautions += _hidden_by_atol(report)
     if not any(r.mismatches for r in report.inputs):
         report.problems += _low_precision_gradients(fn, inputs, differentiable, upstream, analytic)
     return report
@@ -460,27 +474,16 @@ def _nondeterminism(fn: Callable[..., Any], inputs: list[Any], outputs: Sequence
     return []
 
 
-def _hidden_by_atol(report: GradcheckReport, noise: float) -> list[str]:
-    """Cautions for inputs whose gradient is relatively wrong but passes because it is smaller than atol.
-
-    `noise` is the rounding level of a central difference; entries within it are not counted.
-    """
+def _hidden_by_atol(report: GradcheckReport) -> list[str]:
+    """Cautions for inputs whose gradient is off by more than rtol but passes because it is below atol."""
     cautions = []
     for r in report.inputs:
-        if r.numeric is None or r.numeric.size == 0:
-            continue
-        error, size = np.abs(r.analytic - r.numeric), np.abs(r.numeric)
-        small = np.maximum(np.abs(r.analytic), size) < report.atol
-        hidden = np.array(small & (error > report.rtol * size + noise) & (error <= report.atol + report.rtol * size))
-        for k in r.kinks:
-            hidden[k.element] = False
-        if hidden.any():
-            big = float(max(np.abs(r.analytic[hidden]).max(), size[hidden].max()))
-            cautions.append(f"input {r.index}: {int(hidden.sum())} of {r.numeric.size} entries pass only because "
-                            f"they are below atol={report.atol:g} (at most {big:.3g}), yet differ by more than "
-                            f"rtol={report.rtol:g} of the numeric value (e.g. element {_first(hidden)}); the "
-                            f"check cannot see this scale: pass atol={max(noise, 1e-5 * big):.1g} or rescale "
-                            "the inputs")
+        if r.hidden:
+            big = max(max(abs(r.analytic[e]), abs(r.numeric[e])) for e in r.hidden)
+            cautions.append(f"input {r.index}: {len(r.hidden)} of {r.analytic.size} entries pass only because they "
+                            f"are below atol={report.atol:g} (at most {big:.3g}), yet differ by more than "
+                            f"rtol={report.rtol:g} of the numeric value (e.g. element {r.hidden[0]}); the check "
+                            f"cannot see this scale: pass atol={1e-5 * big:.1g} or rescale the inputs")
     return cautions
 
 
@@ -548,6 +551,9 @@ def _add_blame(report: GradcheckReport, fn: Callable[..., Any], inputs: Any, che
                             "gradient is zero while its values change with the inputs: it computes them outside "
                             "the graph (.detach(), .data or .numpy(), a new Tensor made from values, or no_grad); "
                             "compute the output from the input tensors with tensor ops")
+    elif blamed is None and any(m.coarse is not None for r in report.inputs for m in r.mismatches):
+        report.notes.append(f"blame: each of the {count} recorded ops passes its own check, and the finite "
+                            "differences have not settled (see above): check again with a smaller eps")
     elif blamed is None:
         report.notes.append(f"blame: each of the {count} recorded ops passes its own check; the error comes "
                             "from outside the recorded graph (values taken through .data or .numpy(), "
