@@ -303,3 +303,14 @@ def test_gradcheck_property_has_no_per_example_deadline(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert "1 passed" in run.stdout, run.stdout[-3000:]   # was: DeadlineExceeded (hypothesis's 200 ms)
+
+
+def test_grad_outputs_of_the_wrong_shape_are_named():
+    with pytest.raises(ValueError, match=r"grad_outputs\[0\] has shape \(4,\) but output 0 of fn has shape \(3,\)"):
+        tc.gradgradcheck(lambda a: a ** 3, [leaf([0.5, 1.0, 2.0])], (np.ones(4),))   # was: tc.grad's RuntimeError
+
+
+def test_taylor_says_why_the_remainder_does_not_shrink():
+    result = tc.taylor_test(NoisyForward.apply, [leaf([0.3, -1.2, 2.0])])
+    assert not result.passed and "not deterministic" in result.message()
+    assert "not deterministic" not in tc.taylor_test(HalfSquare.apply, [leaf([0.3, -1.2])]).message()

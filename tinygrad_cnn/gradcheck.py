@@ -594,6 +594,10 @@ def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: 
         if len(vectors) != len(outputs):
             raise ValueError(f"gradgradcheck: {len(vectors)} grad_outputs given for {len(outputs)} outputs of fn; "
                              "pass one upstream gradient per output (or None to draw them)")
+        for k, (v, o) in enumerate(zip(vectors, outputs, strict=True)):
+            if v.shape != o.shape:
+                raise ValueError(f"gradgradcheck: grad_outputs[{k}] has shape {v.shape} but output {k} of fn has "
+                                 f"shape {o.shape}; pass one upstream gradient per output, of that output's shape")
     count = len(prepared)
 
     def first_derivatives(*args: Any) -> tuple[Tensor, ...]:

@@ -59,6 +59,9 @@ class TaylorResult:
             verdict = (f"{'passed' if self.passed else 'FAILED'}: slope {self.slope:.3f}, expected "
                        f"{self.expected} (a wrong {'gradient' if self.order == 1 else 'H d'} gives "
                        f"{self.order})")
+            if self.slope < 0.5:
+                verdict += ("; the remainder does not shrink with h: fn is not deterministic, changes its "
+                            "inputs in place, or jumps near the point")
         lines = [f"Taylor test of the {what}: {verdict}", f"{'h':>10}  {'remainder':>11}  local slope"]
         for k, (h, r) in enumerate(zip(self.h, self.remainders, strict=True)):
             local = "" if k == 0 or min(r, self.remainders[k - 1]) <= self.noise else \
