@@ -134,6 +134,24 @@ model.save({str(path)!r})
     assert [name for name in os.listdir(tmp_path) if name != "model.npz"][0].startswith(".model.npz.")
 
 
+@pytest.mark.parametrize("save", [saving.save_model, saving.save_weights])
+def test_overwrite_false_never_replaces_a_file(tmp_path, save):
+    """Keras's save_model(model, filepath, overwrite=True): overwrite=False raised TypeError (an unexpected
+    argument); now an existing file is left as it is, with FileExistsError, and a new name is written."""
+    path = tmp_path / "model.npz"
+    small_model(units=3).save(path)
+    old = path.read_bytes()
+    with pytest.raises(FileExistsError, match=f"cannot save to {path}: the file exists and overwrite=False"):
+        save(small_model(units=5), path, overwrite=False)
+    assert path.read_bytes() == old and os.listdir(tmp_path) == ["model.npz"]
+    save(small_model(units=5), tmp_path / "new.npz", overwrite=False)
+    save(small_model(units=5), path, overwrite=True)
+    with np.load(path) as written:
+        assert [written[key].shape for key in written.files if key.endswith("kernel")][0] == (4, 5)
+    with pytest.raises(TypeError, match=f"{save.__name__}: overwrite must be True or False, got 'no'"):
+        save(small_model(), path, overwrite="no")
+
+
 # --- checkpoints: another architecture ---
 
 def test_another_architecture_lists_every_mismatch(tmp_path):

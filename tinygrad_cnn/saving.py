@@ -47,8 +47,10 @@ class ModelFileError(ValueError):
 
 # --- writing -----------------------------------------------------------------------------------
 
-def save_model(model: Any, path: str | os.PathLike[str]) -> None:
-    """Write the architecture, the weights and (when compiled) the optimizer state to `path`."""
+def save_model(model: Any, path: str | os.PathLike[str], overwrite: bool = True) -> None:
+    """Write the architecture, the weights and (when compiled) the optimizer state to `path` (an existing
+    file is replaced only with `overwrite`, Keras's argument)."""
+    overwrite = flag(overwrite, "overwrite", "save_model")
     _require_saveable(model)
     arrays = _header(MODEL_FORMAT)
     arrays["architecture"] = np.array(json.dumps(serialize_layer(model)))
@@ -59,7 +61,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
         if settings is not None:
             arrays["compile"] = np.array(json.dumps(settings))
             arrays.update(_optimizer_arrays(model.optimizer))
-    write_atomic(path, arrays)
+    write_atomic(path, arrays, overwrite)
 
 
 def _compile_settings(optimizer: optimizers.Optimizer, compiled: Any) -> dict[str, Any] | None:
@@ -110,11 +112,12 @@ def _metric_name(metric: Any) -> str | dict[str, Any] | None:
     return metric.name if same else metrics_lib.serialize(metric)
 
 
-def save_weights(model: Any, path: str | os.PathLike[str]) -> None:
+def save_weights(model: Any, path: str | os.PathLike[str], overwrite: bool = True) -> None:
     """Write only the weights (load them into a model of the same architecture with `load_weights`)."""
+    overwrite = flag(overwrite, "overwrite", "save_weights")
     arrays = _header(WEIGHTS_FORMAT)
     arrays.update(_weight_arrays(model))
-    write_atomic(path, arrays)
+    write_atomic(path, arrays, overwrite)
 
 
 def _header(kind: str) -> dict[str, np.ndarray]:
@@ -137,7 +140,7 @@ def _optimizer_arrays(optimizer: optimizers.Optimizer) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], overwrite: bool = True) -> None:
     """np.savez to a temporary file next to `path`, fsync, then rename it over `path`."""
     path = _file_path(path)
     if not path.parent.is_dir():
@@ -145,6 +148,9 @@ def write_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) ->
     if path.is_dir():
         raise IsADirectoryError(f"cannot save to {path}: it is a directory; give a file name such as "
                                 f"{path / 'model.npz'}")
+    if not overwrite and path.exists():
+        raise FileExistsError(f"cannot save to {path}: the file exists and overwrite=False; pass overwrite=True "
+                              "to replace it, or choose another name")
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:   # a read-only or full location: name the target, not the temporary file
