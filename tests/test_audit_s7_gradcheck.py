@@ -203,7 +203,7 @@ def test_a_gradient_right_only_in_float64_fails_for_float32_inputs():
     assert tc.gradcheck(OverflowingSigmoid.apply, [x64])
     report = failure(OverflowingSigmoid.apply, [leaf([-100.0, 0.5, 3.0], np.float32)], blame=False)
     text = report.message()
-    assert "input 0 is float32" in text and "element (0,)" in text and "nan" in text
+    assert "input 0 is float32" in text and "element (0,)" in text and "nan" in text and "blame" not in text
     assert tc.gradcheck(lambda x: x.sigmoid(), [leaf([-100.0, 0.5, 3.0], np.float32)])
 
 

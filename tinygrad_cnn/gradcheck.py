@@ -131,6 +131,7 @@ class GradcheckReport:
     blame: Blame | None = None
     worst: int = 5                 # entries listed per input
     problems: list[str] = field(default_factory=list)   # failures of fn as a whole (it changes its inputs...)
+    precision: list[str] = field(default_factory=list)  # gradients wrong only in the inputs' own (float32) dtype
     cautions: list[str] = field(default_factory=list)   # what a passing check could not see (tiny gradients)
 
     @property
@@ -140,7 +141,8 @@ class GradcheckReport:
     @property
     def passed(self) -> bool:
         failing_kinks = self.kinks_mode == "fail" and self.kinks
-        return not failing_kinks and not self.problems and not any(r.mismatches for r in self.inputs)
+        return (not failing_kinks and not self.problems and not self.precision
+                and not any(r.mismatches for r in self.inputs))
 
     @property
     def worst_rel_error(self) -> float:
@@ -159,7 +161,7 @@ class GradcheckReport:
         verdict = "passed" if self.passed else "failed"
         lines = [f"gradcheck of the {self.what} {verdict} (eps={self.eps:g}; an entry passes when "
                  f"|analytic - numeric| <= atol + rtol * |numeric| with atol={self.atol:g}, rtol={self.rtol:g})"]
-        lines += [f"error: {p}" for p in self.problems]
+        lines += [f"error: {p}" for p in self.problems + self.precision]
         for r in self.inputs:
             if r.mismatches:
                 lines.append(f"input {r.index} (shape {r.shape}): {len(r.mismatches)} of {r.analytic.size} "
@@ -405,7 +407,7 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
             report.inputs.append(InputResult(i, prepared[i].shape, analytic[i], None))
     report.cautions += _hidden_by_atol(report)
     if not any(r.mismatches for r in report.inputs):
-        report.problems += _low_precision_gradients(fn, inputs, differentiable, upstream, analytic)
+        report.precision += _low_precision_gradients(fn, inputs, differentiable, upstream, analytic)
     return report
 
 
@@ -489,7 +491,7 @@ def _hidden_by_atol(report: GradcheckReport) -> list[str]:
 
 def _low_precision_gradients(fn: Callable[..., Any], inputs: Any, differentiable: list[int],
                              upstream: Sequence[np.ndarray], analytic: dict[int, np.ndarray]) -> list[str]:
-    """Problems for inputs given below float64 whose gradient, computed in their own dtype, is far from the
+    """Errors for inputs given below float64 whose gradient, computed in their own dtype, is far from the
     float64 one that finite differences confirmed (a backward that overflows or cancels in float32)."""
     given = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     low = [i for i in differentiable if given[i].dtype != np.float64]
@@ -552,12 +554,16 @@ def _add_blame(report: GradcheckReport, fn: Callable[..., Any], inputs: Any, che
                             "the graph (.detach(), .data or .numpy(), a new Tensor made from values, or no_grad); "
                             "compute the output from the input tensors with tensor ops")
     elif blamed is None and any(m.coarse is not None for r in report.inputs for m in r.mismatches):
-        report.notes.append(f"blame: each of the {count} recorded ops passes its own check, and the finite "
+        report.notes.append(f"blame: {_each(count)} passes its own check, and the finite "
                             "differences have not settled (see above): check again with a smaller eps")
     elif blamed is None:
-        report.notes.append(f"blame: each of the {count} recorded ops passes its own check; the error comes "
+        report.notes.append(f"blame: {_each(count)} passes its own check; the error comes "
                             "from outside the recorded graph (values taken through .data or .numpy(), "
                             "randomness, or a precision loss)")
+
+
+def _each(count: int) -> str:
+    return "the one recorded op" if count == 1 else f"each of the {count} recorded ops"
 
 
 def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
@@ -574,7 +580,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, 
     flag(blame, "blame", "gradcheck")
     options = dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, fast_mode=fast_mode, kinks=kinks, seed=seed)
     report = check_gradients(fn, inputs, **options)
-    if not report.passed and blame:
+    if not report.passed and blame and not report.precision:   # blame checks ops in float64: none would fail
         _add_blame(report, fn, inputs, _local_check(options))
     return _verdict(report, raise_exception)
 
