@@ -128,6 +128,10 @@ def test_a_zip_member_that_is_not_an_array_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("format.npy", b"not an array")
         archive.writestr("notes.txt", b"hello")
+    with pytest.raises(ModelFileError, match="entry 'notes.txt' is not a NumPy array"):
+        tc.load_model(path)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("format.npy", b"not an array")
     with pytest.raises(ModelFileError, match="entry 'format' is not a NumPy array"):
         tc.load_model(path)
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,27 @@ def test_overwrite_false_never_replaces_a_file(tmp_path, save):
         assert [written[key].shape for key in written.files if key.endswith("kernel")][0] == (4, 5)
     with pytest.raises(TypeError, match=f"{save.__name__}: overwrite must be True or False, got 'no'"):
         save(small_model(), path, overwrite="no")
+
+
+def test_files_of_other_frameworks_are_named(tmp_path, monkeypatch):
+    """A PyTorch checkpoint was 'entry 't/data.pkl' is not a NumPy array', a Keras 2 .h5 file 'not an .npz
+    (zip) archive (it starts with b'\\x89HDF\\r\\n')'; and every member of a foreign zip was read into memory
+    before the error (a checkpoint can be gigabytes). Now the format is named and nothing is read."""
+    torch = require_torch()
+    torch.save({"w": torch.ones(2)}, tmp_path / "model.pt")
+    keras_file = tmp_path / "model.keras"
+    with zipfile.ZipFile(keras_file, "w") as archive:
+        archive.writestr("metadata.json", b"{}")
+        archive.writestr("config.json", b"{}")
+        archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n")
+    (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: pytest.fail("a foreign member was read"))
+    for name, kind in [("model.pt", "a PyTorch checkpoint"), ("model.keras", "a Keras .keras archive"),
+                       ("model.h5", "an HDF5 file")]:
+        with pytest.raises(ModelFileError, match=f"model.{name.split('.')[1]} is {kind}.*not a tinygrad_cnn model"):
+            tc.load_model(tmp_path / name)
+        with pytest.raises(ModelFileError, match=kind):
+            small_model().load_weights(tmp_path / name)
 
 
 # --- checkpoints: another architecture ---

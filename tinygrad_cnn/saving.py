@@ -220,6 +220,9 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if magic[:1] == b"\x80":             # the opcode every pickle (protocol 2 and later) starts with
         raise ModelFileError(f"{path} is a pickle file: pickled Python objects are never loaded (loading them "
                              "could run code); save models with model.save")
+    if magic.startswith(b"\x89HDF"):
+        raise ModelFileError(f"{path} is an HDF5 file (Keras's .h5 format?), not a tinygrad_cnn model file; "
+                             "tinygrad_cnn reads the .npz files model.save and save_weights write")
     if magic and not magic.startswith(b"PK"):
         raise ModelFileError(f"{path} is not a tinygrad_cnn model file: it is not an .npz (zip) archive "
                              f"(it starts with {magic!r})")
@@ -227,6 +230,7 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ModelFileError(f"{path} is a single .npy array, not a tinygrad_cnn .npz model file")
+            _refuse_foreign_zip(archive.zip.namelist(), path)   # before reading anything (it may be large)
             arrays = {}
             for key in archive.files:
                 try:
@@ -246,11 +250,23 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ModelFileError(f"{path}: corrupt or truncated file ({type(e).__name__}: {e})") from None
     for key, array in arrays.items():
-        if not isinstance(array, np.ndarray):   # a zip member that is not a .npy file: np.load gives its bytes
+        if not isinstance(array, np.ndarray):   # a .npy member that is not one: np.load gives its bytes
             raise ModelFileError(f"{path}: entry {key!r} is not a NumPy array; is this a tinygrad_cnn file?")
         if array.dtype.kind not in "biufU":
             raise ModelFileError(f"{path}: entry {key!r} has dtype {array.dtype}; only numbers and text are allowed")
     return arrays
+
+
+def _refuse_foreign_zip(members: list[str], path: Path) -> None:
+    """A zip archive whose members are not all .npy arrays is someone else's format: say whose, when known."""
+    others = [name for name in members if not name.endswith(".npy")]
+    if not others:
+        return
+    kind = ("a Keras .keras archive" if "config.json" in others else
+            "a PyTorch checkpoint (torch.save)" if any(name.endswith("data.pkl") for name in others) else
+            "a zip archive")
+    raise ModelFileError(f"{path} is {kind}, not a tinygrad_cnn model file: its entry {others[0]!r} is not a NumPy "
+                         "array; tinygrad_cnn reads the .npz files model.save and save_weights write")
 
 
 def _text(arrays: dict[str, np.ndarray], key: str, path: Path) -> str:
