@@ -72,7 +72,7 @@ def test_the_catalog_reaches_every_primitive_op():
         for _ in range(3):
             out = op.fn(*op.inputs(rng))
             recorded |= {node.name for node in toposort([out._ctx] if out._ctx is not None else [])}
-    missing = primitives() - recorded - SECOND_ORDER_ONLY - {"Cast"}
+    missing = primitives() - recorded - SECOND_ORDER_ONLY - {"Cast", "FloorDivide"}   # // is never recorded
     assert not missing, f"ops no `tinygrad-cnn gradcheck` row exercises: {sorted(missing)}"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..conv import avg_pool2d, conv2d, conv2d_transpose, max_pool2d
-from ..layers.activations import elu
+from ..layers.activations import elu, gelu
 from ..losses import sparse_categorical_crossentropy
 from ..ops.composed import maximum, minimum, where
 from ..ops.movement import concatenate, stack
@@ -190,6 +190,7 @@ CATALOG: list[CatalogOp] = [
     CatalogOp("relu", Tensor.relu, _unary(), has_kinks=True),
     CatalogOp("leaky_relu", lambda a: a.leaky_relu(0.1), _unary(), has_kinks=True),
     CatalogOp("elu", lambda a: elu(a, 0.5), _unary(), has_kinks=True),   # alpha != 1: the slope jumps at 0
+    CatalogOp("gelu", gelu, _unary()),                                    # x * Phi(x): the NormalCDF primitive
     CatalogOp("abs", Tensor.abs, _unary(), has_kinks=True),
     CatalogOp("clip", lambda a: a.clip(-1.0, 1.0), _near_bounds, has_kinks=True),
     CatalogOp("maximum", maximum, _tied_pair, has_kinks=True),
