@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_cnn as tc
-from tinygrad_cnn.gradcheck import check_gradients
+from tinygrad_cnn.gradcheck import check_gradients, second_derivative_report
 from tinygrad_cnn.testing import strategies as tcs
 
 
@@ -314,3 +314,49 @@ def test_taylor_says_why_the_remainder_does_not_shrink():
     result = tc.taylor_test(NoisyForward.apply, [leaf([0.3, -1.2, 2.0])])
     assert not result.passed and "not deterministic" in result.message()
     assert "not deterministic" not in tc.taylor_test(HalfSquare.apply, [leaf([0.3, -1.2])]).message()
+
+
+class DetachedCube(tc.Function):
+    """x^3 whose backward 3 x^2 takes one factor x off the graph: first derivative right, second wrong."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.data ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * tc.Tensor(x.data)
+
+
+def test_a_wrong_second_derivative_only_passes_gradcheck_and_is_blamed_by_gradgradcheck():
+    from tinygrad_cnn.mode import scope
+    rng = np.random.default_rng(3)
+    x, w = leaf(rng.standard_normal((4, 3))), leaf(rng.standard_normal((3, 5)))
+
+    def model(x, w):
+        with scope("act", "Cube"):
+            return DetachedCube.apply(x @ w).tanh()
+
+    assert tc.gradcheck(model, (x, w))
+    with pytest.raises(tc.GradcheckError) as caught:
+        tc.gradgradcheck(model, (x, w))
+    blame = caught.value.report.blame
+    assert blame.op == "DetachedCube" and blame.layer == "act"
+    assert "DetachedCube((4, 5)) has a wrong second derivative of its own" in str(caught.value)  # was: "gradient"
+
+
+def test_gradgradcheck_says_which_inputs_are_upstream_gradients():
+    class UpstreamSquared(tc.Function):   # backward uses g * g: right for g = 1 only, second order wrong in g
+        @staticmethod
+        def forward(ctx, x):
+            return x.data * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2 + (g - g.detach()) * g.detach()   # the value is right; d/dg is 2 + g, not 2
+
+    report = second_derivative_report(UpstreamSquared.apply, [leaf([0.5, 1.0])])
+    assert not report.passed and report.inputs[1].mismatches
+    assert any("input 1 is that of output 0" in n for n in report.notes)

@@ -53,7 +53,7 @@ class Blame:
         where = f"in layer {layer_label(repr(self.layer), self.layer_kind)}" if self.layer else "outside any layer"
         called = f"called at {self.site[0]}:{self.site[1]}" if self.site else "applied by the check itself"
         defined = f"; {self.op} is defined at {self.defined[0]}:{self.defined[1]}" if self.defined else ""
-        verdict = "fails its own check" if self.report.problems else "has a wrong gradient of its own"
+        verdict = "fails its own check" if self.report.problems else f"has a wrong {self.report.what} of its own"
         own = self.report.message()
         if own == above:   # the function is this one op, on the same inputs
             local = "  its own check: the report above (the function is this one op)"

@@ -617,7 +617,12 @@ def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: 
         return tuple(g for g in grads if g is not None and g.requires_grad)
 
     first_derivatives.needs_graph = True  # type: ignore[attr-defined]
-    return check_gradients(first_derivatives, prepared + vectors, what="second derivative", **options)
+    report = check_gradients(first_derivatives, prepared + vectors, what="second derivative", **options)
+    named = [r.index for r in report.inputs if r.index >= count and (r.mismatches or r.kinks)]
+    if named:
+        report.notes.append(f"inputs {count} to {count + len(vectors) - 1} are the upstream gradients of fn's "
+                            f"outputs 0 to {len(vectors) - 1}: input {named[0]} is that of output {named[0] - count}")
+    return report
 
 
 def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None, *, eps: float | None = None,
