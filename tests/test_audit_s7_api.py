@@ -3,6 +3,7 @@ optimizer configs, tc.utils.plot_model and the command line."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,3 +262,46 @@ def test_utils_plot_model_writes_png_like_keras(tmp_path):
     tc.utils.plot_model(small_cnn(), to_file=str(tmp_path / "plain"))   # no extension: PNG, as Keras writes
     for name in ("model.png", "plain"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_version_and_a_description_for_each_command(capsys):
+    from tinygrad_cnn.cli import main
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"tinygrad-cnn {tc.__version__}"
+    for command, words in [("demo", "Train the tutorial's CNN"), ("gradcheck", "Gradcheck and gradgradcheck"),
+                           ("graph", "Draw the demo CNN's graph")]:
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0 and words in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["demo", "--seed", "-1"], "argument --seed: must be a whole number of at least 0, got '-1'"),
+    (["demo", "--seed", "1.5"], "argument --seed: must be a whole number of at least 0"),
+    (["demo", "--epochs", "0"], "argument --epochs: must be a whole number of at least 1, got '0'"),
+])
+def test_cli_bad_numbers_exit_2_with_the_option_named(capsys, argv, words):
+    from tinygrad_cnn.cli import main
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_demo_names_one_missing_package_in_the_singular(monkeypatch, capsys, tmp_path):
+    from tinygrad_cnn import demo
+    from tinygrad_cnn.cli import main
+    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: None)
+    assert main(["demo", "--mnist", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "the demo needs matplotlib, which is not installed" in capsys.readouterr().err
+
+
+def test_the_version_is_written_once_and_the_wheel_carries_the_license():
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tinygrad_cnn.__version__"}
+    assert project["project"]["license"] == "MIT" and "MIT License" in (root / "LICENSE").read_text()
+    assert (root / "tinygrad_cnn" / "py.typed").exists()
+    assert project["tool"]["setuptools"]["package-data"]["tinygrad_cnn"] == ["py.typed"]

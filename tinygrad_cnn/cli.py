@@ -7,15 +7,21 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
+    from . import __version__
     parser = argparse.ArgumentParser(prog="tinygrad-cnn", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+
     from .demo import add_arguments as add_demo_arguments
-    add_demo_arguments(commands.add_parser(
-        "demo", help="train the tutorial's CNN on handwritten digits, draw what it learned, check its gradients"))
+    add_demo_arguments(command(
+        "demo", "train the tutorial's CNN on handwritten digits, draw what it learned, check its gradients"))
     from .testing.gradcheck_command import add_arguments
-    add_arguments(commands.add_parser("gradcheck", help="gradcheck and gradgradcheck every built-in op"))
+    add_arguments(command("gradcheck", "gradcheck and gradgradcheck every built-in op"))
     from .viz.command import add_arguments as add_graph_arguments
-    add_graph_arguments(commands.add_parser("graph", help="draw the demo CNN's graph to a picture file"))
+    add_graph_arguments(command("graph", "draw the demo CNN's graph to a picture file"))
     return parser
 
 

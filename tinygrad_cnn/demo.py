@@ -11,7 +11,7 @@ import contextlib
 import importlib.util
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,8 @@ def run_demo(args: argparse.Namespace) -> int:
     needed = ["matplotlib"] + (["sklearn"] if args.mnist is None else [])  # the pictures, the digits
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
-        print(f"tinygrad-cnn demo: error: the demo needs {' and '.join(missing)}, which are not installed: "
+        print(f"tinygrad-cnn demo: error: the demo needs {' and '.join(missing)}, which "
+              f"{'is' if len(missing) == 1 else 'are'} not installed: "
               'pip install "tinygrad-cnn[examples]"', file=sys.stderr)
         return 2
     try:  # a bad --out or --mnist: say so before any training, without a traceback
@@ -167,18 +168,20 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if good and checked else 1
 
 
-def positive_epochs(text: str) -> int:
-    """--epochs: an int of at least 1 (argparse prints the error with the usage)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return int(text)
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An option's type: an int of at least `minimum` (argparse prints the error with the usage, exit code 2)."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {text!r}")
+        return int(text)
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's command-line options."""
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: ./{DEFAULT_OUT}/)")
-    parser.add_argument("--epochs", type=positive_epochs, default=None,
+    parser.add_argument("--epochs", type=whole_number(1), default=None,
                         help="training epochs, at least 1 (default: 10, or 2 with --mnist)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=whole_number(0), default=0, help="random seed, at least 0 (default: 0)")
     parser.add_argument("--mnist", metavar="DIR", default=None,
                         help="train on the MNIST IDX files in DIR instead of the 8x8 digits")
