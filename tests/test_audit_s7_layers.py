@@ -145,3 +145,30 @@ def test_gelu_approximate_is_the_tanh_form_and_both_have_second_derivatives():
                                torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy(), rtol=1e-12)
     for approximate in (False, True):
         assert tc.gradgradcheck(lambda t, a=approximate: gelu(t, approximate=a), [tc.Tensor(x, requires_grad=True)])
+
+
+# --- a Sequential model built from data or build() has symbolic inputs and layer outputs (Keras 3) ---
+@pytest.mark.parametrize("how", ["call", "build", "input_shape"])
+def test_a_sequential_model_built_without_input_gives_feature_extraction_models(how):
+    first = L.Conv2D(4, 3, activation="relu", **({"input_shape": (8, 8, 1)} if how == "input_shape" else {}))
+    seq = tc.Sequential([first, L.MaxPooling2D(), L.Flatten(), L.Dense(3)])
+    data = np.random.default_rng(2).standard_normal((2, 8, 8, 1)).astype(np.float32)
+    if how == "call":
+        seq(data)
+    elif how == "build":
+        seq.build((None, 8, 8, 1))
+    # Chollet's recipe: the layers' outputs first, then the model's input
+    outputs = [layer.output for layer in seq.layers]
+    extractor = tc.Model(inputs=seq.input, outputs=outputs)
+    features = extractor(data)
+    assert [f.shape for f in features] == [(2, 6, 6, 4), (2, 3, 3, 4), (2, 36), (2, 3)]
+    np.testing.assert_array_equal(features[-1].numpy(), seq(data).numpy())
+    assert seq.inputs[0].shape == (None, 8, 8, 1) and seq.output.shape == (None, 3)
+    seq.add(L.Dense(2))
+    assert seq.output.shape == (None, 2) and seq(data).shape == (2, 2)
+    assert seq.count_params() == extractor.count_params() + 3 * 2 + 2
+
+
+def test_an_unbuilt_sequential_model_says_how_to_get_symbolic_inputs():
+    with pytest.raises(ValueError, match=r"is not built yet, so it has no symbolic outputs; .*tc.Input.*build"):
+        _ = tc.Sequential([L.Dense(2)]).outputs

@@ -488,7 +488,7 @@ def test_layer_outputs_give_feature_extraction_models_as_in_keras():
     model = resnetish()
     assert model.input is model.inputs[0] and model.output is model.outputs[0]
     assert tc.Model(model.input, model.get_layer("c2").output)(np.zeros((1, 6, 6, 1))).shape == (1, 6, 6, 3)
-    with pytest.raises(ValueError, match="was not started with tc.Input"):
+    with pytest.raises(ValueError, match="is not built yet, so it has no symbolic inputs; start it with tc.Input"):
         _ = tc.Sequential([L.Dense(2)]).inputs
     with pytest.raises(ValueError, match="never been called on symbolic tensors.*no output"):
         _ = L.Dense(2).output

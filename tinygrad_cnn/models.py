@@ -445,8 +445,9 @@ class Sequential(Model):
 
     def _symbolic_ends(self, what: str) -> list[KerasTensor]:
         if not self._symbolic:
-            raise ValueError(f"{self._describe()} was not started with tc.Input(shape), so it has no symbolic "
-                             f"{what}; start it with one, e.g. tc.Sequential([tc.Input((28, 28, 1)), ...])")
+            raise ValueError(f"{self._describe()} is not built yet, so it has no symbolic {what}; start it with "
+                             "tc.Input(shape), e.g. tc.Sequential([tc.Input((28, 28, 1)), ...]), call it on data "
+                             "or call model.build((None, *shape))")
         return self._symbolic
 
     @property
@@ -473,10 +474,12 @@ class Sequential(Model):
         return self._layers
 
     def _create_weights(self, input_shape: Shape) -> None:
-        shape = input_shape
+        """Build the layers from the model's first input shape (a call or build()); as in Keras 3 the model gets an
+        Input of that shape, so that model.inputs and each layer's output exist, e.g. for a feature-map model."""
+        start = self._input_layer if self._input_layer is not None else InputLayer(batch_shape=input_shape)
+        self._symbolic = [start.output]
         for layer in self._layers:
-            layer.build_for(shape)
-            shape = layer.output_shape
+            self._symbolic.append(layer(self._symbolic[-1]))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         for layer in self._layers:
