@@ -227,3 +227,71 @@ def test_metrics_by_keras_class_name(name):
     assert list(model.fit(x, y, verbose=0).history) == ["loss", "SparseCategoricalAccuracy"]
     with pytest.raises(ValueError, match="unknown metric 'Precison'.*or a class name such as"):
         metrics.get("Precison")
+
+
+# --- Keras's top-k accuracies, precision, recall and RMSE (missing before) -------------------------------
+
+@settings(max_examples=25)
+@given(st.integers(1, 9), st.integers(2, 6), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_top_k_accuracies_against_a_sort(n, classes, k, seed):
+    rng = np.random.default_rng(seed)
+    scores, labels = rng.integers(0, 4, (n, classes)).astype(np.float64), rng.integers(0, classes, n)  # with ties
+    # the label is in the top k when fewer than k scores beat it (ties count in, as Keras's in_top_k)
+    expected = np.mean([(scores[i] > scores[i, labels[i]]).sum() < k for i in range(n)])
+    assert metrics.SparseTopKCategoricalAccuracy(k)(labels, scores) == pytest.approx(expected)
+    assert metrics.SparseTopKCategoricalAccuracy(k)(labels[:, None], scores) == pytest.approx(expected)
+    assert metrics.TopKCategoricalAccuracy(k=k)(np.eye(classes)[labels], scores) == pytest.approx(expected)
+    assert metrics.get("sparse_top_k_categorical_accuracy").k == 5  # Keras's default
+    out_of_range = metrics.SparseTopKCategoricalAccuracy(k)(np.full(n, classes), scores)
+    assert out_of_range == 0.0
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 12), st.integers(1, 4), st.floats(0.0, 1.0), st.booleans(), st.integers(0, 2**31 - 1))
+def test_precision_and_recall_against_counts(n, columns, threshold, weighted, seed):
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, 2, (n, columns)), rng.random((n, columns))
+    w = rng.uniform(0, 2, n) if weighted else np.ones(n)
+    called, positive, weights = p > threshold, y != 0, np.broadcast_to(w[:, None], (n, columns))
+
+    def share(hits, among):
+        return (weights * (hits & among)).sum() / (weights * among).sum() if (weights * among).sum() else 0.0
+
+    sample_weight = w if weighted else None
+    precision, recall = metrics.Precision(threshold), metrics.Recall(thresholds=threshold)
+    assert precision(y, p, sample_weight=sample_weight) == pytest.approx(share(positive, called))
+    assert recall(y, p, sample_weight=sample_weight) == pytest.approx(share(called, positive))
+    column = columns - 1
+    assert metrics.Recall(class_id=column)(y, p, sample_weight) == pytest.approx(share(
+        (p > 0.5)[:, column:], positive[:, column:]))
+    best = p == p.max(axis=1, keepdims=True)
+    assert metrics.Precision(top_k=1)(y, p, sample_weight) == pytest.approx(share(positive, best))
+
+
+def test_precision_recall_arguments_and_fit():
+    assert list(inspect.signature(metrics.Precision).parameters) == ["thresholds", "top_k", "class_id", "name",
+                                                                     "dtype"]
+    assert metrics.Precision()([[0], [0]], [[0.1], [0.2]]) == 0.0  # nothing called positive: 0, as Keras
+    for kwargs, error in [({"thresholds": [0.5, 0.7]}, TypeError), ({"thresholds": 1.5}, ValueError),
+                          ({"top_k": 0}, ValueError), ({"class_id": -1}, ValueError)]:
+        with pytest.raises(error, match="Precision: "):
+            metrics.Precision(**kwargs)
+    with pytest.raises(ValueError, match=r"Recall: class_id=5 is not a column of y_pred with shape \(2, 3\)"):
+        metrics.Recall(class_id=5)(np.zeros((2, 3)), np.zeros((2, 3)))
+    x, y = data()
+    model = dense_model("binary_crossentropy", units=1, metric_list=["precision", metrics.Recall(name="rec"),
+                                                                     "root_mean_squared_error"])
+    history = model.fit(x, (y > 0).astype(np.float32), verbose=0).history
+    assert list(history) == ["loss", "precision", "rec", "root_mean_squared_error"]
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 8), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_root_mean_squared_error_over_batches(n, batches, seed):
+    rng = np.random.default_rng(seed)
+    metric, errors = metrics.RootMeanSquaredError(), []
+    for _ in range(batches):
+        y, p = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+        metric.update_state(y, p)
+        errors.append((y - p) ** 2)
+    assert metric.result() == pytest.approx(np.sqrt(np.mean(errors)))

@@ -284,7 +284,7 @@ def test_model_built_on_the_first_fit():
     (lambda m, x, y: m.fit(x, y, verbose=3), ValueError, "verbose must be 0"),
     (lambda m, x, y: m.fit(x, y, verbose=0, callbacks=[print]), TypeError, "callbacks\\[0\\]"),
     (lambda m, x, y: m.compile("adam"), ValueError, "compile needs a loss"),
-    (lambda m, x, y: m.compile("adam", "mse", metrics=["precision"]), ValueError, "unknown metric 'precision'"),
+    (lambda m, x, y: m.compile("adam", "mse", metrics=["precison"]), ValueError, "unknown metric 'precison'"),
     (lambda m, x, y: m.compile("adagrad", "mse"), ValueError, "unknown optimizer"),
     (lambda m, x, y: m.compile("adam", "mse", metrics=["accuracy", "accuracy"]), ValueError,
      "two values would be named 'accuracy' in the logs"),

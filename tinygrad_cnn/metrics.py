@@ -1,6 +1,6 @@
-"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, the
-cross-entropies, and the regression and hinge losses (MSE, MAE, MAPE, MSLE, hinge, KL divergence, Poisson,
-log-cosh, cosine).
+"""Metrics for `compile(metrics=[...])`: accuracy in its binary, categorical and sparse forms, top-k accuracy,
+precision and recall, the cross-entropies, and the regression and hinge losses (MSE, RMSE, MAE, MAPE, MSLE,
+hinge, KL divergence, Poisson, log-cosh, cosine).
 
 A metric is computed on plain arrays (no graph) and averaged over the samples seen since the last
 `reset_state()`, or with `sample_weight` their weighted mean, sum(w * value) / sum(w), as in Keras.
@@ -11,13 +11,14 @@ trailing axis of 1) -> sparse categorical, one-hot labels -> categorical.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import losses
-from .arguments import axis_index, finite_number, flag
+from .arguments import axis_index, finite_number, flag, is_number, positive_int
 from .loss_functions import sample_weights
 from .mode import no_grad
 from .tensor import Tensor
@@ -47,13 +48,41 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
 
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
     """1 where the largest prediction is at the integer label, per sample."""
+    y_true, y_pred = _labels(y_true, y_pred, "sparse_categorical_accuracy"), _array(y_pred)
+    return _per_sample((y_true == y_pred.argmax(-1)).astype(np.float64))
+
+
+def _labels(y_true: Any, y_pred: Any, name: str) -> np.ndarray:
+    """Integer labels of shape y_pred.shape[:-1] (a trailing axis of 1 dropped), as given (not checked)."""
     y_true, y_pred = _array(y_true), _array(y_pred)
     if y_true.shape == y_pred.shape[:-1] + (1,):
         y_true = y_true[..., 0]
     if y_true.shape != y_pred.shape[:-1]:
-        raise ValueError(f"sparse_categorical_accuracy: y_true has shape {y_true.shape} but y_pred has shape "
-                         f"{y_pred.shape}; expected one class index per sample, shape {y_pred.shape[:-1]}")
-    return _per_sample((y_true == y_pred.argmax(-1)).astype(np.float64))
+        raise ValueError(f"{name}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; expected "
+                         f"one class index per sample, shape {y_pred.shape[:-1]}")
+    return y_true
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """1 where the one-hot label's class is among the k highest predictions, per sample."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    _same_shape(y_true, y_pred, "top_k_categorical_accuracy")
+    return _in_top_k(y_true.argmax(-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """1 where the integer label is among the k highest predictions, per sample (a label out of range: 0)."""
+    return _in_top_k(_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy"), _array(y_pred), k)
+
+
+def _in_top_k(labels: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """Whether each label's score is at least the k-th largest score of its row (ties count, as Keras's in_top_k)."""
+    classes = y_pred.shape[-1]
+    kth = np.partition(y_pred, -min(k, classes), axis=-1)[..., -min(k, classes)]  # (..., C) -> (...)
+    labels = labels.astype(np.int64)
+    valid = (labels >= 0) & (labels < classes)
+    picked = np.take_along_axis(y_pred, np.where(valid, labels, 0)[..., None], -1)[..., 0]  # y_pred[..., label]
+    return _per_sample((valid & (picked >= kth)).astype(np.float64))
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
@@ -239,11 +268,49 @@ class SparseCategoricalAccuracy(Metric):
     per_sample = staticmethod(sparse_categorical_accuracy)
 
 
+class _TopK(Metric):
+    """How often the label is among the `k` highest predictions; Keras's (k, name, dtype) order."""
+
+    def __init__(self, k: int = 5, name: str | None = None, dtype: Any = None) -> None:
+        self.k = positive_int(k, "k", type(self).__name__)
+        super().__init__(name, dtype)
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return self.per_sample(y_true, y_pred, self.k)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "k": self.k}
+
+
+class TopKCategoricalAccuracy(_TopK):
+    """How often the one-hot label's class is among the `k` highest predictions."""
+
+    default_name = "top_k_categorical_accuracy"
+    per_sample = staticmethod(top_k_categorical_accuracy)
+
+
+class SparseTopKCategoricalAccuracy(_TopK):
+    """How often the integer label is among the `k` highest predictions."""
+
+    default_name = "sparse_top_k_categorical_accuracy"
+    per_sample = staticmethod(sparse_top_k_categorical_accuracy)
+
+
 class MeanSquaredError(Metric):
     """Mean squared error."""
 
     default_name = "mean_squared_error"
     per_sample = staticmethod(mean_squared_error)
+
+
+class RootMeanSquaredError(Metric):
+    """Square root of the (weighted) mean squared error over the samples seen."""
+
+    default_name = "root_mean_squared_error"
+    per_sample = staticmethod(mean_squared_error)
+
+    def result(self) -> float:
+        return math.sqrt(super().result())
 
 
 class MeanAbsoluteError(Metric):
@@ -325,6 +392,81 @@ class CosineSimilarity(Metric):
         return {**super().get_config(), "axis": self.axis}
 
 
+class _Confusion(Metric):
+    """Precision or recall of yes/no decisions: an output is positive above `thresholds` (one number in [0, 1];
+    0.5 by default) or, with `top_k`, among its row's k highest (and above `thresholds` if given); a label is
+    positive when non-zero. `class_id` watches one class (column) only. Keras's argument order."""
+
+    def __init__(self, thresholds: float | None = None, top_k: int | None = None, class_id: int | None = None,
+                 name: str | None = None, dtype: Any = None) -> None:
+        owner = type(self).__name__
+        if thresholds is not None and not is_number(thresholds):
+            raise TypeError(f"{owner}: thresholds must be one number in [0, 1] (or None for 0.5), got "
+                            f"{thresholds!r:.40}; for several thresholds make one metric per threshold")
+        self.thresholds = None if thresholds is None else finite_number(thresholds, "thresholds", owner, 0.0, 1.0)
+        self.top_k = None if top_k is None else positive_int(top_k, "top_k", owner)
+        self.class_id = None if class_id is None else positive_int(class_id, "class_id", owner, minimum=0)
+        super().__init__(name, dtype)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add one batch: the positives it finds among the decisions this metric counts (each `sample_weight`
+        times)."""
+        owner = type(self).__name__
+        y_pred = _array(y_pred) if self.dtype is None else _array(y_pred).astype(self.dtype)
+        actual, scores = _targets(y_true, y_pred, owner) != 0, y_pred
+        threshold = 0.5 if self.thresholds is None and self.top_k is None else self.thresholds
+        predicted = np.ones(scores.shape, bool) if threshold is None else scores > threshold
+        if self.top_k is not None:
+            k = min(self.top_k, scores.shape[-1])
+            predicted &= scores >= np.partition(scores, -k, axis=-1)[..., -k:-k + 1 or None]  # the k-th largest
+        if self.class_id is not None:
+            if scores.ndim < 2 or self.class_id >= scores.shape[-1]:
+                raise ValueError(f"{owner}: class_id={self.class_id} is not a column of y_pred with shape "
+                                 f"{scores.shape}; pass a class index below {scores.shape[-1]}")
+            predicted, actual = predicted[..., self.class_id], actual[..., self.class_id]
+        hits, among = self.counted(actual, predicted)
+        weight = np.ones(among.shape) if sample_weight is None else _broadcast_weight(sample_weight, among, owner)
+        self.total += float((weight * (hits & among)).sum())
+        self.count += float((weight * among).sum())
+
+    def counted(self, actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(what counts as a hit, among which decisions); subclasses choose."""
+        raise NotImplementedError
+
+    def result(self) -> float:
+        """The share of hits; 0 before any decision counted, as in Keras."""
+        return self.total / self.count if self.count else 0.0
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "thresholds": self.thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+def _broadcast_weight(sample_weight: Any, values: np.ndarray, owner: str) -> np.ndarray:
+    """`sample_weight` checked and broadcast to the decisions' shape: (batch,) weights weigh each sample's row."""
+    weight, shape = sample_weights(sample_weight, values.shape, owner, average_extra_axes=True)
+    weight = weight.reshape(weight.shape + (1,) * (len(shape) - weight.ndim))  # (N,) -> (N, 1, ...)
+    return np.broadcast_to(weight, shape).reshape(values.shape)
+
+
+class Precision(_Confusion):
+    """Of the outputs called positive, the share whose label is positive: TP / (TP + FP)."""
+
+    default_name = "precision"
+
+    def counted(self, actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return actual, predicted
+
+
+class Recall(_Confusion):
+    """Of the positive labels, the share whose output is called positive: TP / (TP + FN)."""
+
+    default_name = "recall"
+
+    def counted(self, actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return predicted, actual
+
+
 class _Crossentropy(Metric):
     """A cross-entropy loss's mean as a metric: Keras's (name, dtype, from_logits, ...) order; `dtype` (a
     float dtype, or None for float64) is the dtype the values are computed in."""
@@ -389,7 +531,9 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
 _BY_NAME: dict[str, type[Metric]] = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mse": MeanSquaredError,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "precision": Precision, "recall": Recall,
+    "root_mean_squared_error": RootMeanSquaredError, "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
@@ -439,7 +583,7 @@ def get(identifier: Any, y_true_shape: tuple[int, ...] | None = None, y_pred_sha
             return accuracy_for(tuple(y_true_shape), tuple(y_pred_shape), from_logits, identifier)
         cls = _BY_NAME.get(key) or _BY_CLASS_NAME.get(key)
         if cls is not None:
-            return cls(identifier)
+            return cls(name=identifier)
         raise ValueError(f"unknown metric {identifier!r}; known: {', '.join(ACCURACY_NAMES + tuple(_BY_NAME))}, "
                          "or a class name such as 'SparseCategoricalAccuracy'")
     if isinstance(identifier, dict) and "class_name" in identifier:  # what `serialize` wrote
