@@ -105,39 +105,38 @@ class _Drawing:
             while place is not None and id(place) not in scopes:
                 scopes[id(place)] = place
                 place = place.parent
-        for subgraph in _clusters(scopes, members):
-            graph.subgraph(subgraph)
+        graph.body += _cluster_lines(scopes, members)
         # node names are our own identifiers (op12, t3, layer0): the lines need no quoting
         graph.body += [f"\t{source} -> {target}\n" for source, target in self.edges]
         graph.node("legend", legend_html(self.roles, self.backward), shape="plaintext", style="")
         return graph
 
 
-def _depth(scope: Scope) -> int:
-    depth = 0
-    while scope.parent is not None:
-        scope, depth = scope.parent, depth + 1
-    return depth
+def _cluster_lines(scopes: dict[int, Scope], members: dict[int, list[tuple[str, dict[str, str]]]]) -> list[str]:
+    """DOT lines of one cluster per scope, nested in its parent's, each with its member nodes.
 
-
-def _clusters(scopes: dict[int, Scope], members: dict[int, list[tuple[str, dict[str, str]]]]) -> list[Any]:
-    """One cluster per scope, built innermost first so that each nests in its parent's; the outermost returned."""
+    Written from an explicit stack, each line once: graphviz.Digraph.subgraph copies a cluster's lines into its
+    parent's, which takes minutes for scopes nested thousands deep.
+    """
     numbers = {key: number for number, key in enumerate(scopes)}
-    children: dict[int, list[Scope]] = {}
+    children: dict[int | None, list[Scope]] = {}
     for scope in scopes.values():
-        if scope.parent is not None:
-            children.setdefault(id(scope.parent), []).append(scope)
-    built: dict[int, graphviz.Digraph] = {}
-    for scope in sorted(scopes.values(), key=_depth, reverse=True):
-        sub = graphviz.Digraph(name=f"cluster_{numbers[id(scope)]}", graph_attr={
-            "label": graphviz.nohtml(_label([scope.label])), "style": "rounded,filled", "color": "#8c8c8c",
-            "fillcolor": "#f3f3f8" if _depth(scope) % 2 == 0 else "#e6e6f0", "labeljust": "l"})
-        for name, attributes in members.get(id(scope), ()):
-            sub.body.append(_node_line(name, attributes))
-        for child in children.get(id(scope), ()):
-            sub.subgraph(built.pop(id(child)))
-        built[id(scope)] = sub
-    return list(built.values())
+        children.setdefault(None if scope.parent is None else id(scope.parent), []).append(scope)
+    lines: list[str] = []
+    stack: list[tuple[Scope | None, int]] = [(scope, 1) for scope in reversed(children.get(None, []))]
+    while stack:
+        scope, depth = stack.pop()
+        if scope is None:  # the end of a cluster
+            lines.append("\t" * depth + "}\n")
+            continue
+        attributes = {"color": "#8c8c8c", "fillcolor": "#f3f3f8" if depth % 2 else "#e6e6f0",
+                      "label": _label([scope.label]), "labeljust": "l", "style": "rounded,filled"}
+        lines.append("\t" * depth + f"subgraph cluster_{numbers[id(scope)]} {{\n")
+        lines.append("\t" * depth + _node_line("graph", attributes))
+        lines += ["\t" * depth + _node_line(name, node) for name, node in members.get(id(scope), ())]
+        stack.append((None, depth))
+        stack += [(child, depth + 1) for child in reversed(children.get(id(scope), []))]
+    return lines
 
 
 class _Layer:
