@@ -305,3 +305,11 @@ def test_the_version_is_written_once_and_the_wheel_carries_the_license():
     assert project["project"]["license"] == "MIT" and "MIT License" in (root / "LICENSE").read_text()
     assert (root / "tinygrad_cnn" / "py.typed").exists()
     assert project["tool"]["setuptools"]["package-data"]["tinygrad_cnn"] == ["py.typed"]
+
+
+def test_demo_out_that_cannot_be_made_is_named(capsys, tmp_path):
+    from tinygrad_cnn.cli import main
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["demo", "--out", str(tmp_path / "file" / "sub"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path / 'file' / 'sub'}: cannot make the folder" in err and "choose another --out" in err

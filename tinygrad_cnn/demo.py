@@ -134,7 +134,10 @@ def run_demo(args: argparse.Namespace) -> int:
     try:  # a bad --out or --mnist: say so before any training, without a traceback
         if out.exists() and not out.is_dir():
             raise NotADirectoryError(f"--out {out} is a file, not a folder; choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OSError(f"--out {out}: cannot make the folder ({error.strerror}); choose another --out") from None
         description, train_data, (x_test, y_test) = load_data(args.mnist, seed)
     except (OSError, ValueError) as error:
         print(f"tinygrad-cnn demo: error: {error}", file=sys.stderr)
