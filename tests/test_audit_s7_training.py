@@ -3,6 +3,7 @@ on the code before its fix."""
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -295,3 +296,17 @@ def test_root_mean_squared_error_over_batches(n, batches, seed):
         metric.update_state(y, p)
         errors.append((y - p) ** 2)
     assert metric.result() == pytest.approx(np.sqrt(np.mean(errors)))
+
+
+@pytest.mark.parametrize("seconds, shown", [(2.4, "2s/step"), (1.0, "1s/step"), (0.0123, "12ms/step"),
+                                            (0.001, "1ms/step"), (0.00035, "350us/step"), (0.0, "0us/step")])
+def test_the_time_per_step_uses_keras_units(seconds, shown):
+    from tinygrad_cnn.progress import format_per_step
+    assert format_per_step(seconds) == shown
+
+
+def test_a_fast_step_does_not_print_as_zero_ms(capsys):
+    x, y = data(64)
+    dense_model(losses.SparseCategoricalCrossentropy(from_logits=True)).fit(x, y, batch_size=64, verbose=2)
+    line = capsys.readouterr().out.splitlines()[1]
+    assert re.search(r"^1/1 - 0s [1-9][0-9]*(us|ms)/step - loss: ", line), line

@@ -26,6 +26,15 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
+def format_per_step(seconds: float) -> str:
+    """Time per step in Keras's unit: 2s/step, 12ms/step or 350us/step (never a 0ms that hides the time)."""
+    if seconds >= 1:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
 def format_values(values: dict[str, float]) -> str:
     """ - loss: 0.5504 - accuracy: 0.8330; a value of at most 1e-3 in Keras's exponent form (1.2346e-05), so
     that a small loss does not read as 0.0000."""
@@ -69,7 +78,7 @@ class ProgressBar:
             self.steps = self.seen
         elapsed = time.perf_counter() - self.start
         per_step = elapsed / max(self.seen, 1)
-        timing = f"{format_duration(elapsed)} {per_step * 1000:.0f}ms/step"
+        timing = f"{format_duration(elapsed)} {format_per_step(per_step)}"
         head = self._bar(self.seen) if self.verbose == 1 else f"{self.seen}/{self.steps}"
         self._draw(f"{head} - {timing}{format_values(values)}", end="\n")
 
