@@ -3,6 +3,7 @@ ran slower: its time grew with the square of the depth)."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 import numpy as np
 import pytest
@@ -191,3 +192,11 @@ def test_scopes_nested_a_thousand_deep_become_nested_clusters():
     assert len(opened) == 1000 and opened[-1].startswith("\t" * 1000 + "subgraph")
     assert sum(line.strip() == "}" for line in lines) == 1000 + 1  # each cluster closed, then the graph
     assert 'label="level999 (Nest)"' in lines[lines.index(opened[-1]) + 1]
+
+
+def test_text_graph_references_point_to_lines_that_are_there():
+    # a reference to an op beyond max_nodes said "(see below)" though nothing below printed it
+    text = tc.viz.text_graph(residual_chain(300), max_nodes=60, show=("shape",))
+    below = re.findall(r"#(\d+) \(see below\)", text)
+    assert below and all(f"#{number} -> " in text for number in below)
+    assert "(beyond max_nodes)" in text and text.endswith("(raise max_nodes to show them)")

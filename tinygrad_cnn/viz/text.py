@@ -71,6 +71,7 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
 
     lines: list[str] = []
     printed: set[int] = set()
+    ahead: list[tuple[int, int]] = []  # (line, id(op)) of each reference to an op not printed yet
     # work items: (kind, object, prefix of its line, prefix of the lines below it)
     stack: list[tuple[str, Any, str, str]] = []
     for number, output in reversed(list(enumerate(tensors))):
@@ -90,6 +91,8 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
             words = constant_lines(item, show)  # [name or "constant", shape] or [number]
             lines.append(first + (words[-1] if words[0] == "constant" else ": ".join(words)) + "  (constant)")
         elif kind == "reference":
+            if id(item) not in printed:
+                ahead.append((len(lines), id(item)))
             where = "above" if id(item) in printed else "below"
             lines.append(f"{first}{item.name}{tag(item)} (see {where})")
         elif budget is None or len(printed) < budget:
@@ -97,6 +100,9 @@ def text_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None,
             lines.append(first + _op_text(item, values.get(id(item)), show, tag(item)))
             stack.extend(_inputs(item, rest, depth, unprinted))
     if len(printed) < len(ops):
+        for line, key in ahead:
+            if key not in printed:  # the op it refers to was folded: there is nothing below to see
+                lines[line] = lines[line].removesuffix("(see below)") + "(beyond max_nodes)"
         folded = len(ops) - len(printed)
         lines.append(f"... {folded:,} more op{'s' if folded != 1 else ''} (raise max_nodes to show them)")
     return "\n".join(line.replace("\n", "\\n") for line in lines)  # a name's line break would cut the tree
