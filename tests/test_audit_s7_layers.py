@@ -172,3 +172,14 @@ def test_a_sequential_model_built_without_input_gives_feature_extraction_models(
 def test_an_unbuilt_sequential_model_says_how_to_get_symbolic_inputs():
     with pytest.raises(ValueError, match=r"is not built yet, so it has no symbolic outputs; .*tc.Input.*build"):
         _ = tc.Sequential([L.Dense(2)]).outputs
+
+
+# --- Keras 3's other names of the layer classes ---
+@pytest.mark.parametrize(("alias", "name"), [
+    ("MaxPool2D", "MaxPooling2D"), ("AvgPool2D", "AveragePooling2D"), ("GlobalMaxPool2D", "GlobalMaxPooling2D"),
+    ("GlobalAvgPool2D", "GlobalAveragePooling2D"), ("Convolution2D", "Conv2D"),
+    ("Convolution2DTranspose", "Conv2DTranspose"), ("SeparableConvolution2D", "SeparableConv2D"),
+])
+def test_keras_aliases_are_the_classes(alias, name):
+    assert getattr(L, alias) is getattr(L, name) and alias in L.__all__
+    assert L.deserialize(L.serialize(L.MaxPool2D(3)))._describe().startswith("MaxPooling2D")
