@@ -183,3 +183,22 @@ def test_an_unbuilt_sequential_model_says_how_to_get_symbolic_inputs():
 def test_keras_aliases_are_the_classes(alias, name):
     assert getattr(L, alias) is getattr(L, name) and alias in L.__all__
     assert L.deserialize(L.serialize(L.MaxPool2D(3)))._describe().startswith("MaxPooling2D")
+
+
+# --- an integer Input, as Keras allows (raw pixels, then Rescaling) ---
+def test_a_uint8_input_feeds_float32_layers_trains_and_saves(tmp_path):
+    pixels = tc.Input((6, 6, 1), dtype="uint8")
+    scaled = L.Rescaling(1 / 255)(pixels)
+    assert pixels.dtype == np.uint8 and scaled.dtype == np.float32   # the layer's real output dtype
+    model = tc.Model(pixels, L.Dense(2)(L.Flatten()(L.Conv2D(2, 3)(scaled))))
+    data = np.random.default_rng(4).integers(0, 256, (5, 6, 6, 1)).astype(np.uint8)
+    expected = model(data.astype(np.float32)).numpy()   # the same pixels as floats
+    np.testing.assert_allclose(model.predict(data, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    model.compile("sgd", "mse")
+    assert np.isfinite(model.fit(data, np.zeros((5, 2)), verbose=0).history["loss"][0])
+    model.save(tmp_path / "m.npz")
+    again = tc.load_model(tmp_path / "m.npz")
+    assert again.inputs[0].dtype == np.uint8
+    np.testing.assert_array_equal(again.predict(data, verbose=0), model.predict(data, verbose=0))
+    with pytest.raises(TypeError, match=r"Input: dtype must be a floating dtype .* \(or an integer or bool one"):
+        tc.Input((3,), dtype="complex64")

@@ -384,7 +384,7 @@ def test_layers_refuse_real_data_mixed_with_symbolic_tensors():
     with pytest.raises(TypeError, match=r"Sequential.add needs a layer, got the symbolic tensor.*tc.Model"):
         tc.Sequential().add(L.Dense(2)(x))
     with pytest.raises(TypeError, match="dtype must be a floating dtype"):
-        tc.Input((3,), dtype="int32")
+        tc.Input((3,), dtype="complex64")
 
 
 def test_receptive_field_is_refused_for_a_graph():

@@ -80,13 +80,15 @@ def _input_batch_shape(shape: Any) -> Shape:
 
 
 def _input_dtype(dtype: Any) -> np.dtype:
-    """An Input's dtype: a floating dtype (data of other dtypes is converted to it); None is float32."""
+    """An Input's dtype (None is float32): a floating dtype, or, as Keras allows, an integer or bool one such as
+    "uint8" for raw pixels (layers compute in float32 from such data, e.g. Rescaling(1 / 255))."""
     try:
         found = np.dtype(np.float32 if dtype is None else dtype)
     except (TypeError, ValueError):   # ValueError: NumPy's reading of a dict or tuple as a structured dtype
         found = None
-    if found is None or found.kind != "f":
-        raise TypeError(f"Input: dtype must be a floating dtype such as 'float32' or 'float64', got {dtype!r}")
+    if found is None or found.kind not in "fiub":
+        raise TypeError(f"Input: dtype must be a floating dtype such as 'float32' or 'float64' (or an integer or "
+                        f"bool one such as 'uint8'), got {dtype!r}")
     return found
 
 

@@ -109,7 +109,8 @@ def call(layer: Any, inputs: Any, training: bool | None, check_or_build: Callabl
     shapes = pack(inputs, [leaf.shape for leaf in leaves])
     check_or_build(shapes)
     output_shapes = layer.compute_output_shape(shapes)
-    dtype = np.result_type(*(leaf.dtype for leaf in leaves))
+    # a layer computes in its inputs' floating dtype; integer and bool data become float32 (Layer._as_tensor)
+    dtype = np.result_type(*(leaf.dtype if leaf.dtype.kind == "f" else np.float32 for leaf in leaves))
     node = Node(layer, inputs, None, training)
     if is_shape(output_shapes):
         node.outputs = KerasTensor(output_shapes, dtype, layer.name, node)
