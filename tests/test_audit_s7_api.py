@@ -313,3 +313,22 @@ def test_demo_out_that_cannot_be_made_is_named(capsys, tmp_path):
     assert main(["demo", "--out", str(tmp_path / "file" / "sub"), "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert f"--out {tmp_path / 'file' / 'sub'}: cannot make the folder" in err and "choose another --out" in err
+
+
+def keras_config(**changes):
+    """An Adam config as Keras 3's get_config writes it (its keys and defaults)."""
+    return {"name": "adam", "learning_rate": 0.002, "weight_decay": None, "clipnorm": None, "global_clipnorm": 1.5,
+            "clipvalue": None, "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+            "loss_scale_factor": None, "gradient_accumulation_steps": None, "beta_1": 0.8, "beta_2": 0.99,
+            "epsilon": 1e-07, "amsgrad": False, **changes}
+
+
+def test_keras_3_configs_load_when_its_extra_settings_are_off():
+    opt = optimizers.get({"module": "keras.optimizers", "class_name": "Adam", "config": keras_config(),
+                          "registered_name": None})
+    assert (opt.learning_rate, opt.global_clipnorm, opt.beta_1, opt.beta_2, opt.weight_decay) == \
+        (0.002, 1.5, 0.8, 0.99, 0.0)
+    for key, value in [("use_ema", True), ("loss_scale_factor", 128.0), ("gradient_accumulation_steps", 4),
+                       ("ema_overwrite_frequency", 10)]:
+        with pytest.raises(ValueError, match=f"Adam.from_config: {key}={value!r} is a Keras setting"):
+            optimizers.Adam.from_config(keras_config(**{key: value}))

@@ -239,10 +239,21 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Optimizer:
-        """A new optimizer from `get_config()`'s output (a schedule's config builds only a known schedule)."""
+        """A new optimizer from `get_config()`'s output (a schedule's config builds only a known schedule).
+
+        Keras 3's configs load too: its settings we do not have (moving averages of the weights, loss
+        scaling, gradient accumulation) are taken when they are off, and refused by name when on."""
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        use_ema = config.pop("use_ema", False)
+        config.pop("ema_momentum", None)   # used only with use_ema
+        for key, off in {"use_ema": False, "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                         "gradient_accumulation_steps": None}.items():
+            value = use_ema if key == "use_ema" else config.pop(key, off)
+            if value != off:
+                raise ValueError(f"{cls.__name__}.from_config: {key}={value!r} is a Keras setting tinygrad_cnn "
+                                 f"does not have; a config can be loaded with {key}={off!r} (off)")
         return cls(**config)
 
     def state_dict(self) -> dict[str, Any]:
