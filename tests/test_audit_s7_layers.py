@@ -202,3 +202,27 @@ def test_a_uint8_input_feeds_float32_layers_trains_and_saves(tmp_path):
     np.testing.assert_array_equal(again.predict(data, verbose=0), model.predict(data, verbose=0))
     with pytest.raises(TypeError, match=r"Input: dtype must be a floating dtype .* \(or an integer or bool one"):
         tc.Input((3,), dtype="complex64")
+
+
+# --- a model config as Keras 3 writes it (DTypePolicy dicts, InputLayer's sparse and ragged, module keys) ---
+def test_a_keras_3_sequential_json_builds_the_model():
+    import json
+
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
+    dense = {"name": "dense", "trainable": True, "dtype": policy, "units": 3, "activation": "relu", "use_bias": True,
+             "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform",
+                                    "config": {"seed": None}, "registered_name": None},
+             "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {},
+                                  "registered_name": None},
+             "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+    layers = [{"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+               "config": {"batch_shape": [None, 4], "dtype": "float32", "sparse": False, "ragged": False,
+                          "name": "input_layer"}},
+              {"module": "keras.layers", "class_name": "Dense", "registered_name": None, "config": dense,
+               "build_config": {"input_shape": [None, 4]}}]
+    config = {"class_name": "Sequential", "config": {"name": "keras_made", "trainable": True, "dtype": policy,
+                                                     "layers": layers, "build_input_shape": [None, 4]}}
+    model = tc.models.model_from_json(json.dumps(config))
+    assert model.name == "keras_made" and model.output_shape == (None, 3) and model.count_params() == 15
+    with pytest.raises(ValueError, match="ragged=True asks for ragged tensors"):
+        tc.Input((3,), ragged=True)

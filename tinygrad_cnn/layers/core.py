@@ -27,9 +27,10 @@ class InputLayer(Layer):
     keeps_shape = True
 
     def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None, *,
-                 batch_shape: Any = None, name: str | None = None, **kwargs: Any) -> None:
+                 batch_shape: Any = None, name: str | None = None, ragged: Any = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)   # dtype is the input's here: an InputLayer has no weights
         _no_sparse(sparse, "InputLayer")
+        _no_sparse(ragged, "InputLayer", "ragged")
         if self._input_shape_arg is not None:   # Keras's older input_shape=(3,), which Keras 3 still takes
             if shape is not None or batch_shape is not None:
                 raise ValueError(f"InputLayer: give shape (or batch_shape), not input_shape as well (got shape="
@@ -92,21 +93,22 @@ def _input_dtype(dtype: Any) -> np.dtype:
     return found
 
 
-def _no_sparse(sparse: Any, owner: str) -> None:
-    """Keras's `sparse=` (a tf.SparseTensor input): None or False only, as tensors here are dense."""
-    if sparse not in (None, False):
-        raise ValueError(f"{owner}: sparse={sparse!r} asks for sparse tensors, which tinygrad_cnn does not have; "
-                         "leave sparse=None and feed dense arrays")
+def _no_sparse(value: Any, owner: str, argument: str = "sparse") -> None:
+    """Keras's `sparse=` or `ragged=` (a tf.SparseTensor or tf.RaggedTensor input, as Keras 3's configs of an
+    InputLayer hold them): None or False only, as tensors here are dense."""
+    if value not in (None, False):
+        raise ValueError(f"{owner}: {argument}={value!r} asks for {argument} tensors, which tinygrad_cnn does not "
+                         f"have; leave {argument}=None and feed dense arrays")
 
 
 def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: Any = None, *,  # noqa: N802
-          batch_shape: Any = None, name: str | None = None) -> KerasTensor:
+          batch_shape: Any = None, name: str | None = None, ragged: Any = None) -> KerasTensor:
     """A model's input, Keras's `keras.Input`: a symbolic tensor of shape (batch_size, *shape) (batch_size
     None: any). Call layers on it and pass it to tc.Model(inputs, outputs), or start a tc.Sequential with it.
     The first four arguments take Keras 3's positions (newer versions put `ragged` after sparse: the rest
     are keywords here)."""
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
-                      name=name).output
+                      name=name, ragged=ragged).output
 
 
 def image_data_format(data_format: Any, owner: str) -> str:
