@@ -73,15 +73,19 @@ def check_data_format(data_format: Any) -> str:
     return data_format.lower()
 
 
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value)
+
+
 def explicit_padding(padding: Any) -> Padding:
     """An int, a pair (vertical, horizontal) or ((top, bottom), (left, right)) as the last form."""
-    if is_int(padding) or (isinstance(padding, (tuple, list)) and all(is_int(p) for p in padding)):
+    if is_int(padding) or _is_pair(padding):
         vertical, horizontal = pair(padding, "padding", minimum=0)
         return (vertical, vertical), (horizontal, horizontal)
-    if isinstance(padding, (tuple, list)) and len(padding) == 2:
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(is_int(p) or _is_pair(p) for p in padding):
         return pair(padding[0], "padding (top, bottom)", 0), pair(padding[1], "padding (left, right)", 0)
-    raise TypeError(f"padding must be 'valid', 'same', an int, a pair (vertical, horizontal) or "
-                    f"((top, bottom), (left, right)), got {padding!r}")
+    raise TypeError(f"padding must be 'valid', 'same', an int, a pair of ints (vertical, horizontal) or a pair of "
+                    f"pairs of ints ((top, bottom), (left, right)), got {padding!r}")
 
 
 def same_padding(size: int, window: int, stride: int) -> Pair:
@@ -95,6 +99,9 @@ def window_geometry(in_hw: Pair, kernel: Pair, strides: Any, dilation: Any, padd
                     what: str = "kernel") -> Geometry:
     """Check the arguments of a sliding-window op and compute where its windows fall."""
     strides, dilation = pair(strides, "strides"), pair(dilation, "dilation_rate")
+    if min(in_hw) < 1:   # padding alone would make windows of nothing but padding
+        raise ValueError(f"the input has no pixels (H={in_hw[0]}, W={in_hw[1]}): a {what} needs an image "
+                         "at least 1 high and 1 wide")
     effective = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
     if isinstance(padding, str):
         if padding.lower() not in PADDING_STRINGS:
