@@ -332,3 +332,38 @@ def test_keras_3_configs_load_when_its_extra_settings_are_off():
                        ("ema_overwrite_frequency", 10)]:
         with pytest.raises(ValueError, match=f"Adam.from_config: {key}={value!r} is a Keras setting"):
             optimizers.Adam.from_config(keras_config(**{key: value}))
+
+
+@settings(max_examples=15, deadline=None)
+@given(first=st.integers(1, 12), t_mul=st.sampled_from([1, 2, 3]), alpha=st.sampled_from([0.0, 0.1, 0.5]),
+       initial=st.floats(1e-3, 1.0))
+def test_cosine_decay_restarts_matches_torch_warm_restarts(first, t_mul, alpha, initial):
+    """Keras's CosineDecayRestarts with m_mul=1 is PyTorch's CosineAnnealingWarmRestarts with
+    eta_min = alpha * initial, T_0 = first_decay_steps and T_mult = t_mul, step for step."""
+    torch = require_torch()
+    schedule = schedules.CosineDecayRestarts(initial, first, t_mul=float(t_mul), alpha=alpha)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=initial)
+    ref = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=first, T_mult=t_mul, eta_min=alpha * initial)
+    for step in range(6 * first * t_mul):
+        assert schedule(step) == pytest.approx(ref.get_last_lr()[0], rel=1e-9, abs=1e-12), f"step {step}"
+        opt.step()
+        ref.step()
+
+
+def test_cosine_decay_restarts_m_mul_config_and_errors():
+    schedule = schedules.CosineDecayRestarts(2.0, 10, t_mul=2.0, m_mul=0.5, alpha=0.1)
+    starts = [0, 10, 30, 70, 150]   # periods of 10, 20, 40, 80 steps
+    assert [schedule(s) for s in starts] == pytest.approx([2.0 * ((1 - 0.1) * 0.5 ** i + 0.1) for i in range(5)])
+    assert schedule(20) == pytest.approx(2.0 * (0.9 * 0.5 * 0.5 + 0.1))      # halfway through the second period
+    assert schedule(1e9) == pytest.approx(2.0 * 0.1, abs=1e-6)              # m_mul**i shrinks to alpha's floor
+    assert schedule.get_config() == {"initial_learning_rate": 2.0, "first_decay_steps": 10, "t_mul": 2.0,
+                                     "m_mul": 0.5, "alpha": 0.1, "name": "SGDRDecay"}
+    again = schedules.deserialize(schedules.serialize(schedule))
+    assert type(again) is schedules.CosineDecayRestarts and again.get_config() == schedule.get_config()
+    opt = optimizers.SGD(schedule)
+    assert optimizers.get(optimizers.serialize(opt)).get_config() == opt.get_config()
+    for kwargs, words in [({"t_mul": 0.5}, "t_mul must be a finite number >= 1"),
+                          ({"first_decay_steps": 0}, "first_decay_steps must be a finite number > 0"),
+                          ({"alpha": 2.0}, r"alpha must be a finite number in \[0, 1\]")]:
+        with pytest.raises(ValueError, match=words):
+            schedules.CosineDecayRestarts(**{"initial_learning_rate": 0.1, "first_decay_steps": 10, **kwargs})

@@ -187,8 +187,43 @@ class CosineDecay(LearningRateSchedule):
                 "name": self.name}
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR): the first period lasts first_decay_steps steps, each next one
+    t_mul times longer, and each starts m_mul times higher than the one before.
+
+    In period i (i = 0, 1, ...), a fraction f of the way through it:
+    rate = initial_learning_rate * ((1 - alpha) * m_mul**i * (1 + cos(pi * f)) / 2 + alpha).
+    """
+
+    def __init__(self, initial_learning_rate: float, first_decay_steps: float, t_mul: float = 2.0,
+                 m_mul: float = 1.0, alpha: float = 0.0, name: str = "SGDRDecay") -> None:
+        owner = type(self).__name__
+        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate", owner)
+        self.first_decay_steps = _real(first_decay_steps, "first_decay_steps", owner, positive=True)
+        self.t_mul = _real(t_mul, "t_mul", owner, low=1.0)  # shorter periods would run out after a finite time
+        self.m_mul = _real(m_mul, "m_mul", owner)
+        self.alpha = _real(alpha, "alpha", owner, high=1.0)
+        self.name = name
+
+    def _start(self, period: int) -> float:
+        """Where period `period` starts, in first periods: 1 + t_mul + ... + t_mul**(period - 1)."""
+        return period if self.t_mul == 1 else (self.t_mul ** period - 1) / (self.t_mul - 1)
+
+    def rate(self, step: float) -> float:
+        done = step / self.first_decay_steps  # in first periods
+        period = math.floor(done if self.t_mul == 1 else math.log1p(done * (self.t_mul - 1)) / math.log(self.t_mul))
+        period += (self._start(period + 1) <= done) - (self._start(period) > done)  # a boundary's rounding
+        fraction = (done - self._start(period)) / self.t_mul ** period
+        cosine = self.m_mul ** period * 0.5 * (1 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self.t_mul, "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
 CLASSES: Mapping[str, type[LearningRateSchedule]] = MappingProxyType({cls.__name__: cls for cls in (
-    CosineDecay, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay)})
+    CosineDecay, CosineDecayRestarts, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay)})
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
