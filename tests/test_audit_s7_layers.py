@@ -226,3 +226,20 @@ def test_a_keras_3_sequential_json_builds_the_model():
     assert model.name == "keras_made" and model.output_shape == (None, 3) and model.count_params() == 15
     with pytest.raises(ValueError, match="ragged=True asks for ragged tensors"):
         tc.Input((3,), ragged=True)
+
+
+# --- add_weight takes Keras's dtype keyword ---
+def test_add_weight_takes_a_dtype_as_keras_does():
+    class Scale(L.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", dtype="float64", name="w")
+            self.v = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="v")
+
+        def call(self, x):
+            return x * self.w * self.v
+
+    layer = Scale()
+    assert layer(np.ones((2, 3), np.float32)).dtype == np.float64
+    assert (layer.w.dtype, layer.v.dtype) == (np.float64, np.float32)
+    with pytest.raises(TypeError, match=r"add_weight: dtype needs a floating dtype .* got 'int32'"):
+        Scale().add_weight(shape=(2,), dtype="int32")

@@ -385,30 +385,33 @@ class Layer:
         return ()
 
     def add_weight(self, name: str | None = None, shape: Any = None, initializer: Any = "glorot_uniform",
-                   trainable: bool = True, regularizer: Any = None, constraint: Any = None) -> Variable:
+                   trainable: bool = True, regularizer: Any = None, constraint: Any = None, *,
+                   dtype: Any = None) -> Variable:
         """Create, initialise and track a weight named `<layer>/<name>` (`variable`, `variable_1`, ... unnamed);
         a `regularizer` (e.g. "l2") adds its penalty of the weight to `losses`; a `constraint` (e.g.
         tc.constraints.MaxNorm(3)) projects the weight after each optimizer update (tried once here on the
-        new weight, so that a wrong axis or shape shows now)."""
+        new weight, so that a wrong axis or shape shows now). `dtype` (Keras's keyword) is a floating dtype for
+        this weight; None is the layer's."""
         if (name is not None and not isinstance(name, str)) or shape is None:
             raise TypeError(f"{self._describe()}.add_weight needs a shape and a string name or none, got name="
                             f"{name!r:.40} and shape={shape!r:.40}; call it as add_weight(shape=(3,), name='w')")
         if name is not None and (not name or "/" in name):  # '/' separates the parts of a weight's key
             raise ValueError(f"{self._describe()}.add_weight: name must be non-empty and without '/', got {name!r}")
+        dtype = self.dtype if dtype is None else layer_dtype(dtype, f"{self._describe()}.add_weight")
         count = len(self._own_weights)
         name = name if name is not None else f"variable_{count}" if count else "variable"
         if any(w.name == f"{self.name}/{name}" for w, _ in self._own_weights):
             raise ValueError(f"{self._describe()} already has a weight named {name!r}; give each weight its own name")
         try:
             # None: Keras's default for a float weight
-            data = initializers.get("glorot_uniform" if initializer is None else initializer)(tuple(shape), self.dtype)
+            data = initializers.get("glorot_uniform" if initializer is None else initializer)(tuple(shape), dtype)
         except (TypeError, ValueError) as e:   # e.g. Identity() on a 4-D conv kernel: say which weight
             raise type(e)(f"{self._describe()}: the initializer of {name} (shape {tuple(shape)}): {e}") from None
         if np.shape(data) != tuple(shape):
             raise ValueError(f"{self._describe()}: the initializer of {name} returned shape {np.shape(data)}, "
                              f"expected {tuple(shape)}")
         try:
-            weight = Variable(np.asarray(data, self.dtype), requires_grad=trainable and self._trainable,
+            weight = Variable(np.asarray(data, dtype), requires_grad=trainable and self._trainable,
                               name=f"{self.name}/{name}", constraint=constraint)
         except (TypeError, ValueError) as e:   # the constraint does not fit the weight: say which layer
             raise type(e)(f"{self._describe()}: {e}") from None
