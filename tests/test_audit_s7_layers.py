@@ -243,3 +243,58 @@ def test_add_weight_takes_a_dtype_as_keras_does():
     assert (layer.w.dtype, layer.v.dtype) == (np.float64, np.float32)
     with pytest.raises(TypeError, match=r"add_weight: dtype needs a floating dtype .* got 'int32'"):
         Scale().add_weight(shape=(2,), dtype="int32")
+
+
+# --- Embedding (Keras 3's layer; tc.layers had none) ---
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), vocabulary=st.integers(1, 9), width=st.integers(1, 4),
+       shape=st.lists(st.integers(0, 4), min_size=1, max_size=3))
+def test_embedding_is_torch_embedding_values_and_gradients(seed, vocabulary, width, shape):
+    torch = require_torch()
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, vocabulary, shape)
+    layer = L.Embedding(vocabulary, width)
+    y = layer(indices)
+    upstream = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(tc.Tensor(upstream))
+    table = torch.tensor(layer.embeddings.numpy(), requires_grad=True)
+    expected = torch.nn.functional.embedding(torch.tensor(indices), table)
+    expected.backward(torch.tensor(upstream))   # repeated indices sum their gradients
+    assert y.shape == (*shape, width) and y.dtype == np.float32
+    np.testing.assert_array_equal(y.numpy(), expected.detach().numpy())
+    np.testing.assert_allclose(layer.embeddings.grad.data, table.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_embedding_as_keras_documents_it(tmp_path):
+    model = tc.Sequential()   # Keras's docstring example: integer data, no Input, predict
+    model.add(L.Embedding(1000, 64))
+    data = np.random.default_rng(0).integers(1000, size=(32, 10))
+    model.compile("rmsprop", "mse")
+    assert model.predict(data, verbose=0).shape == (32, 10, 64) and model.output_shape == (None, 10, 64)
+    assert model.count_params() == 64000 and model.layers[0].param_formula() == "1000*64=64000"
+    np.testing.assert_array_equal(model.predict(data.astype(np.float32), verbose=0), model.predict(data, verbose=0))
+    first = np.abs(model.layers[0].embeddings.numpy())
+    assert first.max() <= 0.05 and first.std() > 0.01   # Keras's "uniform": RandomUniform(-0.05, 0.05)
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    given = L.Embedding(4, 3, weights=[table], name="given")
+    np.testing.assert_array_equal(given(np.array([[3, 0]])).numpy(), table[[[3, 0]]])
+    text = tc.Sequential([tc.Input((5,), dtype="int32"), given, L.Flatten(), L.Dense(2)])
+    text.save(tmp_path / "m.npz")
+    tokens = np.array([[0, 1, 2, 3, 3]])
+    np.testing.assert_array_equal(tc.load_model(tmp_path / "m.npz").predict(tokens, verbose=0),
+                                  text.predict(tokens, verbose=0))
+    assert L.Embedding.from_config(given.get_config()).get_config() == given.get_config()
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: L.Embedding(4, 2)(np.array([[4]])), IndexError, r"indices must be in \[0, 4\) .* got \[4\]"),
+    (lambda: L.Embedding(4, 2)(np.array([[-1, 2]])), IndexError, r"got \[-1\]"),
+    (lambda: L.Embedding(4, 2)(np.array([np.nan])), ValueError, "NaN or infinity"),
+    (lambda: L.Embedding(4, 2, mask_zero=True), ValueError, "mask_zero=True makes a mask"),
+    (lambda: L.Embedding(4, 2, weights=[np.zeros((4, 3))]), ValueError, r"shape \(4, 2\) .* got float64 shape"),
+    (lambda: L.Embedding(0, 2), ValueError, "input_dim must be a positive int"),
+    (lambda: L.Embedding(4, 2.5), TypeError, "output_dim must be a positive int"),
+])
+def test_embedding_errors_name_the_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

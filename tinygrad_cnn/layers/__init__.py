@@ -1,5 +1,5 @@
 """Keras-style layers: convolutions (plain, transposed, depthwise, separable), pooling, Dense, Flatten,
-BatchNormalization, Dropout, activations, reshaping (Reshape, Permute, padding, cropping, upsampling),
+BatchNormalization, Dropout, Embedding, activations, reshaping (Reshape, Permute, padding, cropping, upsampling),
 image augmentation."""
 from . import activations
 from .augmentation import (
@@ -28,6 +28,7 @@ from .core import (
     Softmax,
     SpatialDropout2D,
 )
+from .embedding import Embedding
 from .lambda_layer import Lambda
 from .merge import (
     Add,
@@ -63,11 +64,11 @@ Convolution2D, Convolution2DTranspose, SeparableConvolution2D = Conv2D, Conv2DTr
 __all__ = [
     "ELU", "LAYER_CLASSES", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
     "Conv2D", "Conv2DTranspose", "Concatenate", "Convolution2D", "Convolution2DTranspose", "Cropping2D", "Dense",
-    "DepthwiseConv2D", "Dot", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
-    "GlobalMaxPooling2D", "Input", "InputLayer", "Lambda", "Layer", "LeakyReLU", "MaxPool2D", "MaxPooling2D",
-    "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RandomBrightness", "RandomContrast", "RandomCrop",
-    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField", "Rescaling",
-    "Reshape", "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SpatialDropout2D", "UpSampling2D",
-    "ZeroPadding2D", "activations", "add", "average", "clear_session", "concatenate", "deserialize", "dot", "maximum",
-    "minimum", "multiply", "serialize", "subtract",
+    "DepthwiseConv2D", "Dot", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Lambda", "Layer", "LeakyReLU", "MaxPool2D",
+    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RandomBrightness", "RandomContrast",
+    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField",
+    "Rescaling", "Reshape", "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SpatialDropout2D",
+    "UpSampling2D", "ZeroPadding2D", "activations", "add", "average", "clear_session", "concatenate", "deserialize",
+    "dot", "maximum", "minimum", "multiply", "serialize", "subtract",
 ]

@@ -30,6 +30,7 @@ from .core import (
     Softmax,
     SpatialDropout2D,
 )
+from .embedding import Embedding
 from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
@@ -40,7 +41,7 @@ from .separable import DepthwiseConv2D, SeparableConv2D
 # the classes a config may name; fixed, so that loading a file never runs other code
 LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
     Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Conv2DTranspose, Dot,
-    Cropping2D, Dense, DepthwiseConv2D, Dropout, ELU, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
+    Cropping2D, Dense, DepthwiseConv2D, Dropout, ELU, Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
     InputLayer, LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, Permute, PReLU, RandomBrightness, RandomContrast,
     RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
     SeparableConv2D, Softmax, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D)})
