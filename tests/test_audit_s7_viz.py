@@ -101,11 +101,17 @@ def test_plot_model_takes_every_keras_3_argument(tmp_path):
     assert 'label="inner (Sequential)"' in graph.source  # the nested model is a cluster around its layers
     plain = tc.viz.plot_model(model, None, show_layer_names=False)
     assert [lines[0] for lines in layer_labels(plain)] == ["Dense", "Sequential", "Dense"]
-    for argument, wrong in [("expand_nested", "yes"), ("show_trainable", 1), ("show_layer_activations", None)]:
+    for argument, wrong in [("expand_nested", "yes"), ("show_trainable", 1), ("show_layer_activations", None),
+                            ("show_layer_names", "no")]:
         with pytest.raises(TypeError, match=f"plot_model: {argument} must be True or False"):
             tc.viz.plot_model(model, None, **{argument: wrong})
-    with pytest.raises(ValueError, match="dpi must be a positive number"):
-        tc.viz.plot_model(model, None, dpi=0)
+    for wrong in (0, -1.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="dpi must be a positive number"):
+            tc.viz.plot_model(model, None, dpi=wrong)
+    with pytest.raises(TypeError, match="dpi must be a positive number .* got str '200'"):
+        tc.viz.plot_model(model, None, dpi="200")
+    with pytest.raises(TypeError, match="save_graph: path must be a file name"):
+        tc.viz.plot_model(model, 3)
     with pytest.raises(ValueError, match="splines must be one of"):
         tc.viz.plot_model(model, None, splines="wavy")
 

@@ -99,7 +99,13 @@ def _layer_paths(outputs: list[Tensor], model: Any, expand_nested: bool) -> list
 
 
 def _check_dpi(dpi: Any) -> Any:
-    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float, np.number)) or not dpi > 0):
+    """A positive finite number of dots per inch, or None (graphviz's default)."""
+    if dpi is None:
+        return None
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float, np.integer, np.floating)):
+        raise TypeError(f"plot_model: dpi must be a positive number (dots per inch) or None for graphviz's "
+                        f"default, got {type(dpi).__name__} {dpi!r:.40}")
+    if not (np.isfinite(dpi) and dpi > 0):
         raise ValueError(f"plot_model: dpi must be a positive number (dots per inch) or None for graphviz's "
                          f"default, got {dpi!r:.40}")
     return dpi
@@ -126,10 +132,11 @@ def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", in
             raise TypeError(f"plot_model: give the file once, as path= or as to_file= (Keras's name), got "
                             f"path={path!r} and to_file={to_file!r}")
         path = to_file
-    show_shapes, show_dtype, expand_nested, activations, trainable = (
+    show_shapes, show_dtype, names, expand_nested, activations, trainable = (
         flag(value, name, "plot_model") for value, name in (
-            (show_shapes, "show_shapes"), (show_dtype, "show_dtype"), (expand_nested, "expand_nested"),
-            (show_layer_activations, "show_layer_activations"), (show_trainable, "show_trainable")))
+            (show_shapes, "show_shapes"), (show_dtype, "show_dtype"), (show_layer_names, "show_layer_names"),
+            (expand_nested, "expand_nested"), (show_layer_activations, "show_layer_activations"),
+            (show_trainable, "show_trainable")))
     if splines is not None and splines not in SPLINES:
         raise ValueError(f"plot_model: splines must be one of {', '.join(map(repr, SPLINES))} or None (graphviz's "
                          f"default), got {splines!r:.40}")
@@ -145,9 +152,12 @@ def plot_model(model: Any, path: str | os.PathLike[str] | None = "model.png", in
         + ("trainable",) * trainable
     graph = draw_graph(*outputs, show=show + ("op_args",), direction=direction, collapse=collapse,
                        max_nodes=max_nodes, rankdir=rankdir, inputs=_named_inputs(model, sample),
-                       layer_names=show_layer_names)
-    graph.graph_attr.update({"dpi": str(dpi)} if dpi is not None else {})
-    graph.graph_attr.update({"splines": splines} if splines is not None else {})
+                       layer_names=names)
+    if dpi is not None:
+        graph.graph_attr["dpi"] = str(dpi)
+    if splines is not None:
+        graph.graph_attr["splines"] = splines
     if path is not None:
-        save_graph(graph, path, format=None if pathlib.Path(path).suffix else "png")
+        bare = isinstance(path, (str, os.PathLike)) and not pathlib.Path(path).suffix
+        save_graph(graph, path, format="png" if bare else None)  # a name without extension: PNG, as in Keras
     return graph
