@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import require_torch
-from fuzz_programs import Program, Step
-from hypothesis import given, settings
+from fuzz_programs import Program, Step, programs
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_torch import compare
 
@@ -286,3 +286,26 @@ def test_programs_on_small_integers_catch_a_tie_bug_normal_inputs_miss(monkeypat
     check(ties=False)   # normal inputs: no tie, no failure
     with pytest.raises(AssertionError, match="x0.grad"):
         check(ties=True)
+
+
+def test_ci_budget_reaches_a_grouped_convolution_bug(monkeypatch):
+    """300 unfocused programs ran conv2d 8 times, all with groups=1 (hypothesis draws the first entries of
+    a list, and the first channel count, far more often than the last), so a kernel gradient off by 0.1% for
+    grouped convolutions passed CI. Ten programs built around conv2d (CI's per-op budget) now catch it."""
+    require_torch()
+    conv2d = importlib.import_module("tinygrad_cnn.conv.conv2d")
+    correct = conv2d.Conv.backward
+
+    def grouped_off(ctx, g):
+        gx, gw, gb = correct(ctx, g)
+        return gx, (gw * 1.001 if ctx.op_args["groups"] > 1 and gw is not None else gw), gb
+    monkeypatch.setattr(conv2d.Conv, "backward", staticmethod(grouped_off))
+
+    @settings(max_examples=10, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(programs(focus="conv2d"))
+    def check(program: Program) -> None:
+        assert "conv2d" in [step.op for step in program.steps]
+        compare(program)
+    with pytest.raises(AssertionError, match=r"x\d+\.grad"):
+        check()

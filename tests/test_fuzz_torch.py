@@ -34,6 +34,7 @@ def compare(program: Program, order: int = 1) -> None:
 
 # CI's budget; a longer hunt: TINYGRAD_CNN_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz_torch.py
 BUDGET = int(os.environ.get("TINYGRAD_CNN_FUZZ_EXAMPLES", "300"))
+PER_OP = max(1, BUDGET // 30)   # programs built around each op (10 per op in CI)
 
 
 @settings(max_examples=BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -55,6 +56,15 @@ def test_short_programs_match_pytorch(program):
 def test_random_programs_second_order_match_pytorch(program):
     """Gradients of gradients: create_graph=True, then a Hessian-vector product in random directions."""
     compare(program, order=2)
+
+
+@pytest.mark.parametrize("op", [op.name for op in OPS])
+@settings(max_examples=PER_OP, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_every_op_in_random_programs_matches_pytorch(op, data):
+    """Programs that contain `op` (first order, and second order for every third example)."""
+    compare(data.draw(programs(focus=op), label="program"), order=2 if data.draw(st.integers(0, 2)) == 2 else 1)
 
 
 def test_every_op_is_reachable_and_renders_runnable_code():
