@@ -206,3 +206,19 @@ def test_text_graph_references_point_to_lines_that_are_there():
     below = re.findall(r"#(\d+) \(see below\)", text)
     assert below and all(f"#{number} -> " in text for number in below)
     assert "(beyond max_nodes)" in text and text.endswith("(raise max_nodes to show them)")
+
+
+def test_leaves_beyond_the_budget_fold_into_one_node():
+    # max_nodes counted only ops: one concatenate of 3,000 leaves drew 3,000 nodes in a row (a PNG 32,766 pixels
+    # wide that dot scaled to 27 pixels high)
+    leaves = [tc.Tensor(np.ones(2, np.float32), requires_grad=True) for _ in range(3000)]
+    out = tc.concatenate(leaves).sum()
+    source = tc.draw_graph(out, max_nodes=8).source
+    assert source.count(f'fillcolor="{tc.viz.labels.COLOURS["input"]}"') == 8
+    assert 'folded_leaves [label="... 2,992 more inputs\\n(raise max_nodes to draw them)"' in source
+    assert source.count("folded_leaves -> ") == 1  # one edge to the op that reads them
+    assert tc.draw_graph(out, max_nodes=None).source.count("\tt2999 [") == 1
+    constants = [tc.Tensor(np.ones(2, np.float32)) for _ in range(3000)]  # arrays without grad: constant nodes
+    source = tc.draw_graph(tc.concatenate([leaves[0], *constants]), max_nodes=8).source
+    assert source.count(f'fillcolor="{tc.viz.labels.COLOURS["constant"]}"') == 7 + 1  # + the legend's
+    assert '"... 2,993 more inputs' in source

@@ -1,6 +1,7 @@
 """`draw_graph`: the recorded graph as a graphviz Digraph, clustered by layer and folded to a node budget."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -252,8 +253,10 @@ def draw_graph(*outputs: Tensor, params: dict[str, Tensor] | None = None, direct
     layer_names = flag(layer_names, "layer_names", "draw_graph")
     ops = toposort([t._ctx for t in tensors if t._ctx is not None])  # consumers first
     groups = collapsed_layers(ops, collapse)
-    drawn = within_budget(ops, groups, check_max_nodes(max_nodes))
+    max_nodes = check_max_nodes(max_nodes)
+    drawn = within_budget(ops, groups, max_nodes)
     builder = _Builder(_Drawing(backward), ops, drawn, groups, names, input_names, show)
+    builder.leaf_budget = max_nodes
     builder.named_layers = layer_names
     builder.blame = _blame_of(gradcheck)
     builder.blamed = builder.blame.find_in(tensors) if builder.blame is not None else None
@@ -278,6 +281,8 @@ class _Builder:
         self.blame: Any = None  # a failed gradcheck's blame, drawn red on the op (or layer) it names
         self.blamed: Function | None = None
         self.named_layers = True  # caption collapsed layers `name (Class)`, else by the class alone
+        self.leaf_budget: int | None = None  # leaf and constant nodes drawn at most (an op may read thousands)
+        self.leaves_drawn = self.leaves_folded = 0
 
     def node_name(self, op: Function) -> str:
         """The node an op is drawn as: its own, its collapsed layer's, or the folded summary."""
@@ -311,6 +316,8 @@ class _Builder:
                 elif isinstance(parent, Tensor):
                     self.leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
                 elif not self.drawing.backward and constants[position] is not None:  # no gradient flows here
+                    if layer is None and self._folds_leaf([target]):
+                        continue
                     _constant_node(self.drawing, f"c{self.index[id(op)]}_{position}", constants[position], target,
                                    place, layer, self.show)
 
@@ -351,6 +358,8 @@ class _Builder:
                 for layer in layers:
                     layer.params.append((self.names.get(id(leaf)) or leaf.name, leaf.size))
                 continue
+            if consumers and self._folds_leaf(consumers):
+                continue
             places = set(map(id, consumers.values()))  # weights sit in their layer's cluster, inputs outside
             place = next(iter(consumers.values())) if len(places) == 1 and role != "input" else None
             title = (self.inputs.get(id(leaf)) or self.names.get(id(leaf)) or leaf.name
@@ -361,12 +370,26 @@ class _Builder:
                 if (layer := self.layers.get(target)) is not None:
                     layer.inputs[shape_text(leaf.shape, leaf.dtype, self.show)] = None
 
+    def _folds_leaf(self, targets: Iterable[str]) -> bool:
+        """Whether the next leaf or constant is beyond the budget; if so it joins the folded inputs' node."""
+        if self.leaf_budget is None or self.leaves_drawn < self.leaf_budget:
+            self.leaves_drawn += 1
+            return False
+        self.leaves_folded += 1
+        for target in targets:
+            self.drawing.edge("folded_leaves", target)
+        return True
+
     def add_layers_and_folded(self) -> None:
         for name, layer in self.layers.items():
             blamed = self.blamed is not None and self.node_name(self.blamed) == name
             error = [f"{self.blame.op}: wrong gradient: {self.blame.error}"] if blamed else []
             self.drawing.node(name, layer.lines(self.show, self.named_layers) + error, "layer", layer.scope.parent,
                               blamed=blamed)
+        if self.leaves_folded:
+            count = self.leaves_folded
+            self.drawing.node("folded_leaves", [f"... {count:,} more input{'s' if count != 1 else ''}",
+                                                "(raise max_nodes to draw them)"], "folded", None)
         folded = len(self.ops) - len(self.drawn)
         if folded:
             self.drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",
