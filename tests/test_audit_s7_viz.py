@@ -222,3 +222,17 @@ def test_leaves_beyond_the_budget_fold_into_one_node():
     source = tc.draw_graph(tc.concatenate([leaves[0], *constants]), max_nodes=8).source
     assert source.count(f'fillcolor="{tc.viz.labels.COLOURS["constant"]}"') == 7 + 1  # + the legend's
     assert '"... 2,993 more inputs' in source
+
+
+def test_an_activation_given_as_a_name_is_shown_by_it():
+    class Gelu(tc.layers.Layer):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.activation = "gelu"  # a custom layer may keep the name rather than the function
+
+        def call(self, x):
+            return x.tanh()
+
+    model = tc.Sequential([tc.Input((3,)), Gelu(name="act")])
+    labels = layer_labels(tc.viz.plot_model(model, None, show_layer_activations=True))
+    assert labels[0][:2] == ["act (Gelu)", "activation: gelu"]

@@ -131,7 +131,8 @@ def layer_lines(layer: Any, show: frozenset[str]) -> list[str]:
     lines = []
     activation = getattr(layer, "activation", None)
     if "activation" in show and activation is not None:
-        name = getattr(activation, "name", None) or getattr(activation, "__name__", None) or type(activation).__name__
+        name = activation if isinstance(activation, str) else (
+            getattr(activation, "name", None) or getattr(activation, "__name__", None) or type(activation).__name__)
         lines.append(f"activation: {name}")
     if "trainable" in show and getattr(layer, "weights", None):
         lines.append("trainable" if layer.trainable else "non-trainable")
