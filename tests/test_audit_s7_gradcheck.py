@@ -349,3 +349,17 @@ def test_gradgradcheck_says_which_inputs_are_upstream_gradients():
     report = second_derivative_report(UpstreamSquared.apply, [leaf([0.5, 1.0])])
     assert not report.passed and report.inputs[1].mismatches
     assert any("input 1 is that of output 0" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("seed", [-1, "a", 1.5, None])
+def test_seed_must_be_a_non_negative_int(seed):
+    x = leaf([0.5, 1.0])
+    for check in (tc.gradcheck, tc.gradgradcheck, tc.taylor_test):   # was: NumPy's SeedSequence errors
+        with pytest.raises((TypeError, ValueError), match="seed must be an int >= 0"):
+            check(lambda x: x * x, [x], seed=seed)
+
+
+def test_assert_gradcheck_says_which_inputs_it_differentiates():
+    with pytest.raises(ValueError, match=r"assert_gradcheck: no input to differentiate among x0: \[1.0, 2.0\]"):
+        tc.testing.assert_gradcheck(lambda x: x * 2, [1.0, 2.0])
+    tc.testing.assert_gradcheck(lambda x, alpha: x.leaky_relu(alpha), np.array([0.5, -1.0]), 0.1)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import flag, number
+from .arguments import flag, number, positive_int
 from .autograd import grad
 from .blame import Blame, find_blame
 from .function import Function
@@ -358,6 +358,7 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
                                       and (value > 0 if name == "eps" else value >= 0)):
             raise ValueError(f"gradcheck: {name} must be a number {low}, got {value!r}")
     nondet_tol = number(nondet_tol, "nondet_tol", "gradcheck", 0.0, math.inf)
+    seed = positive_int(seed, "seed", "gradcheck", minimum=0)
     prepared = float64_inputs(inputs)
     rng = np.random.default_rng(seed)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
@@ -588,6 +589,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float | None = None, 
 def second_derivative_report(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
                              **options: Any) -> GradcheckReport:
     """check_gradients of the map (inputs..., upstream gradients...) -> input gradients of `fn`."""
+    positive_int(options.get("seed", 0), "seed", "gradgradcheck", minimum=0)
     prepared = float64_inputs(inputs, "gradgradcheck")
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
     outputs = output_tensors(fn, prepared)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import number
+from .arguments import number, positive_int
 from .autograd import grad
 from .gradcheck import float64_inputs, output_tensors
 from .mode import enable_grad, no_grad
@@ -87,7 +87,7 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
     tolerance = number(tolerance, "tolerance", "taylor_test", 0.0, np.inf, high_open=True)
     xs = float64_inputs(inputs, "taylor_test")
     wrt = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(positive_int(seed, "seed", "taylor_test", minimum=0))
     with enable_grad():  # the derivatives need the graph, even inside no_grad
         outputs = output_tensors(fn, xs)
         readout = [rng.standard_normal(o.shape) for o in outputs]

@@ -40,6 +40,10 @@ def assert_gradcheck(fn: Callable[..., Any], *inputs: Any, gradgrad: bool = Fals
     second = flag(gradgrad, "gradgrad", "assert_gradcheck")
     checks = [("gradient", gradcheck)] + ([("second derivative", gradgradcheck)] if second else [])
     inputs = tuple(as_checked_input(x) for x in inputs)
+    if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        raise ValueError(f"assert_gradcheck: no input to differentiate among {describe_inputs(inputs) or 'none'}; "
+                         "pass float NumPy arrays (np.array([1.0, 2.0]), not a list) or Tensors with "
+                         "requires_grad=True; Python lists, numbers and integer arrays go to fn unchanged")
     name = getattr(fn, "__qualname__", repr(fn))
     if isinstance(getattr(fn, "__self__", None), type):  # MyOp.apply: name the op, not Function.apply
         name = f"{fn.__self__.__name__}.{fn.__name__}"
