@@ -236,3 +236,10 @@ def test_an_activation_given_as_a_name_is_shown_by_it():
     model = tc.Sequential([tc.Input((3,)), Gelu(name="act")])
     labels = layer_labels(tc.viz.plot_model(model, None, show_layer_activations=True))
     assert labels[0][:2] == ["act (Gelu)", "activation: gelu"]
+
+
+def test_cli_graph_without_the_graphviz_package_explains_instead_of_a_traceback(monkeypatch, tmp_path, capsys):
+    from tinygrad_cnn.cli import main
+    monkeypatch.setattr(tc.viz.render, "graphviz", None)  # as when `import graphviz` failed
+    assert main(["graph", "--out", str(tmp_path / "graph.svg")]) == 1
+    assert "pip install graphviz" in capsys.readouterr().err

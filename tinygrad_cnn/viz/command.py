@@ -56,7 +56,7 @@ def output_path(out: str | None, format: str | None, backward: bool, collapse: b
 
 
 def run_graph_command(args: Any) -> int:
-    """Draw the graph; 0 on success, 1 (with installation help) when graphviz's `dot` is missing."""
+    """Draw the graph; 0 on success, 1 (with installation help) when graphviz (program or package) is missing."""
     try:
         path = output_path(args.out, args.format, args.backward, args.collapse)
     except ValueError as error:
@@ -65,12 +65,12 @@ def run_graph_command(args: Any) -> int:
     model, images, labels = demo_model()
     loss = sparse_categorical_crossentropy(labels, model(images), from_logits=True)
     loss.name = "loss"
-    graph = draw_graph(loss, direction="backward" if args.backward else "forward",
-                       collapse=True if args.collapse else None)
     try:
+        graph = draw_graph(loss, direction="backward" if args.backward else "forward",
+                           collapse=True if args.collapse else None)
         save_graph(graph, path)
-    except GraphvizNotFoundError as error:
-        print(error, file=sys.stderr)
+    except (GraphvizNotFoundError, ImportError) as error:  # no `dot` program, or no graphviz Python package
+        print(f"tinygrad-cnn graph: {error}", file=sys.stderr)
         return 1
     print(f"wrote {path} ({'backward' if args.backward else 'forward'} graph of the demo CNN and its loss)")
     return 0
