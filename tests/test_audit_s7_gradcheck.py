@@ -363,3 +363,17 @@ def test_assert_gradcheck_says_which_inputs_it_differentiates():
     with pytest.raises(ValueError, match=r"assert_gradcheck: no input to differentiate among x0: \[1.0, 2.0\]"):
         tc.testing.assert_gradcheck(lambda x: x * 2, [1.0, 2.0])
     tc.testing.assert_gradcheck(lambda x, alpha: x.leaky_relu(alpha), np.array([0.5, -1.0]), 0.1)
+
+
+def test_fast_mode_also_checks_float32_inputs_in_float32():
+    values = np.linspace(-3.0, 3.0, 1100)
+    values[7] = -100.0
+    report = failure(OverflowingSigmoid.apply, [leaf(values, np.float32)], blame=False)   # 1100 > FAST_MODE_SIZE
+    assert report.fast_mode and "input 0 is float32" in report.message() and "element (7,)" in report.message()
+    assert tc.gradcheck(lambda x: x.sigmoid(), [leaf(values, np.float32)])
+
+
+def test_eps_atol_rtol_must_be_finite():
+    for name in ("eps", "atol", "rtol"):
+        with pytest.raises(ValueError, match=f"{name} must be a number"):
+            tc.gradcheck(lambda x: x * 2, [leaf([1.0])], **{name: float("inf")})   # was: eps=inf passed

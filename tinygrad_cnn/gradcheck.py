@@ -347,20 +347,10 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
                     kinks: str = "report", seed: int = 0, nondet_tol: float = 0.0,
                     what: str = "gradient") -> GradcheckReport:
     """Compare analytic and numeric gradients of `fn` at `inputs`; return the full report (no blame)."""
-    if kinks not in KINK_MODES:
-        raise ValueError(f"kinks must be one of {KINK_MODES}, got {kinks!r}")
-    if not callable(fn):
-        raise TypeError(f"gradcheck: fn must be a function of the inputs, got {type(fn).__name__} {fn!r:.40}")
-    if fast_mode is not None:
-        flag(fast_mode, "fast_mode", "gradcheck")
-    for name, value, low in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
-        if value is not None and not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-                                      and (value > 0 if name == "eps" else value >= 0)):
-            raise ValueError(f"gradcheck: {name} must be a number {low}, got {value!r}")
+    _check_options(fn, eps, atol, rtol, fast_mode, kinks)
     nondet_tol = number(nondet_tol, "nondet_tol", "gradcheck", 0.0, math.inf)
-    seed = positive_int(seed, "seed", "gradcheck", minimum=0)
+    rng = np.random.default_rng(positive_int(seed, "seed", "gradcheck", minimum=0))
     prepared = float64_inputs(inputs)
-    rng = np.random.default_rng(seed)
     differentiable = [i for i, x in enumerate(prepared) if isinstance(x, Tensor) and x.requires_grad]
     before = [x.data.copy() if isinstance(x, Tensor) else None for x in prepared]
     with enable_grad():  # recorded even when the caller is inside no_grad
@@ -377,32 +367,14 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
     if report.problems:   # finite differences of a function that changes by itself mean nothing
         return report
     size = sum(prepared[i].size for i in differentiable)
-    report.fast_mode = fast = size > FAST_MODE_SIZE if fast_mode is None else bool(fast_mode)
-    to_check = differentiable
-    if fast:
-        # random directions, scaled like the steps: eps * max(1, |x|)
-        directions = {i: rng.standard_normal(prepared[i].shape) * np.maximum(1.0, np.abs(prepared[i].data))
-                      for i in differentiable}
-
-        def agrees(subset: list[int]) -> bool:
-            expected, numeric = _projection(fn, prepared, {i: directions[i] for i in subset}, analytic,
-                                            upstream, eps)
-            return abs(expected - numeric) <= atol + rtol * abs(numeric)
-
-        with np.errstate(all="ignore"):   # fn may leave its domain near the point: the report says so
-            if agrees(differentiable):
-                report.inputs = [InputResult(i, prepared[i].shape, analytic[i], None) for i in differentiable]
-                return report
-            # localise: the full check only for the inputs whose own projection disagrees
-            to_check = [i for i in differentiable if not agrees([i])] or differentiable
-        report.notes.append(f"fast mode: the random projection v^T J u disagreed; inputs {to_check} "
-                            "were checked entry by entry")
+    report.fast_mode = size > FAST_MODE_SIZE if fast_mode is None else bool(fast_mode)
+    to_check = _disagreeing(fn, prepared, analytic, upstream, report, rng) if report.fast_mode else differentiable
     scale = sum(float(np.abs(u * o.data).sum()) for u, o in zip(upstream, outputs, strict=True))
     noise = 1e-14 * scale / eps   # rounding of a central difference, with a margin
     for i in differentiable:
         if i in to_check:
             slopes = functools.partial(_one_sided_differences, fn, prepared, i, upstream)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"):   # fn may leave its domain near the point: the report says so
                 report.inputs.append(_compare(i, analytic[i], slopes, eps, atol, rtol, noise))
         else:
             report.inputs.append(InputResult(i, prepared[i].shape, analytic[i], None))
@@ -410,6 +382,42 @@ def check_gradients(fn: Callable[..., Any], inputs: Any, *, eps: float | None = 
     if not any(r.mismatches for r in report.inputs):
         report.precision += _low_precision_gradients(fn, inputs, differentiable, upstream, analytic)
     return report
+
+
+def _check_options(fn: Any, eps: Any, atol: Any, rtol: Any, fast_mode: Any, kinks: Any) -> None:
+    """Clear errors for a bad fn, eps, atol, rtol, fast_mode or kinks."""
+    if kinks not in KINK_MODES:
+        raise ValueError(f"kinks must be one of {KINK_MODES}, got {kinks!r}")
+    if not callable(fn):
+        raise TypeError(f"gradcheck: fn must be a function of the inputs, got {type(fn).__name__} {fn!r:.40}")
+    if fast_mode is not None:
+        flag(fast_mode, "fast_mode", "gradcheck")
+    for name, value, low in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
+        if value is not None and not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+                                      and (value > 0 if name == "eps" else value >= 0) and math.isfinite(value)):
+            raise ValueError(f"gradcheck: {name} must be a number {low} (finite), got {value!r}")
+
+
+def _disagreeing(fn: Callable[..., Any], inputs: list[Any], analytic: dict[int, np.ndarray],
+                 upstream: Sequence[np.ndarray], report: GradcheckReport, rng: np.random.Generator) -> list[int]:
+    """Fast mode: the inputs to check entry by entry; none when the random projection v^T J u agrees,
+    else those whose own projection disagrees (all when none does alone)."""
+    # random directions, scaled like the steps: eps * max(1, |x|)
+    directions = {i: rng.standard_normal(inputs[i].shape) * np.maximum(1.0, np.abs(inputs[i].data))
+                  for i in analytic}
+
+    def agrees(subset: list[int]) -> bool:
+        expected, numeric = _projection(fn, inputs, {i: directions[i] for i in subset}, analytic, upstream,
+                                        report.eps)
+        return abs(expected - numeric) <= report.atol + report.rtol * abs(numeric)
+
+    with np.errstate(all="ignore"):
+        if agrees(list(analytic)):
+            return []
+        to_check = [i for i in analytic if not agrees([i])] or list(analytic)
+    report.notes.append(f"fast mode: the random projection v^T J u disagreed; inputs {to_check} "
+                        "were checked entry by entry")
+    return to_check
 
 
 def _check_finite(outputs: Sequence[Tensor]) -> None:
@@ -512,8 +520,8 @@ def _low_precision_gradients(fn: Callable[..., Any], inputs: Any, differentiable
             problems.append(f"input {i} is {given[i].dtype}: its gradient computed in {given[i].dtype} is "
                             f"{own[i][e]:.6g} at element {e}, where the float64 gradient (which matches finite "
                             f"differences) is {reference[e]:.6g}; {int(bad.sum())} of {reference.size} entries "
-                            f"differ by more than 1e-3 of the gradient's largest entry: the backward overflows or "
-                            f"loses precision in {given[i].dtype}")
+                            f"differ by more than 1e-3 of the gradient's largest entry: its forward or backward "
+                            f"overflows or loses precision in {given[i].dtype}")
     return problems
 
 
