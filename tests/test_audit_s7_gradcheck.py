@@ -377,3 +377,8 @@ def test_eps_atol_rtol_must_be_finite():
     for name in ("eps", "atol", "rtol"):
         with pytest.raises(ValueError, match=f"{name} must be a number"):
             tc.gradcheck(lambda x: x * 2, [leaf([1.0])], **{name: float("inf")})   # was: eps=inf passed
+
+
+def test_the_blamed_error_line_of_an_op_that_changes_its_input_says_so():
+    report = failure(lambda x: ScalesInput.apply(x).tanh(), [leaf([0.3, -1.2, 2.0])])
+    assert report.blame.error.startswith("fn changed input 0 in place (element (0,)")   # was: the header line

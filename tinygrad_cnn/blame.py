@@ -42,8 +42,8 @@ class Blame:
         """The op's worst disagreement and its call site, in one line (shown on the drawn graph)."""
         worst = [m for r in self.report.inputs for m in r.mismatches]
         site = f"; called at {os.path.basename(self.site[0])}:{self.site[1]}" if self.site else ""
-        if not worst:
-            return self.report.message().splitlines()[0] + site
+        if not worst:   # fn as a whole fails (it changes its inputs...), or kinks counted as failures
+            return (self.report.problems or self.report.message().splitlines())[0].split(";")[0] + site
         m = max(worst, key=lambda m: m.abs_error)
         return (f"input {m.input_index} {m.element}: analytic {m.analytic:.4g}, "
                 f"numeric {m.numeric:.4g} (rel error {m.rel_error:.2g}){site}")
