@@ -320,16 +320,11 @@ def conv_operands(x: Any, kernel: Any, data_format: str, kernel_axes: tuple[str,
         sizes = [f"{name} {n}" for name, n in zip(("height", "width", *kernel_axes), kernel.shape, strict=True)]
         raise ValueError(f"the kernel {kernel.shape} is empty: its {', '.join(sizes[:-1])} and {sizes[-1]} "
                          "must all be at least 1")
-    exact = _integer_accumulator(np.result_type(x.dtype, kernel.dtype))
-    if exact is not None:   # integers take no gradient: plain copies in the wider type
-        x, kernel = Tensor(x.data.astype(exact)), Tensor(kernel.data.astype(exact))
+    if x.dtype.kind in "biu" and kernel.dtype.kind in "biu" and np.result_type(x.dtype, kernel.dtype).itemsize < 8:
+        # sums of products in int64, as NumPy's sum makes them: in uint8 they would wrap (9 * 255 -> 247);
+        # integers take no gradient, so plain copies
+        x, kernel = Tensor(x.data.astype(np.int64)), Tensor(kernel.data.astype(np.int64))
     return x, kernel
-
-
-def _integer_accumulator(dtype: np.dtype) -> np.dtype | None:
-    """int64 for bool and integer `dtype`s narrower than 64 bits, whose sums of products would wrap around
-    (uint8 x uint8 in uint8: 9 * 255 -> 247); None for floats and 64-bit integers."""
-    return np.dtype(np.int64) if dtype.kind in "biu" and dtype.itemsize < 8 else None
 
 
 def bias_operand(bias: Any, filters: int, x: Tensor) -> Tensor | None:
