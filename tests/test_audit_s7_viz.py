@@ -243,3 +243,14 @@ def test_cli_graph_without_the_graphviz_package_explains_instead_of_a_traceback(
     monkeypatch.setattr(tc.viz.render, "graphviz", None)  # as when `import graphviz` failed
     assert main(["graph", "--out", str(tmp_path / "graph.svg")]) == 1
     assert "pip install graphviz" in capsys.readouterr().err
+
+
+def test_backward_view_of_collapsed_layers_still_says_what_came_in():
+    # constants are left out of the backward view, and so was the image's shape from the first layer's node
+    model = tc.Sequential([tc.Input((4, 4, 1)), tc.layers.Conv2D(2, 3, name="conv"), tc.layers.Flatten(),
+                           tc.layers.Dense(2)])
+    out = model(np.ones((1, 4, 4, 1), np.float32)).sum()
+    forward, backward = (layer_labels(tc.draw_graph(out, collapse=True, show=("shape",), direction=direction))
+                         for direction in ("forward", "backward"))
+    first = next(lines for lines in backward if lines[0] == "conv (Conv2D)")
+    assert "in (1, 4, 4, 1)" in first and sorted(map(tuple, forward)) == sorted(map(tuple, backward))

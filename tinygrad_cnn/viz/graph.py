@@ -199,14 +199,16 @@ def _constant_node(drawing: _Drawing, name: str, meta: Any, target: str, place: 
     """A number sits with its op; a named tensor (a frozen weight) in its layer; other arrays outside layers.
 
     A 0-d unnamed array is a number an op made a tensor (elu's 0 in `where`): it sits with its op too.
+    No gradient flows from a constant, so the backward view draws none; a collapsed layer still lists it.
     """
     is_array = isinstance(meta, tuple) and (meta[0] != () or meta[2] is not None)
     if layer is not None and (not is_array or meta[2]):
         if is_array:
             layer.params.append((meta[2], int(np.prod(meta[0]))))
         return  # part of the collapsed layer
-    drawing.node(name, constant_lines(meta, show), "constant", place if not is_array or meta[2] else None)
-    drawing.edge(name, target)
+    if not drawing.backward:
+        drawing.node(name, constant_lines(meta, show), "constant", place if not is_array or meta[2] else None)
+        drawing.edge(name, target)
     if layer is not None:
         layer.inputs[shape_text(meta[0], meta[1], show)] = None
 
@@ -315,8 +317,8 @@ class _Builder:
                     self._add_op_edge(parent, target, layer)
                 elif isinstance(parent, Tensor):
                     self.leaf_uses.setdefault(id(parent), (parent, {}))[1][target] = place
-                elif not self.drawing.backward and constants[position] is not None:  # no gradient flows here
-                    if layer is None and self._folds_leaf([target]):
+                elif constants[position] is not None:  # None: an argument left out (e.g. no bias)
+                    if layer is None and (self.drawing.backward or self._folds_leaf([target])):
                         continue
                     _constant_node(self.drawing, f"c{self.index[id(op)]}_{position}", constants[position], target,
                                    place, layer, self.show)
