@@ -8,6 +8,7 @@ import pytest
 from conftest import require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_pool import make_input, pool_cases, torch_pool
 
 import tinygrad_cnn as tc
 
@@ -130,3 +131,27 @@ def test_one_channel_and_one_output_column_in_float32(n, stride, dilation, filte
             np.testing.assert_allclose(y.numpy(), y_t.numpy(), rtol=1e-5, atol=1e-5)
     finally:
         tc.set_num_threads(before)
+
+
+@settings(max_examples=20)
+@given(pool_cases(max_size=9), st.sampled_from(["max", "avg"]))
+def test_pool_second_order_matches_torch(case, kind):
+    """The gradient of <gx, u> wrt x and the upstream gradient (a double-backward), against PyTorch."""
+    torch = require_torch()
+    case["dtype"] = np.float64
+    rng, x = make_input(case)                                   # a permutation: no ties
+    pool = tc.max_pool2d if kind == "max" else tc.avg_pool2d
+    y_shape = pool(x, case["size"], case["strides"], case["padding"], case["data_format"]).shape
+    upstream, u = rng.standard_normal(y_shape), rng.standard_normal(x.shape)
+    ours = [tc.Tensor(a, requires_grad=True) for a in (x, upstream)]
+    y = pool(ours[0], case["size"], case["strides"], case["padding"], case["data_format"])
+    (gx,) = tc.grad(y, [ours[0]], ours[1], create_graph=True)
+    second = tc.grad((gx * u).sum(), ours, allow_unused=True)
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, upstream)]
+    (gx_t,) = torch.autograd.grad(torch_pool(torch, kind, theirs[0], case), [theirs[0]], theirs[1],
+                                  create_graph=True)
+    second_t = torch.autograd.grad((gx_t * torch.tensor(u)).sum(), theirs, allow_unused=True)
+    for name, g, g_t in zip(["x", "upstream"], second, second_t):
+        expected = np.zeros(ours[name == "upstream"].shape) if g_t is None else g_t.numpy()
+        got = np.zeros(expected.shape) if g is None else g.numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=name)
