@@ -254,3 +254,13 @@ def test_backward_view_of_collapsed_layers_still_says_what_came_in():
                          for direction in ("forward", "backward"))
     first = next(lines for lines in backward if lines[0] == "conv (Conv2D)")
     assert "in (1, 4, 4, 1)" in first and sorted(map(tuple, forward)) == sorted(map(tuple, backward))
+
+
+def test_the_folded_node_counts_collapsed_layers_as_layers():
+    # with one node per layer, the summary said "... 300 more ops" for 100 layers beyond the budget
+    model = tc.Sequential([tc.Input((2,))] + [tc.layers.Dense(2, activation="relu") for _ in range(120)])
+    source = tc.viz.plot_model(model, None, max_nodes=20).source
+    assert 'folded [label="... 100 more layers\\n(raise max_nodes to draw them)"' in source
+    out = (model(np.ones((1, 2), np.float32)) * 2).sum()
+    source = tc.draw_graph(out, collapse=True, max_nodes=1).source  # the Sum drawn; the Mul and every layer folded
+    assert 'folded [label="... 120 more layers and 1 more op\\n' in source

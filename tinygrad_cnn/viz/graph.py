@@ -392,7 +392,11 @@ class _Builder:
             count = self.leaves_folded
             self.drawing.node("folded_leaves", [f"... {count:,} more input{'s' if count != 1 else ''}",
                                                 "(raise max_nodes to draw them)"], "folded", None)
-        folded = len(self.ops) - len(self.drawn)
+        folded = [op for op in self.ops if id(op) not in self.drawn]
         if folded:
-            self.drawing.node("folded", [f"... {folded:,} more op{'s' if folded != 1 else ''}",
-                                         "(raise max_nodes to draw them)"], "folded", None)
+            layers = len({id(self.groups[id(op)]) for op in folded if id(op) in self.groups})
+            ops = sum(id(op) not in self.groups for op in folded)
+            counts = [f"{count:,} more {what}{'s' if count != 1 else ''}"
+                      for count, what in ((layers, "layer"), (ops, "op")) if count]  # a layer's ops fold with it
+            self.drawing.node("folded", ["... " + " and ".join(counts), "(raise max_nodes to draw them)"], "folded",
+                              None)
