@@ -298,3 +298,21 @@ def test_embedding_as_keras_documents_it(tmp_path):
 def test_embedding_errors_name_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# --- the activation functions take Keras 3's keyword arguments ---
+def test_activation_functions_take_keras_arguments():
+    torch = require_torch()
+    A = L.activations
+    x = np.random.default_rng(8).standard_normal((3, 4, 5)) * 3
+    t = torch.tensor(x)
+    F = torch.nn.functional
+    np.testing.assert_allclose(A.softmax(tc.Tensor(x), axis=1).numpy(), F.softmax(t, dim=1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(A.log_softmax(tc.Tensor(x), axis=0).numpy(), F.log_softmax(t, dim=0).numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(A.leaky_relu(tc.Tensor(x), negative_slope=0.1).numpy(), F.leaky_relu(t, 0.1).numpy())
+    keras_relu = np.where(x >= 0.5, np.minimum(x, 6.0), (x - 0.5) * 0.1)   # Keras's relu with all three options
+    np.testing.assert_allclose(A.relu(tc.Tensor(x), negative_slope=0.1, max_value=6.0, threshold=0.5).numpy(),
+                               keras_relu)
+    np.testing.assert_array_equal(L.ReLU(6.0, 0.1, 0.5)(x).numpy(), A.relu(tc.Tensor(x), 0.1, 6.0, 0.5).numpy())
+    assert A.relu(tc.Tensor(x)).numpy().min() == 0 and A.softmax(tc.Tensor(x)).numpy().sum(-1) == pytest.approx(1)

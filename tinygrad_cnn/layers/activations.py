@@ -20,9 +20,14 @@ def linear(x: Tensor) -> Tensor:
     return x
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(x, 0)."""
-    return x.relu()
+def relu(x: Tensor, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Tensor:
+    """max(x, 0); Keras's options: slope `negative_slope` below `threshold` (x itself from it on), capped at
+    `max_value`."""
+    if negative_slope == 0 and threshold == 0:
+        y = x.relu()
+    else:
+        y = where(x.data >= threshold, x, (x - threshold) * negative_slope)
+    return y if max_value is None else y.minimum(max_value)
 
 
 def relu6(x: Tensor) -> Tensor:
@@ -40,9 +45,9 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def softmax(x: Tensor) -> Tensor:
-    """exp(x) normalised over the last axis (the class axis)."""
-    return x.softmax(axis=-1)
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) normalised over `axis` (by default the last, the class axis)."""
+    return x.softmax(axis=axis)
 
 
 def hard_sigmoid(x: Tensor) -> Tensor:
@@ -65,14 +70,14 @@ def exponential(x: Tensor) -> Tensor:
     return x.exp()
 
 
-def log_softmax(x: Tensor) -> Tensor:
-    """log(softmax(x)) over the last axis, computed stably."""
-    return x.log_softmax(axis=-1)
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(x)) over `axis` (by default the last), computed stably."""
+    return x.log_softmax(axis=axis)
 
 
-def leaky_relu(x: Tensor) -> Tensor:
-    """x for x > 0, else 0.2 * x (Keras's default slope for the activation by name)."""
-    return x.leaky_relu(0.2)
+def leaky_relu(x: Tensor, negative_slope: float = 0.2) -> Tensor:
+    """x for x > 0, else negative_slope * x (0.2: Keras's default for the activation by name)."""
+    return x.leaky_relu(negative_slope)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:

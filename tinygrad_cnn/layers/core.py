@@ -277,11 +277,7 @@ class ReLU(Layer):
         self.threshold = number(threshold, "threshold", "ReLU", -math.inf, math.inf)
 
     def call(self, x: Tensor, training: bool) -> Tensor:
-        if self.negative_slope == 0 and self.threshold == 0:
-            y = x.relu()
-        else:
-            y = where(x.data >= self.threshold, x, (x - self.threshold) * self.negative_slope)
-        return y if self.max_value is None else y.minimum(self.max_value)
+        return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
