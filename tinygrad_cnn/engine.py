@@ -63,18 +63,12 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: Function, index: int) -
     return grad.sum(axis=axes).reshape(shape)   # recorded under create_graph, so that it is differentiated too
 
 
-def _as_gradient(value: Any, node: Function, index: int) -> Tensor:
-    """A gradient that `node`'s backward returned as an array or a number, as a Tensor; anything else (text,
-    objects, complex numbers) is a TypeError naming the op."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"backward of {node.name} returned {type(value).__name__} (dtype {array.dtype}) for input "
-                        f"{index}; a gradient must be a Tensor, an array of real numbers, a number or None")
-    return Tensor._make(array, None)
-
-
 def conform(grad: Any, shape: tuple[int, ...], dtype: np.dtype, node: Function, index: int) -> Any:
     """`grad` summed over the axes broadcasting expanded and cast, to the shape and dtype of `node`'s input."""
+    if grad.data.dtype.kind not in "biuf":   # text, objects or complex numbers from a custom backward
+        raise TypeError(f"backward of {node.name} returned a gradient of dtype {grad.data.dtype} for input {index}: "
+                        f"{str(grad.data)[:40]}; a gradient must be a Tensor, an array of real numbers, a number "
+                        "or None")
     if grad.data.shape != shape:
         grad = unbroadcast(grad, shape, node, index)
     return grad if grad.data.dtype == dtype else grad.astype(dtype)
@@ -94,6 +88,7 @@ def run_backward(
     """
     grads: dict[Function, Any] = {}  # node -> gradient of its output, summed over its consumers
     captured: dict[int, Any] = {}    # id(leaf or node) -> gradient, when `inputs` are given
+    hooked: dict[Tensor, Any] = {}   # leaf with hooks -> its gradient, summed over the walk (hooks see the whole)
     wanted = None if inputs is None else {id(t._ctx or t) for t in inputs}
 
     def add(previous: Any, grad: Any, target: Any, node: Function | None, index: int) -> Any:
@@ -108,10 +103,22 @@ def run_backward(
         """Add `grad` (from `node`'s backward, for its input `index`) to the gradient of `target`."""
         if isinstance(target, Function):
             grads[target] = add(grads.get(target), grad, target, node, index)
+        elif target._hooks is not None:   # a leaf with hooks: delivered after the walk, through them
+            hooked[target] = add(hooked.get(target), grad, target, node, index)
+            return
         elif wanted is None:  # a leaf: accumulate like torch's AccumulateGrad
             target.grad = add(target.grad, grad, target, node, index)
         if wanted is not None and id(target) in wanted:
             captured[id(target)] = add(captured.get(id(target)), grad, target, node, index)
+
+    def through_hooks(node: Function, grad: Any) -> Any:
+        """The gradient of `node`'s output after its tensor's hooks (which, as in PyTorch, tc.grad's result for
+        that tensor does not see: it was captured as delivered); kept in .grad if retain_grad asked."""
+        grad = node._hooks.run(grad)
+        retained = node._hooks.retained and node._hooks.retained()
+        if retained is not None:   # kept last, after every hook, as in PyTorch
+            retained.grad = add(retained._grad, grad, retained, node, 0)
+        return grad
 
     with set_grad_enabled(create_graph):
         for root, grad in zip(roots, root_grads):
@@ -122,6 +129,8 @@ def run_backward(
                 continue
             if node.released:
                 raise RuntimeError(_released_message(node))
+            if node._hooks is not None:
+                grad = through_hooks(node, grad)
             input_grads = checked_backward(node, grad) if MODE.anomaly else type(node).backward(node, grad)
             if type(input_grads) is not tuple:
                 input_grads = tuple(input_grads) if type(input_grads) is list else (input_grads,)
@@ -134,7 +143,7 @@ def run_backward(
                 if parent is None or input_grad is None:
                     continue
                 if not isinstance(input_grad, Tensor):
-                    input_grad = _as_gradient(input_grad, node, index)
+                    input_grad = Tensor._make(np.asarray(input_grad), None)
                 if isinstance(parent, Function):
                     shape, dtype = parent.out_shape, parent.out_dtype
                 else:  # a leaf tensor
@@ -147,6 +156,11 @@ def run_backward(
                 deliver(parent, input_grad, node, index)
             if not retain_graph:
                 node.release()
+        for leaf, grad in hooked.items():
+            if wanted is None or id(leaf) in wanted:
+                captured[id(leaf)] = grad = leaf._hooks.run(grad)
+                if wanted is None:
+                    leaf.grad = add(leaf.grad, grad, leaf, None, 0)
     if inputs is None:
         return None
     return [captured.get(id(t._ctx or t)) for t in inputs]

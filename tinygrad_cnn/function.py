@@ -35,6 +35,8 @@ class Function:
         "_saved", "_saved_versions",  # save_for_backward's tensors and their versions at save time (None: all 0)
         "__dict__", "__weakref__",
     )
+    _hooks: Any = None   # the output tensor's TensorHooks (register_hook, retain_grad), in __dict__ when set
+
     # The output Tensor is deliberately not referenced (not even weakly): every object kept per op
     # is scanned by Python's cyclic GC, which dominates per-op cost in a large process. A live
     # output can be found as the saved input of a consumer (`_saved`) or among the user's tensors.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,7 +78,8 @@ class Tensor:
 
     # _version_box: None (version 0) or a 1-element int64 array shared with every view of the same
     # memory (detach, reshape, basic indexing...), so an in-place change through any of them is seen
-    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_version_box", "name", "__weakref__")
+    # _hooks: a leaf's TensorHooks (register_hook), or None (a non-leaf's live on its node)
+    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_version_box", "name", "_hooks", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -86,6 +88,7 @@ class Tensor:
         self._grad: Tensor | None = None
         self._ctx = None
         self._version_box = None
+        self._hooks = None
         self.name = name
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -94,7 +97,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, ctx: Any) -> Tensor:
         """Wrap an op's output without copying or checking (the hot path)."""
         t = object.__new__(cls)
-        t.data, t._grad, t._ctx, t._version_box, t.name = data, None, ctx, None, None
+        t.data, t._grad, t._ctx, t._version_box, t.name, t._hooks = data, None, ctx, None, None, None
         t._requires_grad = ctx is not None
         return t
 
@@ -286,6 +289,39 @@ class Tensor:
         for t, g in zip(inputs, run_backward([self], [grad], retain_graph or create_graph, create_graph, inputs)):
             if g is not None:   # accumulated as backward() does (recorded only under create_graph)
                 t.grad = g if t._grad is None else t._grad + g
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> HookHandle:
+        """Call `hook(grad)` each time the gradient of this tensor is computed (a leaf's: its whole gradient of one
+        backward, before it is added to .grad); a Tensor it returns replaces the gradient. As in PyTorch."""
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable (grad -> Tensor or None), got "
+                            f"{type(hook).__name__} {hook!r:.40}")
+        hooks = self._tensor_hooks("register a hook on")
+        hooks.hooks.append(hook)
+        return HookHandle(hooks.hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in its .grad after backward, as a leaf's (a no-op on a leaf)."""
+        hooks = self._tensor_hooks("retain the grad of")
+        if self._ctx is not None:
+            hooks.retained = weakref.ref(self)   # weak: the node must not keep its output alive
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether retain_grad() was called on this non-leaf tensor."""
+        hooks = None if self._ctx is None else self._ctx._hooks
+        return hooks is not None and hooks.retained is not None and hooks.retained() is self
+
+    def _tensor_hooks(self, what: str) -> TensorHooks:
+        """This tensor's TensorHooks, made on first use: a leaf holds them, a non-leaf's node does."""
+        if not self._requires_grad:
+            raise RuntimeError(f"cannot {what} a tensor that does not require grad (shape {self.shape}, "
+                               f"{self.dtype}): it gets no gradient")
+        owner = self if self._ctx is None else self._ctx
+        hooks = owner._hooks
+        if hooks is None:
+            hooks = owner._hooks = TensorHooks()
+        return hooks
 
     def draw_graph(self, *others: Tensor, **options: Any) -> Any:
         """Render this tensor's graph (with those of `others`, if given) with graphviz (see `tc.draw_graph`)."""
@@ -610,6 +646,53 @@ class Tensor:
 
     def __iter__(self) -> Any:
         return (self[i] for i in range(len(self)))
+
+
+class TensorHooks:
+    """What register_hook and retain_grad attached to one tensor (held by a leaf, or by a non-leaf's node)."""
+
+    __slots__ = ("hooks", "retained")
+
+    def __init__(self) -> None:
+        self.hooks: list[Callable[[Tensor], Tensor | None]] = []
+        self.retained: weakref.ref[Tensor] | None = None   # the non-leaf whose .grad keeps its gradient
+
+    def run(self, grad: Tensor) -> Tensor:
+        """`grad` passed through every hook in the order they were registered (None keeps it)."""
+        for hook in list(self.hooks):
+            result = hook(grad)
+            if result is None:
+                continue
+            name = getattr(hook, "__name__", type(hook).__name__)
+            if not isinstance(result, Tensor):
+                raise TypeError(f"hook {name} returned {type(result).__name__}; a hook must return a Tensor or None "
+                                "(wrap an array: tc.Tensor(a))")
+            if result.shape != grad.shape:
+                raise RuntimeError(f"hook {name} returned a gradient of shape {result.shape}, but the tensor's "
+                                   f"gradient has shape {grad.shape}; a hook may change values, not the shape")
+            grad = result if result.dtype == grad.dtype else result.astype(grad.dtype)
+        return grad
+
+
+class HookHandle:
+    """What register_hook returns: `.remove()` takes the hook off (so does leaving a `with handle:` block)."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list[Any], hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        for i, hook in enumerate(self._hooks):
+            if hook is self._hook:
+                del self._hooks[i]
+                return
+
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 _PASS = frozenset({Tensor, int, float, np.float32, np.float64})  # operands used as they are (arrays: _operand)
