@@ -2,7 +2,9 @@
 
 Entries where the left and right one-sided differences disagree are kinks (ReLU at 0, tied
 maxima); they pass when the analytic value lies between the two slopes. A failing check of a
-composite function goes on to blame the first recorded op whose own gradient is wrong.
+composite function goes on to blame the first recorded op whose own gradient is wrong. Before
+any finite difference, fn must leave its inputs alone and give the same values (and gradients)
+twice; float32 inputs also have their gradient computed in float32, held against float64's.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class NotFiniteError(ValueError):
 
 
 class GradcheckWarning(UserWarning):
-    """A check passed, but some entries sit on kinks (non-differentiable points)."""
+    """A check passed, but some entries sit on kinks (non-differentiable points), or are wrong below atol."""
 
 
 @dataclass
@@ -194,8 +196,8 @@ def float64_inputs(inputs: Any, owner: str = "gradcheck") -> list[Any]:
             raise TypeError(f"{owner}: input {i} has dtype {x.dtype}; only floating inputs have gradients")
         if x.requires_grad and not np.isfinite(x.data).all():
             e = _first(~np.isfinite(x.data))
-            raise NotFiniteError(f"{owner}: input {i} (shape {x.shape}) holds {x.data[e]} (NaN or Inf) at element {e}; "
-                             "gradients are checked at finite points only: pass finite values")
+            raise NotFiniteError(f"{owner}: input {i} (shape {x.shape}) holds {x.data[e]} (NaN or Inf) at element "
+                                 f"{e}; gradients are checked at finite points only: pass finite values")
         data = x.data.astype(np.float64) if x.dtype.kind == "f" else x.data.copy()
         prepared.append(Tensor(data, requires_grad=x.requires_grad))
     if not any(isinstance(x, Tensor) and x.requires_grad for x in prepared):
@@ -459,8 +461,9 @@ def _changed_inputs(inputs: Sequence[Any], before: Sequence[np.ndarray | None]) 
     """A problem for each Tensor input that fn changed in place."""
     problems = []
     for i, (x, old) in enumerate(zip(inputs, before, strict=True)):
-        if old is not None and _difference(x.data, old).any():
-            e = _first(_difference(x.data, old) > 0)
+        changed = None if old is None else _difference(x.data, old) > 0
+        if changed is not None and changed.any():
+            e = _first(changed)
             problems.append(f"fn changed input {i} in place (element {e}: {old[e]:.6g} before the call, "
                             f"{x.data[e]:.6g} after); gradcheck evaluates fn many times at the same inputs, so fn "
                             "must leave them as they are: compute new arrays (x.data * 2, not x.data *= 2)")
