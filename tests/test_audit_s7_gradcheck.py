@@ -382,3 +382,32 @@ def test_eps_atol_rtol_must_be_finite():
 def test_the_blamed_error_line_of_an_op_that_changes_its_input_says_so():
     report = failure(lambda x: ScalesInput.apply(x).tanh(), [leaf([0.3, -1.2, 2.0])])
     assert report.blame.error.startswith("fn changed input 0 in place (element (0,)")   # was: the header line
+
+
+class MeanUpstreamSquare(tc.Function):
+    """x^2 whose backward uses the mean of the upstream gradient: right for sum() and mean() only."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.data ** 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g.mean()                        # bug: 2 * x * g
+
+
+def test_a_backward_right_only_for_a_uniform_upstream_is_caught_and_blamed():
+    from tinygrad_cnn.mode import scope
+    rng = np.random.default_rng(5)
+    x, w = leaf(rng.standard_normal((3, 4))), leaf(rng.standard_normal((4, 4)))
+
+    def model(x, w):
+        with scope("square", "Lambda"):
+            return MeanUpstreamSquare.apply(x @ w) @ w   # square w: a transposition would not hide either
+    MeanUpstreamSquare.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * x.data)      # sum()'s upstream of ones cannot see the bug
+    blame = failure(model, (x, w)).blame
+    assert blame.op == "MeanUpstreamSquare" and blame.layer == "square"
+    assert tc.taylor_test(model, (x, w)).slope == pytest.approx(1, abs=0.2)
