@@ -316,3 +316,62 @@ def test_activation_functions_take_keras_arguments():
                                keras_relu)
     np.testing.assert_array_equal(L.ReLU(6.0, 0.1, 0.5)(x).numpy(), A.relu(tc.Tensor(x), 0.1, 6.0, 0.5).numpy())
     assert A.relu(tc.Tensor(x)).numpy().min() == 0 and A.softmax(tc.Tensor(x)).numpy().sum(-1) == pytest.approx(1)
+
+
+# --- LayerNormalization (Keras 3's layer; tc.layers had none) ---
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), shape=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+       trailing=st.integers(1, 3), center=st.booleans(), scale=st.booleans())
+def test_layer_normalization_is_torch_layer_norm_values_and_gradients(seed, shape, trailing, center, scale):
+    torch = require_torch()
+    rng = np.random.default_rng(seed)
+    trailing = min(trailing, len(shape) - 1)
+    axes = list(range(len(shape) - trailing, len(shape)))
+    layer = L.LayerNormalization(axis=axes if trailing > 1 else -1, epsilon=1e-5, center=center, scale=scale,
+                                 dtype="float64")
+    x = tc.Tensor(rng.standard_normal(shape) * 3 + 1, requires_grad=True)
+    layer.build((None, *shape[1:]))
+    layer.set_weights([rng.standard_normal(w.shape) for w in layer.weights])
+    y = layer(x, training=bool(seed % 2))   # no batch statistics: the same in both modes
+    upstream = rng.standard_normal(y.shape)
+    y.backward(tc.Tensor(upstream))
+    xt = torch.tensor(x.data, requires_grad=True)
+    weight = torch.tensor(layer.gamma.data, requires_grad=True) if scale else None
+    bias = torch.tensor(layer.beta.data, requires_grad=True) if center else None
+    out = torch.nn.functional.layer_norm(xt, tuple(shape[-trailing:]), weight, bias, eps=1e-5)
+    out.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(y.numpy(), out.detach().numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-8, atol=1e-9)
+    for ours, theirs in ((layer.gamma, weight), (layer.beta, bias)):
+        if theirs is not None:
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-8, atol=1e-9)
+    assert len(layer.weights) == int(center) + int(scale)
+
+
+def test_layer_normalization_as_keras_documents_it(tmp_path):
+    data = np.arange(10, dtype=np.float32).reshape(5, 2) * 10   # Keras's docstring: every row becomes [-1, 1]
+    np.testing.assert_allclose(L.LayerNormalization(axis=1)(data).numpy(), [[-1.0, 1.0]] * 5, rtol=1e-4)
+    images = np.random.default_rng(5).standard_normal((2, 4, 4, 3)).astype(np.float32)
+    over_channels_first = L.LayerNormalization(axis=1)(np.moveaxis(images, 3, 1)).numpy()   # a non-trailing axis
+    mean, var = images.mean(-1, keepdims=True), images.var(-1, keepdims=True)
+    np.testing.assert_allclose(np.moveaxis(over_channels_first, 1, 3), (images - mean) / np.sqrt(var + 1e-3),
+                               rtol=1e-5, atol=1e-5)
+    model = tc.Sequential([tc.Input((4, 4, 3)), L.LayerNormalization(axis=[1, 2, 3]), L.Flatten(), L.Dense(2)])
+    assert model.layers[0].gamma.shape == (4, 4, 3) and model.layers[0].param_formula() == "2*4*4*3=96"
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(tc.load_model(tmp_path / "m.npz").predict(images, verbose=0),
+                                  model.predict(images, verbose=0))
+    with pytest.raises(ValueError, match=r"axis \[0, 1\] must name distinct feature axes .*axis 0 is the batch"):
+        L.LayerNormalization(axis=[0, 1])(images)
+    with pytest.raises(TypeError, match="axis must be an int or a list of ints"):
+        L.LayerNormalization(axis=1.0)
+    with pytest.raises(ValueError, match="epsilon must be positive"):
+        L.LayerNormalization(epsilon=0)
+
+
+def test_batch_normalization_config_is_unchanged_by_the_shared_base():
+    config = L.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-4, gamma_initializer="zeros").get_config()
+    assert {key: config[key] for key in ("axis", "momentum", "epsilon", "center", "scale", "gamma_initializer",
+                                         "moving_variance_initializer", "synchronized")} == {
+        "axis": 1, "momentum": 0.9, "epsilon": 1e-4, "center": True, "scale": True, "gamma_initializer": "zeros",
+        "moving_variance_initializer": "ones", "synchronized": False}

@@ -36,6 +36,7 @@ SPECS = {
     "Flatten": ((), (2, 3, 2)),
     "GlobalAveragePooling2D": ((), (2, 3, 3, 2)),
     "GlobalMaxPooling2D": ((), (2, 3, 3, 2)),
+    "LayerNormalization": ((), (2, 3, 4)),
     "LeakyReLU": ((), (2, 5)),
     "MaxPooling2D": ((2,), (2, 4, 4, 3)),
     "Maximum": ((), [(2, 3), (2, 3)]),
@@ -236,6 +237,8 @@ KERAS_POSITIONAL = {
     "GlobalAveragePooling2D": ["data_format", "keepdims"],
     "GlobalMaxPooling2D": ["data_format", "keepdims"],
     "InputLayer": ["shape", "batch_size", "dtype", "sparse"],   # then ragged (newer) or batch_shape
+    "LayerNormalization": ["axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+                           "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"],
     "LeakyReLU": ["negative_slope"],
     "MaxPooling2D": ["pool_size", "strides", "padding", "data_format", "name"],
     "PReLU": ["alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes"],

@@ -1,6 +1,6 @@
 """Keras-style layers: convolutions (plain, transposed, depthwise, separable), pooling, Dense, Flatten,
-BatchNormalization, Dropout, Embedding, activations, reshaping (Reshape, Permute, padding, cropping, upsampling),
-image augmentation."""
+BatchNormalization, LayerNormalization, Dropout, Embedding, activations, reshaping (Reshape, Permute, padding,
+cropping, upsampling), image augmentation."""
 from . import activations
 from .augmentation import (
     RandomBrightness,
@@ -48,7 +48,7 @@ from .merge import (
     multiply,
     subtract,
 )
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
 from .receptive_field import ReceptiveField
@@ -65,10 +65,10 @@ __all__ = [
     "ELU", "LAYER_CLASSES", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
     "Conv2D", "Conv2DTranspose", "Concatenate", "Convolution2D", "Convolution2DTranspose", "Cropping2D", "Dense",
     "DepthwiseConv2D", "Dot", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Lambda", "Layer", "LeakyReLU", "MaxPool2D",
-    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RandomBrightness", "RandomContrast",
-    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "ReceptiveField",
-    "Rescaling", "Reshape", "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SpatialDropout2D",
-    "UpSampling2D", "ZeroPadding2D", "activations", "add", "average", "clear_session", "concatenate", "deserialize",
-    "dot", "maximum", "minimum", "multiply", "serialize", "subtract",
+    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Lambda", "Layer", "LayerNormalization",
+    "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RandomBrightness",
+    "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU",
+    "ReceptiveField", "Rescaling", "Reshape", "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract",
+    "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "activations", "add", "average", "clear_session",
+    "concatenate", "deserialize", "dot", "maximum", "minimum", "multiply", "serialize", "subtract",
 ]

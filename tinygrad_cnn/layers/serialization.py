@@ -32,7 +32,7 @@ from .core import (
 )
 from .embedding import Embedding
 from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from .preprocessing import Rescaling
 from .reshaping import Cropping2D, Permute, Reshape, UpSampling2D, ZeroPadding2D
@@ -42,9 +42,9 @@ from .separable import DepthwiseConv2D, SeparableConv2D
 LAYER_CLASSES: Mapping[str, type[Layer]] = MappingProxyType({cls.__name__: cls for cls in (
     Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Conv2DTranspose, Dot,
     Cropping2D, Dense, DepthwiseConv2D, Dropout, ELU, Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
-    InputLayer, LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, Permute, PReLU, RandomBrightness, RandomContrast,
-    RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape,
-    SeparableConv2D, Softmax, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D)})
+    InputLayer, LayerNormalization, LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, Permute, PReLU,
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU,
+    Rescaling, Reshape, SeparableConv2D, Softmax, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D)})
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
