@@ -330,3 +330,15 @@ def test_a_hook_removed_by_its_handle_is_not_called_and_a_leaf_keeps_its_grad_af
     x.retain_grad()   # a leaf keeps its gradient anyway
     (x * 2).sum().backward()
     assert x.grad.numpy().tolist() == [2.0, 2.0] and not x.retains_grad
+
+
+def test_grad_materialize_grads_gives_zeros_for_unused_inputs_as_in_pytorch(torch):
+    x, unused = tc.Tensor([1.0, 2.0], requires_grad=True), tc.Tensor(np.ones((2, 3)), requires_grad=True)
+    gx, gu = tc.grad((x * x).sum(), [x, unused], materialize_grads=True)
+    xt, ut = torch.tensor([1.0, 2.0], requires_grad=True), torch.ones(2, 3, dtype=torch.float64, requires_grad=True)
+    gxt, gut = torch.autograd.grad((xt * xt).sum(), [xt, ut], materialize_grads=True)
+    np.testing.assert_array_equal(gx.numpy(), gxt.numpy())
+    np.testing.assert_array_equal(gu.numpy(), gut.numpy())
+    assert gu.dtype == np.float64 and gu.shape == (2, 3)
+    with pytest.raises(RuntimeError, match="materialize_grads=True for zeros"):
+        tc.grad((x * x).sum(), [x, unused])

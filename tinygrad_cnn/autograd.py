@@ -22,9 +22,12 @@ def grad(
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
+    materialize_grads: bool = False,
 ) -> tuple[Tensor | None, ...]:
-    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated into .grad)."""
+    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated into .grad); with
+    `materialize_grads`, zeros for inputs the outputs do not use (instead of None), as in PyTorch."""
     create_graph, allow_unused = flag(create_graph, "create_graph", "grad"), flag(allow_unused, "allow_unused", "grad")
+    materialize_grads = flag(materialize_grads, "materialize_grads", "grad")
     if retain_graph is not None:
         retain_graph = flag(retain_graph, "retain_graph", "grad")
     outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
@@ -51,9 +54,11 @@ def grad(
     retain = create_graph if retain_graph is None else retain_graph
     results = run_backward(outputs, seeds, retain, create_graph, inputs=inputs)
     for i, r in enumerate(results):
-        if r is None and not allow_unused:
+        if r is None and not (allow_unused or materialize_grads):
             raise RuntimeError(f"input {i} of grad() was not used to compute the outputs; "
-                               "pass allow_unused=True to get None for it")
+                               "pass allow_unused=True to get None for it (or materialize_grads=True for zeros)")
+    if materialize_grads:
+        results = [Tensor(np.zeros_like(t.data)) if r is None else r for r, t in zip(results, inputs)]
     return tuple(results)
 
 
