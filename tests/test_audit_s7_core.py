@@ -342,3 +342,9 @@ def test_grad_materialize_grads_gives_zeros_for_unused_inputs_as_in_pytorch(torc
     assert gu.dtype == np.float64 and gu.shape == (2, 3)
     with pytest.raises(RuntimeError, match="materialize_grads=True for zeros"):
         tc.grad((x * x).sum(), [x, unused])
+
+
+def test_len_and_iteration_of_a_0d_tensor_say_what_to_use_instead():
+    for call in (len, list):
+        with pytest.raises(TypeError, match=r"0-d tensor.*\.item\(\)"):
+            call(tc.Tensor(2.0))

@@ -217,7 +217,8 @@ class Tensor:
 
     def __len__(self) -> int:
         if self.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise TypeError("len() of a 0-d tensor: it has no axis to count or iterate over; use .item() for its "
+                            "value, or .reshape(1) for a 1-element tensor")
         return self.shape[0]
 
     def __bool__(self) -> bool:
