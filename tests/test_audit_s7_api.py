@@ -367,3 +367,40 @@ def test_cosine_decay_restarts_m_mul_config_and_errors():
                           ({"alpha": 2.0}, r"alpha must be a finite number in \[0, 1\]")]:
         with pytest.raises(ValueError, match=words):
             schedules.CosineDecayRestarts(**{"initial_learning_rate": 0.1, "first_decay_steps": 10, **kwargs})
+
+
+def test_pytorch_loop_forms_closure_and_zero_grad_match_torch():
+    """opt.step(closure) and opt.zero_grad(set_to_none=False), as PyTorch's loop writes them."""
+    torch = require_torch()
+    start = np.random.default_rng(1).standard_normal((3, 2))
+    w = tc.Tensor(start.copy(), requires_grad=True)
+    v = torch.tensor(start.copy(), requires_grad=True)
+    opt, ref = optimizers.SGD([w], lr=0.1, momentum=0.9), torch.optim.SGD([v], lr=0.1, momentum=0.9)
+
+    def closure():
+        opt.zero_grad(set_to_none=False)
+        loss = (w * w * w).sum()
+        loss.backward()
+        return loss
+
+    def torch_closure():
+        ref.zero_grad(set_to_none=False)
+        loss = (v * v * v).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        with tc.no_grad():   # the closure records even so, as in PyTorch
+            loss = opt.step(closure)
+        assert loss.item() == pytest.approx(ref.step(torch_closure).item(), rel=1e-12)
+        np.testing.assert_allclose(w.data, v.detach().numpy(), rtol=1e-12)
+    opt.zero_grad(set_to_none=False)
+    assert w.grad is not None and not w.grad.data.any() and w.grad.shape == w.shape
+    opt.zero_grad()
+    assert w.grad is None
+    with pytest.raises(TypeError, match="closure must be a function"):
+        opt.step(0.1)
+    with pytest.raises(TypeError, match="set_to_none must be True or False"):
+        opt.zero_grad("no")
+    with pytest.raises(TypeError, match="parameter groups"):
+        optimizers.Adam([{"params": [w], "lr": 0.1}])

@@ -32,14 +32,14 @@ then uses schedule(k), and reading `optimizer.learning_rate` gives the rate of t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from . import constraints, schedules
 from .arguments import flag, is_number, number
-from .mode import no_grad
+from .mode import enable_grad, no_grad
 from .tensor import Tensor
 
 Rate = float | schedules.LearningRateSchedule  # a learning rate: a number or a schedule of the step
@@ -132,6 +132,10 @@ class Optimizer:
                              "call it once on data first)")
         seen: set[int] = set()
         for i, p in enumerate(params):
+            if isinstance(p, dict):
+                raise TypeError(f"parameter {i} is a dict: PyTorch's parameter groups are not supported here; "
+                                "an optimizer takes one list of tensors with one set of hyperparameters (make one "
+                                "optimizer per group)")
             if not isinstance(p, Tensor):
                 raise TypeError(f"parameter {i} is a {type(p).__name__}, not a Tensor; pass model.parameters()")
             if not p.is_leaf or p.dtype.kind != "f":
@@ -167,13 +171,26 @@ class Optimizer:
                                "it, or give it to model.compile(optimizer=...)")
         return self.params
 
-    def zero_grad(self) -> None:
-        """Forget the gradients (set `.grad` to None, as PyTorch does by default)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: `.grad` becomes None (PyTorch's default) or, with set_to_none=False, zeros."""
+        set_to_none = flag(set_to_none, "set_to_none", f"{type(self).__name__}.zero_grad")
         for p in self._bound():
-            p.grad = None
+            p.grad = None if set_to_none or p.grad is None else Tensor(np.zeros_like(p.grad.data))
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient, in place. As in PyTorch, `closure` (optional) is
+        called first, with recording on, to compute the loss and its gradients; step returns what it returned."""
+        if closure is not None and not callable(closure):
+            raise TypeError(f"{type(self).__name__}.step: closure must be a function that computes the loss and "
+                            f"calls backward, or None; got {type(closure).__name__} {closure!r:.40}")
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        self._apply()
+        return loss
+
+    def _apply(self) -> None:
         params = self._bound()
         self._rate = self.learning_rate  # read before the count moves: step k uses schedule(k), as in Keras
         self.iterations += 1
