@@ -3,6 +3,8 @@ optimizer configs, tc.utils.plot_model and the command line."""
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -404,3 +406,15 @@ def test_pytorch_loop_forms_closure_and_zero_grad_match_torch():
         opt.zero_grad("no")
     with pytest.raises(TypeError, match="parameter groups"):
         optimizers.Adam([{"params": [w], "lr": 0.1}])
+
+
+def test_import_loads_no_optional_dependency():
+    """`import tinygrad_cnn` in a fresh process loads NumPy only: PyTorch, matplotlib, scikit-learn,
+    hypothesis and pytest come in when a function that needs them runs."""
+    code = ("import sys, tinygrad_cnn\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torch', 'matplotlib', 'sklearn', 'scipy', 'hypothesis', 'pytest', 'PIL', 'tqdm'}))")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
