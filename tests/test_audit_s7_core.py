@@ -348,3 +348,19 @@ def test_len_and_iteration_of_a_0d_tensor_say_what_to_use_instead():
     for call in (len, list):
         with pytest.raises(TypeError, match=r"0-d tensor.*\.item\(\)"):
             call(tc.Tensor(2.0))
+
+
+@given(st.lists(st.sampled_from([0.0, 1.0, -1.0, np.nan]), min_size=2, max_size=8), st.integers(0, 3))
+@settings(max_examples=30)
+def test_maximum_and_minimum_share_the_gradient_as_the_max_reduction_does_nans_and_ties_included(values, seed):
+    rng = np.random.default_rng(seed)
+    half = len(values) // 2
+    a_data, b_data = np.array(values[:half]), np.array(values[half:2 * half])
+    g = rng.standard_normal(half)
+    for pair, reduce in ((tc.maximum, lambda t: t.max(axis=0)), (tc.minimum, lambda t: t.min(axis=0))):
+        a, b = tc.Tensor(a_data, requires_grad=True), tc.Tensor(b_data, requires_grad=True)
+        pair(a, b).backward(g)
+        stacked = tc.Tensor(np.stack([a_data, b_data]), requires_grad=True)
+        reduce(stacked).backward(g)    # the reduction's rule: ties share, NaNs carry (as PyTorch's max)
+        np.testing.assert_array_equal(a.grad.numpy(), stacked.grad.numpy()[0])
+        np.testing.assert_array_equal(b.grad.numpy(), stacked.grad.numpy()[1])

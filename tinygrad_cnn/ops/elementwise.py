@@ -249,14 +249,20 @@ class Abs(Function):
 
 
 class Maximum(Function):
-    """Elementwise max; where a == b each side gets half the gradient (the tie rule)."""
+    """Elementwise max; where a == b each side gets half the gradient (the tie rule); a NaN wins (NumPy's
+    maximum) and carries the gradient, as in the max reduction."""
 
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
         a, b = _d(a), _d(b)
+        out = np.maximum(a, b)
         # share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins
-        ctx.share_a = (a > b) + 0.5 * (a == b)
-        return np.maximum(a, b)
+        share_a = (a > b) + 0.5 * (a == b)
+        if out.dtype.kind == "f" and np.isnan(out).any():   # NaN compares False: the NaN side wins instead
+            nan_a, nan_b = np.isnan(a), np.isnan(b)
+            share_a = np.where(nan_a | nan_b, np.where(nan_a & nan_b, 0.5, nan_a), share_a)
+        ctx.share_a = share_a
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
