@@ -364,3 +364,23 @@ def test_maximum_and_minimum_share_the_gradient_as_the_max_reduction_does_nans_a
         reduce(stacked).backward(g)    # the reduction's rule: ties share, NaNs carry (as PyTorch's max)
         np.testing.assert_array_equal(a.grad.numpy(), stacked.grad.numpy()[0])
         np.testing.assert_array_equal(b.grad.numpy(), stacked.grad.numpy()[1])
+
+
+@pytest.mark.parametrize("source", [1.5, [1.0, 2.0, 3.0], np.ones((1, 3)), np.arange(6.0).reshape(2, 3)])
+def test_copy_broadcasts_its_source_as_in_pytorch(torch, source):
+    x, xt = tc.zeros(2, 3), torch.zeros(2, 3)
+    x.copy_(tc.Tensor(source))
+    xt.copy_(torch.tensor(np.asarray(source, dtype=np.float32)))
+    np.testing.assert_array_equal(x.numpy(), xt.numpy())
+    assert x._version == 1
+    with pytest.raises(ValueError, match=r"broadcasts to this tensor's shape \(2, 3\), got shape \(3, 2\)"):
+        x.copy_(np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("value", [tc.ones(2), "a", [1.0, 2.0]])
+def test_fill_takes_one_number(value):
+    x = tc.zeros(2, 3)
+    x.fill_(tc.Tensor(2.0))
+    assert x.numpy().tolist() == [[2.0] * 3] * 2
+    with pytest.raises(TypeError, match="fill_: value must be one number"):
+        x.fill_(value)

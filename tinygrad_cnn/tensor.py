@@ -430,13 +430,20 @@ class Tensor:
         return self._assign("zero_()", 0)
 
     def fill_(self, value: Scalar) -> Tensor:
-        return self._assign("fill_()", value)
+        """Set every element to `value`: a number, or a tensor of one value (as PyTorch)."""
+        self._check_inplace("fill_()", value)
+        if np.size(_data(value)) != 1 or np.asarray(_data(value)).dtype.kind not in "biuf":
+            raise TypeError(f"fill_: value must be one number (or a tensor holding one), got {type(value).__name__} "
+                            f"{str(_data(value))[:40]!r}; to write an array, use copy_")
+        return self._assign("fill_()", _data(value))
 
     def copy_(self, source: Any) -> Tensor:
+        """Write `source` (broadcast to this tensor's shape, as PyTorch) into this tensor's memory."""
         self._check_inplace("copy_()", source)
         source = _data(source)
-        if np.shape(source) != self.shape:
-            raise ValueError(f"copy_ needs a source of shape {self.shape}, got {np.shape(source)}")
+        if not _broadcasts(np.shape(source), self.shape):
+            raise ValueError(f"copy_ needs a source that broadcasts to this tensor's shape {self.shape}, got shape "
+                             f"{np.shape(source)}")
         return self._assign("copy_()", source)
 
     # --- arithmetic (NumPy broadcasting) ---
