@@ -384,3 +384,12 @@ def test_fill_takes_one_number(value):
     assert x.numpy().tolist() == [[2.0] * 3] * 2
     with pytest.raises(TypeError, match="fill_: value must be one number"):
         x.fill_(value)
+
+
+@pytest.mark.parametrize("fill", [3, 2.5, True, np.float64(0.5), np.int32(7)])
+def test_full_takes_its_dtype_from_the_fill_value_as_tensor_and_pytorch_do(torch, fill):
+    made = tc.full((2, 2), fill)
+    assert made.dtype == tc.Tensor(fill).dtype
+    if not isinstance(fill, np.generic):   # (NumPy scalars keep their dtype here, as in tc.Tensor)
+        assert str(made.dtype) == str(torch.full((2, 2), fill).dtype).replace("torch.", "")
+    assert tc.full(2, 3, dtype="float64").dtype == np.float64

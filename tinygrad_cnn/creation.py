@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import is_int
-from .tensor import Tensor, _shape_args, as_dtype
+from .tensor import Tensor, _shape_args, as_dtype, to_array
 
 _GENERATOR = [np.random.default_rng()]
 
@@ -54,10 +54,12 @@ def _check_numbers(name: str, **values: Any) -> None:
 
 
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of `shape` filled with `fill_value`."""
+    """A tensor of `shape` filled with `fill_value`; without dtype, the fill value's as in PyTorch and
+    tc.Tensor(fill_value): int64 for an int, bool for a bool, float32 for a float."""
     shape = checked_shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
     _check_numbers("full", fill_value=fill_value)
-    return Tensor(np.full(shape, fill_value, dtype=_float(dtype, "full")), requires_grad=requires_grad)
+    dtype = to_array(fill_value).dtype if dtype is None else as_dtype(dtype, "dtype", "full")
+    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
