@@ -112,8 +112,9 @@ def test_mixed_float_types_promote_and_each_gradient_keeps_its_inputs_type():
 @settings(max_examples=15)
 @given(st.integers(1, 3), st.integers(2, 3), st.integers(1, 2), st.integers(1, 4), st.integers(0, 2**16))
 def test_one_channel_and_one_output_column_in_float32(n, stride, dilation, filters, seed):
-    """A geometry where PyTorch 2.13's float32 conv2d (oneDNN) returns garbage for a 1-channel input and a
-    1-column output; ours against its float64 result (which is right) on 1 and 2 threads."""
+    """A geometry where PyTorch 2.13's float32 conv2d (oneDNN) returns garbage: one channel whose stride is
+    not H * W (an NHWC array permuted to NCHW), stride (1, s > 1) and a 1-column output. Ours against its
+    float64 result (which is right) on 1 and 2 threads."""
     torch = require_torch()
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 14, 4, 1)).astype(np.float32)
