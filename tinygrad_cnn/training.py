@@ -1,4 +1,5 @@
-"""Training, Keras style: `compile_model`, `fit`, `evaluate` and `predict` (callbacks: callbacks.py).
+"""Training, Keras style: `compile_model`, `fit`, `evaluate` and `predict`, the one-batch `train_on_batch`,
+`test_on_batch` and `predict_on_batch`, and `metrics_names` (callbacks: callbacks.py).
 
 `Model.compile/fit/evaluate/predict` call these functions; they work for any model that is a `Layer`
 (callable, with `parameters()`, `train()`/`eval()` and `build`). A model with several inputs or outputs
