@@ -375,3 +375,32 @@ def test_batch_normalization_config_is_unchanged_by_the_shared_base():
                                          "moving_variance_initializer", "synchronized")} == {
         "axis": 1, "momentum": 0.9, "epsilon": 1e-4, "center": True, "scale": True, "gamma_initializer": "zeros",
         "moving_variance_initializer": "ones", "synchronized": False}
+
+
+# --- OrthogonalRegularizer (Keras 3's; tc.regularizers had none) ---
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 5), columns=st.integers(1, 5),
+       mode=st.sampled_from(["rows", "columns"]))
+def test_orthogonal_regularizer_is_keras_formula_with_gradients(seed, rows, columns, mode):
+    w = np.random.default_rng(seed).standard_normal((rows, columns))
+    vectors = w if mode == "rows" else w.T
+    unit = vectors / np.sqrt(np.maximum((vectors ** 2).sum(1, keepdims=True), 1e-12))
+    n = len(unit)
+    off = np.abs(unit @ unit.T) * (1 - np.eye(n))
+    expected = 0.3 * 0.5 * off.sum() / (n * (n - 1) / 2) if n > 1 else 0.0
+    penalty = tc.regularizers.OrthogonalRegularizer(0.3, mode)
+    assert penalty(tc.Tensor(w)).item() == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    if n > 1:
+        assert tc.gradcheck(penalty, [tc.Tensor(w, requires_grad=True)])
+
+
+def test_orthogonal_regularizer_by_name_in_a_layer_config_and_errors():
+    layer = L.Dense(3, kernel_regularizer="orthogonal_regularizer")
+    layer(np.ones((2, 4), np.float32))
+    assert len(layer.losses) == 1 and layer.kernel_regularizer == tc.regularizers.OrthogonalRegularizer(0.01)
+    again = L.deserialize(L.serialize(layer))
+    assert again.kernel_regularizer == tc.regularizers.OrthogonalRegularizer(0.01, "rows")
+    with pytest.raises(ValueError, match=r"mode must be one of 'rows', 'columns', got 'diagonal'"):
+        tc.regularizers.OrthogonalRegularizer(mode="diagonal")
+    with pytest.raises(ValueError, match=r"penalizes a 2-D weight .* got shape \(3, 3, 1, 2\)"):
+        tc.regularizers.OrthogonalRegularizer()(tc.Tensor(np.ones((3, 3, 1, 2))))
