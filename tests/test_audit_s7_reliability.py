@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import gc
 import importlib
+import io
 import os
 import subprocess
 import sys
@@ -172,6 +173,20 @@ def test_files_of_other_frameworks_are_named(tmp_path, monkeypatch):
             tc.load_model(tmp_path / name)
         with pytest.raises(ModelFileError, match=kind):
             small_model().load_weights(tmp_path / name)
+
+
+def test_an_entry_declaring_more_data_than_the_file_holds_is_refused_before_allocating(tmp_path):
+    """A damaged .npy header in the archive declaring 10**12 floats raised NumPy's MemoryError ('Unable to
+    allocate 3.64 TiB'): now a ModelFileError, raised before anything is allocated."""
+    path = tmp_path / "model.npz"
+    small_model().save(path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("weights/huge.npy", header.getvalue() + bytes(64))
+    with pytest.raises(ModelFileError, match=r"entry 'weights/huge' declares shape \(1000000000000,\) float32 "
+                                             r"\(4,000,000,000,000 bytes\) but the file holds \d+ bytes for it"):
+        tc.load_model(path)
 
 
 # --- checkpoints: another architecture ---

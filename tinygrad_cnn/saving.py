@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -233,6 +234,7 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             _refuse_foreign_zip(archive.zip.namelist(), path)   # before reading anything (it may be large)
             arrays = {}
             for key in archive.files:
+                _check_declared_size(archive.zip, key, path)
                 try:
                     arrays[key] = archive[key]
                 except ValueError as e:
@@ -267,6 +269,24 @@ def _refuse_foreign_zip(members: list[str], path: Path) -> None:
             "a zip archive")
     raise ModelFileError(f"{path} is {kind}, not a tinygrad_cnn model file: its entry {others[0]!r} is not a NumPy "
                          "array; tinygrad_cnn reads the .npz files model.save and save_weights write")
+
+
+def _check_declared_size(archive: zipfile.ZipFile, key: str, path: Path) -> None:
+    """Refuse an entry whose header declares more data than the archive holds for it, before NumPy allocates
+    it: a damaged header could ask for terabytes (MemoryError) or gigabytes it then fails to fill."""
+    info = archive.getinfo(f"{key}.npy")
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
+        except ValueError:   # not a .npy header: np.load hands back its bytes, refused below
+            return
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size and not dtype.hasobject:   # (objects are pickled: refused by np.load)
+        raise ModelFileError(f"{path}: entry {key!r} declares shape {shape} {dtype} ({declared:,} bytes) but the "
+                             f"file holds {info.file_size:,} bytes for it: corrupt or truncated file")
 
 
 def _text(arrays: dict[str, np.ndarray], key: str, path: Path) -> str:
