@@ -189,6 +189,16 @@ def test_an_entry_declaring_more_data_than_the_file_holds_is_refused_before_allo
         tc.load_model(path)
 
 
+@pytest.mark.parametrize("call", [lambda path: saving.save_weights(None, path),
+                                  lambda path: saving.load_weights(str(path), small_model())])
+def test_the_saving_functions_name_a_model_argument_that_is_not_one(tmp_path, call):
+    """save_weights(None, path) and load_weights(path, model) (the arguments swapped) raised AttributeError:
+    'NoneType' / 'str' object has no attribute 'built'."""
+    small_model().save(tmp_path / "m.npz")
+    with pytest.raises(TypeError, match=r"_weights\(model, path\): model must be a model or a layer, got "):
+        call(tmp_path / "m.npz")
+
+
 # --- checkpoints: another architecture ---
 
 def test_another_architecture_lists_every_mismatch(tmp_path):

@@ -116,6 +116,7 @@ def _metric_name(metric: Any) -> str | dict[str, Any] | None:
 def save_weights(model: Any, path: str | os.PathLike[str], overwrite: bool = True) -> None:
     """Write only the weights (load them into a model of the same architecture with `load_weights`)."""
     overwrite = flag(overwrite, "overwrite", "save_weights")
+    _require_weights_owner(model, "save_weights")
     arrays = _header(WEIGHTS_FORMAT)
     arrays.update(_weight_arrays(model))
     write_atomic(path, arrays, overwrite)
@@ -347,6 +348,7 @@ def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> d
 
 def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Load weights saved by `save_weights` or `save` into `model`; nothing changes unless all fit."""
+    _require_weights_owner(model, "load_weights")
     arrays = read_arrays(path)   # checks the path first
     path = _file_path(path)
     _check_format(arrays, path, (WEIGHTS_FORMAT, MODEL_FORMAT))
@@ -417,6 +419,13 @@ def _restore_training(model: Model, config: Any, arrays: dict[str, np.ndarray], 
         optimizer.load_state_dict(state)
     except ValueError as e:
         raise ModelFileError(f"{path}: the optimizer state does not fit the model: {e}") from None
+
+
+def _require_weights_owner(model: Any, function: str) -> None:
+    """A model or layer (it has a state_dict): the first argument, as in Keras's saving functions."""
+    if not hasattr(model, "state_dict") or not hasattr(model, "built"):
+        raise TypeError(f"{function}(model, path): model must be a model or a layer, got {type(model).__name__} "
+                        f"{model!r:.40}; call it as {function}(model, path) or model.{function}(path)")
 
 
 def _require_saveable(model: Any) -> None:
