@@ -310,3 +310,11 @@ def test_a_fast_step_does_not_print_as_zero_ms(capsys):
     dense_model(losses.SparseCategoricalCrossentropy(from_logits=True)).fit(x, y, batch_size=64, verbose=2)
     line = capsys.readouterr().out.splitlines()[1]
     assert re.search(r"^1/1 - 0s [1-9][0-9]*(us|ms)/step - loss: ", line), line
+
+
+@pytest.mark.parametrize("metric", [metrics.CategoricalAccuracy(), metrics.TopKCategoricalAccuracy(2)])
+def test_integer_labels_for_a_one_hot_metric_name_the_fix(metric):
+    with pytest.raises(ValueError, match="look like integer class labels: use the sparse_ form of the metric"):
+        metric([1, 0], [[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]])
+    with pytest.raises(ValueError, match="they must match$"):
+        metric(np.zeros((2, 2)), [[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]])

@@ -160,8 +160,11 @@ def _targets(y_true: Any, y_pred: Any, name: str) -> np.ndarray:
 
 def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, name: str) -> None:
     if y_true.shape != y_pred.shape:
+        labels = y_pred.ndim > 1 and y_true.shape in (y_pred.shape[:-1], y_pred.shape[:-1] + (1,))
+        hint = ("; these look like integer class labels: use the sparse_ form of the metric (or 'accuracy', "
+                "which picks it from the shapes)") if labels else ""
         raise ValueError(f"{name}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
-                         "they must match")
+                         f"they must match{hint}")
 
 
 class Metric:
