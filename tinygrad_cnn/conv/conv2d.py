@@ -321,7 +321,7 @@ def conv_operands(x: Any, kernel: Any, data_format: str, kernel_axes: tuple[str,
         raise ValueError(f"the kernel {kernel.shape} is empty: its {', '.join(sizes[:-1])} and {sizes[-1]} "
                          "must all be at least 1")
     if x.dtype.kind in "biu" and kernel.dtype.kind in "biu" and np.result_type(x.dtype, kernel.dtype).itemsize < 8:
-        # sums of products in int64, as NumPy's sum makes them: in uint8 they would wrap (9 * 255 -> 247);
+        # sums of products in int64 (NumPy's sum widens small integers too): in uint8 they would wrap (9 * 255 -> 247);
         # integers take no gradient, so plain copies
         x, kernel = Tensor(x.data.astype(np.int64)), Tensor(kernel.data.astype(np.int64))
     return x, kernel
