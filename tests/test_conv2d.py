@@ -47,10 +47,22 @@ def conv_cases(draw, max_size=14):
                 dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**16)))
 
 
+def torch_nchw(torch, x, data_format):
+    """x as a PyTorch NCHW tensor with NCHW strides.
+
+    A permuted NHWC tensor with one channel counts as contiguous but keeps its odd channel stride, and
+    PyTorch 2.13's float32 conv2d then returns garbage for some strides and dilations (values up to 1e37):
+    the clone gives it ordinary strides.
+    """
+    if data_format == "channels_first":
+        return x
+    return x.permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)   # (N, H, W, C) -> (N, C, H, W)
+
+
 def torch_conv(torch, x, w, b, case):
     """The oracle: PyTorch's NCHW conv2d after translating our layout and padding."""
     F = torch.nn.functional
-    xt = x if case["data_format"] == "channels_first" else x.permute(0, 3, 1, 2)
+    xt = torch_nchw(torch, x, case["data_format"])
     padding = case["padding"]
     if padding == "same":
         pads = [tf_same(n, k, s, d) for n, k, s, d in zip(xt.shape[2:], case["kernel"], case["strides"],

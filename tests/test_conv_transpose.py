@@ -10,6 +10,7 @@ import pytest
 from conftest import require_torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from test_conv2d import torch_nchw
 
 import tinygrad_cnn as tc
 from tinygrad_cnn.layers import Conv2DTranspose, deserialize, serialize
@@ -75,7 +76,7 @@ def run_ours(case, x, kernel, bias=None):
 def torch_transpose(torch, case, x, kernel, bias=None):
     """The oracle: torch's conv_transpose2d without padding (the full output), then Keras's window of it."""
     F = torch.nn.functional
-    xt = x if case["data_format"] == "channels_first" else x.permute(0, 3, 1, 2)
+    xt = torch_nchw(torch, x, case["data_format"])
     # ours (kh, kw, filters, in_channels) -> torch (in_channels, filters, kh, kw)
     full = F.conv_transpose2d(xt, kernel.permute(3, 2, 0, 1).contiguous(), stride=case["strides"],
                               dilation=case["dilation"])

@@ -10,7 +10,7 @@ import pytest
 from conftest import require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_conv2d import tf_same
+from test_conv2d import tf_same, torch_nchw
 
 import tinygrad_cnn as tc
 from tinygrad_cnn.layers import DepthwiseConv2D, SeparableConv2D, deserialize, serialize
@@ -48,7 +48,7 @@ def make_layer(case):
 def torch_layer(torch, case, x, depthwise, pointwise=None, bias=None):
     """The oracle: torch's conv2d with groups=C on NCHW, after translating the padding and the kernels."""
     F = torch.nn.functional
-    xt = x if case["data_format"] == "channels_first" else x.permute(0, 3, 1, 2)
+    xt = torch_nchw(torch, x, case["data_format"])
     if case["padding"] == "same":
         pads = [tf_same(n, k, s, d) for n, k, s, d in zip(xt.shape[2:], case["kernel"], case["strides"],
                                                            case["dilation"])]
