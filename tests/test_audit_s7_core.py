@@ -393,3 +393,41 @@ def test_full_takes_its_dtype_from_the_fill_value_as_tensor_and_pytorch_do(torch
     if not isinstance(fill, np.generic):   # (NumPy scalars keep their dtype here, as in tc.Tensor)
         assert str(made.dtype) == str(torch.full((2, 2), fill).dtype).replace("torch.", "")
     assert tc.full(2, 3, dtype="float64").dtype == np.float64
+
+
+# --- every .grad owns its memory ---
+
+@pytest.mark.parametrize("make", [lambda a, b: (a + b).sum(), lambda a, b: (a + b).mean(),
+                                  lambda a, b: (a.reshape(6) + b.reshape(6)).sum(), lambda a, b: a.sum() + b.sum()])
+def test_each_leafs_grad_is_its_own_writable_memory_as_in_pytorch(torch, make):
+    a, b = tc.Tensor(np.ones((2, 3)), requires_grad=True), tc.Tensor(np.ones((2, 3)), requires_grad=True)
+    make(a, b).backward()
+    at, bt = torch.ones(2, 3, requires_grad=True), torch.ones(2, 3, requires_grad=True)
+    make(at, bt).backward()
+    a.grad.zero_()               # PyTorch's habit: a read-only broadcast refused this
+    at.grad.zero_()
+    with tc.no_grad():
+        b.grad *= 3              # and changing one .grad must not change another
+    bt.grad *= 3
+    np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy())
+    np.testing.assert_allclose(b.grad.numpy(), bt.grad.numpy())
+
+
+@pytest.mark.parametrize("root_is_leaf", [True, False])
+def test_a_grad_does_not_alias_the_gradient_the_caller_passed(root_is_leaf):
+    x = tc.Tensor(np.ones(3), requires_grad=True)
+    seed = tc.Tensor(np.array([1.0, 2.0, 3.0]))
+    (x if root_is_leaf else x + 0).backward(seed)
+    with tc.no_grad():
+        x.grad += 1
+    assert seed.numpy().tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_retained_grad_is_its_own_memory():
+    a = tc.Tensor(np.ones(3), requires_grad=True)
+    h = a * 1
+    h.retain_grad()
+    (h + a).sum().backward()
+    with tc.no_grad():
+        h.grad *= 5
+    assert a.grad.numpy().tolist() == [2.0, 2.0, 2.0] and h.grad.numpy().tolist() == [5.0, 5.0, 5.0]

@@ -90,6 +90,7 @@ def run_backward(
     captured: dict[int, Any] = {}    # id(leaf or node) -> gradient, when `inputs` are given
     hooked: dict[Tensor, Any] = {}   # leaf with hooks -> its gradient, summed over the walk (hooks see the whole)
     wanted = None if inputs is None else {id(t._ctx or t) for t in inputs}
+    given = {id(g.data) for g in root_grads}   # arrays that a .grad took as they were, and the caller's seeds
 
     def add(previous: Any, grad: Any, target: Any, node: Function | None, index: int) -> Any:
         if previous is None:
@@ -99,6 +100,19 @@ def run_backward(
         # first order: plain array addition (nothing to record); create_graph: a recorded Add
         return previous + grad if create_graph else Tensor._make(previous.data + grad.data, None)
 
+    def keep(target: Tensor, grad: Any, node: Function | None, index: int) -> None:
+        """Accumulate `grad` into `target.grad`. A first gradient gets memory of its own unless nothing else holds
+        it (not a read-only broadcast, a view, another .grad's array or the caller's seed), as PyTorch's
+        AccumulateGrad: changing one .grad in place (zero_, *=) must not change another."""
+        if target._grad is not None:
+            target.grad = add(target._grad, grad, target, node, index)
+            return
+        data = grad.data
+        if not data.flags.writeable or data.base is not None or id(data) in given:
+            grad = grad.clone() if create_graph else Tensor._make(data.copy(), None)
+        given.add(id(grad.data))
+        target.grad = grad
+
     def deliver(target: Any, grad: Any, node: Function | None = None, index: int = 0) -> None:
         """Add `grad` (from `node`'s backward, for its input `index`) to the gradient of `target`."""
         if isinstance(target, Function):
@@ -106,8 +120,8 @@ def run_backward(
         elif target._hooks is not None:   # a leaf with hooks: delivered after the walk, through them
             hooked[target] = add(hooked.get(target), grad, target, node, index)
             return
-        elif wanted is None:  # a leaf: accumulate like torch's AccumulateGrad
-            target.grad = add(target.grad, grad, target, node, index)
+        elif wanted is None:  # a leaf
+            keep(target, grad, node, index)
         if wanted is not None and id(target) in wanted:
             captured[id(target)] = add(captured.get(id(target)), grad, target, node, index)
 
@@ -117,7 +131,7 @@ def run_backward(
         grad = node._hooks.run(grad)
         retained = node._hooks.retained and node._hooks.retained()
         if retained is not None:   # kept last, after every hook, as in PyTorch
-            retained.grad = add(retained._grad, grad, retained, node, 0)
+            keep(retained, grad, node, 0)
         return grad
 
     with set_grad_enabled(create_graph):
@@ -160,7 +174,7 @@ def run_backward(
             if wanted is None or id(leaf) in wanted:
                 captured[id(leaf)] = grad = leaf._hooks.run(grad)
                 if wanted is None:
-                    leaf.grad = add(leaf.grad, grad, leaf, None, 0)
+                    keep(leaf, grad, None, 0)
     if inputs is None:
         return None
     return [captured.get(id(t._ctx or t)) for t in inputs]
