@@ -431,3 +431,11 @@ def test_a_retained_grad_is_its_own_memory():
     with tc.no_grad():
         h.grad *= 5
     assert a.grad.numpy().tolist() == [2.0, 2.0, 2.0] and h.grad.numpy().tolist() == [5.0, 5.0, 5.0]
+
+
+def test_backward_inputs_gives_each_grad_its_own_memory():
+    a, b = tc.Tensor(np.ones(3), requires_grad=True), tc.Tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward(inputs=[a, b])
+    with tc.no_grad():
+        a.grad *= 4
+    assert b.grad.numpy().tolist() == [1.0, 1.0, 1.0]

@@ -80,11 +80,13 @@ def run_backward(
     retain_graph: bool,
     create_graph: bool,
     inputs: Sequence[Any] | None = None,
+    accumulate: bool = False,
 ) -> list[Any] | None:
     """Propagate `root_grads` from the output tensors `roots` back through the graph.
 
     Without `inputs`, leaf gradients accumulate into `.grad`; with `inputs`, the gradients
-    of those tensors are returned instead and no `.grad` is touched.
+    of those tensors are returned instead and no other `.grad` is touched (with `accumulate`,
+    they go into the inputs' own `.grad`, as backward(inputs=...) does, and None is returned).
     """
     grads: dict[Function, Any] = {}  # node -> gradient of its output, summed over its consumers
     captured: dict[int, Any] = {}    # id(leaf or node) -> gradient, when `inputs` are given
@@ -175,6 +177,10 @@ def run_backward(
                 captured[id(leaf)] = grad = leaf._hooks.run(grad)
                 if wanted is None:
                     keep(leaf, grad, None, 0)
-    if inputs is None:
+        if inputs is not None and accumulate:
+            for t in inputs:
+                if id(t._ctx or t) in captured:
+                    keep(t, captured[id(t._ctx or t)], None, 0)
+    if inputs is None or accumulate:
         return None
     return [captured.get(id(t._ctx or t)) for t in inputs]

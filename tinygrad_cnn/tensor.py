@@ -283,13 +283,8 @@ class Tensor:
         create_graph = flag(create_graph, "create_graph", "backward")
         retain_graph = create_graph if retain_graph is None else flag(retain_graph, "retain_graph", "backward")
         grad = _check_output_grad(self, grad, "backward(grad=...)")
-        if inputs is None:
-            run_backward([self], [grad], retain_graph or create_graph, create_graph)
-            return
-        inputs = _backward_inputs(inputs)
-        for t, g in zip(inputs, run_backward([self], [grad], retain_graph or create_graph, create_graph, inputs)):
-            if g is not None:   # accumulated as backward() does (recorded only under create_graph)
-                t.grad = g if t._grad is None else t._grad + g
+        inputs = None if inputs is None else _backward_inputs(inputs)
+        run_backward([self], [grad], retain_graph or create_graph, create_graph, inputs, accumulate=True)
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> HookHandle:
         """Call `hook(grad)` each time the gradient of this tensor is computed (a leaf's: its whole gradient of one
