@@ -21,7 +21,7 @@ def drawn_inputs(graph) -> dict[str, str]:
 def two_input_model() -> tc.Model:
     image, meta = tc.Input((6, 6, 1), name="image"), tc.Input((3,), name="meta")
     features = Flatten()(Conv2D(2, 3, name="conv")(image))
-    return tc.Model(inputs=[image, meta], outputs=Dense(2, name="head")(Concatenate()([features, meta])))
+    return tc.Model(inputs=[image, meta], outputs=Dense(2, name="head")(Concatenate(name="join")([features, meta])))
 
 
 def test_functional_model_draws_each_input_by_its_name_and_shape():
@@ -31,7 +31,7 @@ def test_functional_model_draws_each_input_by_its_name_and_shape():
     edges = dot_edges(graph)
     # each input feeds the layer that reads it: image the convolution, meta the concatenation
     assert [t for s, t in edges if s == names["image"]] == [names["conv (Conv2D)"]]
-    assert [t for s, t in edges if s == names["meta"]] == [names["concatenate (Concatenate)"]]
+    assert [t for s, t in edges if s == names["meta"]] == [names["join (Concatenate)"]]
 
 
 def test_functional_model_with_a_dict_of_inputs_draws_the_keys():
