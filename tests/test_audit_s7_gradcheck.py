@@ -411,3 +411,16 @@ def test_a_backward_right_only_for_a_uniform_upstream_is_caught_and_blamed():
     blame = failure(model, (x, w)).blame
     assert blame.op == "MeanUpstreamSquare" and blame.layer == "square"
     assert tc.taylor_test(model, (x, w)).slope == pytest.approx(1, abs=0.2)
+
+
+def test_the_drawn_graph_says_what_is_wrong_with_the_blamed_op():
+    changes_input = failure(lambda x: ScalesInput.apply(x).tanh(), [leaf([0.3, -1.2, 2.0])])
+    drawn = tc.draw_graph(ScalesInput.apply(leaf([0.3, -1.2, 2.0])).tanh(), gradcheck=changes_input).source
+    assert "fails gradcheck: fn changed input 0 in place" in drawn
+    assert "wrong gradient:" not in drawn  # was: "wrong gradient: fn changed..."
+
+    x, w = leaf(np.eye(2)), leaf(np.ones((2, 2)))
+    with pytest.raises(tc.GradcheckError) as caught:
+        tc.gradgradcheck(lambda x, w: DetachedCube.apply(x @ w).tanh(), (x, w))
+    drawn = tc.draw_graph(DetachedCube.apply(x @ w).tanh(), gradcheck=caught.value).source
+    assert "wrong second derivative: input" in drawn and "wrong gradient:" not in drawn        # was: wrong gradient

@@ -38,6 +38,11 @@ class Blame:
         return f"{self.op}({', '.join(args)})"
 
     @property
+    def fault(self) -> str:
+        """What is wrong with the op, in a few words: it fails its check as a whole, or which derivative is wrong."""
+        return "fails gradcheck" if self.report.problems else f"wrong {self.report.what}"
+
+    @property
     def error(self) -> str:
         """The op's worst disagreement and its call site, in one line (shown on the drawn graph)."""
         worst = [m for r in self.report.inputs for m in r.mismatches]

@@ -177,7 +177,7 @@ def _op_node(drawing: _Drawing, name: str, op: Function, data: Any, show: frozen
     if op.site is not None:
         where.append(f"{op.site[0]}:{op.site[1]}")
     if error:  # gradcheck blamed this op
-        lines.append(f"wrong gradient: {error}")
+        lines.append(error)
     drawing.node(name, lines, "op", op.scope, has_non_finite(data), tooltip=" at ".join(where), blamed=bool(error))
 
 
@@ -306,7 +306,7 @@ class _Builder:
             target = self.node_name(op)
             layer = self.layers.get(target)
             if layer is None:
-                error = self.blame.error if op is self.blamed else ""
+                error = f"{self.blame.fault}: {self.blame.error}" if op is self.blamed else ""
                 _op_node(self.drawing, target, op, values.get(id(op)), self.show, error)
             else:
                 layer.ops += 1
@@ -385,7 +385,7 @@ class _Builder:
     def add_layers_and_folded(self) -> None:
         for name, layer in self.layers.items():
             blamed = self.blamed is not None and self.node_name(self.blamed) == name
-            error = [f"{self.blame.op}: wrong gradient: {self.blame.error}"] if blamed else []
+            error = [f"{self.blame.op}: {self.blame.fault}: {self.blame.error}"] if blamed else []
             self.drawing.node(name, layer.lines(self.show, self.named_layers) + error, "layer", layer.scope.parent,
                               blamed=blamed)
         if self.leaves_folded:
