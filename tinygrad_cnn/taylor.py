@@ -33,6 +33,7 @@ class TaylorResult:
     slope: float               # NaN when the expansion is exact along the direction
     noise: float               # remainders below this are rounding, left out of the fit
     tolerance: float
+    repeat_gap: float = 0.0    # |f(x) - f(x)| of a second call at the point: above noise, fn is not deterministic
 
     @property
     def expected(self) -> int:
@@ -44,12 +45,21 @@ class TaylorResult:
         return bool(np.isnan(self.slope)) and bool(np.isfinite(self.remainders).all())
 
     @property
+    def deterministic(self) -> bool:
+        """Whether fn gave the same value when called again at the same point (up to rounding)."""
+        return not self.repeat_gap > self.noise   # NaN (fn not finite at the point) is not this failure
+
+    @property
     def passed(self) -> bool:
-        return self.exact or self.slope >= self.expected - self.tolerance
+        return self.deterministic and (self.exact or self.slope >= self.expected - self.tolerance)
 
     def message(self) -> str:
         what = "gradient" if self.order == 1 else "gradient and Hessian-vector product"
-        if self.exact:
+        if not self.deterministic:
+            verdict = (f"FAILED: fn is not deterministic: called again at the same point it gave a value "
+                       f"{self.repeat_gap:.2g} away (rounding is {self.noise:.2g}), or it changes its inputs in "
+                       "place; no slope can be trusted")
+        elif self.exact:
             verdict = (f"passed: every remainder is at rounding level (< {self.noise:.2g}), the expansion "
                        "is exact along this direction")
         elif np.isnan(self.slope):
@@ -60,8 +70,8 @@ class TaylorResult:
                        f"{self.expected} (a wrong {'gradient' if self.order == 1 else 'H d'} gives "
                        f"{self.order})")
             if self.slope < 0.5:
-                verdict += ("; the remainder does not shrink with h: fn is not deterministic, changes its "
-                            "inputs in place, or jumps near the point")
+                verdict += ("; the remainder does not shrink with h: fn changes its inputs in place or jumps "
+                            "near the point")
         lines = [f"Taylor test of the {what}: {verdict}", f"{'h':>10}  {'remainder':>11}  local slope"]
         for k, (h, r) in enumerate(zip(self.h, self.remainders, strict=True)):
             local = "" if k == 0 or min(r, self.remainders[k - 1]) <= self.noise else \
@@ -104,11 +114,15 @@ def taylor_test(fn: Callable[..., Any], inputs: Any, direction: Any = None, *, o
             # f(x) + h <grad, d> + h^2/2 <d, H d>
             expansion = phi.item() + sum(step ** k / math.factorial(k) * t for k, t in enumerate(terms, start=1))
             remainders.append(abs(_weighted_sum(output_tensors(fn, xs), readout).item() - expansion))
+        for i in wrt:
+            xs[i].data[...] = origin[i]
+        repeat_gap = abs(_weighted_sum(output_tensors(fn, xs), readout).item() - phi.item())
     for i in wrt:
         xs[i].data[...] = origin[i]
     remainders = np.array(remainders)
     noise = _ROUNDING * max(scale, abs(phi.item()), 1e-300)
-    return TaylorResult(order, steps, remainders, _fit_slope(steps, remainders, 30 * noise), noise, tolerance)
+    return TaylorResult(order, steps, remainders, _fit_slope(steps, remainders, 30 * noise), noise, tolerance,
+                        repeat_gap)
 
 
 def taylor_test_hvp(fn: Callable[..., Any], inputs: Any, direction: Any = None, **options: Any) -> TaylorResult:
