@@ -264,3 +264,10 @@ def test_the_folded_node_counts_collapsed_layers_as_layers():
     out = (model(np.ones((1, 2), np.float32)) * 2).sum()
     source = tc.draw_graph(out, collapse=True, max_nodes=1).source  # the Sum drawn; the Mul and every layer folded
     assert 'folded [label="... 120 more layers and 1 more op\\n' in source
+
+
+def test_cli_graph_to_a_place_that_cannot_be_written_explains_instead_of_a_traceback(tmp_path, capsys):
+    from tinygrad_cnn.cli import main
+    (tmp_path / "a_file").write_text("")
+    assert main(["graph", "--out", str(tmp_path / "a_file" / "graph.dot")]) == 1   # was: FileNotFoundError traceback
+    assert "cannot write --out" in capsys.readouterr().err

@@ -56,7 +56,8 @@ def output_path(out: str | None, format: str | None, backward: bool, collapse: b
 
 
 def run_graph_command(args: Any) -> int:
-    """Draw the graph; 0 on success, 1 (with installation help) when graphviz (program or package) is missing."""
+    """Draw the graph; 0 on success, 1 (with installation help) when graphviz (program or package) is missing
+    or the file cannot be written, 2 for bad options."""
     try:
         path = output_path(args.out, args.format, args.backward, args.collapse)
     except ValueError as error:
@@ -71,6 +72,10 @@ def run_graph_command(args: Any) -> int:
         save_graph(graph, path)
     except (GraphvizNotFoundError, ImportError) as error:  # no `dot` program, or no graphviz Python package
         print(f"tinygrad-cnn graph: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:   # a place that cannot be written (read-only, a file where a folder should be)
+        print(f"tinygrad-cnn graph: cannot write --out {str(path)!r}: {error.strerror or error}; "
+              "choose a folder you can write to", file=sys.stderr)
         return 1
     print(f"wrote {path} ({'backward' if args.backward else 'forward'} graph of the demo CNN and its loss)")
     return 0
