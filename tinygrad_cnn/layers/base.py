@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import constraints, initializers, regularizers
+from ..anomaly import set_detect_anomaly
 from ..arguments import flag
 from ..mode import no_grad, scope
 from ..tensor import Tensor
@@ -349,7 +350,8 @@ class Layer:
     def _traced_output_shape(self, input_shape: Any) -> Any:
         """The output shape of `call` on zeros of `input_shape` (batch of one; a list or dict of shapes for
         several inputs gives a list or dict of samples), run without a graph in inference mode; the modes
-        and activity penalties of every layer held are left as they were. Several outputs: a list or dict."""
+        and activity penalties of every layer held are left as they were (anomaly mode is off for the trace).
+        Several outputs: a list or dict."""
         def sample(shape: Any) -> Any:
             if isinstance(shape, (list, Mapping)):
                 return {k: sample(v) for k, v in shape.items()} if isinstance(shape, Mapping) else [*map(sample, shape)]
@@ -366,7 +368,8 @@ class Layer:
         try:
             for layer in layers:
                 layer.training = False
-            with no_grad(), np.errstate(all="ignore"):   # zeros may divide by zero: only the shape matters
+            # zeros may divide by zero or take log(0): only the shape matters, so no warning and no anomaly
+            with no_grad(), np.errstate(all="ignore"), set_detect_anomaly(False):
                 y = self.call(x, training=False) if self._call_takes_training else self.call(x)
         finally:
             for layer, (training, loss) in zip(layers, before, strict=True):
