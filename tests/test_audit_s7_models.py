@@ -29,3 +29,50 @@ def test_shape_trace_raises_no_anomaly_nor_warning_and_restores_the_modes():
             tc.Sequential([tc.Input((2,)), tc.layers.Lambda(broken)])
         assert tc.is_anomaly_check_nan_enabled() and tc.is_grad_enabled()
     assert not tc.is_anomaly_enabled() and tc.is_grad_enabled()
+
+
+FLOAT16_LAYERS = {   # every layer with weights, and an input it takes
+    "Dense": (lambda **k: tc.layers.Dense(3, **k), (2, 4)),
+    "Conv2D": (lambda **k: tc.layers.Conv2D(3, 3, **k), (2, 6, 6, 2)),
+    "Conv2DTranspose": (lambda **k: tc.layers.Conv2DTranspose(3, 3, **k), (2, 5, 5, 2)),
+    "DepthwiseConv2D": (lambda **k: tc.layers.DepthwiseConv2D(3, **k), (2, 6, 6, 2)),
+    "SeparableConv2D": (lambda **k: tc.layers.SeparableConv2D(3, 3, **k), (2, 6, 6, 2)),
+    "BatchNormalization": (lambda **k: tc.layers.BatchNormalization(**k), (4, 3)),
+    "LayerNormalization": (lambda **k: tc.layers.LayerNormalization(**k), (4, 3)),
+}
+
+
+@pytest.mark.parametrize("kind", FLOAT16_LAYERS)
+def test_a_float16_layer_has_float16_weights_outputs_and_gradients(kind):
+    # Keras's dtype="float16": weights in float16, and floating inputs cast to it; before, the weights were
+    # float32 and so was everything computed, while layer.dtype said float16
+    make, shape = FLOAT16_LAYERS[kind]
+    half, full = make(dtype="float16"), make()
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    half.build(shape)
+    full.build(shape)
+    assert all(w.dtype == np.float16 for w in half.weights) and half.compute_dtype == "float16"
+    full.set_weights([w.astype(np.float32) for w in half.get_weights()])
+    for data in (x, x.astype(np.float64), tc.Tensor(x, dtype="float16")):
+        y = half(data, training=True)
+        assert y.dtype == np.float16
+    np.testing.assert_allclose(y.numpy(), full(x.astype(np.float16).astype(np.float32), training=True).numpy(),
+                               rtol=2e-2, atol=2e-2)
+    upstream = tc.Tensor(np.random.default_rng(1).normal(size=y.shape), dtype="float16")
+    (y * upstream).sum().backward()
+    assert all(w.grad.dtype == np.float16 for w in half.trainable_weights)
+    assert full(x).dtype == np.float32 and full(x.astype(np.float64)).dtype == np.float64   # as before
+
+
+def test_float16_embedding_reads_rows_beyond_float16_integers_and_models_train():
+    table = tc.layers.Embedding(3000, 2, dtype="float16")
+    rows = table(np.array([[2049.0, 2999.0]], np.float32))   # float16 would round 2049 to 2048
+    assert rows.dtype == np.float16
+    np.testing.assert_array_equal(rows.numpy()[0], table.embeddings.numpy()[[2049, 2999]])
+    model = tc.Sequential([tc.Input((4,)), tc.layers.Dense(8, activation="relu"), tc.layers.Dense(2)])
+    model.astype("float16")
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(2).uniform(size=(32, 4)).astype(np.float32)
+    model.fit(x, 2 * x[:, :2], epochs=1, verbose=0)
+    assert model.predict(x, verbose=0).dtype == np.float16
+    assert all(w.dtype == np.float16 for w in model.weights)

@@ -106,6 +106,7 @@ class Model(Layer):
 
     optimizer: Any = None  # set by compile, as are loss and compiled_metrics
     loss: Any = None
+    autocast = False   # its layers cast their inputs to their own dtypes
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         """`tc.Model(inputs, outputs)` makes a Functional model (Python then runs its __init__)."""

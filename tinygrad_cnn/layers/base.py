@@ -128,8 +128,8 @@ class Variable(Tensor):
     __slots__ = ("_constraint",)
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None,
-                 constraint: Any = None) -> None:
-        super().__init__(data, requires_grad=requires_grad, name=name)
+                 constraint: Any = None, dtype: Any = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
         self.constraint = constraint
 
     @property
@@ -168,6 +168,9 @@ class Layer:
     keeps_shape = False
     activity_regularizer: Any = None  # a penalty of the output, e.g. tc.regularizers.L1(0.01); see `losses`
     _call_takes_training = True  # False for a Keras-style call(x) without the `training` argument
+    # Keras's autocast: a float16 layer casts floating inputs to float16; False for a layer whose input is not
+    # computed with (Embedding's indices) and for models, whose layers cast for themselves
+    autocast = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -415,7 +418,7 @@ class Layer:
                              f"expected {tuple(shape)}")
         try:
             weight = Variable(np.asarray(data, dtype), requires_grad=trainable and self._trainable,
-                              name=f"{self.name}/{name}", constraint=constraint)
+                              name=f"{self.name}/{name}", constraint=constraint, dtype=dtype)
         except (TypeError, ValueError) as e:   # the constraint does not fit the weight: say which layer
             raise type(e)(f"{self._describe()}: {e}") from None
         self._own_weights.append((weight, trainable))
@@ -504,7 +507,10 @@ class Layer:
                                 f"{list(inputs)}; give it one, or join several first with a merge layer, e.g. "
                                 "tc.layers.Concatenate()([a, b])")
             inputs = Tensor(inputs)
-        return inputs if inputs.dtype.kind == "f" else inputs.astype(np.float32)
+        x = inputs if inputs.dtype.kind == "f" else inputs.astype(np.float32)
+        # a float16 layer computes in float16: Keras casts floating inputs to the layer's dtype (float32 and
+        # float64 layers take floating data as given, so float64 data runs in float64)
+        return x.astype(np.float16) if self.autocast and self.dtype == np.float16 else x
 
     def _check_rank(self, shape: Shape) -> None:
         rank_ok = len(shape) == self.ndim if self.ndim is not None else len(shape) >= self.min_ndim

@@ -21,6 +21,7 @@ class Embedding(Layer):
     table, as in Keras 3. Masks do not exist here, so `mask_zero=True` is refused."""
 
     min_ndim = 1
+    autocast = False   # indices are not computed with (float16 would round those above 2048)
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
