@@ -76,3 +76,49 @@ def test_float16_embedding_reads_rows_beyond_float16_integers_and_models_train()
     model.fit(x, 2 * x[:, :2], epochs=1, verbose=0)
     assert model.predict(x, verbose=0).dtype == np.float16
     assert all(w.dtype == np.float16 for w in model.weights)
+
+
+def small_model():
+    return tc.Sequential([tc.Input((4,)), tc.layers.Dense(3, name="hidden"), tc.layers.Dense(2, name="out")])
+
+
+def test_save_and_save_weights_take_overwrite_and_load_model_takes_compile(tmp_path):
+    model = small_model()
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "m.npz")
+    model.save_weights(tmp_path / "w.npz")
+    for path, save in ((tmp_path / "m.npz", model.save), (tmp_path / "w.npz", model.save_weights)):
+        written = path.read_bytes()
+        with pytest.raises(FileExistsError, match="overwrite=False"):
+            save(path, overwrite=False)
+        assert path.read_bytes() == written
+        save(path, overwrite=True)
+        save(str(path))   # Keras's default: overwrite=True
+    assert tc.models.load_model(tmp_path / "m.npz", compile=True).optimizer is not None
+    loaded = tc.models.load_model(tmp_path / "m.npz", compile=False)
+    assert loaded.optimizer is None
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="compile"):
+        tc.models.load_model(tmp_path / "m.npz", compile="no")
+
+
+def test_set_weights_and_load_state_dict_list_every_mismatch_and_change_nothing():
+    model = small_model()
+    before = model.get_weights()
+    wrong = [np.zeros((3, 4)), np.zeros(3), np.zeros((3, 2)), np.zeros(3)]
+    with pytest.raises(ValueError) as raised:
+        model.set_weights(wrong)
+    message = str(raised.value)
+    assert "2 of the 4 arrays do not fit, so nothing was loaded" in message
+    assert "weight 'hidden/kernel' has shape (3, 4) in the list but (4, 3) in Sequential" in message
+    assert "weight 'out/bias' has shape (3,) in the list but (2,) in Sequential" in message
+    state = model.state_dict()
+    state["hidden/bias"], state["out/kernel"] = np.zeros(5), np.array([["a"] * 2] * 3)
+    with pytest.raises(ValueError) as raised:
+        model.load_state_dict(state)
+    message = str(raised.value)
+    assert "weight 'hidden/bias' has shape (5,) in the state dict but (3,) in Sequential" in message
+    assert "weight 'out/kernel' has dtype <U1; weights must be numbers" in message
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -335,20 +335,21 @@ class Model(Layer):
         from .training import predict
         return predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, steps=steps)
 
-    def save(self, path: Any) -> None:
-        """Write the architecture and the weights to one .npz file (load with tc.load_model)."""
+    def save(self, path: Any, overwrite: bool = True) -> None:
+        """Write the architecture and the weights to one .npz file (load with tc.load_model); an existing file
+        is replaced only with `overwrite` (Keras's argument)."""
         from .saving import save_model
-        save_model(self, path)
+        save_model(self, path, overwrite=overwrite)
 
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string, without the weights (Keras's to_json; `kwargs` go to
         json.dumps, e.g. indent=2); tc.models.model_from_json rebuilds it."""
         return json.dumps(serialize_layer(self), **kwargs)
 
-    def save_weights(self, path: Any) -> None:
-        """Write the weights to an .npz file."""
+    def save_weights(self, path: Any, overwrite: bool = True) -> None:
+        """Write the weights to an .npz file; an existing file is replaced only with `overwrite` (Keras's argument)."""
         from .saving import save_weights
-        save_weights(self, path)
+        save_weights(self, path, overwrite=overwrite)
 
     def load_weights(self, path: Any) -> None:
         """Read weights written by save_weights (names and shapes are checked first)."""
@@ -637,7 +638,8 @@ def clone_model(model: Model, input_tensors: Any = None, clone_function: Callabl
     return model._cloned(clone, input_tensors)
 
 
-def load_model(path: Any) -> Model:
-    """Keras's `keras.models.load_model`: the same as `tc.load_model` (read a file written by model.save)."""
+def load_model(path: Any, compile: bool = True) -> Model:  # noqa: A002 (Keras's name)
+    """Keras's `keras.models.load_model`: the same as `tc.load_model` (read a file written by model.save;
+    `compile=False` leaves the model uncompiled)."""
     from .saving import load_model as load  # saving builds on this module, so it is imported when called
-    return load(path)
+    return load(path, compile=compile)
