@@ -174,7 +174,7 @@ def test_state_dict_loads_into_a_copy_built_in_the_same_session():
     np.testing.assert_array_equal(target(x).data, source(x).data)
     other = tc.Sequential([tc.Input((8, 8, 1)), Conv2D(4, 3), BatchNormalization(), Flatten(), Dense(2)])
     before = other.get_weights()
-    with pytest.raises(ValueError, match=r"dense_2/kernel has shape \(144, 2\), got an array of shape \(36, 3\)"):
+    with pytest.raises(ValueError, match=r"'dense_2/kernel' has shape \(36, 3\) in the state dict but \(144, 2\)"):
         other.load_state_dict(source.state_dict())
     assert all(np.array_equal(a, b) for a, b in zip(other.get_weights(), before, strict=True))
 
@@ -185,7 +185,7 @@ def test_load_state_dict_checks_everything_before_changing_anything():
     good = {name: np.ones_like(value) for name, value in before.items()}
     with pytest.raises(KeyError, match=r"missing weights \['dense/bias'\], unexpected weights \['dense/b'\]"):
         model.load_state_dict({**{k: v for k, v in good.items() if k != "dense/bias"}, "dense/b": np.zeros(3)})
-    with pytest.raises(ValueError, match=r"dense/kernel has shape \(36, 3\).*shape \(3, 36\).*nothing was loaded"):
+    with pytest.raises(ValueError, match=r"weight 'dense/kernel' has shape \(3, 36\) in the state dict but \(36, 3\)"):
         model.load_state_dict({**good, "dense/kernel": np.zeros((3, 36))})
     with pytest.raises(TypeError, match="mapping from weight names to arrays"):
         model.load_state_dict([1, 2])

@@ -35,6 +35,7 @@ from . import losses, optimizers, schedules
 from . import metrics as metrics_lib
 from .arguments import flag
 from .creation import generator
+from .layers.base import weight_mismatch
 from .models import Model, deserialize_layer, serialize_layer
 from .training import compile_model
 
@@ -335,11 +336,10 @@ def _checked_weights(model: Any, arrays: dict[str, np.ndarray], path: Path) -> d
                     if missing else []) + ([f"the file holds weights the model does not have: {unexpected}"]
                                            if unexpected else [])
     for name, source in sources.items():
-        array, label = stored[source], repr(name) if name == source else f"{name!r} (file: {source!r})"
-        if array.shape != own[name].shape:
-            problems.append(f"weight {label} has shape {array.shape} in the file but {own[name].shape} in the model")
-        elif array.dtype.kind != "f":
-            problems.append(f"weight {label} has dtype {array.dtype}; weights must be floating point")
+        label = repr(name) if name == source else f"{name!r} (file: {source!r})"
+        problem = weight_mismatch(label, stored[source], own[name].shape, "in the file", "the model", kinds="f")
+        if problem:
+            problems.append(problem)
     if problems:   # every mismatch at once, so that one look at the message shows how the models differ
         raise ModelFileError(f"{path} does not fit the model; it was saved from a different architecture:\n  " +
                              "\n  ".join(problems))

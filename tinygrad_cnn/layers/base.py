@@ -615,7 +615,8 @@ class Layer:
                              f"({', '.join(f'{w.name} {w.shape}' for w in own) or 'no weights: is it built?'}), "
                              f"got {count}")
         arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in weights]
-        _copy_all(list(zip(own, arrays, strict=True)), f"{self._describe()}.set_weights")
+        _copy_all(list(zip(own, arrays, strict=True)), f"{self._describe()}.set_weights", "in the list",
+                  self._describe())
 
     def parameters(self) -> list[Tensor]:
         """The trainable weights (PyTorch's name), e.g. for `tc.optimizers.SGD(model.parameters())`."""
@@ -658,14 +659,16 @@ class Layer:
         own = {key: w for key, w, _ in self._named_weights()}
         if strict and own and len(state) == len(own) and not set(state) & set(own):
             _copy_all([(weight, np.asarray(array)) for weight, array in zip(own.values(), state.values(),
-                                                                           strict=True)], "load_state_dict")
+                                                                           strict=True)],
+                      f"load_state_dict for {self._describe()}", "in the state dict", self._describe())
             return [], []
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict for {self._describe()}: missing weights {missing}, unexpected "
                            f"weights {unexpected}; names must match {list(own)} (or pass strict=False)")
-        _copy_all([(own[name], np.asarray(state[name])) for name in own if name in state], "load_state_dict")
+        _copy_all([(own[name], np.asarray(state[name])) for name in own if name in state],
+                  f"load_state_dict for {self._describe()}", "in the state dict", self._describe())
         return missing, unexpected
 
     def astype(self, dtype: Any) -> Layer:
@@ -762,12 +765,26 @@ class Layer:
         return f"<{type(self).__name__} {self.name!r}{shape}>"
 
 
-def _copy_all(pairs: list[tuple[Tensor, np.ndarray]], caller: str) -> None:
-    """Copy each array into its weight, once every shape and dtype fits: nothing changes otherwise."""
-    for weight, array in pairs:
-        if array.shape != weight.shape or array.dtype.kind not in "fiub":
-            raise ValueError(f"{caller}: {weight.name} has shape {weight.shape}, got an array of shape "
-                             f"{array.shape} and dtype {array.dtype}; nothing was loaded")
+def weight_mismatch(label: str, array: np.ndarray, shape: tuple[int, ...], source: str, target: str,
+                    kinds: str = "fiub") -> str | None:
+    """What keeps `array` (`source`: where it is, e.g. "in the file") from loading into the weight `label` of
+    `shape` in `target`, or None when it fits; `kinds` are the NumPy dtype kinds accepted."""
+    if array.shape != shape:
+        return f"weight {label} has shape {array.shape} {source} but {shape} in {target}"
+    if array.dtype.kind not in kinds:
+        wanted = "floating point" if kinds == "f" else "numbers"
+        return f"weight {label} has dtype {array.dtype}; weights must be {wanted}"
+    return None
+
+
+def _copy_all(pairs: list[tuple[Tensor, np.ndarray]], caller: str, source: str, target: str) -> None:
+    """Copy each array into its weight, once every shape and dtype fits: nothing changes otherwise, and the
+    error lists every array that does not fit."""
+    problems = [problem for weight, array in pairs
+                if (problem := weight_mismatch(repr(weight.name), array, weight.shape, source, target))]
+    if problems:
+        raise ValueError(f"{caller}: {len(problems)} of the {len(pairs)} arrays do not fit, so nothing was loaded:"
+                         "\n  " + "\n  ".join(problems))
     with no_grad():
         for weight, array in pairs:
             weight.copy_(array)
