@@ -122,3 +122,32 @@ def test_set_weights_and_load_state_dict_list_every_mismatch_and_change_nothing(
     assert "weight 'out/kernel' has dtype <U1; weights must be numbers" in message
     for a, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def compiled_classifier(seed=0):
+    tc.manual_seed(seed)
+    model = tc.Sequential([tc.Input((4,)), tc.layers.Dense(5, activation="tanh"), tc.layers.Dense(3)])
+    model.compile(optimizer=tc.optimizers.SGD(learning_rate=0.1),
+                  loss=tc.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def test_keras_one_batch_methods_and_metrics_names_on_the_model():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(10, 4)).astype(np.float32), rng.integers(0, 3, 10)
+    weights = rng.uniform(0, 2, 10)
+    model, reference = compiled_classifier(), compiled_classifier()
+    assert model.metrics_names == ["loss", "accuracy"] == tc.training.metrics_names(reference)
+    got = model.train_on_batch(x, y, sample_weight=weights, class_weight={1: 3.0}, return_dict=True)
+    assert got == tc.training.train_on_batch(reference, x, y, weights, {1: 3.0}, True)
+    assert isinstance(model.train_on_batch(x, y), list)   # Keras's default: [loss, accuracy]
+    tc.training.train_on_batch(reference, x, y)
+    for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.test_on_batch(x, y, sample_weight=weights, return_dict=True) == \
+        model.evaluate(x, y, batch_size=10, verbose=0, sample_weight=weights, return_dict=True)
+    assert model.test_on_batch(x, y) == model.evaluate(x, y, batch_size=10, verbose=0)
+    np.testing.assert_array_equal(model.predict_on_batch(x), model.predict(x, batch_size=10))
+    assert tc.Sequential([tc.Input((4,)), tc.layers.Dense(2)]).metrics_names == []
+    with pytest.raises(RuntimeError, match="compiled before train_on_batch"):
+        tc.Sequential([tc.Input((4,)), tc.layers.Dense(2)]).train_on_batch(x, y)

@@ -335,6 +335,29 @@ class Model(Layer):
         from .training import predict
         return predict(self, x, batch_size=batch_size, verbose=verbose, callbacks=callbacks, steps=steps)
 
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+                       return_dict: bool = False) -> Any:
+        """One optimizer step on the batch (x, y); returns that batch's loss and metrics, as evaluate does."""
+        from .training import train_on_batch
+        return train_on_batch(self, x, y, sample_weight=sample_weight, class_weight=class_weight,
+                              return_dict=return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
+        """The loss and metrics of the batch (x, y) in inference mode, as evaluate gives them for one batch."""
+        from .training import test_on_batch
+        return test_on_batch(self, x, y, sample_weight=sample_weight, return_dict=return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The outputs for the batch x in inference mode, without a graph (predict in one batch)."""
+        from .training import predict_on_batch
+        return predict_on_batch(self, x)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of evaluate's values, in its order ("loss", ..., "accuracy", ...); [] before compile."""
+        from .training import metrics_names
+        return metrics_names(self)
+
     def save(self, path: Any, overwrite: bool = True) -> None:
         """Write the architecture and the weights to one .npz file (load with tc.load_model); an existing file
         is replaced only with `overwrite` (Keras's argument)."""
