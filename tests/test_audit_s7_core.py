@@ -439,3 +439,10 @@ def test_backward_inputs_gives_each_grad_its_own_memory():
     with tc.no_grad():
         a.grad *= 4
     assert b.grad.numpy().tolist() == [1.0, 1.0, 1.0]
+
+
+def test_numel_and_dim_are_pytorchs_names_for_size_and_ndim(torch):
+    for shape in [(), (0,), (2, 3), (4, 1, 5)]:
+        ours, theirs = tc.zeros(shape), torch.zeros(shape)
+        assert ours.numel() == theirs.numel() == ours.size   # was: AttributeError
+        assert ours.dim() == theirs.dim() == ours.ndim

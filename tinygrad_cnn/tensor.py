@@ -145,7 +145,16 @@ class Tensor:
 
     @property
     def size(self) -> int:
+        """The number of elements, as NumPy's `size` (PyTorch's is a method: use `numel()` or `shape`)."""
         return self.data.size
+
+    def numel(self) -> int:
+        """The number of elements (PyTorch's name)."""
+        return self.data.size
+
+    def dim(self) -> int:
+        """The number of axes (PyTorch's name for ndim)."""
+        return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
