@@ -76,6 +76,9 @@ def test_float16_embedding_reads_rows_beyond_float16_integers_and_models_train()
     model.fit(x, 2 * x[:, :2], epochs=1, verbose=0)
     assert model.predict(x, verbose=0).dtype == np.float16
     assert all(w.dtype == np.float16 for w in model.weights)
+    inputs = tc.Input((4,))
+    symbolic = tc.layers.Dense(2, dtype="float16")(inputs)   # says what the functional model computes
+    assert symbolic.dtype == np.float16 and tc.Model(inputs, symbolic)(x).dtype == np.float16
 
 
 def small_model():

@@ -109,8 +109,10 @@ def call(layer: Any, inputs: Any, training: bool | None, check_or_build: Callabl
     shapes = pack(inputs, [leaf.shape for leaf in leaves])
     check_or_build(shapes)
     output_shapes = layer.compute_output_shape(shapes)
-    # a layer computes in its inputs' floating dtype; integer and bool data become float32 (Layer._as_tensor)
-    dtype = np.result_type(*(leaf.dtype if leaf.dtype.kind == "f" else np.float32 for leaf in leaves))
+    # a layer computes in its inputs' floating dtype, a float16 layer in float16; integer and bool data become
+    # float32 (Layer._as_tensor)
+    dtype = np.float16 if layer.autocast and layer.dtype == np.float16 else \
+        np.result_type(*(leaf.dtype if leaf.dtype.kind == "f" else np.float32 for leaf in leaves))
     node = Node(layer, inputs, None, training)
     if is_shape(output_shapes):
         node.outputs = KerasTensor(output_shapes, dtype, layer.name, node)
