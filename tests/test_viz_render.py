@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import tempfile
 import xml.etree.ElementTree as ET
 
 import graphviz
@@ -30,10 +31,11 @@ def dot():
 
 @pytest.fixture
 def no_dot(monkeypatch, tmp_path):
-    """A PATH without `dot` on it."""
+    """A PATH without `dot` on it, and the system temporary folder (where `pipe` leaves the source) in tmp_path."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def svg_groups(path) -> dict[str, list[ET.Element]]:
@@ -112,6 +114,7 @@ def test_missing_dot_says_how_to_install_and_where_the_source_went(no_dot, tmp_p
     assert caught.value.source_path.read_text() == graph.source
     bundle = graph._repr_mimebundle_()
     assert list(bundle) == ["text/plain"] and "brew install graphviz" in bundle["text/plain"]
+    assert (tmp_path / "computation_graph.gv").read_text() == graph.source  # pipe's source, in the temporary folder
     plain = graphviz.Digraph()  # a plain graphviz graph gets the same help from save_graph
     with pytest.raises(GraphvizNotFoundError):
         save_graph(plain, tmp_path / "plain.png")
