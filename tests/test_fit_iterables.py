@@ -450,7 +450,16 @@ def test_normalize_examples_and_errors():
             normalize([[1.0, 2.0]], **kwargs)
 
 
-def test_set_random_seed_repeats_python_numpy_and_our_draws():
+@pytest.fixture
+def global_rngs_restored():
+    """Python's and NumPy's global generators as they were before the test (set_random_seed reseeds both)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+
+
+def test_set_random_seed_repeats_python_numpy_and_our_draws(global_rngs_restored):
     def draws():
         model = tc.Sequential([tc.Input((4,)), layers.Dense(3)])
         return random.random(), np.random.rand(3).tolist(), model.weights[0].numpy().tolist(), tc.rand(2).tolist()
