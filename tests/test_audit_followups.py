@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import require_torch
+from conftest import require, require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -307,7 +307,7 @@ def test_blame_says_plainly_when_no_op_was_recorded():
 # --- 11. Tensor.draw_graph takes more outputs, as tc.draw_graph ---
 
 def test_tensor_draw_graph_takes_more_outputs_positionally():
-    pytest.importorskip("graphviz")
+    require("graphviz")
     x = tc.Tensor([1.0, 2.0], requires_grad=True)
     a, b = x * 2, x.exp()
     assert a.draw_graph(b).source == tc.draw_graph(a, b).source

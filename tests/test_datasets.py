@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
@@ -208,7 +209,7 @@ def test_real_mnist_test_set_loads():
 # ---------------------------------------------------------------- load_digits
 
 def test_load_digits_shapes_range_and_dtypes():
-    pytest.importorskip("sklearn")
+    require("sklearn")
     x, y = load_digits()
     assert x.shape == (1797, 8, 8, 1) and x.dtype == np.float32
     assert y.shape == (1797,) and y.dtype == np.int64

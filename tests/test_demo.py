@@ -5,14 +5,15 @@ import re
 
 import numpy as np
 import pytest
+from conftest import require
 
 import tinygrad_cnn as tc
 from tinygrad_cnn.cli import main
 from tinygrad_cnn.demo import build_model, weights_replaced
 
 PNG = b"\x89PNG\r\n\x1a\n"
-pytest.importorskip("sklearn")
-pytest.importorskip("matplotlib")
+require("sklearn")
+require("matplotlib")
 
 
 def test_demo_trains_draws_saves_and_checks(tmp_path, capsys):

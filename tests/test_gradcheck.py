@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import planted
 import pytest
+from conftest import require
 from planted import arrays
 
 import tinygrad_cnn as tc
@@ -240,7 +241,7 @@ def test_fast_mode_failure_falls_back_to_the_full_check_of_the_wrong_input_then_
 
 
 def test_draw_graph_colours_the_blamed_op_red():
-    pytest.importorskip("graphviz")
+    require("graphviz")
     inputs = arrays(6, (4, 3), (3, 5), (5, 5), (5, 2))
     report = failure(planted.three_layer_model, inputs)
     output = planted.three_layer_model(*inputs)

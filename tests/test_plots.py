@@ -5,12 +5,13 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import layers
 from tinygrad_cnn.viz import feature_maps, plot_feature_maps, plot_filters, plot_history
 
-pytest.importorskip("matplotlib")
+require("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
