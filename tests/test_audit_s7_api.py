@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_torch
+from conftest import require, require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_viz_render import dot  # noqa: F401  (the fixture: graphviz's dot, required in CI)
@@ -310,6 +310,7 @@ def test_the_version_is_written_once_and_the_wheel_carries_the_license():
 
 
 def test_demo_out_that_cannot_be_made_is_named(capsys, tmp_path):
+    require("matplotlib"), require("sklearn")   # the demo asks for its packages before it looks at --out
     from tinygrad_cnn.cli import main
     (tmp_path / "file").write_text("not a folder")
     assert main(["demo", "--out", str(tmp_path / "file" / "sub"), "--epochs", "1"]) == 2
