@@ -337,6 +337,7 @@ def footprint_layer(kind: str, size: int, stride: int):
 @example(stack=[("pool", 2, 2), ("transpose", 3, 2), ("conv", 2, 1)])    # 4x4, not 5x5
 @example(stack=[("pool", 2, 2), ("bilinear", 1, 1), ("conv", 2, 1)])
 @example(stack=[("bilinear", 1, 1), ("bilinear", 1, 2), ("transpose", 1, 2)])  # 3 rows, every 12th output
+@example(stack=[("conv", 2, 1), ("transpose", 1, 2)])   # the middle column in a gap: measured 0x0
 def test_receptive_field_is_the_widest_gradient_footprint(stack):
     """Through strides, upsamplings and transposed convolutions, the summary's field is the widest input
     region one output's gradient reaches, over outputs away from the edges (there windows repeat only
@@ -355,12 +356,17 @@ def test_receptive_field_is_the_widest_gradient_footprint(stack):
     widest = [0, 0]
     for axis, n in enumerate((height, width)):
         for o in range(n // 2 - periods[axis], n // 2 + periods[axis]):   # two periods around the middle
-            x.grad = None
-            index = (0, o, width // 2, 0) if axis == 0 else (0, height // 2, o, 0)
-            y[index].backward(retain_graph=True)
-            seen = np.nonzero(x.grad.data[0, :, :, 0].any(axis=1 - axis))[0]
-            if seen.size:   # else the output sits in a gap between a transposed convolution's windows
-                widest[axis] = max(widest[axis], seen.max() - seen.min() + 1)
+            # the other coordinate over one period: some columns (rows) sit in a gap between a transposed
+            # convolution's windows, where no output sees any input (the middle one alone measured 0x0)
+            across = (width, height)[axis] // 2
+            for other in range(across, across + periods[1 - axis]):
+                x.grad = None
+                index = (0, o, other, 0) if axis == 0 else (0, other, o, 0)
+                y[index].backward(retain_graph=True)
+                seen = np.nonzero(x.grad.data[0, :, :, 0].any(axis=1 - axis))[0]
+                if seen.size:   # else this output sits in a gap
+                    widest[axis] = max(widest[axis], seen.max() - seen.min() + 1)
+                    break
     text = model.summary_str(show_receptive_field=True)
     assert text.splitlines()[-6].split()[-1] == f"{widest[0]}x{widest[1]}"
 
