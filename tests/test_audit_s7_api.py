@@ -155,6 +155,9 @@ def test_keras_form_defaults_and_the_rate_given_once():
                  lambda: optimizers.Adam([w], 0.1, lr=0.2), lambda: optimizers.SGD(0.01, 0.9)):
         with pytest.raises(TypeError, match="learning rate 2 times.*give it once"):
             make()
+    for name, keyword in [("SGD", "momentum"), ("Adam", "beta_1"), ("AdamW", "beta_1"), ("RMSprop", "rho")]:
+        with pytest.raises(TypeError, match=rf"e\.g\. {name}\(0\.01, {keyword}=0\.9\)"):   # was: SGD's for all
+            getattr(optimizers, name)(0.01, 0.9)
     assert (optimizers.SGD().name, optimizers.Adam().name, optimizers.AdamW().name,
             optimizers.RMSprop().name) == ("SGD", "adam", "adamw", "rmsprop")   # Keras's default names
     assert optimizers.AdamW(weight_decay=None).weight_decay == 0.004   # None: the default, as Keras's signature

@@ -489,6 +489,10 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
     return {"class_name": type(optimizer).__name__, "config": config}
 
 
+# Keras's second positional argument, which goes by keyword here (the second positional is PyTorch's lr)
+_SECOND_KERAS_ARGUMENT = {"SGD": "momentum=0.9", "Adam": "beta_1=0.9", "AdamW": "beta_1=0.9", "RMSprop": "rho=0.9"}
+
+
 def _one_rate(owner: str, first: Rate | None, learning_rate: Rate | None, lr: Rate | None, default: float) -> Rate:
     """The learning rate, given once: as the first argument (Keras), learning_rate= or lr= (PyTorch)."""
     given = {"first argument": first, "learning_rate": learning_rate, "lr": lr}
@@ -497,7 +501,7 @@ def _one_rate(owner: str, first: Rate | None, learning_rate: Rate | None, lr: Ra
         both = " and ".join(f"{value!r:.30} ({where})" for where, value in given.items())
         raise TypeError(f"{owner} got the learning rate {len(given)} times: {both}; give it once, e.g. "
                         f"{owner}(0.001), {owner}(learning_rate=0.001) or {owner}(params, lr=0.001); Keras's other "
-                        f"arguments go by keyword, e.g. SGD(0.01, momentum=0.9)")
+                        f"arguments go by keyword, e.g. {owner}(0.01, {_SECOND_KERAS_ARGUMENT.get(owner, 'name=...')})")
     return next(iter(given.values()), default)
 
 
