@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test lint bench
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py tinygrad_cnn/conv/_max_pool.c   # the C kernel: built by the install
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --upgrade pip
 	$(PY) -m pip install -qq -e ".[dev,viz,examples]"
@@ -18,7 +18,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check tinygrad_cnn tests benchmarks examples
+	$(PY) -m ruff check tinygrad_cnn tests benchmarks examples setup.py
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
