@@ -269,11 +269,18 @@ def test_utils_plot_model_writes_png_like_keras(tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_version_and_a_description_for_each_command(capsys):
+def test_cli_version_and_a_description_for_each_command(capsys, monkeypatch):
     from tinygrad_cnn.cli import main
+    from tinygrad_cnn.conv import max_pool
     with pytest.raises(SystemExit) as info:
         main(["--version"])
-    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"tinygrad-cnn {tc.__version__}"
+    kernel = "compiled" if max_pool.compiled is not None else "NumPy (no C compiler at install)"
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tinygrad-cnn {tc.__version__} (max-pool kernel: {kernel})"
+    monkeypatch.setattr(max_pool, "compiled", None)   # what a user without a C compiler is told
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip().endswith("(max-pool kernel: NumPy (no C compiler at install))")
     for command, words in [("demo", "Train the tutorial's CNN"), ("gradcheck", "Gradcheck and gradgradcheck"),
                            ("graph", "Draw the demo CNN's graph")]:
         with pytest.raises(SystemExit) as info:

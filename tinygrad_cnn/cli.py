@@ -8,8 +8,10 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     from . import __version__
+    from .conv import max_pool
+    kernel = "compiled" if max_pool.compiled is not None else "NumPy (no C compiler at install)"
     parser = argparse.ArgumentParser(prog="tinygrad-cnn", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (max-pool kernel: {kernel})")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
