@@ -31,6 +31,7 @@
 
 typedef struct {
     Py_ssize_t n0, n1, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, top, left;
+    Py_ssize_t x_values, y_values;   /* in images [0, n1) of x (and gx), and of out, bits and gy */
 } Windows;
 
 #define WINDOWS_FIELDS 15
@@ -142,6 +143,19 @@ ANY_X86 static void backward(const uint32_t *bits, const float *gy, float *gx, f
     else spread(bits, gy, gx, share, g, 0);
 }
 
+/* a * b and a + b of sizes (>= 0), or -1 when an operand is -1 or the result does not fit. */
+static Py_ssize_t times(Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t result;
+    return a < 0 || b < 0 || __builtin_mul_overflow(a, b, &result) ? -1 : result;
+}
+
+static Py_ssize_t plus(Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t result;
+    return a < 0 || b < 0 || __builtin_add_overflow(a, b, &result) ? -1 : result;
+}
+
 /* Windows from a tuple of 15 ints (n0, n1, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, top, left). */
 static int parse_windows(PyObject *tuple, Windows *g)
 {
@@ -150,28 +164,45 @@ static int parse_windows(PyObject *tuple, Windows *g)
                         "(n0, n1, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, top, left)");
         return -1;
     }
-    Py_ssize_t *field = &g->n0;
-    for (Py_ssize_t f = 0; f < WINDOWS_FIELDS; ++f) {
-        field[f] = PyLong_AsSsize_t(PyTuple_GET_ITEM(tuple, f));
-        if (field[f] == -1 && PyErr_Occurred()) return -1;
-    }
+    if (!PyArg_ParseTuple(tuple, "nnnnnnnnnnnnnnn:windows", &g->n0, &g->n1, &g->h, &g->w, &g->c, &g->oh,
+                          &g->ow, &g->kh, &g->kw, &g->sh, &g->sw, &g->dh, &g->dw, &g->top, &g->left))
+        return -1;
     if (g->n0 < 0 || g->n1 < g->n0 || g->h < 1 || g->w < 1 || g->c < 1 || g->oh < 0 || g->ow < 0
-        || g->kh < 1 || g->kw < 1 || g->kh * g->kw > MAX_TAPS || g->sh < 1 || g->sw < 1
-        || g->dh < 1 || g->dw < 1) {
+        || g->kh < 1 || g->kw < 1 || g->kh > MAX_TAPS || g->kw > MAX_TAPS || g->kh * g->kw > MAX_TAPS
+        || g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1 || g->top < 0 || g->left < 0) {
         PyErr_SetString(PyExc_ValueError, "windows: no such block of images or geometry "
                         "(at most 32 taps)");
+        return -1;
+    }
+    /* Every index the kernels form fits a Py_ssize_t (signed overflow would be undefined): a row
+     * index stays below oh + 1 steps of windows, a value's below x's values and a row of windows'
+     * reach past them (one step past the last); the sizes in bytes fit too. */
+    Py_ssize_t rows = times(plus(g->oh, 1), plus(g->sh, times(g->kh, g->dh)));
+    Py_ssize_t cols = times(times(plus(g->ow, 1), plus(g->sw, times(g->kw, g->dw))), g->c);
+    g->x_values = times(g->n1, times(times(g->h, g->w), g->c));
+    g->y_values = times(g->n1, times(times(g->oh, g->ow), g->c));
+    if (rows < 0 || plus(g->x_values, cols) < 0 || times(g->x_values, 4) < 0 || times(g->y_values, 4) < 0) {
+        PyErr_SetString(PyExc_ValueError, "windows: too large for this machine's indices");
         return -1;
     }
     return 0;
 }
 
-/* 0 if `buffer` holds `values` 4-byte values (so that no kernel reaches past its end); else -1
- * with a ValueError. */
-static int check_size(Py_buffer *buffer, const char *name, Py_ssize_t values)
+/* 0 and `obj`'s memory as `view`, if it is C-contiguous, writable when asked, and holds `values`
+ * 4-byte values of `format` ("f": float32, "I": uint32) or more, so that no kernel reaches past its
+ * end; else -1 with an exception. */
+static int values_of(PyObject *obj, const char *name, const char *format, int writable, Py_ssize_t values,
+                     Py_buffer *view)
 {
-    if (buffer->len < values * 4) {
-        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes; the windows need %zd", name, buffer->len,
-                     values * 4);
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)))
+        return -1;
+    if (view->itemsize != 4 || strcmp(view->format, format) != 0) {
+        PyErr_Format(PyExc_TypeError, "%s holds values of format '%s' (%zd bytes); the kernel takes '%s' "
+                     "(%s)", name, view->format, view->itemsize, format, *format == 'f' ? "float32" : "uint32");
+        return -1;
+    }
+    if (view->len < values * 4) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes; the windows need %zd", name, view->len, values * 4);
         return -1;
     }
     return 0;
@@ -183,13 +214,13 @@ PyDoc_STRVAR(forward_doc, "forward(x, out, bits, windows)\n\n"
 
 static PyObject *max_pool_forward(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    Py_buffer x, out, bits;
-    PyObject *tuple;
+    PyObject *x_obj, *out_obj, *bits_obj, *tuple;
+    Py_buffer x = {0}, out = {0}, bits = {0};   /* released below whether acquired or not */
     Windows g;
-    if (!PyArg_ParseTuple(args, "y*w*w*O", &x, &out, &bits, &tuple)) return NULL;
-    int bad = parse_windows(tuple, &g) || check_size(&x, "x", g.n1 * g.h * g.w * g.c)
-              || check_size(&out, "out", g.n1 * g.oh * g.ow * g.c)
-              || check_size(&bits, "bits", g.n1 * g.oh * g.ow * g.c);
+    if (!PyArg_ParseTuple(args, "OOOO:forward", &x_obj, &out_obj, &bits_obj, &tuple)) return NULL;
+    int bad = parse_windows(tuple, &g) || values_of(x_obj, "x", "f", 0, g.x_values, &x)
+              || values_of(out_obj, "out", "f", 1, g.y_values, &out)
+              || values_of(bits_obj, "bits", "I", 1, g.y_values, &bits);
     if (!bad) {
         Py_BEGIN_ALLOW_THREADS
         forward(x.buf, out.buf, bits.buf, &g);
@@ -207,15 +238,15 @@ PyDoc_STRVAR(backward_doc, "backward(bits, gy, gx, windows, tile)\n\n"
 
 static PyObject *max_pool_backward(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    Py_buffer bits, gy, gx;
-    PyObject *tuple;
+    PyObject *bits_obj, *gy_obj, *gx_obj, *tuple;
+    Py_buffer bits = {0}, gy = {0}, gx = {0};
     int tile;
     Windows g;
-    if (!PyArg_ParseTuple(args, "y*y*w*Op", &bits, &gy, &gx, &tuple, &tile)) return NULL;
-    int bad = parse_windows(tuple, &g) || check_size(&bits, "bits", g.n1 * g.oh * g.ow * g.c)
-              || check_size(&gy, "gy", g.n1 * g.oh * g.ow * g.c)
-              || check_size(&gx, "gx", g.n1 * g.h * g.w * g.c);
-    float *share = bad ? NULL : PyMem_RawMalloc(sizeof(float) * (g.ow * g.c + 1));
+    if (!PyArg_ParseTuple(args, "OOOOp:backward", &bits_obj, &gy_obj, &gx_obj, &tuple, &tile)) return NULL;
+    int bad = parse_windows(tuple, &g) || values_of(bits_obj, "bits", "I", 0, g.y_values, &bits)
+              || values_of(gy_obj, "gy", "f", 0, g.y_values, &gy)
+              || values_of(gx_obj, "gx", "f", 1, g.x_values, &gx);
+    float *share = bad ? NULL : PyMem_RawMalloc(sizeof(float) * (size_t)(g.ow * g.c + 1));
     if (!bad && share == NULL) {
         PyErr_NoMemory();
         bad = 1;
