@@ -157,3 +157,28 @@ def test_special_values_pool_as_in_torch_bit_for_bit(n, h, w, channels, size, st
                                      value=-float("inf"))
     y_t = torch.nn.functional.max_pool2d(padded, size, geometry.strides).permute(0, 2, 3, 1).numpy()
     np.testing.assert_array_equal(y.numpy().view(np.uint32), y_t.view(np.uint32))
+
+
+@pytest.mark.parametrize("pool_size, strides, padding", [(2, None, "valid"), (3, 1, "valid"), (3, 2, "same")])
+def test_non_finite_upstream_gradients_reach_only_the_maxima(pool_size, strides, padding):
+    """An upstream NaN or infinity goes to its window's maximum alone and the other pixels get 0, as PyTorch's
+    max_pool2d gives it (the kernel selects, it does not multiply by a 0/1 map: 0 * inf would be NaN)."""
+    kernel()
+    torch = require_torch()
+    rng = np.random.default_rng(0)
+    x = rng.permutation(2 * 7 * 7 * 8).reshape(2, 7, 7, 8).astype(np.float32)   # no ties
+    t = tc.Tensor(x, requires_grad=True)
+    y = tc.max_pool2d(t, pool_size, strides, padding)
+    assert y.grad_fn.bits is not None   # the compiled kernel ran
+    upstream = rng.standard_normal(y.shape).astype(np.float32)
+    upstream[0, 0, 0, :4] = [np.nan, np.inf, -np.inf, np.nan]
+    upstream[1, -1, -1, -3:] = [np.inf, np.nan, -np.inf]
+    (gx,) = tc.grad(y, [t], upstream)
+    geometry = y.grad_fn.op_args["geometry"]
+    (top, bottom), (left, right) = geometry.padding
+    theirs = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_()
+    padded = torch.nn.functional.pad(theirs, (left, right, top, bottom), value=-float("inf"))
+    y_t = torch.nn.functional.max_pool2d(padded, geometry.kernel, geometry.strides).permute(0, 2, 3, 1)
+    (gx_t,) = torch.autograd.grad(y_t, [theirs], torch.tensor(upstream))
+    np.testing.assert_allclose(gx.numpy(), gx_t.permute(0, 2, 3, 1).numpy(), rtol=1e-6, atol=1e-6)
+    assert np.isnan(gx.numpy()).sum() == 3   # the three NaNs, each on its maximum only
