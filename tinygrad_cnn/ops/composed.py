@@ -9,7 +9,7 @@ import numpy as np
 from ..arguments import is_int, number
 from ..function import check_broadcast
 from ..tensor import Tensor
-from .elementwise import Maximum, Where
+from .elementwise import Clip, Maximum, Minimum, Where
 from .reduce import normalize_axis
 
 
@@ -59,17 +59,25 @@ def std(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> T
     return where(flat, 0, where(flat, 1, v).sqrt())
 
 
-def _shifted(a: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, np.ndarray]:
-    """(a - m, m) with m the max over `axes`, held constant: exp(a - m) cannot overflow."""
-    shift = np.max(a.data, axis=axes, keepdims=True) if a.size else np.zeros((), a.dtype)
-    shift = np.where(np.isfinite(shift), shift, 0)  # all -inf rows stay -inf, not NaN
-    return a - shift, shift
+def _shifted(a: Tensor, axes: tuple[int, ...], finite: bool = False) -> tuple[Tensor, np.ndarray]:
+    """(a - m, m) with m the max over `axes`, held constant: exp(a - m) cannot overflow. Integers and bools are
+    taken as float32 (an unsigned a - m would wrap around). Where the max is -inf, m is 0 (a - m stays -inf, not
+    NaN); where it is +inf, m is the max of the group's finite values with `finite` (logsumexp: its gradient is 0 at
+    them, as PyTorch's), else inf (softmax of such a group is NaN throughout, as PyTorch's)."""
+    if a.dtype.kind != "f":
+        a = a.astype(np.float32)
+    if not a.size:
+        return a, np.zeros((), a.dtype)
+    shift = np.max(a.data, axis=axes, keepdims=True)
+    if finite and np.isposinf(shift).any():
+        shift = np.max(np.where(np.isfinite(a.data), a.data, -np.inf), axis=axes, keepdims=True)
+    return a - np.where(shift == -np.inf, 0, shift), np.where(np.isinf(shift), 0, shift)
 
 
 def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(a))), stable for large values: the max is taken out first."""
     axes = normalize_axis(axis, a.ndim)
-    shifted, shift = _shifted(a, axes)
+    shifted, shift = _shifted(a, axes, finite=True)
     out = shifted.exp().sum(axes, keepdims=True).log() + shift
     return out if keepdims else out.squeeze(axes)
 
@@ -103,27 +111,20 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise min = -max(-a, -b); ties share the gradient equally."""
+    """Elementwise min; ties share the gradient equally."""
     like = _first_tensor(a, b)
-    return -maximum(-_tensor(a, like), -_tensor(b, like))
+    return Minimum.apply(_tensor(a, like), _tensor(b, like))
 
 
 def clip(a: Tensor, low: Any = None, high: Any = None) -> Tensor:
-    """min(max(a, low), high): the gradient goes to `a` where low <= a <= high (bounds included), else to
-    the bound that won (tensor bounds get gradients, as in torch.clamp)."""
+    """min(max(a, low), high), as torch.clamp: the gradient goes to `a` where low <= a <= high (bounds included),
+    else to the bound that won (tensor bounds get gradients); see `Clip` for NaN and low > high."""
     if low is None and high is None:
         raise ValueError("clip needs at least one of min and max")
-    low_given, high_given = low is not None, high is not None
-    # a missing bound takes the other one's place, never +-inf (which anomaly mode would flag)
-    low, high = _tensor(high if low is None else low, a), _tensor(low if high is None else high, a)
-    try:
-        use_high = (a.data > high.data) | (low.data > high.data) if high_given else np.zeros(a.shape, bool)
-        use_low = (a.data < low.data) & ~use_high if low_given else np.zeros(a.shape, bool)
-    except ValueError:
-        check_broadcast("clip", (a, low, high), {})
-        raise
-    bound = Where.apply(high, low, condition=use_high)
-    return Where.apply(a, bound, condition=~(use_high | use_low))
+    bounds = [None if bound is None else _tensor(bound, a) for bound in (low, high)]
+    if any(bound is not None and bound.ndim for bound in bounds):   # a clear error names clip, not its op
+        check_broadcast("clip", (a, *bounds), {})
+    return Clip.apply(a, *bounds)
 
 
 def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:

@@ -22,6 +22,12 @@ def _zero(x: np.ndarray) -> np.ndarray:
     return np.zeros((), x.dtype)
 
 
+def _floating(x: np.ndarray) -> np.ndarray:
+    """x itself if it holds floats, else x as floats: for bools and 8- and 16-bit integers NumPy's float functions
+    compute in float16 (three digits) and its negation wraps around; PyTorch computes them in float32."""
+    return x if x.dtype.kind == "f" else x.astype(np.result_type(x.dtype, np.float32))
+
+
 def _local(constant: Any, differentiable: Any) -> Any:
     """A local derivative: a plain array for first order, a graph (lazily built) under create_graph."""
     return differentiable() if MODE.grad_enabled else constant
@@ -90,7 +96,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
         ctx.save_for_backward(a, b)
-        return np.power(_d(a), _d(b))
+        return _power(_d(a), _d(b))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
@@ -101,12 +107,20 @@ class Pow(Function):
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore"):  # 0^-1 and log(0) are masked below
             if need_a:  # d(a^b)/da = b * a^(b-1); 0 where b == 0 (a^0 = 1 is constant, even at a = 0)
-                grad_a = g * _pow_local(b_data == 0, b_data * np.power(a_data, b_data - 1),
+                grad_a = g * _pow_local(b_data == 0, b_data * _power(a_data, b_data - 1),
                                         lambda: b * a ** (b - 1))
             if need_b:  # d(a^b)/db = a^b * log(a); 0 where a == 0 and b >= 0 (its limit), as in PyTorch
                 grad_b = g * _pow_local((a_data == 0) & (b_data >= 0), np.power(a_data, b_data) * np.log(a_data),
                                         lambda: a ** b * (a.log() if isinstance(a, Tensor) else np.log(a)))
         return grad_a, grad_b
+
+
+def _power(a: Any, b: Any) -> Any:
+    """a^b as np.power, but for the exponent -1/2: 1 / sqrt(a), as PyTorch's (-inf at -0.0 and NaN at -inf, where C's
+    pow gives +inf and 0); through it sqrt's derivative is PyTorch's 1 / (2 sqrt(a)) too."""
+    if isinstance(b, float) and b == -0.5:
+        return 1 / np.sqrt(a)
+    return np.power(a, b)
 
 
 def _pow_local(zero: Any, constant: Any, differentiable: Any) -> Any:
@@ -134,7 +148,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return np.exp(a.data)
+        return np.exp(_floating(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -147,7 +161,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return np.log(a.data)
+        return np.log(_floating(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -159,7 +173,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return np.tanh(a.data)
+        return np.tanh(_floating(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -178,7 +192,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return _sigmoid(a.data)
+        return _sigmoid(_floating(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -193,23 +207,25 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """max(a, 0); the derivative at 0 is 0 (the documented kink rule); relu(nan) is nan."""
+    """max(a, 0); the derivative at 0 is 0 (the documented kink rule); relu(nan) is nan and passes the gradient,
+    as PyTorch's (its mask, output != 0, is true there)."""
 
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         x = a.data
         if x.dtype.kind != "f" or not x.flags.c_contiguous or x.nbytes < RELU_BLOCK_BYTES // 16:   # or small
             zero = _zero(x)
-            ctx.mask = x > zero
-            return np.maximum(x, zero)
+            out = np.maximum(x, zero)
+            ctx.mask = out != zero
+            return out
         out, ctx.mask = np.empty_like(x), np.empty(x.shape, dtype=bool)
         xs, outs, masks = x.reshape(-1), out.reshape(-1), ctx.mask.reshape(-1)
 
         def kernel(block: slice) -> None:
-            np.greater(xs[block], 0, out=masks[block])
             o = outs[block]
             o.fill(0)   # max with an array of zeros takes NumPy's fast loop; with the scalar 0 a slow one
             np.maximum(xs[block], o, out=o)
+            np.not_equal(o, 0, out=masks[block])
         parallel.over_batch(x.size, x.itemsize, kernel, piece_bytes=RELU_BLOCK_BYTES)
         return out
 
@@ -236,11 +252,12 @@ RELU_BLOCK_BYTES = 1 << 20   # a block of relu's work: cache-sized, and far more
 
 
 class Abs(Function):
-    """|a|; the derivative at 0 is 0."""
+    """|a|; the derivative at 0 is 0, and at NaN 0 too (PyTorch's sgn, where NumPy's sign is NaN)."""
 
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
-        ctx.sign = np.sign(a.data)
+        if ctx.needs_input_grad[0]:   # sign(a) as (a > 0) - (a < 0), 0 at NaN (NumPy's sign is NaN there)
+            ctx.sign = np.subtract(a.data > 0, a.data < 0, dtype=a.dtype)
         return np.abs(a.data)
 
     @staticmethod
@@ -249,26 +266,56 @@ class Abs(Function):
 
 
 class Maximum(Function):
-    """Elementwise max; where a == b each side gets half the gradient (the tie rule); a NaN wins (NumPy's
-    maximum) and carries the gradient, as in the max reduction."""
+    """Elementwise max, with PyTorch's gradient rule: the larger side gets the gradient and ties share it equally;
+    where a NaN makes a and b incomparable, neither loses, so each gets all of it."""
+
+    pick, loses = staticmethod(np.maximum), staticmethod(np.less)   # Minimum swaps them
 
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
         a, b = _d(a), _d(b)
-        out = np.maximum(a, b)
-        # share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins
-        share_a = (a > b) + 0.5 * (a == b)
-        if out.dtype.kind == "f" and np.isnan(out).any():   # NaN compares False: the NaN side wins instead
-            nan_a, nan_b = np.isnan(a), np.isnan(b)
-            share_a = np.where(nan_a | nan_b, np.where(nan_a & nan_b, 0.5, nan_a), share_a)
-        ctx.share_a = share_a
+        out = ctx.pick(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        if need_a or need_b:
+            half_ties = np.equal(a, b) * np.asarray(0.5, out.dtype)
+            # share of the gradient: 1 where the side does not lose, less 1/2 on ties
+            ctx.share_a = np.logical_not(ctx.loses(a, b)) - half_ties if need_a else None
+            ctx.share_b = np.logical_not(ctx.loses(b, a)) - half_ties if need_b else None
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        share_a = ctx.share_a.astype(g.dtype, copy=False)
-        need_a, need_b = ctx.needs_input_grad
-        return (g * share_a if need_a else None), (g * (1 - share_a) if need_b else None)
+        share_a, share_b = ctx.share_a, ctx.share_b
+        return (None if share_a is None else g * share_a), (None if share_b is None else g * share_b)
+
+
+class Minimum(Maximum):
+    """Elementwise min, by Maximum's rule with the order reversed."""
+
+    pick, loses = staticmethod(np.minimum), staticmethod(np.greater)
+
+
+class Clip(Function):
+    """min(max(a, low), high) as PyTorch's clamp: a NaN in any operand gives NaN, and low > high gives high (a bound
+    that is None is absent). The gradient goes to `a` where low <= a <= high, else to the bound that won: to low
+    where a < low < high, to high where a > high or high < low; where a NaN makes them incomparable (and where
+    a < low == high) nobody gets it."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, low: Tensor | None, high: Tensor | None) -> np.ndarray:
+        x, lo, hi = a.data, _d(low), _d(high)
+        need_a, need_low, need_high = ctx.needs_input_grad
+        ctx.masks = (   # where each operand gets the gradient (None: it needs none)
+            (x >= lo if hi is None else x <= hi if lo is None else (x >= lo) & (x <= hi)) if need_a else None,
+            ((x < lo) & (True if hi is None else lo < hi)) if need_low else None,
+            ((x > hi) | (False if lo is None else hi < lo)) if need_high else None,
+        )
+        out = x if lo is None else np.maximum(x, lo)
+        return out if hi is None else np.minimum(out, hi)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Any, Any, Any]:
+        return tuple([None if mask is None else g * mask for mask in ctx.masks])
 
 
 class Where(Function):
