@@ -1,8 +1,9 @@
 """Every differentiable op at NaN, +-inf, signed zeros, ties and huge values, against PyTorch's same op.
 
 Forward values and gradients for a random upstream gradient must be torch's, NaN for NaN and inf for inf: at
-these edges our conventions are PyTorch's (docs/autodiff.md, "Kinks and ties"), except the one documented there
-(a max/min reduction's NaN maximum: torch.max's rule, which torch.amax does not follow).
+these edges our conventions are PyTorch's (docs/autodiff.md, "NaN, infinities and signed zeros"), except the four
+documented there, each tested below as what it is (a max/min reduction's NaN maximum, var/std beside an
+infinity, logsumexp of huge equal values, sqrt's second derivative at -0.0 and -inf).
 """
 from __future__ import annotations
 
