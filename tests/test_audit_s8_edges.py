@@ -1,9 +1,9 @@
 """Every differentiable op at NaN, +-inf, signed zeros, ties and huge values, against PyTorch's same op.
 
 Forward values and gradients for a random upstream gradient must be torch's, NaN for NaN and inf for inf: at
-these edges our conventions are PyTorch's (docs/autodiff.md, "NaN, infinities and signed zeros"), except the four
-documented there, each tested below as what it is (a max/min reduction's NaN maximum, var/std beside an
-infinity, logsumexp of huge equal values, sqrt's second derivative at -0.0 and -inf).
+these edges our conventions are PyTorch's (docs/autodiff.md, "NaN, infinities and signed zeros"), except the five
+documented there, each tested below as what it is (a max/min reduction's NaN maximum, tc.maximum/minimum beside a
+NaN, var/std beside an infinity, logsumexp of huge equal values, sqrt's second derivative at -0.0 and -inf).
 """
 from __future__ import annotations
 
@@ -81,6 +81,16 @@ def compare(ours, theirs, arrays, seed: int = 0, second_order: bool = False) -> 
             np.testing.assert_allclose(h, h_torch, equal_nan=True, rtol=1e-9, atol=1e-12, err_msg=f"second order {i}")
 
 
+def _pairwise(name: str):
+    """The oracle of tc.maximum/minimum: torch.max/min of each pair (a_i, b_i) alone, the reduction's rule (ties
+    share, a NaN carries the gradient; torch.maximum gives it to both sides there: see the docs)."""
+    def oracle(torch, a, b):
+        pairs = torch.stack(torch.broadcast_tensors(a, b)).reshape(2, -1).T   # (n, 2)
+        return torch.stack([getattr(torch, name)(pair) for pair in pairs]).reshape(torch.broadcast_shapes(a.shape,
+                                                                                                         b.shape))
+    return oracle
+
+
 def _f(name: str):
     """torch.nn.functional.<name> for the oracle lambdas."""
     return lambda torch, *args, **kwargs: getattr(torch.nn.functional, name)(*args, **kwargs)
@@ -103,7 +113,7 @@ UNARY = {
     "clip(nan, 1)": (lambda x: x.clip(NAN, 1.0), lambda torch, x: torch.clamp(x, NAN, 1.0)),
     "clip(-inf, inf)": (lambda x: x.clip(-INF, INF), lambda torch, x: torch.clamp(x, -INF, INF)),
     "maximum(x, 0)": (lambda x: tc.maximum(x, 0.0), lambda torch, x: torch.maximum(x, torch.zeros_like(x))),
-    "minimum(x, nan)": (lambda x: x.minimum(NAN), lambda torch, x: torch.minimum(x, torch.full_like(x, NAN))),
+    "minimum(x, nan)": (lambda x: x.minimum(NAN), lambda torch, x: _pairwise("min")(torch, x, torch.full_like(x, NAN))),
     "where(x > 0)": (lambda x: tc.where(x.data > 0, x, x * 2.0), lambda torch, x: torch.where(x > 0, x, x * 2)),
     "x + inf": (lambda x: x + INF, lambda torch, x: x + INF),
     "x * 0": (lambda x: x * 0.0, lambda torch, x: x * 0.0),
@@ -152,8 +162,8 @@ BINARY = {
     "mul": (lambda a, b: a * b, lambda torch, a, b: a * b),
     "div": (lambda a, b: a / b, lambda torch, a, b: a / b),
     "pow": (lambda a, b: a ** b, lambda torch, a, b: a ** b),
-    "maximum": (tc.maximum, lambda torch, a, b: torch.maximum(a, b)),
-    "minimum": (tc.minimum, lambda torch, a, b: torch.minimum(a, b)),
+    "maximum": (tc.maximum, _pairwise("max")),
+    "minimum": (tc.minimum, _pairwise("min")),
     "where": (lambda a, b: tc.where(a.data > b.data, a, b), lambda torch, a, b: torch.where(a > b, a, b)),
     "clip(a, b, b + 1)": (lambda a, b: a.clip(b, b + 1.0), lambda torch, a, b: torch.clamp(a, b, b + 1)),
     "clip(a, b)": (lambda a, b: a.clip(b), lambda torch, a, b: torch.clamp(a, min=b)),
@@ -242,6 +252,26 @@ def test_logsumexp_with_an_infinity_beside_huge_values_is_torchs(torch):
 @given(arrays=edge_arrays(), seed=st.integers(0, 2**16))
 def test_full_max_and_min_are_torchs(name, arrays, seed):
     compare(getattr(tc.Tensor, name), lambda torch, x: getattr(torch, name)(x), arrays, seed)
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_maximum_and_minimum_without_a_nan_are_torchs(name, torch):
+    """Where no NaN is involved, the pairwise oracle above is torch.maximum/minimum itself (ties share equally)."""
+    a = np.array([1.0, 2.0, -INF, INF, 0.0, -0.0, 1e300])
+    b = np.array([1.0, 3.0, -INF, 5.0, -0.0, 0.0, -1e300])
+    compare(getattr(tc, name), lambda torch, x, y: getattr(torch, name)(x, y), (a, b))
+
+
+def test_maximum_with_a_nan_gives_the_nan_side_the_gradient_not_both_sides(torch):
+    """The documented difference: torch.maximum gives each side all of the gradient where one is NaN (so it counts
+    twice); we give it to the NaN side, as the max reduction of the pair does (two NaNs: half each)."""
+    a, b = tc.Tensor([NAN, 1.0, NAN], requires_grad=True), tc.Tensor([2.0, NAN, NAN], requires_grad=True)
+    tc.maximum(a, b).backward(tc.Tensor([1.0, 2.0, 4.0]))
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [0.0, 2.0, 2.0])
+    a_torch = torch.tensor([NAN, 1.0, NAN], requires_grad=True)
+    torch.maximum(a_torch, torch.tensor([2.0, NAN, NAN])).backward(torch.tensor([1.0, 2.0, 4.0]))
+    np.testing.assert_array_equal(a_torch.grad.numpy(), [1.0, 2.0, 4.0])   # if torch changes, the docs should say
 
 
 @pytest.mark.parametrize("name", ["max", "min"])

@@ -266,33 +266,35 @@ class Abs(Function):
 
 
 class Maximum(Function):
-    """Elementwise max, with PyTorch's gradient rule: the larger side gets the gradient and ties share it equally;
-    where a NaN makes a and b incomparable, neither loses, so each gets all of it."""
+    """Elementwise max; where a == b each side gets half the gradient (the tie rule); a NaN wins (NumPy's
+    maximum) and carries the gradient, as in the max reduction."""
 
-    pick, loses = staticmethod(np.maximum), staticmethod(np.less)   # Minimum swaps them
+    pick, wins = staticmethod(np.maximum), staticmethod(np.greater)   # Minimum swaps them
 
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
         a, b = _d(a), _d(b)
         out = ctx.pick(a, b)
-        need_a, need_b = ctx.needs_input_grad
-        if need_a or need_b:
-            half_ties = np.equal(a, b) * np.asarray(0.5, out.dtype)
-            # share of the gradient: 1 where the side does not lose, less 1/2 on ties
-            ctx.share_a = np.logical_not(ctx.loses(a, b)) - half_ties if need_a else None
-            ctx.share_b = np.logical_not(ctx.loses(b, a)) - half_ties if need_b else None
+        if True in ctx.needs_input_grad:
+            # share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins
+            share_a = ctx.wins(a, b) + np.equal(a, b) * np.asarray(0.5, out.dtype)
+            if np.isnan(out).any():   # NaN compares False: the NaN side wins instead
+                nan_a, nan_b = np.isnan(a), np.isnan(b)
+                share_a = np.where(nan_a | nan_b, np.where(nan_a & nan_b, 0.5, nan_a), share_a)
+            ctx.share_a = share_a
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
-        share_a, share_b = ctx.share_a, ctx.share_b
-        return (None if share_a is None else g * share_a), (None if share_b is None else g * share_b)
+        share_a = ctx.share_a.astype(g.dtype, copy=False)
+        need_a, need_b = ctx.needs_input_grad
+        return (g * share_a if need_a else None), (g * (1 - share_a) if need_b else None)
 
 
 class Minimum(Maximum):
     """Elementwise min, by Maximum's rule with the order reversed."""
 
-    pick, loses = staticmethod(np.minimum), staticmethod(np.greater)
+    pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 class Clip(Function):
