@@ -19,9 +19,15 @@ def _first_tensor(a: Any, b: Any) -> Tensor | None:
 
 
 def _tensor(x: Any, like: Tensor | None = None) -> Tensor:
+    """`x` as a Tensor; a plain number or list takes the dtype of `like` when it is a float one, or an integer one
+    and x an int in its range (tc.maximum(int32 tensor, 1) is int32, as in NumPy and PyTorch)."""
     if isinstance(x, Tensor):
         return x
-    dtype = like.dtype if like is not None and like.dtype.kind == "f" and not isinstance(x, np.ndarray) else None
+    dtype = None
+    if like is not None and not isinstance(x, np.ndarray):
+        kind = like.dtype.kind
+        if kind == "f" or kind in "iu" and is_int(x) and np.iinfo(like.dtype).min <= x <= np.iinfo(like.dtype).max:
+            dtype = like.dtype
     return Tensor(x, dtype=dtype)
 
 
