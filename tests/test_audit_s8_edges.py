@@ -140,6 +140,15 @@ def test_unary_ops_at_edges_are_pytorchs(name, arrays, seed):
     compare(UNARY[name][0], UNARY[name][1], arrays, seed)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_on_blocks_over_threads_passes_the_gradient_at_nan_too(dtype, torch):
+    """Large arrays take relu's threaded block kernels, forward and backward: the same NaN rule as small ones."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(300_000).astype(dtype)
+    x[rng.integers(0, x.size, 2000)] = rng.choice(np.array(EDGES, dtype), 2000)
+    compare(tc.Tensor.relu, lambda torch, t: torch.relu(t), (x,))
+
+
 @pytest.mark.parametrize("name", FLOAT32)
 @settings(max_examples=15)
 @given(arrays=edge_arrays(np.float32), seed=st.integers(0, 2**16))
