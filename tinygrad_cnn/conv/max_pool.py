@@ -12,7 +12,8 @@ is done in a few NumPy passes over arrays in its cache, with scratch kept betwee
 over the window rows (runs of a whole row of windows), then over the columns by a max slid along
 that contiguous result, of which every kw-th pixel (np.take) starts a window; the map of the maxima
 by comparing the block with its windows' maxima repeated over their columns. The tie count folds
-the bool map the same way. Backward writes the map into gx and multiplies it by the widened g.
+the bool map the same way. Backward selects the widened g by the map, into gx (a selection, not a product
+with a 0/1 map: an infinite or NaN g stays on the maxima, as in PyTorch).
 Where a row of windows is long, NumPy's ufunc buffer is cut to it, so that strided passes work in place.
 
 float32 pooling of 8 channels or more goes instead to the optional compiled kernel (_max_pool.c, built
@@ -30,6 +31,7 @@ import numpy as np
 from .. import parallel
 from ..function import Function
 from ..mode import MODE
+from ..ops.elementwise import select
 from ..tensor import Tensor
 from .geometry import Geometry
 from .window_sum import WindowSumAdjoint, spread, taps, tile_rows, tile_rows_of_taps, widen
@@ -98,9 +100,9 @@ class MaxPool(Function):
             return WindowSumAdjoint.apply(g, geometry=geometry, weights=weights)
         if geometry.tiles:
             return _tiledspread(g.data, is_max, geometry, ctx.ties)
-        # first order: share * g = is_max * (g / count), and the float mask can hold the result
+        # first order: share * g = (g / count) where is_max holds, else 0
         gc = g.data / _count(is_max, geometry, g.dtype) if ctx.ties else g.data
-        return spread(gc, geometry, is_max.astype(g.dtype), reuse=True)
+        return spread(gc, geometry, is_max)
 
 
 def _compiled_fits(x: np.ndarray, geometry: Geometry) -> bool:
@@ -185,9 +187,8 @@ def _tiledspread(g: np.ndarray, is_max: np.ndarray, geometry: Geometry, ties: bo
         share = is_max[:, :, block]                                           # (kh, kw, m, OH, OW, C)
         gb = g[block] / _count(share, geometry, g.dtype) if ties else g[block]
         target = tile_rows(gx[block], geometry)                              # (m, OH, kh, OW * kw, C)
-        np.copyto(target, tile_rows_of_taps(share))
         wide = workspace("max_pool_wide", (block.stop - block.start, oh, ow * kw, c), g.dtype)
-        np.multiply(target, widen(gb, kw, wide), out=target)
+        select(widen(gb, kw, wide), tile_rows_of_taps(share), out=target)   # (m, OH, 1, OW * kw, C) on the maxima
         if (h, w) != (oh * kh, ow * kw):
             gx[block, oh * kh:] = 0                                           # rows and columns no window sees
             gx[block, :, ow * kw:] = 0

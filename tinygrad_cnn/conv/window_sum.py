@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..ops.elementwise import select
 from ..tensor import Tensor
 from .geometry import Geometry
 from .windows import col2im, pad
@@ -62,29 +63,34 @@ class WindowSumAdjoint(Function):
         return WindowSum.apply(h, geometry=ctx.op_args["geometry"], weights=ctx.op_args["weights"])
 
 
-def spread(g: np.ndarray, geometry: Geometry, weights: np.ndarray, reuse: bool = False) -> np.ndarray:
+def spread(g: np.ndarray, geometry: Geometry, weights: np.ndarray) -> np.ndarray:
     """gx (N, H, W, C): every output's gradient g times the weights, added back onto its window.
 
-    With `reuse` the weights are not needed afterwards and their memory may hold the result.
+    Bool weights select g where they hold. A tap of weight 0 or False gets 0, not 0 * g (NaN where g is
+    infinite or NaN), as PyTorch's max pooling gives the pixels that are no maximum.
     """
     kh, kw = geometry.kernel
-    if not geometry.tiles:
-        full = reuse and weights.shape[:2] == (kh, kw)       # per-tap weights we may overwrite
-        weighted = np.multiply(weights, g, out=weights) if full else weights * g   # (kh|1, kw|1, N, OH, OW, C)
-        return col2im(np.broadcast_to(weighted, (kh, kw, *weighted.shape[2:])), geometry)
-    # the windows tile the input: every input pixel gets one term, no sums
     n, oh, ow, c = g.shape
     h, w = geometry.in_hw
-    if weights.shape[:2] == (1, 1):                          # the same weight for every tap
+    if geometry.tiles and weights.shape[:2] == (1, 1):       # the same weight for every tap of tiling windows
         gx = np.zeros((n, h, w, c), dtype=np.result_type(g, weights))
         tile_rows(gx, geometry)[...] = widen(g * weights[0, 0], kw)
         return gx
-    rows = tile_rows_of_taps(weights)                        # (N, OH, kh, OW * kw, C)
-    if (h, w) == (oh * kh, ow * kw) and (reuse or not np.shares_memory(rows, weights)):
-        np.multiply(rows, widen(g, kw), out=rows)            # in place: no fresh input-sized array
+    if weights.dtype == bool:
+        weighted = select(g, weights)                        # (kh, kw, N, OH, OW, C)
+    elif weights.shape[:2] != (1, 1):                        # per tap: some are 0
+        weighted = select(g, weights != 0) * weights
+    else:
+        weighted = weights * g                               # (1, 1, N, OH, OW, C)
+    if not geometry.tiles:
+        with np.errstate(invalid="ignore"):   # inf + -inf from two windows is NaN, as in PyTorch, and no warning
+            return col2im(np.broadcast_to(weighted, (kh, kw, *weighted.shape[2:])), geometry)
+    # the windows tile the input: every input pixel gets one term, no sums
+    rows = tile_rows_of_taps(weighted)                       # (N, OH, kh, OW * kw, C)
+    if (h, w) == (oh * kh, ow * kw):
         return rows.reshape(n, h, w, c)
-    gx = np.zeros((n, h, w, c), dtype=np.result_type(g, weights))
-    np.multiply(rows, widen(g, kw), out=tile_rows(gx, geometry))
+    gx = np.zeros((n, h, w, c), dtype=weighted.dtype)
+    tile_rows(gx, geometry)[...] = rows
     return gx
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from ..function import Function
 from ..mode import MODE
 from ..tensor import Tensor
+from .elementwise import route
 
 
 def normalize_axis(axis: Any, ndim: int, argument: str = "axis") -> tuple[int, ...]:
@@ -62,12 +63,12 @@ class Max(Function):
             winners = a.data == out
             if out.dtype.kind in "fc" and np.isnan(out).any():   # a NaN maximum: its NaNs win (as PyTorch)
                 winners |= np.isnan(a.data) & np.isnan(out)
-            # each winner's share: 1 / (number of tied maxima in its reduction group)
-            ctx.share = winners / np.sum(winners, axis=axis, keepdims=True, dtype=a.dtype)
+            # the tied maxima of a reduction group share its gradient: 1 / their number each
+            ctx.winners, ctx.count = winners, np.sum(winners, axis=axis, keepdims=True, dtype=a.dtype)
         return out if keepdims else np.squeeze(out, axis=axis)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         if not ctx.keepdims:
             g = g.reshape(kept_shape(ctx.in_shape, ctx.axis))
-        return g * ctx.share
+        return route(g / ctx.count, ctx.winners)   # to the winners alone: 0 * inf elsewhere would be NaN
