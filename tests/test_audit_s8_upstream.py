@@ -148,3 +148,26 @@ def test_max_pool_paths_agree_on_ties(pool_path):
     expected = np.where(x == 1.0, wide, 0)
     expected[1] = wide[1] / 4
     np.testing.assert_array_equal(gx.numpy(), expected)
+
+
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(2, 3), stride=st.sampled_from([None, 1]), dtype=st.sampled_from(sorted(DTYPES)),
+       seed=st.integers(0, 2**32 - 1))
+def test_max_pool_second_order_direction(pool_path, size, stride, dtype, seed):
+    """The gradient of max-pool's gradient with respect to its upstream (a gather of each window's maximum,
+    in PyTorch) takes a NaN or infinite direction from the maxima alone."""
+    torch = require_torch()
+    rng = np.random.default_rng(seed)
+    x = distinct(rng, (2, 5, 6, 8), dtype)
+    y = tc.max_pool2d(tc.Tensor(x), size, stride)
+    g, h = rng.standard_normal(y.shape).astype(dtype), upstream(rng, x.shape, dtype)
+    ours = tc.Tensor(g, requires_grad=True)
+    t = tc.Tensor(x, requires_grad=True)
+    (gx,) = tc.grad(tc.max_pool2d(t, size, stride), [t], ours, create_graph=True)
+    (got,) = tc.grad(gx, [ours], h)
+    theirs = torch.tensor(g, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt.permute(0, 3, 1, 2), size, stride or size).permute(0, 2, 3, 1)
+    (gxt,) = torch.autograd.grad(yt, [xt], theirs, create_graph=True)
+    (expected,) = torch.autograd.grad(gxt, [theirs], torch.tensor(h))
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())

@@ -30,8 +30,8 @@ def window_sum(xp: np.ndarray, geometry: Geometry, weights: np.ndarray) -> np.nd
     acc = None
     for i, j, rows, cols in taps(geometry):
         term = xp[:, rows, cols]                              # (N, OH, OW, C)
-        if per_tap:
-            term = term * weights[i, j]
+        if per_tap:   # a tap of weight 0 adds 0, not 0 * term (NaN at an infinite or NaN term)
+            term = select(term, weights[i, j] != 0) * weights[i, j]
         if acc is None:
             acc = np.array(term, dtype=np.result_type(term, weights))
         else:
