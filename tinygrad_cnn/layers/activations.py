@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ..function import Function
+from ..mode import MODE
 from ..ops.composed import where
+from ..ops.elementwise import route, select
 from ..ops.normal import normal_cdf
 from ..tensor import Tensor
 
@@ -21,18 +24,35 @@ def linear(x: Tensor) -> Tensor:
 
 
 def relu(x: Tensor, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Tensor:
-    """max(x, 0); Keras's options: slope `negative_slope` below `threshold` (x itself from it on), capped at
-    `max_value`."""
-    if negative_slope == 0 and threshold == 0:
-        y = x.relu()
+    """max(x, 0); Keras's options: x only above `threshold` (0 up to it, as torch's threshold), capped to
+    [0, `max_value`], minus negative_slope * (threshold - x) below the threshold."""
+    if threshold != 0:   # NaN is kept (its gradient passes), as in relu and torch's threshold
+        y = where(~(x.data <= threshold), x, 0.0)
     else:
-        y = where(x.data >= threshold, x, (x - threshold) * negative_slope)
-    return y if max_value is None else y.minimum(max_value)
+        y = x if max_value is not None else x.relu()   # the clip below is relu too
+    if max_value is not None:
+        y = HardClip.apply(y, low=0.0, high=float(max_value))
+    return y - (threshold - x).relu() * negative_slope if negative_slope != 0 else y
+
+
+class HardClip(Function):
+    """a clipped to [low, high] with the gradient strictly inside, none at the bounds or at NaN (torch's relu6 and
+    hardtanh, TensorFlow's relu6), where clip (torch.clamp) passes it at the bounds."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, low: float, high: float) -> np.ndarray:
+        if ctx.needs_input_grad[0]:
+            ctx.inside = (a.data > low) & (a.data < high)
+        return np.clip(a.data, low, high)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Any:
+        return route(g, ctx.inside)
 
 
 def relu6(x: Tensor) -> Tensor:
     """min(max(x, 0), 6)."""
-    return x.relu().minimum(6.0)
+    return HardClip.apply(x, low=0.0, high=6.0)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -55,9 +75,29 @@ def hard_sigmoid(x: Tensor) -> Tensor:
     return relu6(x + 3.0) / 6.0
 
 
+class HardSilu(Function):
+    """x * relu6(x + 3) / 6 (torch's order of operations); the derivative as torch's hardswish: 0 up to -3,
+    x / 3 + 1/2 inside, 1 from 3 on and at NaN (the product rule would give inf * 0 at +-inf)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a)
+        return a.data * np.clip(a.data + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Any:
+        (a,) = ctx.saved_tensors
+        inside, above = (a.data > -3) & (a.data < 3), ~(a.data <= -3)   # above: from 3 on, and NaN
+        above &= ~inside
+        if MODE.plain_backward:   # arrays: x / 3 + 1/2 inside, 1 above (selections: np.where is slow on mixed masks)
+            local = select(a.data / 3 + 0.5, inside) + above
+            return select(g.data, inside | above) * local
+        return route(g, inside | above) * where(inside, a / 3 + 0.5, 1.0)   # recorded: 1/3 inside is its derivative
+
+
 def hard_silu(x: Tensor) -> Tensor:
     """x * hard_sigmoid(x) (also called hard swish)."""
-    return x * hard_sigmoid(x)
+    return HardSilu.apply(x)
 
 
 def softsign(x: Tensor) -> Tensor:
@@ -96,9 +136,28 @@ def selu(x: Tensor) -> Tensor:
     return elu(x, alpha) * scale
 
 
+class Softplus(Function):
+    """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)), stable and exact for large |x| of either sign (log1p:
+    4.2e-18 at -40, not 0); the derivative is sigmoid(x) (1/2 at 0, where max(x, 0)'s kink would give 0)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> np.ndarray:
+        ctx.save_for_backward(a)
+        x = a.data if a.dtype.kind == "f" else a.data.astype(np.result_type(a.dtype, np.float32))
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Any:
+        (a,) = ctx.saved_tensors
+        if not MODE.plain_backward:   # recorded (create_graph) or checked (anomaly): as ops
+            return g * a.sigmoid()
+        with np.errstate(over="ignore"):   # e^-x is inf far below 0: sigmoid 0
+            return g.data / (1 + np.exp(-a.data))
+
+
 def softplus(x: Tensor) -> Tensor:
-    """log(1 + exp(x)) = max(x, 0) + log(1 + exp(-|x|)), stable for large |x|."""
-    return x.relu() + ((-x.abs()).exp() + 1).log()
+    """log(1 + exp(x)), stable for large |x|."""
+    return Softplus.apply(x)
 
 
 def swish(x: Tensor) -> Tensor:
