@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..conv import avg_pool2d, conv2d, conv2d_transpose, max_pool2d
-from ..layers.activations import elu, gelu
+from ..layers.activations import elu, gelu, hard_silu, relu6, softplus
 from ..losses import sparse_categorical_crossentropy
 from ..ops.composed import maximum, minimum, where
 from ..ops.movement import concatenate, stack
@@ -191,6 +191,9 @@ CATALOG: list[CatalogOp] = [
     CatalogOp("leaky_relu", lambda a: a.leaky_relu(0.1), _unary(), has_kinks=True),
     CatalogOp("elu", lambda a: elu(a, 0.5), _unary(), has_kinks=True),   # alpha != 1: the slope jumps at 0
     CatalogOp("gelu", gelu, _unary()),                                    # x * Phi(x): the NormalCDF primitive
+    CatalogOp("relu6", lambda a: relu6(a * 2.0), _unary(), has_kinks=True),   # its cap (6) out of reach
+    CatalogOp("hard_silu", lambda a: hard_silu(a * 1.2), _unary()),   # inside (-3, 3), where it is smooth
+    CatalogOp("softplus", softplus, _unary()),
     CatalogOp("abs", Tensor.abs, _unary(), has_kinks=True),
     CatalogOp("clip", lambda a: a.clip(-1.0, 1.0), _near_bounds, has_kinks=True),
     CatalogOp("maximum", maximum, _tied_pair, has_kinks=True),
