@@ -160,3 +160,49 @@ def test_gradients_pass_finite_difference_checks(name):
     fn = getattr(activations, name)
     assert tc.gradcheck(fn, (x,))
     assert tc.gradgradcheck(fn, (x,))
+
+
+# --- Tensor.min: its own reduction (Min, beside Max), not -max(-x), which wrapped unsigned ints and failed on bools ---
+@pytest.mark.parametrize("dtype", ["uint8", "bool", "int8", "int32", "int64", "float32"])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+def test_min_of_every_dtype_is_torchs(dtype, axis, torch):
+    x = np.array([[254, 0, 3], [7, 9, 1]]).astype(dtype) if dtype != "bool" else np.array([[True, False, True],
+                                                                                           [True, True, True]])
+    for keepdims in (False, True):
+        ours = tc.Tensor(x).min(axis, keepdims=keepdims)
+        theirs = torch.amin(torch.tensor(x), dim=() if axis is None else axis, keepdim=keepdims)
+        assert ours.dtype == x.dtype and ours.shape == tuple(theirs.shape)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@settings(max_examples=25)
+@given(arrays=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=5),
+                         elements=st.sampled_from([-1.0, 0.0, 2.0, -INF, INF])), seed=st.integers(0, 2**16))
+def test_min_over_an_axis_shares_ties_as_torch_amin(arrays, seed):
+    """Ties (drawn often) share the gradient equally, as torch.amin; a random upstream."""
+    compare(lambda x: x.min(axis=1), lambda torch, x: torch.amin(x, 1), (arrays,), seed=seed)
+
+
+def test_min_keeps_max_rule_at_a_nan_minimum():
+    """The documented rule of the max reduction, mirrored: a group's NaNs share its gradient (torch.min(x)'s)."""
+    x = tc.Tensor([[NAN, 1.0, NAN], [2.0, -1.0, -1.0]], requires_grad=True)
+    y = x.min(axis=1)
+    y.backward(tc.Tensor([0.5, 3.0]))
+    np.testing.assert_array_equal(y.numpy(), [NAN, -1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.25, 0.0, 0.25], [0.0, 1.5, 1.5]])
+    assert y.grad_fn.name == "Min"   # one node in the graph, as max's
+
+
+# --- integers to negative integer powers: torch refuses them too; ours names the dtype and the fix ---
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "int64", "bool"])
+def test_an_integer_tensor_to_a_negative_integer_power_is_a_clear_error(dtype, torch):
+    x = np.array([2, 1, 3]).astype(dtype)
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        torch.tensor(x) ** -1
+    for power in (lambda t: t ** -1, lambda t: t ** tc.Tensor(np.array([1, -2, 0]))):
+        with pytest.raises(ValueError, match=f"negative integer power .*{dtype} \\*\\* .*x.float\\(\\)"):
+            power(tc.Tensor(x))
+    with pytest.raises(ValueError, match="negative integer power"):
+        2 ** -tc.Tensor(x).astype("int64")
+    np.testing.assert_array_equal((tc.Tensor(x) ** 2).numpy(), (torch.tensor(x) ** 2).numpy())   # still allowed
+    np.testing.assert_allclose((tc.Tensor(x).float() ** -1).numpy(), 1 / x.astype(np.float32))

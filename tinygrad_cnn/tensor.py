@@ -603,7 +603,9 @@ class Tensor:
         return ops.reduce.Max.apply(self, axis=ops.reduce.normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return -((-self).max(axis, keepdims))
+        if keepdims is not False and keepdims is not True:
+            keepdims = flag(keepdims, "keepdims", "min")
+        return ops.reduce.Min.apply(self, axis=ops.reduce.normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.composed.logsumexp(self, axis, flag(keepdims, "keepdims", "logsumexp"))

@@ -146,6 +146,10 @@ def _power(a: Any, b: Any) -> Any:
     pow gives +inf and 0); through it sqrt's derivative is PyTorch's 1 / (2 sqrt(a)) too."""
     if isinstance(b, float) and b == -0.5:
         return 1 / np.sqrt(a)
+    if np.result_type(a, b).kind in "biu" and np.any(np.less(b, 0)):   # NumPy: an OverflowError or ValueError
+        low = np.min(b)
+        raise ValueError(f"pow: an integer to a negative integer power has no integer result ({np.asarray(a).dtype} "
+                         f"** {np.asarray(b).dtype}, exponent {low}); make one float, e.g. x.float() ** {low}")
     return np.power(a, b)
 
 

@@ -1,4 +1,4 @@
-"""Reduction primitives: sum and max over axes."""
+"""Reduction primitives: sum, max and min over axes."""
 from __future__ import annotations
 
 from typing import Any
@@ -53,11 +53,13 @@ class Sum(Function):
 class Max(Function):
     """Max over axes. Tie rule: tied maxima share the gradient equally (as torch.amax)."""
 
+    reduce = staticmethod(np.max)   # Min swaps it
+
     @staticmethod
     def forward(ctx: Any, a: Tensor, *, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
         if a.size == 0 and any(a.shape[i] == 0 for i in axis):   # reducing an empty axis: no value to take
             raise ValueError(f"max/min of an empty tensor of shape {a.shape} over axis {axis}: no value")
-        out = np.max(a.data, axis=axis, keepdims=True)
+        out = ctx.reduce(a.data, axis=axis, keepdims=True)
         ctx.keepdims, ctx.axis, ctx.in_shape = keepdims, axis, a.shape
         if ctx.needs_input_grad[0]:
             winners = a.data == out
@@ -72,3 +74,9 @@ class Max(Function):
         if not ctx.keepdims:
             g = g.reshape(kept_shape(ctx.in_shape, ctx.axis))
         return route(g / ctx.count, ctx.winners)   # to the winners alone: 0 * inf elsewhere would be NaN
+
+
+class Min(Max):
+    """Min over axes, by Max's rules: tied minima share the gradient, a NaN minimum's NaNs take it."""
+
+    reduce = staticmethod(np.min)
