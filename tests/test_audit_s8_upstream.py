@@ -19,7 +19,7 @@ from tinygrad_cnn.conv import max_pool
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")   # 0 * inf warns: no backward may do it
 
-DTYPES = {"float64": "float64", "float32": "float32"}
+DTYPES = ("float32", "float64")
 SPECIAL = np.array([np.nan, np.inf, -np.inf])
 
 
@@ -55,7 +55,7 @@ shapes = st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple)
 
 
 @settings(max_examples=20)
-@given(shapes, st.sampled_from(sorted(DTYPES)), st.integers(0, 2**32 - 1))
+@given(shapes, st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_relu_leaky_relu_and_where(shape, dtype, seed):
     torch = require_torch()
     rng = np.random.default_rng(seed)
@@ -67,7 +67,7 @@ def test_relu_leaky_relu_and_where(shape, dtype, seed):
     both(torch, lambda a, b: tc.where(a.data > 0, a, b), lambda a, b: torch.where(a > 0, a, b), [x, y], g)
 
 
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_relu_threaded_blocks(dtype):
     """relu's block kernel (arrays of a megabyte and more, split over threads) selects as its small path."""
     torch = require_torch()
@@ -78,7 +78,7 @@ def test_relu_threaded_blocks(dtype):
 
 
 @settings(max_examples=20)
-@given(shapes, st.sampled_from(sorted(DTYPES)), st.integers(0, 2**32 - 1))
+@given(shapes, st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_maximum_minimum_and_clip(shape, dtype, seed):
     torch = require_torch()
     rng = np.random.default_rng(seed)
@@ -92,7 +92,7 @@ def test_maximum_minimum_and_clip(shape, dtype, seed):
 
 
 @settings(max_examples=20)
-@given(shapes, st.data(), st.sampled_from(sorted(DTYPES)), st.integers(0, 2**32 - 1))
+@given(shapes, st.data(), st.sampled_from(DTYPES), st.integers(0, 2**32 - 1))
 def test_max_and_min_reductions(shape, data, dtype, seed):
     """Without ties torch.max(x, dim) and ours send each group's gradient to its maximum alone."""
     torch = require_torch()
@@ -119,7 +119,7 @@ def pool_path(request, monkeypatch):
 @settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])   # the same path throughout
 @given(n=st.integers(1, 2), h=st.integers(2, 7), w=st.integers(2, 7), size=st.integers(1, 3),
        stride=st.sampled_from([None, 1, 2]), padding=st.sampled_from(["valid", "same"]),
-       channels=st.sampled_from([1, 8]), dtype=st.sampled_from(sorted(DTYPES)), seed=st.integers(0, 2**32 - 1))
+       channels=st.sampled_from([1, 8]), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
 def test_max_pool_every_path(pool_path, n, h, w, size, stride, padding, channels, dtype, seed):
     """Tiling and overlapping windows, padded or not: each window's gradient on its one maximum, 0 elsewhere."""
     torch = require_torch()
@@ -151,7 +151,7 @@ def test_max_pool_paths_agree_on_ties(pool_path):
 
 
 @settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(size=st.integers(2, 3), stride=st.sampled_from([None, 1]), dtype=st.sampled_from(sorted(DTYPES)),
+@given(size=st.integers(2, 3), stride=st.sampled_from([None, 1]), dtype=st.sampled_from(DTYPES),
        seed=st.integers(0, 2**32 - 1))
 def test_max_pool_second_order_direction(pool_path, size, stride, dtype, seed):
     """The gradient of max-pool's gradient with respect to its upstream (a gather of each window's maximum,
