@@ -206,3 +206,13 @@ def test_an_integer_tensor_to_a_negative_integer_power_is_a_clear_error(dtype, t
         2 ** -tc.Tensor(x).astype("int64")
     np.testing.assert_array_equal((tc.Tensor(x) ** 2).numpy(), (torch.tensor(x) ** 2).numpy())   # still allowed
     np.testing.assert_allclose((tc.Tensor(x).float() ** -1).numpy(), 1 / x.astype(np.float32))
+
+
+def test_relu_reproduces_keras_documented_examples():
+    """keras.activations.relu's docstring: x = [-10, -5, 0, 5, 10]; threshold=5 gives 0 at x == 5."""
+    x = tc.Tensor([-10.0, -5.0, 0.0, 5.0, 10.0])
+    np.testing.assert_array_equal(activations.relu(x).numpy(), [0, 0, 0, 5, 10])
+    np.testing.assert_array_equal(activations.relu(x, negative_slope=0.5).numpy(), [-5, -2.5, 0, 5, 10])
+    np.testing.assert_array_equal(activations.relu(x, max_value=5.0).numpy(), [0, 0, 0, 5, 5])
+    np.testing.assert_array_equal(activations.relu(x, threshold=5.0).numpy(), [0, 0, 0, 0, 10])
+    np.testing.assert_array_equal(ReLU(max_value=10, negative_slope=0.5, threshold=0)(x).numpy(), [-5, -2.5, 0, 5, 10])
