@@ -144,17 +144,20 @@ def test_relu_at_its_threshold_is_zero_as_keras_documents():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 3.0, 0.0, 0.0])
 
 
-@pytest.mark.parametrize("name", ["softplus", "relu6", "hard_sigmoid", "hard_silu", "relu(threshold=1)"])
+@pytest.mark.parametrize("name", ["softplus", "relu6", "hard_sigmoid", "hard_silu", "relu(threshold=1)", "elu",
+                                  "selu"])
 def test_second_derivatives_are_torchs_at_edges(name):
     """Through create_graph: softplus'' = sigmoid'; hard_silu'' = 1/3 inside, 0 outside; clamps' are 0."""
     ours, theirs, _ = ORACLES[name]
     if name == "hard_sigmoid":
         theirs = lambda torch, x: torch.nn.functional.relu6(x + 3) / 6   # noqa: E731
     values = [v for v in EDGES if not math.isnan(v)] + [-2.5, 2.5, 4.0, 7.0]
+    if "elu" in name:   # at 0 torch's first derivative is the negative side's (alpha), its second the positive's (0)
+        values = [v for v in values if v != 0]   # ours: the negative side's for both (alpha, alpha)
     compare(ours, theirs, (np.array(values),), seed=11, second_order=True)
 
 
-@pytest.mark.parametrize("name", ["softplus", "hard_silu", "relu6", "mish"])
+@pytest.mark.parametrize("name", ["softplus", "hard_silu", "relu6", "mish", "elu", "selu"])
 def test_gradients_pass_finite_difference_checks(name):
     x = tc.Tensor(np.array([-5.0, -2.9, -1.2, -0.3, 0.4, 1.7, 2.2, 5.1, 7.0, 25.0]), requires_grad=True)
     fn = getattr(activations, name)
@@ -216,3 +219,12 @@ def test_relu_reproduces_keras_documented_examples():
     np.testing.assert_array_equal(activations.relu(x, max_value=5.0).numpy(), [0, 0, 0, 5, 5])
     np.testing.assert_array_equal(activations.relu(x, threshold=5.0).numpy(), [0, 0, 0, 0, 10])
     np.testing.assert_array_equal(ReLU(max_value=10, negative_slope=0.5, threshold=0)(x).numpy(), [-5, -2.5, 0, 5, 10])
+
+
+@pytest.mark.parametrize("name", ["elu", "selu"])
+def test_elu_keeps_its_relative_accuracy_just_below_zero(name, torch):
+    """alpha * (e^x - 1) for tiny x < 0 is alpha * x (expm1, as torch): exp(x) - 1 was 8e-8 off at -1e-10."""
+    x = -np.logspace(-300, -1, 40)
+    ours = getattr(activations, name)(tc.Tensor(x)).numpy()
+    theirs = getattr(torch.nn.functional, name)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-14)

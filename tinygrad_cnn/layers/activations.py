@@ -120,14 +120,29 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.2) -> Tensor:
     return x.leaky_relu(negative_slope)
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """x for x > 0, else alpha * (exp(x) - 1).
+class Elu(Function):
+    """x for x > 0, else alpha * (exp(x) - 1), by expm1 (exact for tiny x, as PyTorch); exp only sees x <= 0, so
+    it cannot overflow. The derivative is 1 above 0, alpha * exp(x) from 0 down (alpha at 0: the negative side's,
+    as PyTorch's; x.minimum(0) there would halve it)."""
 
-    exp only sees non-positive values, so it cannot overflow where x is large. At x = 0 the gradient
-    is alpha, the negative side's (as PyTorch); x.minimum(0) there would halve it (a tie shares it).
-    """
-    positive = x.data > 0
-    return where(positive, x, (where(positive, 0.0, x).exp() - 1) * alpha)
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, *, alpha: float) -> np.ndarray:
+        ctx.save_for_backward(a)
+        ctx.alpha = alpha
+        return np.maximum(a.data, 0) + alpha * np.expm1(np.minimum(a.data, 0))   # one side is 0 (NaN: NaN)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Any:
+        (a,) = ctx.saved_tensors
+        positive = a.data > 0
+        if not MODE.plain_backward:   # recorded (create_graph) or checked (anomaly): as ops
+            return g * where(positive, 1.0, where(positive, 0.0, a).exp() * ctx.alpha)
+        return g.data * (select(ctx.alpha * np.exp(np.minimum(a.data, 0)), ~positive) + positive)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, else alpha * (exp(x) - 1)."""
+    return Elu.apply(x, alpha=alpha)
 
 
 def selu(x: Tensor) -> Tensor:
