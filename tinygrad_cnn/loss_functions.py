@@ -403,10 +403,11 @@ def poisson(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: An
 def log_cosh(y_true: Any, y_pred: Any, reduction: str = "mean", sample_weight: Any = None) -> Tensor:
     """mean(log(cosh(y_pred - y_true))) over outputs per sample, without overflow for large errors."""
     y, y_pred = _pair(y_true, y_pred, "log_cosh")
-    x = y_pred - y
-    # log cosh x = x + softplus(-2x) - log 2, softplus(z) = max(z, 0) + log(1 + exp(-|z|))
-    softplus = (-2 * x).relu() + ((-2 * x.abs()).exp() + 1).log()
-    return _reduce(_over_outputs(x + softplus - float(np.log(2.0))), reduction, sample_weight, "log_cosh")
+    a = (y_pred - y).abs()
+    # log cosh x = |x| + log(1 + e^(-2|x|)) - log 2: no overflow, and its derivative, sign(x) tanh(|x|) = tanh(x),
+    # is 0 at a perfect prediction (abs's derivative at 0 is 0; x + softplus(-2x) gave relu's kink there, 1)
+    return _reduce(_over_outputs(a + ((-2 * a).exp() + 1).log() - float(np.log(2.0))), reduction, sample_weight,
+                   "log_cosh")
 
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1, reduction: str = "mean",
