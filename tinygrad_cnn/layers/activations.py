@@ -87,8 +87,7 @@ class HardSilu(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Any:
         (a,) = ctx.saved_tensors
-        inside, above = (a.data > -3) & (a.data < 3), ~(a.data <= -3)   # above: from 3 on, and NaN
-        above &= ~inside
+        inside, above = (a.data > -3) & (a.data < 3), ~(a.data < 3)   # above: from 3 on, and NaN
         if MODE.plain_backward:   # arrays: x / 3 + 1/2 inside, 1 above (selections: np.where is slow on mixed masks)
             local = select(a.data / 3 + 0.5, inside) + above
             return select(g.data, inside | above) * local
