@@ -11,7 +11,7 @@ import numpy as np
 from ..function import Function
 from ..mode import MODE
 from ..ops.composed import where
-from ..ops.elementwise import route, select
+from ..ops.elementwise import as_float, route, select
 from ..ops.normal import normal_cdf
 from ..tensor import Tensor
 
@@ -157,7 +157,7 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        x = a.data if a.dtype.kind == "f" else a.data.astype(np.result_type(a.dtype, np.float32))
+        x = as_float(a.data)
         return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
     @staticmethod

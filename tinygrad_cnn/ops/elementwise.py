@@ -22,7 +22,7 @@ def _zero(x: np.ndarray) -> np.ndarray:
     return np.zeros((), x.dtype)
 
 
-def _floating(x: np.ndarray) -> np.ndarray:
+def as_float(x: np.ndarray) -> np.ndarray:
     """x itself if it holds floats, else x as floats: for bools and 8- and 16-bit integers NumPy's float functions
     compute in float16 (three digits) and its negation wraps around; PyTorch computes them in float32."""
     return x if x.dtype.kind == "f" else x.astype(np.result_type(x.dtype, np.float32))
@@ -178,7 +178,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return np.exp(_floating(a.data))
+        return np.exp(as_float(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -191,7 +191,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return np.log(_floating(a.data))
+        return np.log(as_float(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -203,7 +203,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return np.tanh(_floating(a.data))
+        return np.tanh(as_float(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
@@ -228,7 +228,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor) -> np.ndarray:
         ctx.save_for_backward(a)
-        return _sigmoid(_floating(a.data))
+        return _sigmoid(as_float(a.data))
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
