@@ -3,8 +3,9 @@
 Near any input, max pooling's local linear map is a window sum whose weights are the *share* of
 each maximum: 1 / (number of tied maxima) on the maxima of the window, 0 elsewhere, the same rule
 as Tensor.max. Its backward is WindowSumAdjoint with those weights (constant: max-pool is piecewise
-linear, so its second derivative is zero). The forward pass keeps a bool map of the maxima
-rather than the input; the count per window is made in backward, and only when there are ties.
+linear, so its second derivative is zero). The forward pass keeps a map of the maxima (bool, or the
+compiled kernel's bits) rather than the input; the count per window is made in backward, and only when
+there are ties.
 
 Windows that tile the input (stride = size, no padding: the common case) have a fast path. The
 batch is cut into blocks of about a megabyte of images, each taken whole by a free thread; a block
@@ -19,7 +20,8 @@ Where a row of windows is long, NumPy's ufunc buffer is cut to it, so that strid
 float32 pooling of 8 channels or more goes instead to the optional compiled kernel (_max_pool.c, built
 at install when a C compiler is there), one pass each way, blocks of images on several threads: the
 maxima and a uint32 per output value whose bit i * kw + j marks tap (i, j) as a maximum. Its results
-are those of the NumPy passes (tests/test_max_pool_compiled.py holds them to it).
+are those of the NumPy passes (tests/test_max_pool_compiled.py holds them to it), except the sign of a
+maximum of zero, which follows PyTorch's.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ BLOCK_BYTES = 1 << 20   # input per block of a tiling max-pool: its scratch stay
 # values as 32 x 32 images, 2 threads, best of 20: 1 channel 14.7 ms against NumPy's 2.6, 4 channels 2.7 against
 # 2.3, 6 channels 4.6 against 2.6, 8 channels 1.0 against 2.2, 16 channels 0.72 against 2.2.
 COMPILED_MIN_CHANNELS = 8
+COMPILED_MAX_TAPS = 32  # the most pixels a window of the compiled kernel has: the bits of a uint32 (MAX_TAPS in the C)
 LONG_RUN = 1024         # contiguous values in a row of windows from which NumPy's buffer is cut to a row
 
 
@@ -106,10 +109,9 @@ class MaxPool(Function):
 
 
 def _compiled_fits(x: np.ndarray, geometry: Geometry) -> bool:
-    """Whether the compiled kernel takes this pooling: built, float32, COMPILED_MIN_CHANNELS channels or more,
-    windows of 32 pixels at most (the bits of a uint32)."""
+    """Whether the compiled kernel takes this pooling: built, float32, enough channels, few enough taps."""
     return (compiled is not None and x.dtype == np.float32 and x.shape[3] >= COMPILED_MIN_CHANNELS
-            and geometry.kernel[0] * geometry.kernel[1] <= 32)
+            and geometry.kernel[0] * geometry.kernel[1] <= COMPILED_MAX_TAPS)
 
 
 def _windows(x_shape: tuple[int, ...], geometry: Geometry, block: slice) -> tuple[int, ...]:
