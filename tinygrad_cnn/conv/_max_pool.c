@@ -102,7 +102,7 @@ static INLINE void spread(const uint32_t *bits, const float *gy, float *gx, floa
                           const int tile)
 {
     Py_ssize_t image = g->h * g->w * g->c, row = g->ow * g->c;
-    if (!tile || g->oh * g->kh < g->h || g->ow * g->kw < g->w)   /* pixels no window writes */
+    if (!tile || g->oh * g->kh < g->h || g->ow * g->kw < g->w)   /* gx added to, or pixels no window writes */
         memset(gx + g->n0 * image, 0, sizeof(float) * (g->n1 - g->n0) * image);
     FOR_EACH_OUTPUT_ROW(g) {
         const uint32_t *b = bits + at;
@@ -122,7 +122,7 @@ static INLINE void spread(const uint32_t *bits, const float *gy, float *gx, floa
             const uint32_t *bq = b + q * g->c;
             int32_t t = (int32_t)(i * g->kw + j);
             Py_ssize_t k = 0;
-            for (; k + LANES <= g->c; k += LANES) {   /* (written by hand: GCC's own vectors are slower) */
+            for (; k + LANES <= g->c; k += LANES) {   /* by hand: GCC's auto-vectorized loop is slower */
                 masks hit = -((*(const masks *)(bq + k) >> t) & 1);   /* all ones where tap t is a max */
                 floats given = (floats)(hit & (masks)*(const floats *)(s + k));
                 if (tile) *(floats *)(d + k) = given;
