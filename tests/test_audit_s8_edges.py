@@ -191,6 +191,13 @@ def test_binary_ops_at_edges_are_pytorchs(name, arrays, seed):
     compare(BINARY[name][0], BINARY[name][1], arrays, seed)
 
 
+def test_div_by_a_tiny_divisor_gives_pytorchs_gradient():
+    """d(a/b)/db = -g * ((a / b) / b), as PyTorch's: -0 at a = 0 and a b so small that g / b overflows (was
+    -(g / b) * (a / b) = inf * 0 = NaN), found by the test above."""
+    compare(*BINARY["div"], (np.array([0.0, 1e-300, -2.0]), np.array([2.2e-313, 1e-300, 3.0])))
+    compare(*BINARY["div"], (np.array([0.0, -2.0]), np.array([1e-45, 3.0])), second_order=True)
+
+
 @pytest.mark.parametrize("name", ["maximum", "minimum"])
 @settings(max_examples=10)
 @given(arrays=edge_arrays(np.float32, count=2), seed=st.integers(0, 2**16))

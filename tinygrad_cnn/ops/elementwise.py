@@ -114,8 +114,8 @@ class Div(Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         g, a, b = _operands(g, *ctx.saved_tensors)
         grad_a = g / b
-        # d(a/b)/db = -a / b^2 = -(g / b) * (a / b)
-        return grad_a, (-grad_a * (a / b) if ctx.needs_input_grad[1] else None)
+        # d(a/b)/db = -a / b^2, as -g * ((a / b) / b) (PyTorch's order: -0 where a = 0 and g / b overflows)
+        return grad_a, (-g * ((a / b) / b) if ctx.needs_input_grad[1] else None)
 
 
 class Pow(Function):
@@ -307,7 +307,7 @@ class Maximum(Function):
     def forward(ctx: Any, a: Any, b: Any) -> np.ndarray:
         a, b = _d(a), _d(b)
         out = ctx.pick(a, b)
-        if True in ctx.needs_input_grad:
+        if any(ctx.needs_input_grad):
             # share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins
             share_a = ctx.wins(a, b) + np.equal(a, b) * np.asarray(0.5, out.dtype)
             if np.isnan(out).any():   # NaN compares False: the NaN side wins instead
