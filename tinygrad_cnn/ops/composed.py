@@ -77,7 +77,8 @@ def _shifted(a: Tensor, axes: tuple[int, ...], finite: bool = False) -> tuple[Te
     shift = np.max(a.data, axis=axes, keepdims=True)
     if finite and np.isposinf(shift).any():
         shift = np.max(np.where(np.isfinite(a.data), a.data, -np.inf), axis=axes, keepdims=True)
-    return a - np.where(shift == -np.inf, 0, shift), np.where(np.isinf(shift), 0, shift)
+    shift = np.where(shift == -np.inf, 0, shift)
+    return a - shift, shift
 
 
 def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
