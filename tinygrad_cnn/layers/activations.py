@@ -127,16 +127,15 @@ class Elu(Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor, *, alpha: float) -> np.ndarray:
         ctx.save_for_backward(a)
-        ctx.alpha = alpha
         return np.maximum(a.data, 0) + alpha * np.expm1(np.minimum(a.data, 0))   # one side is 0 (NaN: NaN)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Any:
-        (a,) = ctx.saved_tensors
+        (a,), alpha = ctx.saved_tensors, ctx.op_args["alpha"]
         positive = a.data > 0
         if not MODE.plain_backward:   # recorded (create_graph) or checked (anomaly): as ops
-            return g * where(positive, 1.0, where(positive, 0.0, a).exp() * ctx.alpha)
-        return g.data * (select(ctx.alpha * np.exp(np.minimum(a.data, 0)), ~positive) + positive)
+            return g * where(positive, 1.0, where(positive, 0.0, a).exp() * alpha)
+        return g.data * (select(alpha * np.exp(np.minimum(a.data, 0)), ~positive) + positive)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
