@@ -147,8 +147,8 @@ def _compiled_spread(g: np.ndarray, bits: np.ndarray, geometry: Geometry) -> np.
 def _unpack(bits: np.ndarray, geometry: Geometry) -> np.ndarray:
     """The compiled kernel's map of the maxima as bool (kh, kw, N, OH, OW, C): bit i * kw + j is tap (i, j)."""
     kh, kw = geometry.kernel
-    taps = np.arange(kh * kw, dtype=np.uint32).reshape(kh, kw, 1, 1, 1, 1)
-    return (bits >> taps) & 1 == 1
+    tap_bit = np.arange(kh * kw, dtype=np.uint32).reshape(kh, kw, 1, 1, 1, 1)   # (kh, kw, 1, 1, 1, 1)
+    return (bits >> tap_bit) & 1 == 1                                           # (kh, kw, N, OH, OW, C)
 
 
 def _tiled_max(x: np.ndarray, geometry: Geometry, keep_maxima: bool) -> tuple[np.ndarray, Any, int]:
