@@ -113,9 +113,9 @@ class Div(Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, Any]:
         g, a, b = _operands(g, *ctx.saved_tensors)
-        grad_a = g / b
+        need_a, need_b = ctx.needs_input_grad
         # d(a/b)/db = -a / b^2, as -g * ((a / b) / b) (PyTorch's order: -0 where a = 0 and g / b overflows)
-        return grad_a, (-g * ((a / b) / b) if ctx.needs_input_grad[1] else None)
+        return (g / b if need_a else None), (-g * ((a / b) / b) if need_b else None)
 
 
 class Pow(Function):
