@@ -27,6 +27,18 @@ def require_torch():
     return torch
 
 
+def require_kernel() -> Any:
+    """The compiled max-pool kernel (tinygrad_cnn.conv._max_pool): skip without it (no C compiler at install),
+    unless TINYGRAD_CNN_REQUIRE_KERNEL=1 (CI, which installs a compiler): then its absence fails."""
+    try:
+        return importlib.import_module("tinygrad_cnn.conv._max_pool")
+    except ImportError:
+        if os.environ.get("TINYGRAD_CNN_REQUIRE_KERNEL") == "1":
+            pytest.fail("the compiled max-pool kernel is required (TINYGRAD_CNN_REQUIRE_KERNEL=1) but was not "
+                        "built: install a C compiler and Python's header, then pip install -e . again")
+        pytest.skip("the compiled max-pool kernel is not built (no C compiler at install)")
+
+
 def require(module: str) -> Any:
     """pytest.importorskip(module) locally; in CI (CI set), which installs every extra, a missing one fails."""
     if os.environ.get("CI"):

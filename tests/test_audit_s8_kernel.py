@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require, require_torch
+from conftest import require_kernel, require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +18,8 @@ SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3e38, -3e
 
 
 def kernel():
-    """The compiled module, or a skip (a failure in CI)."""
-    return require("tinygrad_cnn.conv._max_pool")
+    """The compiled module, or a skip (a failure with TINYGRAD_CNN_REQUIRE_KERNEL=1)."""
+    return require_kernel()
 
 
 def naive(x: np.ndarray, windows: tuple[int, ...], gy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

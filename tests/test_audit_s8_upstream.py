@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require_torch
+from conftest import require_kernel, require_torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,8 +111,8 @@ def pool_path(request, monkeypatch):
     """Which max-pool implementation runs: the NumPy passes (the kernel hidden) or the compiled kernel."""
     if request.param == "numpy":
         monkeypatch.setattr(max_pool, "compiled", None)
-    elif max_pool.compiled is None:
-        pytest.skip("the compiled max-pool kernel is not built")
+    else:
+        require_kernel()
     return request.param
 
 

@@ -1,7 +1,7 @@
 """The compiled max-pool kernel (conv/_max_pool.c) against the NumPy passes it stands in for, and its guards.
 
-Without the kernel (no C compiler at install) these tests skip, except in CI, which builds it: there
-they fail, as the PyTorch oracle tests do.
+Without the kernel (no C compiler at install) these tests skip, unless TINYGRAD_CNN_REQUIRE_KERNEL=1 (set by
+.ci/run, which installs a compiler): then they fail, as the PyTorch oracle tests do.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from conftest import require, require_torch
+from conftest import require_kernel, require_torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +18,8 @@ from tinygrad_cnn.conv import max_pool
 
 
 def kernel():
-    """The compiled module, or a skip (a failure in CI)."""
-    return require("tinygrad_cnn.conv._max_pool")
+    """The compiled module, or a skip (a failure with TINYGRAD_CNN_REQUIRE_KERNEL=1)."""
+    return require_kernel()
 
 
 @contextmanager
